@@ -1,0 +1,364 @@
+//! The canonical order: one model for what FluentCart, Commerce Layer and BigCommerce orders say.
+
+use chrono::{DateTime, Utc};
+
+use super::ext::{Ext, JsonMap};
+use super::money::{Currency, Decimal, Money};
+use super::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
+
+pub type Timestamp = DateTime<Utc>;
+
+/// Identifiers an object has on each platform. A value is present only for platforms that have seen the object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformIds {
+    pub fluentcart: Option<u64>,
+    pub commercelayer: Option<String>,
+    pub bigcommerce: Option<u64>,
+}
+
+/// Order-level identifiers beyond the id itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderIds {
+    pub platform: PlatformIds,
+    /// FluentCart `uuid`.
+    pub uuid: Option<String>,
+    /// FluentCart `invoice_no`, Commerce Layer `number`.
+    pub number: Option<String>,
+    /// FluentCart `receipt_number`.
+    pub receipt_number: Option<String>,
+    /// Commerce Layer `token`, BigCommerce `cart_id`.
+    pub cart_token: Option<String>,
+}
+
+/// Where an order came from in another system: Commerce Layer `reference`/`reference_origin`,
+/// BigCommerce `external_order_id`/`external_source`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExternalRef {
+    pub reference: Option<String>,
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Customer {
+    pub ids: PlatformIds,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    /// True when the order was placed without a customer account.
+    pub is_guest: bool,
+    pub ext: Ext,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Address {
+    pub ids: PlatformIds,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// A single-field name as a platform sent it (FluentCart `name`); kept verbatim so it is not re-split.
+    pub full_name: Option<String>,
+    pub company: Option<String>,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    /// State or region exactly as given: a code (`TX`) or a name (`Texas`).
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country_code: String,
+    pub country_name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub ext: Ext,
+}
+
+impl Address {
+    /// The person's name as one string: `full_name` if given, else first and last joined by a space.
+    pub fn display_name(&self) -> Option<String> {
+        if let Some(full) = &self.full_name {
+            return Some(full.clone());
+        }
+        let parts: Vec<&str> = [self.first_name.as_deref(), self.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// A product of the shop's catalog (FluentCart variation, Commerce Layer SKU, BigCommerce product).
+    Catalog,
+    /// A product bundle (Commerce Layer `bundles`).
+    Bundle,
+    /// An uncatalogued line with an explicit name and price.
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FulfillmentType {
+    Physical,
+    Digital,
+    Service,
+}
+
+/// Catalog identity of a line on each platform; `sku` is the cross-platform join key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductRef {
+    pub sku: Option<String>,
+    pub bundle_code: Option<String>,
+    pub fluentcart_post_id: Option<u64>,
+    pub fluentcart_object_id: Option<u64>,
+    pub bigcommerce_product_id: Option<u64>,
+    pub bigcommerce_variant_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineItem {
+    pub ids: PlatformIds,
+    pub kind: LineKind,
+    pub product: ProductRef,
+    pub name: String,
+    pub quantity: u32,
+    /// Price of one unit, gross when the order's `tax_included`, net otherwise.
+    pub unit_price: Money,
+    /// `unit_price × quantity`, in the same tax mode.
+    pub subtotal: Money,
+    /// Discount applied to this line, as a positive magnitude.
+    pub discount_total: Money,
+    /// Tax on this line (contained in the prices when the order is tax-inclusive).
+    pub tax_total: Money,
+    /// What the line costs after discount, in the order's tax mode, plus tax when tax-exclusive.
+    pub total: Money,
+    pub tax_rate: Option<Decimal>,
+    pub fulfillment_type: Option<FulfillmentType>,
+    pub quantity_shipped: u32,
+    pub refunded_total: Money,
+    /// Index into `Order::shipping_destinations` this line ships to.
+    pub destination: Option<usize>,
+    pub image_url: Option<String>,
+    pub metadata: JsonMap,
+    pub ext: Ext,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShippingLine {
+    pub ids: PlatformIds,
+    pub method: Option<String>,
+    pub amount: Money,
+    pub tax: Money,
+    /// Index into `Order::shipping_destinations`.
+    pub destination: Option<usize>,
+    pub ext: Ext,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscountKind {
+    Coupon,
+    Manual,
+    Promotion,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discount {
+    pub ids: PlatformIds,
+    pub kind: DiscountKind,
+    pub code: Option<String>,
+    pub label: Option<String>,
+    /// Positive magnitude.
+    pub amount: Money,
+    pub ext: Ext,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeKind {
+    Handling,
+    Wrapping,
+    PaymentMethod,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fee {
+    pub ids: PlatformIds,
+    pub kind: FeeKind,
+    pub name: Option<String>,
+    /// Signed: a negative fee is an adjustment in the buyer's favour.
+    pub amount: Money,
+    pub tax: Money,
+    pub ext: Ext,
+}
+
+/// A payment or refund transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment {
+    pub ids: PlatformIds,
+    pub method: Option<String>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub amount: Money,
+    pub reference: Option<String>,
+    pub ext: Ext,
+}
+
+/// Order totals as the source stated them. `Order::accounting_gaps` checks them against the lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    /// Sum of line subtotals, in the order's tax mode.
+    pub subtotal: Money,
+    /// All discounts, positive magnitude.
+    pub discount_total: Money,
+    pub shipping_total: Money,
+    pub shipping_tax: Money,
+    pub fee_total: Money,
+    pub tax_total: Money,
+    /// What the buyer pays, tax included.
+    pub total: Money,
+    pub paid_total: Option<Money>,
+    pub refunded_total: Option<Money>,
+}
+
+impl Totals {
+    pub fn zero(currency: Currency) -> Self {
+        let z = Money::zero(currency);
+        Totals {
+            subtotal: z,
+            discount_total: z,
+            shipping_total: z,
+            shipping_tax: z,
+            fee_total: z,
+            tax_total: z,
+            total: z,
+            paid_total: None,
+            refunded_total: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timestamps {
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    pub placed_at: Option<Timestamp>,
+    pub approved_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub shipped_at: Option<Timestamp>,
+    pub refunded_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub ids: OrderIds,
+    pub external_ref: ExternalRef,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub fulfillment_status: FulfillmentStatus,
+    pub currency: Currency,
+    pub tax_included: bool,
+    pub test_mode: Option<bool>,
+    pub customer: Customer,
+    pub billing_address: Option<Address>,
+    /// `[0]` is the primary destination. BigCommerce allows several; FluentCart and Commerce Layer one.
+    pub shipping_destinations: Vec<Address>,
+    pub line_items: Vec<LineItem>,
+    pub shipping_lines: Vec<ShippingLine>,
+    pub discounts: Vec<Discount>,
+    pub fees: Vec<Fee>,
+    pub payments: Vec<Payment>,
+    pub payment_method: Option<String>,
+    pub payment_method_title: Option<String>,
+    pub totals: Totals,
+    pub customer_note: Option<String>,
+    pub staff_note: Option<String>,
+    /// BCP 47 language tag.
+    pub language: Option<String>,
+    pub ip_address: Option<String>,
+    pub timestamps: Timestamps,
+    pub metadata: JsonMap,
+    /// Amounts the source stated more precisely than the currency's minor unit, by canonical path
+    /// (`line_items/0/unit_price`): the canonical amount is that value rounded half-even.
+    pub sub_minor_amounts: Vec<(String, Decimal)>,
+    pub ext: Ext,
+    /// Wire spellings kept for the whole source document (pointers from its root), replayed last and only while
+    /// the canonical order still derives what it derived at decode time.
+    pub document_ext: Ext,
+}
+
+/// One way the stated totals disagree with the lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountingGap {
+    pub what: &'static str,
+    pub stated: i64,
+    pub computed: i64,
+}
+
+impl Order {
+    /// An empty pending order in `currency`, for builders and tests.
+    pub fn empty(currency: Currency) -> Self {
+        Order {
+            ids: OrderIds::default(),
+            external_ref: ExternalRef::default(),
+            status: OrderStatus::Pending,
+            payment_status: PaymentStatus::Unpaid,
+            fulfillment_status: FulfillmentStatus::Unfulfilled,
+            currency,
+            tax_included: false,
+            test_mode: None,
+            customer: Customer::default(),
+            billing_address: None,
+            shipping_destinations: Vec::new(),
+            line_items: Vec::new(),
+            shipping_lines: Vec::new(),
+            discounts: Vec::new(),
+            fees: Vec::new(),
+            payments: Vec::new(),
+            payment_method: None,
+            payment_method_title: None,
+            totals: Totals::zero(currency),
+            customer_note: None,
+            staff_note: None,
+            language: None,
+            ip_address: None,
+            timestamps: Timestamps::default(),
+            metadata: JsonMap::new(),
+            sub_minor_amounts: Vec::new(),
+            ext: Ext::default(),
+            document_ext: Ext::default(),
+        }
+    }
+
+    pub fn zero(&self) -> Money {
+        Money::zero(self.currency)
+    }
+
+    /// Checks the accounting identity: subtotal = Σ line subtotals, and
+    /// total = subtotal − discounts + shipping + fees (+ tax when prices exclude it).
+    pub fn accounting_gaps(&self) -> Vec<AccountingGap> {
+        let mut gaps = Vec::new();
+        let lines: i64 = self.line_items.iter().map(|l| l.subtotal.minor).sum();
+        if lines != self.totals.subtotal.minor {
+            gaps.push(AccountingGap {
+                what: "subtotal",
+                stated: self.totals.subtotal.minor,
+                computed: lines,
+            });
+        }
+        let t = &self.totals;
+        let mut total =
+            t.subtotal.minor - t.discount_total.minor + t.shipping_total.minor + t.fee_total.minor;
+        if !self.tax_included {
+            total += t.tax_total.minor;
+        }
+        if total != t.total.minor {
+            gaps.push(AccountingGap {
+                what: "total",
+                stated: t.total.minor,
+                computed: total,
+            });
+        }
+        gaps
+    }
+}

@@ -1,0 +1,99 @@
+//! `Problem`: the canonical error every layer ends in, rendered by each dialect in its own error shape.
+
+use std::fmt;
+
+/// The closed vocabulary of problems ordermux reports. Each dialect's `errors.toml` says how to render each kind
+/// (HTTP status, native code, title).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProblemKind {
+    EmptyBody,
+    MalformedJson,
+    InvalidEncoding,
+    TooDeep,
+    DuplicateKey,
+    InvalidNumber,
+    InvalidMoney,
+    InvalidQuantity,
+    InvalidCurrency,
+    InvalidDate,
+    InvalidStatus,
+    InvalidField,
+    TooManyItems,
+    FieldTooLong,
+    MissingField,
+    UnknownDocument,
+    TypeConflict,
+    UnsupportedPrecision,
+}
+
+impl ProblemKind {
+    pub const ALL: &'static [ProblemKind] = &[
+        ProblemKind::EmptyBody,
+        ProblemKind::MalformedJson,
+        ProblemKind::InvalidEncoding,
+        ProblemKind::TooDeep,
+        ProblemKind::DuplicateKey,
+        ProblemKind::InvalidNumber,
+        ProblemKind::InvalidMoney,
+        ProblemKind::InvalidQuantity,
+        ProblemKind::InvalidCurrency,
+        ProblemKind::InvalidDate,
+        ProblemKind::InvalidStatus,
+        ProblemKind::InvalidField,
+        ProblemKind::TooManyItems,
+        ProblemKind::FieldTooLong,
+        ProblemKind::MissingField,
+        ProblemKind::UnknownDocument,
+        ProblemKind::TypeConflict,
+        ProblemKind::UnsupportedPrecision,
+    ];
+
+    /// The snake_case key used in `errors.toml`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ProblemKind::EmptyBody => "empty_body",
+            ProblemKind::MalformedJson => "malformed_json",
+            ProblemKind::InvalidEncoding => "invalid_encoding",
+            ProblemKind::TooDeep => "too_deep",
+            ProblemKind::DuplicateKey => "duplicate_key",
+            ProblemKind::InvalidNumber => "invalid_number",
+            ProblemKind::InvalidMoney => "invalid_money",
+            ProblemKind::InvalidQuantity => "invalid_quantity",
+            ProblemKind::InvalidCurrency => "invalid_currency",
+            ProblemKind::InvalidDate => "invalid_date",
+            ProblemKind::InvalidStatus => "invalid_status",
+            ProblemKind::InvalidField => "invalid_field",
+            ProblemKind::TooManyItems => "too_many_items",
+            ProblemKind::FieldTooLong => "field_too_long",
+            ProblemKind::MissingField => "missing_field",
+            ProblemKind::UnknownDocument => "unknown_document",
+            ProblemKind::TypeConflict => "type_conflict",
+            ProblemKind::UnsupportedPrecision => "unsupported_currency_precision",
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A problem with the JSON pointer (RFC 6901, `""` = whole document) of the offending input and a reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{pointer_display}: {reason}", pointer_display = if self.pointer.is_empty() { "/" } else { &self.pointer })]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub pointer: String,
+    pub reason: String,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, pointer: impl Into<String>, reason: impl Into<String>) -> Self {
+        Problem {
+            kind,
+            pointer: pointer.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! BigCommerce edge cases.
+
+use serde_json::json;
+
+use super::*;
+use crate::canonical::*;
+use crate::dialects::DecodeOptions;
+
+fn usd() -> DecodeOptions {
+    DecodeOptions {
+        default_currency: Some(Currency::parse("USD").unwrap()),
+    }
+}
+
+fn minimal() -> serde_json::Value {
+    json!({"billing_address": {"first_name": "Jane", "last_name": "Doe", "street_1": "1 Main", "city": "Austin", "zip": "78751", "country": "United States", "country_iso2": "US", "email": "j@example.com"},
+           "products": [{"name": "Mug", "quantity": 2, "price_inc_tax": "5.4125", "price_ex_tax": "5.0000"}]})
+}
+
+#[test]
+fn sub_cent_prices_round_half_even_and_are_noted() {
+    let order = decode_create_request(minimal(), &usd()).unwrap();
+    assert_eq!(order.line_items[0].unit_price.minor, 500);
+    assert_eq!(order.line_items[0].tax_total.minor, 82);
+    assert_eq!(order.sub_minor_amounts.len(), 1);
+}
+
+#[test]
+fn every_status_id_ingests_and_renders() {
+    for id in 0..=14u8 {
+        let triple = ingest_status(id, None, Default::default()).unwrap();
+        let again = render_status_id(triple);
+        assert!(again <= 14, "{id} → {triple:?} → {again}");
+    }
+    assert!(ingest_status(15, None, Default::default()).is_none());
+}
+
+#[test]
+fn unknown_status_id_is_refused_with_its_pointer() {
+    let mut doc = minimal();
+    doc["status_id"] = json!(99);
+    let err = decode_create_request(doc, &usd()).unwrap_err();
+    assert_eq!(err.pointer, "/status_id");
+}
+
+#[test]
+fn missing_currency_names_default_currency_code() {
+    let err = decode_create_request(minimal(), &DecodeOptions::default()).unwrap_err();
+    assert_eq!(err.pointer, "/default_currency_code");
+}
+
+#[test]
+fn links_form_serves_sub_resource_urls() {
+    let mut order = decode_create_request(minimal(), &usd()).unwrap();
+    order.ids.platform.bigcommerce = Some(100);
+    let doc = encode_order_with_links(&order, "https://gw/stores/demo/v2").value;
+    assert_eq!(doc["products"]["resource"], json!("/orders/100/products"));
+    assert_eq!(encode_products(&order).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn error_is_an_array() {
+    let doc = encode_error(&Problem::new(
+        ProblemKind::MissingField,
+        "/billing_address",
+        "billing_address is required",
+    ));
+    assert_eq!(doc.body[0]["status"], json!(422));
+}

@@ -1,0 +1,712 @@
+//! Canonical → Commerce Layer JSON:API. Order documents are built on the `jsonapi` crate's resource model; create
+//! documents are not (their resources have no `id`, which `jsonapi::api::Resource` requires).
+
+use std::collections::HashMap;
+
+use jsonapi::api::{
+    DocumentData, IdentifierData, JsonApiInfo, PrimaryData, Relationship, Resource,
+    ResourceIdentifier,
+};
+use serde_json::{json, Value};
+
+use super::money::{cents_exponent, write_triple};
+use super::{KEPT_DOCUMENT, KEPT_INCLUDED};
+use crate::canonical::money::rescale;
+use crate::canonical::*;
+use crate::dialects::dates::render_iso_millis;
+use crate::dialects::json::{apply_ext, ObjWriter};
+use crate::dialects::tables::{self, error_render};
+use crate::dialects::{sub_minor_losses, ErrorDocument, Loss, LossKind, Translated};
+
+const P: Platform = Platform::CommerceLayer;
+
+/// An amount as Commerce Layer `*_cents` (rounded half-even when HUF fillér cannot be stated).
+pub(crate) fn wire(m: Money) -> i64 {
+    rescale(m.minor, m.currency.exponent(), cents_exponent(m.currency)).unwrap_or_else(|r| r)
+}
+
+/// `total_amount`: the total without tax when prices exclude it.
+pub(crate) fn total_amount(order: &Order) -> Money {
+    if order.tax_included {
+        order.totals.total
+    } else {
+        Money::new(
+            order.totals.total.minor - order.totals.tax_total.minor,
+            order.currency,
+        )
+    }
+}
+
+struct Enc<'a> {
+    order: &'a Order,
+    losses: Vec<Loss>,
+}
+
+impl Enc<'_> {
+    fn exact(&mut self, m: Money, pointer: impl FnOnce() -> String) {
+        if rescale(m.minor, m.currency.exponent(), cents_exponent(m.currency)).is_err() {
+            self.losses.push(Loss {
+                pointer: pointer(),
+                kind: LossKind::Precision,
+                reason: format!(
+                    "Commerce Layer states {} without decimals; {} sent rounded",
+                    m.currency,
+                    m.to_decimal()
+                ),
+            });
+        }
+    }
+    fn triple(&mut self, attrs: &mut JsonMap, stem: &str, m: Money, base: &str) {
+        self.exact(m, || format!("{base}/{stem}_cents"));
+        write_triple(attrs, stem, m);
+    }
+    fn loss(&mut self, pointer: String, kind: LossKind, reason: impl Into<String>) {
+        self.losses.push(Loss {
+            pointer,
+            kind,
+            reason: reason.into(),
+        });
+    }
+}
+
+fn status_attrs(enc: &mut Enc<'_>, attrs: &mut JsonMap, base: &str) {
+    let order = enc.order;
+    let t = &tables::get().commercelayer_statuses;
+    let payment = t.payment.render(order.payment_status);
+    if t.payment.ingest(payment) != Some(order.payment_status) {
+        enc.loss(
+            format!("{base}/payment_status"),
+            LossKind::StatusCollapsed,
+            format!(
+                "canonical payment {} has no Commerce Layer equivalent; sent {payment:?}",
+                order.payment_status
+            ),
+        );
+    }
+    let fulfillment = t.fulfillment.render(order.fulfillment_status);
+    let fulfillment_back = t.fulfillment.ingest(fulfillment);
+    if fulfillment_back != Some(order.fulfillment_status) {
+        enc.loss(
+            format!("{base}/fulfillment_status"),
+            LossKind::StatusCollapsed,
+            format!(
+                "canonical fulfillment {} has no Commerce Layer equivalent; sent {fulfillment:?}",
+                order.fulfillment_status
+            ),
+        );
+    }
+    let status = t.order.render(order.status);
+    let back = match t.order.ingest(status) {
+        Some(OrderStatus::Processing)
+            if matches!(
+                fulfillment_back,
+                Some(FulfillmentStatus::Fulfilled | FulfillmentStatus::NotRequired)
+            ) =>
+        {
+            Some(OrderStatus::Completed)
+        }
+        other => other,
+    };
+    if back != Some(order.status) {
+        enc.loss(
+            format!("{base}/status"),
+            LossKind::StatusCollapsed,
+            format!(
+                "canonical {} has no Commerce Layer status; sent {status:?}",
+                order.status
+            ),
+        );
+    }
+    attrs.insert("status".into(), status.into());
+    attrs.insert("payment_status".into(), payment.into());
+    attrs.insert("fulfillment_status".into(), fulfillment.into());
+}
+
+fn address_attrs(a: &Address) -> JsonMap {
+    let mut w = ObjWriter::new();
+    w.opt_str("first_name", &a.first_name);
+    w.opt_str("last_name", &a.last_name);
+    w.opt_str("company", &a.company);
+    w.put("line_1", a.line1.as_str());
+    w.opt_str("line_2", &a.line2);
+    w.put("city", a.city.as_str());
+    w.opt_str("zip_code", &a.postal_code);
+    w.opt_str("state_code", &a.region);
+    w.put("country_code", a.country_code.as_str());
+    w.opt_str("phone", &a.phone);
+    w.opt_str("email", &a.email);
+    w.finish()
+}
+
+/// One included resource as plain JSON (type, id, attributes, relationships), before kept members are replayed.
+struct Res {
+    ty: &'static str,
+    id: String,
+    attrs: JsonMap,
+    rels: JsonMap,
+}
+
+impl Res {
+    fn into_value(self, ext: &Ext) -> Value {
+        let mut map = JsonMap::new();
+        map.insert("type".into(), self.ty.into());
+        map.insert("id".into(), self.id.into());
+        map.insert("attributes".into(), Value::Object(self.attrs));
+        if !self.rels.is_empty() {
+            map.insert("relationships".into(), Value::Object(self.rels));
+        }
+        apply_ext(&mut map, ext, P);
+        Value::Object(map)
+    }
+}
+
+/// Builds every included resource of an order and the order's linkage to them.
+struct Graph {
+    included: Vec<Value>,
+    line_ids: Vec<(String, String)>,
+    billing: Option<(String, String)>,
+    shipping: Option<(String, String)>,
+    customer: Option<(String, String)>,
+}
+
+fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Graph {
+    let order = enc.order;
+    let currency_code = order.currency.as_str();
+    let mut g = Graph {
+        included: Vec::new(),
+        line_ids: Vec::new(),
+        billing: None,
+        shipping: None,
+        customer: None,
+    };
+    let mut n = 0usize;
+    let mut next_id = |prefix: &str, id: &Option<String>| {
+        n += 1;
+        id.clone().unwrap_or_else(|| format!("{prefix}{n}"))
+    };
+    let order_rel = |rels: &mut JsonMap| {
+        if let Some(id) = order_id {
+            rels.insert(
+                "order".into(),
+                json!({"data": {"type": "orders", "id": id}}),
+            );
+        }
+    };
+    let base = |i: usize| format!("/included/{i}/attributes");
+    for line in &order.line_items {
+        let id = next_id("li_", &line.ids.commercelayer);
+        let mut attrs = ObjWriter::new();
+        attrs.put(
+            "item_type",
+            if line.kind == LineKind::Bundle {
+                "bundles"
+            } else {
+                "skus"
+            },
+        );
+        attrs.opt_str("sku_code", &line.product.sku);
+        attrs.opt_str("bundle_code", &line.product.bundle_code);
+        attrs.put("quantity", line.quantity);
+        attrs.put("name", line.name.as_str());
+        attrs.opt_str("image_url", &line.image_url);
+        if !line.metadata.is_empty() {
+            attrs.put("metadata", Value::Object(line.metadata.clone()));
+        }
+        let mut attrs = attrs.finish();
+        let b = base(g.included.len());
+        if as_order {
+            attrs.insert("currency_code".into(), currency_code.into());
+            enc.triple(&mut attrs, "unit_amount", line.unit_price, &b);
+            enc.triple(&mut attrs, "total_amount", line.subtotal, &b);
+            enc.triple(&mut attrs, "tax_amount", line.tax_total, &b);
+            enc.triple(
+                &mut attrs,
+                "discount",
+                Money::new(-line.discount_total.minor, order.currency),
+                &b,
+            );
+            if let Some(rate) = line.tax_rate {
+                attrs.insert(
+                    "tax_rate".into(),
+                    rate.to_string()
+                        .parse::<serde_json::Number>()
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null),
+                );
+            }
+        } else {
+            // The source price must win over the market's price list: an integration-token create.
+            enc.exact(line.unit_price, || format!("{b}/unit_amount_cents"));
+            attrs.insert("unit_amount_cents".into(), wire(line.unit_price).into());
+            attrs.insert("_external_price".into(), true.into());
+        }
+        if line.kind == LineKind::Catalog && line.product.sku.is_none() {
+            enc.loss(
+                format!("{b}/sku_code"),
+                LossKind::Unrepresentable,
+                "the line has no SKU; Commerce Layer needs a sku_code (map it through the catalog)",
+            );
+        }
+        let mut rels = JsonMap::new();
+        order_rel(&mut rels);
+        g.line_ids.push(("line_items".into(), id.clone()));
+        g.included.push(
+            Res {
+                ty: "line_items",
+                id,
+                attrs,
+                rels,
+            }
+            .into_value(&line.ext),
+        );
+    }
+    let extra_line = |g: &mut Graph,
+                      enc: &mut Enc<'_>,
+                      prefix: &str,
+                      item_type: &str,
+                      ids: &PlatformIds,
+                      name: &Option<String>,
+                      amount: Money,
+                      tax: Money,
+                      ext: &Ext| {
+        if !as_order {
+            enc.loss(
+                format!("/data/relationships/line_items"),
+                LossKind::Unrepresentable,
+                format!(
+                    "Commerce Layer creates {item_type} lines itself; the {} {} line is not sent",
+                    amount.to_decimal(),
+                    order.currency
+                ),
+            );
+            return;
+        }
+        let id = ids
+            .commercelayer
+            .clone()
+            .unwrap_or_else(|| format!("{prefix}{}", g.included.len() + 1));
+        let b = base(g.included.len());
+        let mut attrs = JsonMap::new();
+        attrs.insert("item_type".into(), item_type.into());
+        if let Some(n) = name {
+            attrs.insert("name".into(), n.clone().into());
+        }
+        attrs.insert("quantity".into(), 1.into());
+        attrs.insert("currency_code".into(), currency_code.into());
+        enc.triple(&mut attrs, "unit_amount", amount, &b);
+        enc.triple(&mut attrs, "total_amount", amount, &b);
+        enc.triple(&mut attrs, "tax_amount", tax, &b);
+        let mut rels = JsonMap::new();
+        order_rel(&mut rels);
+        g.line_ids.push(("line_items".into(), id.clone()));
+        g.included.push(
+            Res {
+                ty: "line_items",
+                id,
+                attrs,
+                rels,
+            }
+            .into_value(ext),
+        );
+    };
+    for s in &order.shipping_lines {
+        extra_line(
+            &mut g,
+            enc,
+            "ship_",
+            "shipments",
+            &s.ids,
+            &s.method,
+            s.amount,
+            s.tax,
+            &s.ext,
+        );
+    }
+    for f in &order.fees {
+        let item_type = if f.kind == FeeKind::PaymentMethod {
+            "payment_methods"
+        } else {
+            "adjustments"
+        };
+        extra_line(
+            &mut g, enc, "fee_", item_type, &f.ids, &f.name, f.amount, f.tax, &f.ext,
+        );
+    }
+    for d in &order.discounts {
+        if d.amount.is_zero() && d.kind == DiscountKind::Coupon {
+            continue; // a coupon with no amount of its own is just the order's coupon_code
+        }
+        let item_type = d
+            .ext
+            .get(P)
+            .and_then(|e| e.extra.get("attributes"))
+            .and_then(|a| a.get("item_type"))
+            .and_then(Value::as_str)
+            .unwrap_or("external_promotions");
+        let item_type: &'static str = match item_type {
+            "percentage_discount_promotions" => "percentage_discount_promotions",
+            "fixed_amount_promotions" => "fixed_amount_promotions",
+            "free_shipping_promotions" => "free_shipping_promotions",
+            "gift_cards" => "gift_cards",
+            _ => "external_promotions",
+        };
+        let label = d.label.clone().or_else(|| d.code.clone());
+        extra_line(
+            &mut g,
+            enc,
+            "promo_",
+            item_type,
+            &d.ids,
+            &label,
+            Money::new(-d.amount.minor, order.currency),
+            Money::zero(order.currency),
+            &d.ext,
+        );
+    }
+    if let Some(a) = &order.billing_address {
+        let id = next_id("addr_", &a.ids.commercelayer);
+        g.billing = Some(("addresses".into(), id.clone()));
+        g.included.push(
+            Res {
+                ty: "addresses",
+                id,
+                attrs: address_attrs(a),
+                rels: JsonMap::new(),
+            }
+            .into_value(&a.ext),
+        );
+    }
+    if let Some(a) = order.shipping_destinations.first() {
+        let id = next_id("addr_", &a.ids.commercelayer);
+        g.shipping = Some(("addresses".into(), id.clone()));
+        g.included.push(
+            Res {
+                ty: "addresses",
+                id,
+                attrs: address_attrs(a),
+                rels: JsonMap::new(),
+            }
+            .into_value(&a.ext),
+        );
+    }
+    if order.shipping_destinations.len() > 1 {
+        enc.loss(
+            "/data/relationships/shipping_address".into(),
+            LossKind::MultipleDestinations,
+            format!(
+                "Commerce Layer orders ship to one address; {} more destinations are not sent",
+                order.shipping_destinations.len() - 1
+            ),
+        );
+    }
+    if let Some(cid) = &order.customer.ids.commercelayer {
+        g.customer = Some(("customers".into(), cid.clone()));
+        let mut attrs = JsonMap::new();
+        if let Some(e) = &order.customer.email {
+            attrs.insert("email".into(), e.clone().into());
+        }
+        g.included.push(
+            Res {
+                ty: "customers",
+                id: cid.clone(),
+                attrs,
+                rels: JsonMap::new(),
+            }
+            .into_value(&order.customer.ext),
+        );
+    }
+    g
+}
+
+fn common_attrs(order: &Order) -> JsonMap {
+    let mut w = ObjWriter::new();
+    w.opt_str("customer_email", &order.customer.email);
+    w.opt_str("language_code", &order.language);
+    w.opt_str("reference", &order.external_ref.reference);
+    w.opt_str("reference_origin", &order.external_ref.origin);
+    if let Some(code) = order
+        .discounts
+        .iter()
+        .find_map(|d| d.code.clone().filter(|_| d.kind == DiscountKind::Coupon))
+    {
+        w.put("coupon_code", code);
+    }
+    if !order.metadata.is_empty() {
+        w.put("metadata", Value::Object(order.metadata.clone()));
+    }
+    w.finish()
+}
+
+fn unrepresentable_notes(enc: &mut Enc<'_>) {
+    let order = enc.order;
+    if order.customer_note.is_some() || order.staff_note.is_some() {
+        enc.loss(
+            "/data/attributes/metadata".into(),
+            LossKind::Unrepresentable,
+            "Commerce Layer orders have no note field; notes are not sent",
+        );
+    }
+}
+
+pub fn encode_create_request(order: &Order) -> Translated<Value> {
+    let mut enc = Enc {
+        order,
+        losses: Vec::new(),
+    };
+    let g = build_graph(&mut enc, None, false);
+    let mut attrs = common_attrs(order);
+    if order.customer.is_guest {
+        attrs.insert("guest".into(), true.into());
+    }
+    let mut rels = JsonMap::new();
+    let market_id = order
+        .ext
+        .get(P)
+        .and_then(|e| e.extra.get("relationships"))
+        .and_then(|r| r.get("market"))
+        .and_then(|m| m.get("data"))
+        .and_then(|d| d.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("market-{}", order.currency.as_str().to_ascii_lowercase()));
+    rels.insert(
+        "market".into(),
+        json!({"data": {"type": "markets", "id": market_id}}),
+    );
+    let mut included = g.included;
+    let market_kept = order
+        .ext
+        .get(P)
+        .and_then(|e| e.extra.get(KEPT_INCLUDED))
+        .and_then(Value::as_array)
+        .is_some_and(|list| {
+            list.iter().any(|r| {
+                r.get("type") == Some(&json!("markets")) && r.get("id") == Some(&json!(market_id))
+            })
+        });
+    if !market_kept {
+        included.push(json!({"type": "markets", "id": market_id, "attributes": {"currency_code": order.currency.as_str()}}));
+    }
+    if let Some(l) = g.billing {
+        rels.insert(
+            "billing_address".into(),
+            json!({"data": {"type": l.0, "id": l.1}}),
+        );
+    }
+    if let Some(l) = g.shipping {
+        rels.insert(
+            "shipping_address".into(),
+            json!({"data": {"type": l.0, "id": l.1}}),
+        );
+    }
+    if let Some(l) = g.customer {
+        rels.insert("customer".into(), json!({"data": {"type": l.0, "id": l.1}}));
+    }
+    rels.insert("line_items".into(), json!({"data": g.line_ids.iter().map(|(t, id)| json!({"type": t, "id": id})).collect::<Vec<_>>()}));
+    let mut data = JsonMap::new();
+    data.insert("type".into(), "orders".into());
+    data.insert("attributes".into(), Value::Object(attrs));
+    data.insert("relationships".into(), Value::Object(rels));
+    if order.status != OrderStatus::Draft && order.status != OrderStatus::Pending {
+        enc.loss("/data/attributes/_place".into(), LossKind::Unrepresentable, format!("a Commerce Layer create makes a draft; reaching {} takes the _place/_approve triggers afterwards", order.status));
+    }
+    if order.timestamps.created_at.is_some() {
+        enc.loss(
+            "/data/attributes/created_at".into(),
+            LossKind::Unrepresentable,
+            "Commerce Layer cannot backdate an order; the creation date is not sent",
+        );
+    }
+    unrepresentable_notes(&mut enc);
+    sub_minor_losses(order, P, &mut enc.losses);
+    let doc = finish_document(order, data, included);
+    Translated {
+        value: doc,
+        losses: enc.losses,
+    }
+}
+
+/// Replays kept members, then lifts the reserved document-level ones out of the order resource.
+fn finish_document(order: &Order, mut data: JsonMap, mut included: Vec<Value>) -> Value {
+    apply_ext(&mut data, &order.ext, P);
+    if let Some(Value::Array(rest)) = data.remove(KEPT_INCLUDED) {
+        included.extend(rest);
+    }
+    let kept_document = data.remove(KEPT_DOCUMENT);
+    let mut doc = JsonMap::new();
+    doc.insert("data".into(), Value::Object(data));
+    if !included.is_empty() {
+        doc.insert("included".into(), Value::Array(included));
+    }
+    if let Some(Value::Object(m)) = kept_document {
+        for (k, v) in m {
+            doc.entry(k).or_insert(v);
+        }
+    }
+    Value::Object(doc)
+}
+
+fn identifier(link: &(String, String)) -> ResourceIdentifier {
+    ResourceIdentifier {
+        _type: link.0.clone(),
+        id: link.1.clone(),
+    }
+}
+
+pub fn encode_order(order: &Order) -> Translated<Value> {
+    let mut enc = Enc {
+        order,
+        losses: Vec::new(),
+    };
+    let id = order.ids.platform.commercelayer.clone().unwrap_or_else(|| {
+        order
+            .ids
+            .uuid
+            .clone()
+            .or_else(|| order.ids.platform.fluentcart.map(|n| format!("fc-{n}")))
+            .or_else(|| order.ids.platform.bigcommerce.map(|n| format!("bc-{n}")))
+            .unwrap_or_else(|| "new".to_owned())
+    });
+    let g = build_graph(&mut enc, Some(&id), true);
+    let mut attrs = common_attrs(order);
+    let base = "/data/attributes";
+    attrs.insert("guest".into(), order.customer.is_guest.into());
+    if let Some(n) = &order.ids.number {
+        attrs.insert("number".into(), n.clone().into());
+    }
+    if let Some(t) = &order.ids.cart_token {
+        attrs.insert("token".into(), t.clone().into());
+    }
+    attrs.insert("currency_code".into(), order.currency.as_str().into());
+    attrs.insert("tax_included".into(), order.tax_included.into());
+    status_attrs(&mut enc, &mut attrs, base);
+    let t = &order.totals;
+    let zero = order.zero();
+    let payment_fee: i64 = order
+        .fees
+        .iter()
+        .filter(|f| f.kind == FeeKind::PaymentMethod)
+        .map(|f| f.amount.minor)
+        .sum();
+    let adjustment = t.fee_total.minor - payment_fee;
+    enc.triple(&mut attrs, "subtotal_amount", t.subtotal, base);
+    enc.triple(&mut attrs, "shipping_amount", t.shipping_total, base);
+    enc.triple(
+        &mut attrs,
+        "payment_method_amount",
+        Money::new(payment_fee, order.currency),
+        base,
+    );
+    enc.triple(
+        &mut attrs,
+        "discount_amount",
+        Money::new(-t.discount_total.minor, order.currency),
+        base,
+    );
+    enc.triple(
+        &mut attrs,
+        "adjustment_amount",
+        Money::new(adjustment, order.currency),
+        base,
+    );
+    enc.triple(&mut attrs, "total_tax_amount", t.tax_total, base);
+    enc.triple(&mut attrs, "shipping_tax_amount", t.shipping_tax, base);
+    enc.triple(&mut attrs, "total_amount", total_amount(order), base);
+    enc.triple(&mut attrs, "total_amount_with_taxes", t.total, base);
+    let _ = zero;
+    let ts = &order.timestamps;
+    for (key, v) in [
+        ("placed_at", &ts.placed_at),
+        ("approved_at", &ts.approved_at),
+        ("cancelled_at", &ts.cancelled_at),
+        ("created_at", &ts.created_at),
+        ("updated_at", &ts.updated_at),
+    ] {
+        if let Some(dt) = v {
+            attrs.insert(key.into(), render_iso_millis(dt).into());
+        }
+    }
+    if order.payments.iter().any(|p| p.ext.get(P).is_none()) {
+        enc.loss(
+            "/data/relationships/transactions".into(),
+            LossKind::Unrepresentable,
+            "Commerce Layer transactions are their own resources; payments are not sent",
+        );
+    }
+    unrepresentable_notes(&mut enc);
+
+    let to_one = |link: &Option<(String, String)>| Relationship {
+        data: Some(
+            link.as_ref()
+                .map(|l| IdentifierData::Single(identifier(l)))
+                .unwrap_or(IdentifierData::None),
+        ),
+        links: None,
+    };
+    let mut rels: HashMap<String, Relationship> = HashMap::new();
+    rels.insert("billing_address".into(), to_one(&g.billing));
+    rels.insert("shipping_address".into(), to_one(&g.shipping));
+    if g.customer.is_some() {
+        rels.insert("customer".into(), to_one(&g.customer));
+    }
+    rels.insert(
+        "line_items".into(),
+        Relationship {
+            data: Some(IdentifierData::Multiple(
+                g.line_ids.iter().map(identifier).collect(),
+            )),
+            links: None,
+        },
+    );
+    let resource = Resource {
+        _type: "orders".into(),
+        id,
+        attributes: attrs.into_iter().collect(),
+        relationships: Some(rels),
+        links: None,
+        meta: order.test_mode.map(|t| {
+            [(
+                "mode".to_owned(),
+                Value::from(if t { "test" } else { "live" }),
+            )]
+            .into_iter()
+            .collect()
+        }),
+    };
+    let doc = DocumentData {
+        data: Some(PrimaryData::Single(Box::new(resource))),
+        included: None,
+        links: None,
+        meta: None,
+        jsonapi: None::<JsonApiInfo>,
+    };
+    let Ok(Value::Object(mut top)) = serde_json::to_value(&doc) else {
+        unreachable!("a DocumentData always serializes to an object")
+    };
+    let Some(Value::Object(data)) = top.remove("data") else {
+        unreachable!("data was set above")
+    };
+    sub_minor_losses(order, P, &mut enc.losses);
+    Translated {
+        value: finish_document(order, data, g.included),
+        losses: enc.losses,
+    }
+}
+
+/// `{"errors":[{status, code, title, detail, source:{pointer}}]}` (JSON:API error object; status is a string).
+pub fn encode_error(problem: &Problem) -> ErrorDocument {
+    let r = error_render(&tables::get().commercelayer_errors, problem.kind);
+    let mut err = json!({
+        "status": r.status.to_string(),
+        "code": r.code.unwrap_or_else(|| "VALIDATION_ERROR".into()),
+        "title": r.title.unwrap_or_else(|| problem.kind.key().into()),
+        "detail": problem.reason,
+        "meta": { "error": problem.kind.key() },
+    });
+    err["source"] = json!({ "pointer": if problem.pointer.is_empty() { "/" } else { problem.pointer.as_str() } });
+    ErrorDocument {
+        status: http::StatusCode::from_u16(r.status)
+            .unwrap_or(http::StatusCode::UNPROCESSABLE_ENTITY),
+        body: json!({ "errors": [err] }),
+    }
+}

@@ -1,0 +1,199 @@
+//! Commerce Layer amount triples.
+
+use serde_json::Value;
+
+use crate::canonical::money::{parse_decimal, rescale};
+use crate::canonical::{Currency, Decimal, Money, Problem, ProblemKind};
+use crate::dialects::json::{describe, integer_value, Obj};
+use crate::dialects::tables::{self, SymbolPosition};
+
+/// Decimal places of Commerce Layer's `*_cents` for `currency`: ISO 4217, with the documented overrides (HUF 0).
+pub fn cents_exponent(currency: Currency) -> u32 {
+    tables::get()
+        .commercelayer_exponent_overrides
+        .get(currency.as_str())
+        .copied()
+        .unwrap_or_else(|| currency.exponent())
+}
+
+/// `formatted_*` spelling of an amount, per `dialects/commercelayer/formats.toml`.
+pub fn format_amount(money: Money) -> String {
+    let places = cents_exponent(money.currency);
+    let wire = rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r);
+    let negative = wire < 0;
+    let digits = wire.unsigned_abs().to_string();
+    let (int_part, frac_part) = if places == 0 {
+        (digits.as_str().to_owned(), String::new())
+    } else {
+        let padded = format!("{:0>width$}", digits, width = places as usize + 1);
+        let split = padded.len() - places as usize;
+        (padded[..split].to_owned(), padded[split..].to_owned())
+    };
+    let fmt = tables::get()
+        .commercelayer_formats
+        .get(money.currency.as_str());
+    let (thousands, decimal) = fmt
+        .map(|f| (f.thousands.as_str(), f.decimal.as_str()))
+        .unwrap_or((",", "."));
+    let mut grouped = String::new();
+    for (i, ch) in int_part.chars().enumerate() {
+        if i > 0 && (int_part.len() - i) % 3 == 0 {
+            grouped.push_str(thousands);
+        }
+        grouped.push(ch);
+    }
+    let number = if frac_part.is_empty() {
+        grouped
+    } else {
+        format!("{grouped}{decimal}{frac_part}")
+    };
+    let sign = if negative { "-" } else { "" };
+    match fmt {
+        Some(f) => {
+            let space = if f.space { " " } else { "" };
+            match f.position {
+                SymbolPosition::Before => format!("{sign}{}{space}{number}", f.symbol),
+                SymbolPosition::After => format!("{sign}{number}{space}{}", f.symbol),
+            }
+        }
+        None => format!("{sign}{} {number}", money.currency),
+    }
+}
+
+/// The `*_float` member for an amount: a JSON number with the exact decimal value.
+pub fn float_value(money: Money) -> Value {
+    let places = cents_exponent(money.currency);
+    let wire = rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r);
+    let mut d = Decimal::new(wire, places);
+    if d.scale() == 0 {
+        d.rescale(1);
+    }
+    d.normalize()
+        .to_string()
+        .parse::<serde_json::Number>()
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// Reads the triple `<stem>_cents` / `<stem>_float` / `formatted_<stem>` (or a custom formatted key). The cents
+/// are the amount; the float must state the same value; the formatted spelling is kept as received.
+pub fn read_triple(
+    attrs: &mut Obj,
+    cents_key: &str,
+    float_key: &str,
+    formatted_key: &str,
+    currency: Currency,
+) -> Result<Option<Money>, Problem> {
+    let Some(v) = attrs.raw(cents_key) else {
+        // A float or formatted without cents cannot be trusted as an amount; keep them verbatim.
+        return Ok(None);
+    };
+    let wire = integer_value(&v).filter(|_| v.is_number()).ok_or_else(|| {
+        Problem::new(
+            ProblemKind::InvalidMoney,
+            attrs.pointer(cents_key),
+            format!("expected integer cents, found {}", describe(&v)),
+        )
+    })?;
+    let places = cents_exponent(currency);
+    let minor = rescale(wire, places, currency.exponent()).map_err(|_| {
+        Problem::new(
+            ProblemKind::InvalidMoney,
+            attrs.pointer(cents_key),
+            "amount out of range",
+        )
+    })?;
+    let money = Money::new(minor, currency);
+    attrs.echo(cents_key, v, Value::from(wire));
+    if let Some(f) = attrs.raw(float_key) {
+        let stated = match &f {
+            Value::Number(n) => parse_decimal(&n.to_string()).ok(),
+            _ => None,
+        };
+        let expected = Decimal::new(wire, places);
+        if stated.map(|s| s.normalize()) != Some(expected.normalize()) {
+            return Err(Problem::new(
+                ProblemKind::InvalidMoney,
+                attrs.pointer(float_key),
+                format!(
+                    "{} disagrees with {cents_key} {wire} ({expected})",
+                    describe(&f)
+                ),
+            ));
+        }
+        attrs.echo(float_key, f, float_value(money));
+    }
+    if let Some(s) = attrs.raw(formatted_key) {
+        attrs.echo(formatted_key, s, Value::String(format_amount(money)));
+    }
+    Ok(Some(money))
+}
+
+/// Writes a triple into `attrs`.
+pub fn write_triple(attrs: &mut serde_json::Map<String, Value>, stem: &str, money: Money) {
+    let places = cents_exponent(money.currency);
+    let wire = rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r);
+    attrs.insert(format!("{stem}_cents"), Value::from(wire));
+    attrs.insert(format!("{stem}_float"), float_value(money));
+    attrs.insert(
+        format!("formatted_{stem}"),
+        Value::String(format_amount(money)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(minor: i64, c: &str) -> Money {
+        Money::new(minor, Currency::parse(c).unwrap())
+    }
+
+    #[test]
+    fn formats_follow_the_table() {
+        assert_eq!(format_amount(m(123450, "USD")), "$1,234.50");
+        assert_eq!(format_amount(m(123450, "EUR")), "€1.234,50");
+        assert_eq!(format_amount(m(-500, "EUR")), "-€5,00");
+        assert_eq!(format_amount(m(1500, "JPY")), "¥1,500");
+        assert_eq!(format_amount(m(12345, "KWD")), "KWD 12.345");
+        assert_eq!(format_amount(m(150000, "HUF")), "1 500 Ft");
+        assert_eq!(format_amount(m(5, "USD")), "$0.05");
+    }
+
+    #[test]
+    fn huf_cents_are_unscaled() {
+        let huf = Currency::parse("HUF").unwrap();
+        assert_eq!(cents_exponent(huf), 0);
+        assert_eq!(float_value(m(150000, "HUF")), serde_json::json!(1500.0));
+        assert_eq!(float_value(m(1250, "USD")), serde_json::json!(12.5));
+    }
+}
+
+/// Records that a triple was stated as `stated` while the encoder derives `derived`, so the stated triple is
+/// replayed for as long as the canonical order still derives the same value.
+pub fn echo_triple(
+    attrs: &mut Obj,
+    stem_cents: &str,
+    stem_float: &str,
+    formatted: &str,
+    stated: Money,
+    derived: Money,
+) {
+    if stated == derived {
+        return;
+    }
+    let wire = |m: Money| {
+        rescale(m.minor, m.currency.exponent(), cents_exponent(m.currency)).unwrap_or_else(|r| r)
+    };
+    attrs.echo(
+        stem_cents,
+        Value::from(wire(stated)),
+        Value::from(wire(derived)),
+    );
+    attrs.echo(stem_float, float_value(stated), float_value(derived));
+    attrs.echo(
+        formatted,
+        Value::String(format_amount(stated)),
+        Value::String(format_amount(derived)),
+    );
+}

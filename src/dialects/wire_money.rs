@@ -1,0 +1,238 @@
+//! Money on the wire: integer amounts at a fixed scale (FluentCart cents, Commerce Layer `*_cents`) and exact
+//! decimal strings (BigCommerce). Shared by the codecs so every dialect converts with the same exact arithmetic.
+
+use serde_json::Value;
+
+use super::json::{describe, integer_value, Obj};
+use super::{Loss, LossKind};
+use crate::canonical::money::{decimal_to_scaled, parse_decimal, rescale};
+use crate::canonical::{Currency, Decimal, Money, Problem, ProblemKind};
+
+/// Collects amounts finer than the currency's minor unit while decoding one document.
+#[derive(Default)]
+pub struct SubMinor(pub Vec<(String, Decimal)>);
+
+/// Reads an integer amount stated at `wire_places` decimals (FluentCart: 2 for every currency) into canonical
+/// minor units. A finer-than-minor amount is rounded half-even, noted in `sub_minor` under `path`, and its exact
+/// spelling echoed.
+#[allow(clippy::too_many_arguments)]
+pub fn read_scaled(
+    obj: &mut Obj,
+    key: &str,
+    wire_places: u32,
+    currency: Currency,
+    path: &str,
+    sub_minor: &mut SubMinor,
+) -> Result<Option<Money>, Problem> {
+    let Some(v) = obj.raw(key) else {
+        return Ok(None);
+    };
+    let wire = integer_value(&v).ok_or_else(|| {
+        Problem::new(
+            ProblemKind::InvalidMoney,
+            obj.pointer(key),
+            format!(
+                "expected an integer amount in minor units, found {}",
+                describe(&v)
+            ),
+        )
+    })?;
+    let minor = match rescale(wire, wire_places, currency.exponent()) {
+        Ok(m) => m,
+        Err(rounded) => {
+            sub_minor
+                .0
+                .push((path.to_owned(), Decimal::new(wire, wire_places)));
+            rounded
+        }
+    };
+    let (rendered, _) = write_scaled(Money::new(minor, currency), wire_places);
+    obj.echo(key, v, Value::from(rendered));
+    Ok(Some(Money::new(minor, currency)))
+}
+
+/// Canonical → integer at `wire_places`; `Some(reason)` when it could not be exact (the value is then rounded).
+pub fn write_scaled(money: Money, wire_places: u32) -> (i64, Option<String>) {
+    match rescale(money.minor, money.currency.exponent(), wire_places) {
+        Ok(v) => (v, None),
+        Err(rounded) => (
+            rounded,
+            Some(format!(
+                "{} {} needs {} decimals; the wire carries {wire_places}",
+                money.to_decimal(),
+                money.currency,
+                money.currency.exponent()
+            )),
+        ),
+    }
+}
+
+/// Writes an integer amount and records a precision loss at `pointer` when it is not exact.
+pub fn put_scaled(
+    money: Money,
+    wire_places: u32,
+    pointer: impl FnOnce() -> String,
+    losses: &mut Vec<Loss>,
+) -> Value {
+    let (v, lossy) = write_scaled(money, wire_places);
+    if let Some(reason) = lossy {
+        losses.push(Loss {
+            pointer: pointer(),
+            kind: LossKind::Precision,
+            reason,
+        });
+    }
+    Value::from(v)
+}
+
+/// Reads a decimal amount sent as a string or a JSON number (BigCommerce accepts "Float, Float-As-String,
+/// Integer"). JSON numbers are read from their exact literal text, never as binary floats. At most 4 decimals.
+pub fn read_decimal(
+    obj: &mut Obj,
+    key: &str,
+    currency: Currency,
+    path: &str,
+    sub_minor: &mut SubMinor,
+    render: impl Fn(Money) -> Value,
+) -> Result<Option<Money>, Problem> {
+    let Some(v) = obj.raw(key) else {
+        return Ok(None);
+    };
+    let text = match &v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => {
+            return Err(Problem::new(
+                ProblemKind::InvalidMoney,
+                obj.pointer(key),
+                format!("expected a decimal amount, found {}", describe(other)),
+            ))
+        }
+    };
+    let bad = |reason: String| Problem::new(ProblemKind::InvalidMoney, obj.pointer(key), reason);
+    let value = parse_decimal(&text).map_err(|e| bad(e.to_string()))?;
+    if value.scale() > 4 && value.normalize().scale() > 4 {
+        return Err(bad(format!("{text} has more than 4 decimal places")));
+    }
+    let exponent = currency.exponent();
+    let minor = match decimal_to_scaled(value, exponent) {
+        Some(m) => m,
+        None => {
+            let mut rounded = value;
+            rounded.rescale(exponent);
+            let m = decimal_to_scaled(
+                rounded.round_dp_with_strategy(
+                    exponent,
+                    rust_decimal::RoundingStrategy::MidpointNearestEven,
+                ),
+                exponent,
+            )
+            .ok_or_else(|| bad(format!("{text} is out of range")))?;
+            sub_minor.0.push((path.to_owned(), value));
+            m
+        }
+    };
+    let money = Money::new(minor, currency);
+    obj.echo(key, v, render(money));
+    Ok(Some(money))
+}
+
+/// `12.5 USD` → `"12.5000"`: the BigCommerce 4-place spelling.
+pub fn decimal_4(money: Money) -> String {
+    let mut d = money.to_decimal();
+    d.rescale(4);
+    d.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cur(c: &str) -> Currency {
+        Currency::parse(c).unwrap()
+    }
+
+    #[test]
+    fn scaled_amounts_convert_exactly() {
+        let mut sub = SubMinor::default();
+        let mut o = Obj::new(json!({"a": 150000, "b": "1234", "c": 150050}), "").unwrap();
+        assert_eq!(
+            read_scaled(&mut o, "a", 2, cur("JPY"), "a", &mut sub)
+                .unwrap()
+                .unwrap()
+                .minor,
+            1500
+        );
+        assert_eq!(
+            read_scaled(&mut o, "b", 2, cur("KWD"), "b", &mut sub)
+                .unwrap()
+                .unwrap()
+                .minor,
+            12340
+        );
+        assert_eq!(
+            read_scaled(&mut o, "c", 2, cur("JPY"), "c", &mut sub)
+                .unwrap()
+                .unwrap()
+                .minor,
+            1500
+        );
+        assert_eq!(sub.0.len(), 1);
+        assert_eq!(
+            write_scaled(Money::new(12345, cur("KWD")), 2),
+            (
+                1234,
+                Some("12.345 KWD needs 3 decimals; the wire carries 2".into())
+            )
+        );
+    }
+
+    #[test]
+    fn decimals_parse_exactly() {
+        let mut sub = SubMinor::default();
+        let mut o = Obj::new(
+            json!({"a": "225.0000", "b": 50, "c": "0.5213", "d": 12.5, "e": "1.123456"}),
+            "",
+        )
+        .unwrap();
+        let r = |m: Money| Value::String(decimal_4(m));
+        assert_eq!(
+            read_decimal(&mut o, "a", cur("USD"), "a", &mut sub, r)
+                .unwrap()
+                .unwrap()
+                .minor,
+            22500
+        );
+        assert_eq!(
+            read_decimal(&mut o, "b", cur("USD"), "b", &mut sub, r)
+                .unwrap()
+                .unwrap()
+                .minor,
+            5000
+        );
+        assert_eq!(
+            read_decimal(&mut o, "c", cur("USD"), "c", &mut sub, r)
+                .unwrap()
+                .unwrap()
+                .minor,
+            52
+        );
+        assert_eq!(
+            read_decimal(&mut o, "d", cur("USD"), "d", &mut sub, r)
+                .unwrap()
+                .unwrap()
+                .minor,
+            1250
+        );
+        assert_eq!(
+            read_decimal(&mut o, "e", cur("USD"), "e", &mut sub, r)
+                .unwrap_err()
+                .pointer,
+            "/e"
+        );
+        assert_eq!(sub.0, vec![("c".to_string(), Decimal::new(5213, 4))]);
+        assert_eq!(decimal_4(Money::new(12345, cur("KWD"))), "12.3450");
+        assert_eq!(decimal_4(Money::new(1500, cur("JPY"))), "1500.0000");
+    }
+}
