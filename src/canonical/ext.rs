@@ -59,6 +59,10 @@ impl Ext {
         self.0.is_empty()
     }
 
+    pub fn remove(&mut self, platform: Platform) {
+        self.0.remove(&platform);
+    }
+
     pub fn platforms(&self) -> impl Iterator<Item = Platform> + '_ {
         self.0.keys().copied()
     }

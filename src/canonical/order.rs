@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::ext::{Ext, JsonMap};
 use super::money::{Currency, Decimal, Money};
 use super::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
+use super::Platform;
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -285,6 +286,39 @@ pub struct Order {
     /// Wire spellings kept for the whole source document (pointers from its root), replayed last and only while
     /// the canonical order still derives what it derived at decode time.
     pub document_ext: Ext,
+    /// Which platform and document (`request`, `order`…) the extensions were captured from: members of one
+    /// document are not replayed into another.
+    pub ext_source: Option<(Platform, String)>,
+}
+
+impl Order {
+    /// Drops everything kept for `platform`, on every object of the order.
+    pub fn strip_platform_ext(&mut self, platform: Platform) {
+        let strip = |ext: &mut Ext| ext.remove(platform);
+        strip(&mut self.ext);
+        strip(&mut self.document_ext);
+        strip(&mut self.customer.ext);
+        self.billing_address
+            .iter_mut()
+            .for_each(|a| strip(&mut a.ext));
+        self.shipping_destinations
+            .iter_mut()
+            .for_each(|a| strip(&mut a.ext));
+        self.line_items.iter_mut().for_each(|l| strip(&mut l.ext));
+        self.shipping_lines
+            .iter_mut()
+            .for_each(|l| strip(&mut l.ext));
+        self.discounts.iter_mut().for_each(|d| strip(&mut d.ext));
+        self.fees.iter_mut().for_each(|f| strip(&mut f.ext));
+        self.payments.iter_mut().for_each(|p| strip(&mut p.ext));
+        if self
+            .ext_source
+            .as_ref()
+            .is_some_and(|(p, _)| *p == platform)
+        {
+            self.ext_source = None;
+        }
+    }
 }
 
 /// One way the stated totals disagree with the lines.
@@ -327,6 +361,7 @@ impl Order {
             sub_minor_amounts: Vec::new(),
             ext: Ext::default(),
             document_ext: Ext::default(),
+            ext_source: None,
         }
     }
 

@@ -135,6 +135,7 @@ pub fn decode_value(
             bigcommerce::decode_order(document, options)?
         }
     };
+    order.ext_source = Some((dialect, kind.name().to_owned()));
     keep_document_spelling(dialect, kind, &original, &mut order);
     Ok(Decoded { order, kind })
 }
@@ -171,6 +172,18 @@ pub fn detect_kind(dialect: Dialect, document: &Value) -> Result<DocumentKind, P
 
 /// Renders `order` as a document of `dialect`.
 pub fn encode(dialect: Dialect, kind: DocumentKind, order: &Order) -> Translated<Value> {
+    // Members kept from one document of this dialect (say, a response-only field of an order object) do not
+    // belong in another (a create request).
+    let stripped;
+    let order = match &order.ext_source {
+        Some((p, form)) if *p == dialect && form != kind.name() => {
+            let mut copy = order.clone();
+            copy.strip_platform_ext(dialect);
+            stripped = copy;
+            &stripped
+        }
+        _ => order,
+    };
     let mut out = match (dialect, kind) {
         (Dialect::FluentCart, DocumentKind::Request) => fluentcart::encode_create_request(order),
         (Dialect::FluentCart, DocumentKind::Order) => fluentcart::encode_order(order),
@@ -183,6 +196,15 @@ pub fn encode(dialect: Dialect, kind: DocumentKind, order: &Order) -> Translated
     };
     if let Value::Object(map) = &mut out.value {
         json::apply_ext(map, &order.document_ext, dialect);
+    }
+    if kind == DocumentKind::Request && order.line_items.is_empty() {
+        out.losses.push(Loss {
+            pointer: String::new(),
+            kind: LossKind::Unrepresentable,
+            reason: format!(
+                "the order has no line items; a {dialect} create request needs at least one"
+            ),
+        });
     }
     out
 }

@@ -14,7 +14,14 @@ const P: Platform = Platform::BigCommerce;
 
 pub fn detect_kind(doc: &Value) -> Result<DocumentKind, Problem> {
     match doc {
-        Value::Object(m) if m.get("id").is_some_and(|v| !v.is_null()) => Ok(DocumentKind::Order),
+        // Only order objects carry an id or the read-only status name and payment status.
+        Value::Object(m)
+            if m.get("id").is_some_and(|v| !v.is_null())
+                || m.get("status").is_some_and(Value::is_string)
+                || m.contains_key("payment_status") =>
+        {
+            Ok(DocumentKind::Order)
+        }
         Value::Object(_) => Ok(DocumentKind::Request),
         _ => Err(Problem::new(
             ProblemKind::UnknownDocument,

@@ -17,6 +17,19 @@ fn d4(m: Money) -> Value {
     Value::String(decimal_4(m))
 }
 
+/// A JSON number with the exact decimal value (create-request product prices are typed `number` in the spec).
+fn number(m: Money) -> Value {
+    let d = m.to_decimal().normalize();
+    let text = if d.scale() == 0 {
+        format!("{d}")
+    } else {
+        d.to_string()
+    };
+    text.parse::<serde_json::Number>()
+        .map(Value::Number)
+        .unwrap_or_else(|_| d4(m))
+}
+
 struct Enc<'a> {
     order: &'a Order,
     losses: Vec<Loss>,
@@ -113,8 +126,9 @@ fn encode_product(enc: &mut Enc<'_>, line: &LineItem, i: usize, as_order: bool) 
     w.put("name", line.name.as_str());
     w.opt_str("sku", &line.product.sku);
     w.put("quantity", line.quantity);
-    w.put("price_ex_tax", d4(ex));
-    w.put("price_inc_tax", d4(inc));
+    let price = if as_order { d4 } else { number };
+    w.put("price_ex_tax", price(ex));
+    w.put("price_inc_tax", price(inc));
     if as_order {
         w.put("base_price", d4(ex));
         w.put("price_tax", d4(unit_tax));
@@ -245,13 +259,11 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
             w.put("billing_address", Value::Object(map));
         }
         None => {
-            if !as_order {
-                enc.loss(
-                    "/billing_address",
-                    LossKind::Unrepresentable,
-                    "BigCommerce requires a billing address; the order has none",
-                );
-            }
+            enc.loss(
+                "/billing_address",
+                LossKind::Unrepresentable,
+                "BigCommerce requires a billing address; the order has none",
+            );
             let mut map = JsonMap::new();
             if let Some(e) = &order.customer.email {
                 map.insert("email".into(), e.clone().into());
@@ -483,7 +495,7 @@ pub fn encode_order(order: &Order) -> Translated<Value> {
 /// The order object as `GET /orders/{id}` serves it: sub-resources as `{url, resource}` links under `base_url`
 /// (e.g. `https://gateway/stores/abc/v2`).
 pub fn encode_order_with_links(order: &Order, base_url: &str) -> Translated<Value> {
-    let mut out = encode_document(order, true);
+    let mut out = crate::dialects::encode(P, crate::dialects::DocumentKind::Order, order);
     let id = order
         .ids
         .platform

@@ -379,15 +379,18 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
     if let Some(a) = order.shipping_destinations.first() {
         let id = next_id("addr_", &a.ids.commercelayer);
         g.shipping = Some(("addresses".into(), id.clone()));
-        g.included.push(
-            Res {
-                ty: "addresses",
-                id,
-                attrs: address_attrs(a),
-                rels: JsonMap::new(),
-            }
-            .into_value(&a.ext),
-        );
+        // Billing and shipping may be one address resource; include it once.
+        if g.billing.as_ref().is_none_or(|(_, b)| *b != id) {
+            g.included.push(
+                Res {
+                    ty: "addresses",
+                    id,
+                    attrs: address_attrs(a),
+                    rels: JsonMap::new(),
+                }
+                .into_value(&a.ext),
+            );
+        }
     }
     if order.shipping_destinations.len() > 1 {
         enc.loss(
@@ -509,6 +512,13 @@ pub fn encode_create_request(order: &Order) -> Translated<Value> {
     data.insert("relationships".into(), Value::Object(rels));
     if order.status != OrderStatus::Draft && order.status != OrderStatus::Pending {
         enc.loss("/data/attributes/_place".into(), LossKind::Unrepresentable, format!("a Commerce Layer create makes a draft; reaching {} takes the _place/_approve triggers afterwards", order.status));
+    }
+    if order.tax_included {
+        enc.loss(
+            "/data/attributes/tax_included".into(),
+            LossKind::Unrepresentable,
+            "whether prices include tax comes from the market's price list; a create document cannot state it",
+        );
     }
     if order.timestamps.created_at.is_some() {
         enc.loss(

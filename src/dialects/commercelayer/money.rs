@@ -64,13 +64,14 @@ pub fn format_amount(money: Money) -> String {
 pub fn float_value(money: Money) -> Value {
     let places = cents_exponent(money.currency);
     let wire = rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r);
-    let mut d = Decimal::new(wire, places);
-    if d.scale() == 0 {
-        d.rescale(1);
-    }
-    d.normalize()
-        .to_string()
-        .parse::<serde_json::Number>()
+    // Always a JSON number with a fraction, as Commerce Layer writes it (`1500.0`, `12.5`).
+    let d = Decimal::new(wire, places).normalize();
+    let text = if d.scale() == 0 {
+        format!("{d}.0")
+    } else {
+        d.to_string()
+    };
+    text.parse::<serde_json::Number>()
         .map(Value::Number)
         .unwrap_or(Value::Null)
 }

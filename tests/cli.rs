@@ -1,0 +1,175 @@
+//! `ordermux translate` end to end, through the built binary.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+fn ordermux(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ordermux"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn seed_fc() -> String {
+    let fx = ok_fixtures()
+        .into_iter()
+        .find(|f| {
+            f.path
+                .to_string_lossy()
+                .contains("fluentcart/request/ok/0001")
+        })
+        .unwrap();
+    relative(&fx.path)
+}
+
+#[test]
+fn translates_a_file_and_stdin_alike() {
+    let seed = seed_fc();
+    let fc = std::fs::read(root().join(&seed)).unwrap();
+    let (code, from_file, _) = ordermux(
+        &[
+            "translate",
+            "--from",
+            "fluentcart",
+            "--to",
+            "bigcommerce",
+            &seed,
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let (code, from_stdin, _) = ordermux(
+        &[
+            "translate",
+            "--from",
+            "fluentcart",
+            "--to",
+            "bigcommerce",
+            "-",
+        ],
+        Some(&fc),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(from_file, from_stdin);
+    let doc: Value = serde_json::from_str(&from_file).unwrap();
+    assert!(doc["products"].is_array());
+}
+
+#[test]
+fn invalid_input_exits_2_with_the_pointer_and_no_output() {
+    let bad = br#"{"customer_id": 1, "currency": "USD", "order_items": [{"quantity": 0, "unit_price": 100}]}"#;
+    let (code, stdout, stderr) = ordermux(
+        &["translate", "--from", "fluentcart", "--to", "commercelayer"],
+        Some(bad),
+    );
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("order_items/0/quantity"), "{stderr}");
+}
+
+#[test]
+fn strict_exits_3_on_loss_and_prints_each_loss() {
+    // A Commerce Layer order rendered as a BigCommerce request loses its separate status axes.
+    let fx = ok_fixtures()
+        .into_iter()
+        .find(|f| {
+            f.path
+                .to_string_lossy()
+                .contains("commercelayer/order/ok/0009")
+        })
+        .unwrap();
+    let path = relative(&fx.path);
+    let (code, stdout, stderr) = ordermux(
+        &[
+            "translate",
+            "--from",
+            "commercelayer",
+            "--to",
+            "fluentcart",
+            "--strict",
+            &path,
+        ],
+        None,
+    );
+    let warnings = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .count();
+    assert!(warnings > 0, "{stderr}");
+    assert_eq!(code, 3);
+    assert!(!stdout.is_empty());
+    let (code, _, _) = ordermux(
+        &[
+            "translate",
+            "--from",
+            "commercelayer",
+            "--to",
+            "fluentcart",
+            &path,
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn currency_comes_from_the_flag_or_gateway_toml() {
+    let bc = br#"{"billing_address": {"first_name": "A", "last_name": "B", "street_1": "1 Main", "city": "Austin", "zip": "1", "country": "United States", "country_iso2": "US", "email": "a@b.co"}, "products": [{"name": "Tea", "quantity": 1, "price_ex_tax": "1500", "price_inc_tax": "1500"}]}"#;
+    let (code, out, _) = ordermux(
+        &[
+            "translate",
+            "--from",
+            "bigcommerce",
+            "--to",
+            "fluentcart",
+            "--currency",
+            "JPY",
+        ],
+        Some(bc),
+    );
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["currency"], "JPY");
+    assert_eq!(doc["order_items"][0]["unit_price"], 150000);
+    let (code, out, _) = ordermux(
+        &["translate", "--from", "bigcommerce", "--to", "fluentcart"],
+        Some(bc),
+    );
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["currency"], "USD", "gateway.toml [defaults] currency");
+    let (code, _, err) = ordermux(
+        &[
+            "translate",
+            "--from",
+            "bigcommerce",
+            "--to",
+            "fluentcart",
+            "--currency",
+            "XYZ",
+        ],
+        Some(bc),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("XYZ"));
+}
