@@ -149,8 +149,20 @@ fn every_native_status_maps_and_every_canonical_state_renders() {
             "status_id {id}"
         );
     }
-    for (native, _) in &t.bigcommerce_statuses.payment.ingest {
-        assert!(t.bigcommerce_statuses.payment.ingest(native).is_some());
+    // Every native payment and fulfillment value lands on a canonical value that renders back to a native value
+    // meaning the same thing. (Order statuses have ingest-only aliases, such as FluentCart's documented but not
+    // writable `pending`; their lossy renders are covered by the loss check below.)
+    let bc = &t.bigcommerce_statuses.payment;
+    for canonical in bc.ingest.values() {
+        assert_eq!(bc.ingest(bc.render(*canonical)), Some(*canonical), "bigcommerce payment {canonical}");
+    }
+    for axes in [&t.fluentcart_statuses, &t.commercelayer_statuses] {
+        for c in axes.payment.ingest.values() {
+            assert_eq!(axes.payment.ingest(axes.payment.render(*c)), Some(*c), "payment {c}");
+        }
+        for c in axes.fulfillment.ingest.values() {
+            assert_eq!(axes.fulfillment.ingest(axes.fulfillment.render(*c)), Some(*c), "fulfillment {c}");
+        }
     }
     // Every canonical triple renders in every dialect, in both forms, and decodes back.
     let mut order = Order::empty(ordermux::canonical::Currency::parse("USD").unwrap());

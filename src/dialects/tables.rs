@@ -148,9 +148,9 @@ pub fn get() -> &'static Tables {
     })
 }
 
-/// Installs tables loaded at start-up; fails if tables were already in use.
-pub fn install(tables: Tables) -> Result<(), Tables> {
-    TABLES.set(tables)
+/// Installs tables loaded at start-up. Returns false (and changes nothing) if tables were already in use.
+pub fn install(tables: Tables) -> bool {
+    TABLES.set(tables).is_ok()
 }
 
 impl Tables {

@@ -271,7 +271,7 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
                       ext: &Ext| {
         if !as_order {
             enc.loss(
-                format!("/data/relationships/line_items"),
+                "/data/relationships/line_items".to_string(),
                 LossKind::Unrepresentable,
                 format!(
                     "Commerce Layer creates {item_type} lines itself; the {} {} line is not sent",

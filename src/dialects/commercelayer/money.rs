@@ -142,34 +142,6 @@ pub fn write_triple(attrs: &mut serde_json::Map<String, Value>, stem: &str, mone
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn m(minor: i64, c: &str) -> Money {
-        Money::new(minor, Currency::parse(c).unwrap())
-    }
-
-    #[test]
-    fn formats_follow_the_table() {
-        assert_eq!(format_amount(m(123450, "USD")), "$1,234.50");
-        assert_eq!(format_amount(m(123450, "EUR")), "€1.234,50");
-        assert_eq!(format_amount(m(-500, "EUR")), "-€5,00");
-        assert_eq!(format_amount(m(1500, "JPY")), "¥1,500");
-        assert_eq!(format_amount(m(12345, "KWD")), "KWD 12.345");
-        assert_eq!(format_amount(m(150000, "HUF")), "1 500 Ft");
-        assert_eq!(format_amount(m(5, "USD")), "$0.05");
-    }
-
-    #[test]
-    fn huf_cents_are_unscaled() {
-        let huf = Currency::parse("HUF").unwrap();
-        assert_eq!(cents_exponent(huf), 0);
-        assert_eq!(float_value(m(150000, "HUF")), serde_json::json!(1500.0));
-        assert_eq!(float_value(m(1250, "USD")), serde_json::json!(12.5));
-    }
-}
-
 /// Records that a triple was stated as `stated` while the encoder derives `derived`, so the stated triple is
 /// replayed for as long as the canonical order still derives the same value.
 pub fn echo_triple(
@@ -197,4 +169,32 @@ pub fn echo_triple(
         Value::String(format_amount(stated)),
         Value::String(format_amount(derived)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(minor: i64, c: &str) -> Money {
+        Money::new(minor, Currency::parse(c).unwrap())
+    }
+
+    #[test]
+    fn formats_follow_the_table() {
+        assert_eq!(format_amount(m(123450, "USD")), "$1,234.50");
+        assert_eq!(format_amount(m(123450, "EUR")), "€1.234,50");
+        assert_eq!(format_amount(m(-500, "EUR")), "-€5,00");
+        assert_eq!(format_amount(m(1500, "JPY")), "¥1,500");
+        assert_eq!(format_amount(m(12345, "KWD")), "KWD 12.345");
+        assert_eq!(format_amount(m(150000, "HUF")), "1 500 Ft");
+        assert_eq!(format_amount(m(5, "USD")), "$0.05");
+    }
+
+    #[test]
+    fn huf_cents_are_unscaled() {
+        let huf = Currency::parse("HUF").unwrap();
+        assert_eq!(cents_exponent(huf), 0);
+        assert_eq!(float_value(m(150000, "HUF")), serde_json::json!(1500.0));
+        assert_eq!(float_value(m(1250, "USD")), serde_json::json!(12.5));
+    }
 }
