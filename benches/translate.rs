@@ -11,9 +11,14 @@ use ordermux::dialects::{self, DecodeOptions, DocumentKind};
 
 /// The source order: a 3-line registered-customer Commerce Layer create, rendered in each dialect's request form.
 fn sources() -> Vec<(Platform, Vec<u8>)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/commercelayer/order/ok/0004_usd_placed_authorized_unfulfilled.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/commercelayer/order/ok/0004_usd_placed_authorized_unfulfilled.json"
+    );
     let bytes = std::fs::read(path).expect("bench fixture present");
-    let order = dialects::decode(Platform::CommerceLayer, &bytes, &options()).expect("fixture decodes").order;
+    let order = dialects::decode(Platform::CommerceLayer, &bytes, &options())
+        .expect("fixture decodes")
+        .order;
     Platform::ALL
         .into_iter()
         .map(|p| {
@@ -24,7 +29,9 @@ fn sources() -> Vec<(Platform, Vec<u8>)> {
 }
 
 fn options() -> DecodeOptions {
-    DecodeOptions { default_currency: Some(Currency::parse("USD").unwrap()) }
+    DecodeOptions {
+        default_currency: Some(Currency::parse("USD").unwrap()),
+    }
 }
 
 fn translate(c: &mut Criterion) {
@@ -32,7 +39,10 @@ fn translate(c: &mut Criterion) {
     let opts = options();
     let mut group = c.benchmark_group("translate");
     group.throughput(Throughput::Elements(1));
-    group.sample_size(40).warm_up_time(Duration::from_millis(800)).measurement_time(Duration::from_secs(2));
+    group
+        .sample_size(40)
+        .warm_up_time(Duration::from_millis(800))
+        .measurement_time(Duration::from_secs(2));
     for (from, bytes) in &sources {
         group.bench_function(format!("floor/{from}"), |b| {
             b.iter(|| {

@@ -154,14 +154,26 @@ fn every_native_status_maps_and_every_canonical_state_renders() {
     // writable `pending`; their lossy renders are covered by the loss check below.)
     let bc = &t.bigcommerce_statuses.payment;
     for canonical in bc.ingest.values() {
-        assert_eq!(bc.ingest(bc.render(*canonical)), Some(*canonical), "bigcommerce payment {canonical}");
+        assert_eq!(
+            bc.ingest(bc.render(*canonical)),
+            Some(*canonical),
+            "bigcommerce payment {canonical}"
+        );
     }
     for axes in [&t.fluentcart_statuses, &t.commercelayer_statuses] {
         for c in axes.payment.ingest.values() {
-            assert_eq!(axes.payment.ingest(axes.payment.render(*c)), Some(*c), "payment {c}");
+            assert_eq!(
+                axes.payment.ingest(axes.payment.render(*c)),
+                Some(*c),
+                "payment {c}"
+            );
         }
         for c in axes.fulfillment.ingest.values() {
-            assert_eq!(axes.fulfillment.ingest(axes.fulfillment.render(*c)), Some(*c), "fulfillment {c}");
+            assert_eq!(
+                axes.fulfillment.ingest(axes.fulfillment.render(*c)),
+                Some(*c),
+                "fulfillment {c}"
+            );
         }
     }
     // Every canonical triple renders in every dialect, in both forms, and decodes back.

@@ -67,3 +67,22 @@ impl Ext {
         self.0.keys().copied()
     }
 }
+
+/// The wire document an order was decoded from. Kept whole so that rendering the unchanged order back into the
+/// same platform and document kind returns it byte for byte (as JSON), and so that an edited order can replay the
+/// spellings of what did not change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceDocument {
+    pub platform: Platform,
+    /// The document kind's name (`request`, `order`).
+    pub form: String,
+    pub original: SourceBody,
+}
+
+/// The source document as it arrived: the bytes (cheap to keep; parsed again only when the same platform and kind
+/// are rendered) or an already parsed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceBody {
+    Raw(std::sync::Arc<[u8]>),
+    Parsed(JsonValue),
+}

@@ -8,9 +8,12 @@ use std::str::FromStr;
 
 pub use rust_decimal::Decimal;
 
-/// An ISO 4217 alphabetic currency code, upper-case.
+/// An ISO 4217 alphabetic currency code, upper-case, with its minor-unit exponent (looked up once, at parse).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Currency([u8; 3]);
+pub struct Currency {
+    code: [u8; 3],
+    exponent: u8,
+}
 
 /// Why a currency code or an amount was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,32 +63,30 @@ impl Currency {
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
             return Err(MoneyError::BadCurrency(code.to_owned()));
         }
-        let known = [EXPONENT_0, EXPONENT_2, EXPONENT_3, EXPONENT_4]
-            .iter()
-            .any(|list| list.contains(&code));
-        if !known {
-            return Err(MoneyError::UnknownCurrency(code.to_owned()));
-        }
-        Ok(Currency([bytes[0], bytes[1], bytes[2]]))
+        let exponent = [
+            (EXPONENT_0, 0),
+            (EXPONENT_2, 2),
+            (EXPONENT_3, 3),
+            (EXPONENT_4, 4),
+        ]
+        .iter()
+        .find(|(list, _)| list.contains(&code))
+        .map(|(_, e)| *e)
+        .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))?;
+        Ok(Currency {
+            code: [bytes[0], bytes[1], bytes[2]],
+            exponent,
+        })
     }
 
     pub fn as_str(&self) -> &str {
         // The three bytes were checked to be ASCII upper-case letters on construction.
-        std::str::from_utf8(&self.0).expect("currency bytes are ASCII")
+        std::str::from_utf8(&self.code).expect("currency bytes are ASCII")
     }
 
     /// Number of decimal places of the minor unit (JPY 0, USD 2, KWD 3).
     pub fn exponent(&self) -> u32 {
-        let code = self.as_str();
-        if EXPONENT_0.contains(&code) {
-            0
-        } else if EXPONENT_3.contains(&code) {
-            3
-        } else if EXPONENT_4.contains(&code) {
-            4
-        } else {
-            2
-        }
+        u32::from(self.exponent)
     }
 
     /// Every currency this build knows, for generators and tests.

@@ -1,8 +1,10 @@
 //! The canonical order: one model for what FluentCart, Commerce Layer and BigCommerce orders say.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
-use super::ext::{Ext, JsonMap};
+use super::ext::{Ext, JsonMap, SourceDocument};
 use super::money::{Currency, Decimal, Money};
 use super::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use super::Platform;
@@ -283,12 +285,9 @@ pub struct Order {
     /// (`line_items/0/unit_price`): the canonical amount is that value rounded half-even.
     pub sub_minor_amounts: Vec<(String, Decimal)>,
     pub ext: Ext,
-    /// Wire spellings kept for the whole source document (pointers from its root), replayed last and only while
-    /// the canonical order still derives what it derived at decode time.
-    pub document_ext: Ext,
-    /// Which platform and document (`request`, `order`…) the extensions were captured from: members of one
-    /// document are not replayed into another.
-    pub ext_source: Option<(Platform, String)>,
+    /// The document this order was decoded from, if any: the same platform and document kind reproduce it
+    /// exactly, and the extensions captured from it are not replayed into another kind of document.
+    pub source: Option<Arc<SourceDocument>>,
 }
 
 impl Order {
@@ -296,7 +295,6 @@ impl Order {
     pub fn strip_platform_ext(&mut self, platform: Platform) {
         let strip = |ext: &mut Ext| ext.remove(platform);
         strip(&mut self.ext);
-        strip(&mut self.document_ext);
         strip(&mut self.customer.ext);
         self.billing_address
             .iter_mut()
@@ -311,12 +309,8 @@ impl Order {
         self.discounts.iter_mut().for_each(|d| strip(&mut d.ext));
         self.fees.iter_mut().for_each(|f| strip(&mut f.ext));
         self.payments.iter_mut().for_each(|p| strip(&mut p.ext));
-        if self
-            .ext_source
-            .as_ref()
-            .is_some_and(|(p, _)| *p == platform)
-        {
-            self.ext_source = None;
+        if self.source.as_ref().is_some_and(|s| s.platform == platform) {
+            self.source = None;
         }
     }
 }
@@ -360,8 +354,7 @@ impl Order {
             metadata: JsonMap::new(),
             sub_minor_amounts: Vec::new(),
             ext: Ext::default(),
-            document_ext: Ext::default(),
-            ext_source: None,
+            source: None,
         }
     }
 

@@ -17,7 +17,9 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::canonical::{Currency, Order, PlatformExt, Problem};
+use std::sync::Arc;
+
+use crate::canonical::{Currency, Order, PlatformExt, Problem, SourceBody, SourceDocument};
 
 /// The wire dialect a document speaks; one per platform.
 pub use crate::canonical::Platform as Dialect;
@@ -106,7 +108,15 @@ pub struct Decoded {
 
 /// Parses and decodes a document of `dialect`, detecting whether it is a create request or an order object.
 pub fn decode(dialect: Dialect, bytes: &[u8], options: &DecodeOptions) -> Result<Decoded, Problem> {
-    decode_value(dialect, json::parse_document(bytes)?, options)
+    let document = json::parse_document(bytes)?;
+    let kind = detect_kind(dialect, &document)?;
+    let mut order = decode_kind(dialect, kind, document, options)?;
+    order.source = Some(Arc::new(SourceDocument {
+        platform: dialect,
+        form: kind.name().to_owned(),
+        original: SourceBody::Raw(bytes.into()),
+    }));
+    Ok(Decoded { order, kind })
 }
 
 /// As `decode`, from an already parsed document.
@@ -117,48 +127,37 @@ pub fn decode_value(
 ) -> Result<Decoded, Problem> {
     let kind = detect_kind(dialect, &document)?;
     let original = document.clone();
-    let mut order = match (dialect, kind) {
-        (Dialect::FluentCart, DocumentKind::Request) => {
-            fluentcart::decode_create_request(document, options)?
-        }
-        (Dialect::FluentCart, DocumentKind::Order) => fluentcart::decode_order(document, options)?,
-        (Dialect::CommerceLayer, DocumentKind::Request) => {
-            commercelayer::decode_create_request(document, options)?
-        }
-        (Dialect::CommerceLayer, DocumentKind::Order) => {
-            commercelayer::decode_order(document, options)?
-        }
-        (Dialect::BigCommerce, DocumentKind::Request) => {
-            bigcommerce::decode_create_request(document, options)?
-        }
-        (Dialect::BigCommerce, DocumentKind::Order) => {
-            bigcommerce::decode_order(document, options)?
-        }
-    };
-    order.ext_source = Some((dialect, kind.name().to_owned()));
-    keep_document_spelling(dialect, kind, &original, &mut order);
+    let mut order = decode_kind(dialect, kind, document, options)?;
+    order.source = Some(Arc::new(SourceDocument {
+        platform: dialect,
+        form: kind.name().to_owned(),
+        original: SourceBody::Parsed(original),
+    }));
     Ok(Decoded { order, kind })
 }
 
-/// Makes dialect → canonical → same dialect reproduce the document exactly: whatever the encoder would render
-/// differently from what came in (a number sent as a string, a stated total that differs from the derived one,
-/// member order aside) is kept as a document-level echo, replayed only while the canonical value is unchanged.
-fn keep_document_spelling(
+fn decode_kind(
     dialect: Dialect,
     kind: DocumentKind,
-    original: &Value,
-    order: &mut Order,
-) {
-    let produced = encode(dialect, kind, order).value;
-    let mut echoes = Vec::new();
-    json::diff_echoes(original, &produced, "", &mut echoes);
-    order.document_ext.set(
-        dialect,
-        PlatformExt {
-            extra: Default::default(),
-            echoes,
-        },
-    );
+    document: Value,
+    options: &DecodeOptions,
+) -> Result<Order, Problem> {
+    match (dialect, kind) {
+        (Dialect::FluentCart, DocumentKind::Request) => {
+            fluentcart::decode_create_request(document, options)
+        }
+        (Dialect::FluentCart, DocumentKind::Order) => fluentcart::decode_order(document, options),
+        (Dialect::CommerceLayer, DocumentKind::Request) => {
+            commercelayer::decode_create_request(document, options)
+        }
+        (Dialect::CommerceLayer, DocumentKind::Order) => {
+            commercelayer::decode_order(document, options)
+        }
+        (Dialect::BigCommerce, DocumentKind::Request) => {
+            bigcommerce::decode_create_request(document, options)
+        }
+        (Dialect::BigCommerce, DocumentKind::Order) => bigcommerce::decode_order(document, options),
+    }
 }
 
 /// Which kind of document of `dialect` this is, from its top-level shape.
@@ -172,18 +171,74 @@ pub fn detect_kind(dialect: Dialect, document: &Value) -> Result<DocumentKind, P
 
 /// Renders `order` as a document of `dialect`.
 pub fn encode(dialect: Dialect, kind: DocumentKind, order: &Order) -> Translated<Value> {
-    // Members kept from one document of this dialect (say, a response-only field of an order object) do not
-    // belong in another (a create request).
-    let stripped;
-    let order = match &order.ext_source {
-        Some((p, form)) if *p == dialect && form != kind.name() => {
+    match &order.source {
+        Some(src) if src.platform == dialect && src.form == kind.name() => {
+            encode_into_source(src, kind, order)
+        }
+        Some(src) if src.platform == dialect => {
+            // Members kept from one document of this dialect (say, a response-only field of an order object) do
+            // not belong in another (a create request).
             let mut copy = order.clone();
             copy.strip_platform_ext(dialect);
-            stripped = copy;
-            &stripped
+            encode_kind(dialect, kind, &copy)
         }
-        _ => order,
+        _ => encode_kind(dialect, kind, order),
+    }
+}
+
+/// Renders into the platform and document kind the order came from. Unchanged, the order is its source document.
+/// Changed, it is rendered afresh, and wherever the codec's rendering of the *unchanged* order differed from the
+/// source (a number sent as a string, a stated total that differs from the derived one) the source's spelling is
+/// replayed for as long as the changed order still renders the same value there.
+fn encode_into_source(
+    src: &SourceDocument,
+    kind: DocumentKind,
+    order: &Order,
+) -> Translated<Value> {
+    let options = DecodeOptions {
+        default_currency: Some(order.currency),
     };
+    let original = match &src.original {
+        SourceBody::Parsed(v) => Ok(v.clone()),
+        SourceBody::Raw(bytes) => json::parse_document(bytes),
+    };
+    let Some(Ok(mut as_decoded)) = original
+        .as_ref()
+        .ok()
+        .map(|v| decode_kind(src.platform, kind, v.clone(), &options))
+    else {
+        // The source decoded once with the same codec, so this does not happen; render afresh if it ever does.
+        return encode_kind(src.platform, kind, order);
+    };
+    as_decoded.source = order.source.clone();
+    let Ok(original) = original else {
+        unreachable!("checked above")
+    };
+    if as_decoded == *order {
+        return Translated {
+            value: original,
+            losses: Vec::new(),
+        };
+    }
+    let then = encode_kind(src.platform, kind, &as_decoded).value;
+    let mut echoes = Vec::new();
+    json::diff_echoes(&original, &then, "", &mut echoes);
+    let mut out = encode_kind(src.platform, kind, order);
+    if let Value::Object(map) = &mut out.value {
+        let mut replay = crate::canonical::Ext::default();
+        replay.set(
+            src.platform,
+            PlatformExt {
+                extra: Default::default(),
+                echoes,
+            },
+        );
+        json::apply_ext(map, &replay, src.platform);
+    }
+    out
+}
+
+fn encode_kind(dialect: Dialect, kind: DocumentKind, order: &Order) -> Translated<Value> {
     let mut out = match (dialect, kind) {
         (Dialect::FluentCart, DocumentKind::Request) => fluentcart::encode_create_request(order),
         (Dialect::FluentCart, DocumentKind::Order) => fluentcart::encode_order(order),
@@ -194,9 +249,6 @@ pub fn encode(dialect: Dialect, kind: DocumentKind, order: &Order) -> Translated
         (Dialect::BigCommerce, DocumentKind::Request) => bigcommerce::encode_create_request(order),
         (Dialect::BigCommerce, DocumentKind::Order) => bigcommerce::encode_order(order),
     };
-    if let Value::Object(map) = &mut out.value {
-        json::apply_ext(map, &order.document_ext, dialect);
-    }
     if kind == DocumentKind::Request && order.line_items.is_empty() {
         out.losses.push(Loss {
             pointer: String::new(),

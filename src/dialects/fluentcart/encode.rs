@@ -352,19 +352,16 @@ fn encode_order_object(enc: &mut Enc<'_>, base: &str, as_order: bool) -> JsonMap
             );
         }
     } else {
-        if order
-            .billing_address
-            .as_ref()
-            .is_some_and(|a| a.ids.fluentcart.is_none())
-        {
-            enc.loss(&p("billing_address_id"), LossKind::Unrepresentable, "FluentCart create takes a customer address id; create the billing address on the customer first");
-        }
-        if order
-            .shipping_destinations
-            .first()
-            .is_some_and(|a| a.ids.fluentcart.is_none())
-        {
-            enc.loss(&p("shipping_address_id"), LossKind::Unrepresentable, "FluentCart create takes a customer address id; create the shipping address on the customer first");
+        // A create request references customer addresses by id; their fields are not part of the document.
+        for (key, addr) in [
+            ("billing_address_id", order.billing_address.as_ref()),
+            ("shipping_address_id", order.shipping_destinations.first()),
+        ] {
+            match addr.map(|a| a.ids.fluentcart) {
+                Some(None) => enc.loss(&p(key), LossKind::Unrepresentable, "FluentCart create takes a customer address id; create the address on the customer first"),
+                Some(Some(id)) => enc.loss(&p(key), LossKind::Unrepresentable, format!("the address travels as customer address id {id}; its fields are not in a create request")),
+                None => {}
+            }
         }
         w.opt(
             "billing_address_id",
