@@ -3,7 +3,6 @@
 use serde_json::{json, Value};
 
 use super::status::{ingest_status, render_status_id, Shipment};
-use crate::canonical::money::Decimal;
 use crate::canonical::*;
 use crate::dialects::dates::render_rfc2822;
 use crate::dialects::json::{apply_ext, ObjWriter};
@@ -463,16 +462,15 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
             "BigCommerce orders have no test mode flag",
         );
     }
-    for (i, d) in order.discounts.iter().enumerate() {
-        if d.kind == DiscountKind::Manual && d.label.is_some() && d.ext.get(P).is_none() {
+    for d in &order.discounts {
+        if let (DiscountKind::Manual, Some(label), None) = (d.kind, &d.label, d.ext.get(P)) {
             enc.loss(
-                format!("/discounts/{i}"),
+                "/discount_amount",
                 LossKind::Unrepresentable,
-                "BigCommerce discount_amount has no label",
+                format!("BigCommerce discount_amount has no label; {label:?} is not sent"),
             );
         }
     }
-    let _ = Decimal::ZERO;
     let mut map = w.finish();
     apply_ext(&mut map, &order.ext, P);
     sub_minor_losses(order, P, &mut enc.losses);

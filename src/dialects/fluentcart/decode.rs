@@ -529,9 +529,10 @@ fn decode_line(mut l: Obj, cx: &mut Ctx, i: usize, form: Form) -> Result<LineIte
     let total = cx
         .money(&mut l, "line_total", &path("total"))?
         .unwrap_or(Money::new(subtotal.minor - discount_total.minor, currency));
-    let mut sku = None;
+    let (mut sku, mut bundle_code) = (None, None);
     if let Some(mut other) = l.child("other_info")? {
         sku = other.string("sku")?;
+        bundle_code = other.string("bundle_code")?;
         l.absorb("other_info", other);
     }
     let post_id = l.unsigned("post_id")?.filter(|id| *id != 0);
@@ -555,13 +556,16 @@ fn decode_line(mut l: Obj, cx: &mut Ctx, i: usize, form: Form) -> Result<LineIte
             fluentcart: l.unsigned("id")?.filter(|id| *id != 0),
             ..Default::default()
         },
-        kind: if is_custom || (post_id.is_none() && object_id.is_none()) {
+        kind: if bundle_code.is_some() {
+            LineKind::Bundle
+        } else if is_custom || (post_id.is_none() && object_id.is_none()) {
             LineKind::Custom
         } else {
             LineKind::Catalog
         },
         product: ProductRef {
             sku,
+            bundle_code,
             fluentcart_post_id: post_id,
             fluentcart_object_id: object_id,
             ..Default::default()

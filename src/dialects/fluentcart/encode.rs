@@ -509,10 +509,15 @@ fn encode_line(enc: &mut Enc<'_>, line: &LineItem, base: &str, as_order: bool) -
             FulfillmentType::Service => "service",
         }),
     );
-    if let Some(sku) = &line.product.sku {
-        w.put("other_info", json!({ "sku": sku }));
+    // FluentCart has no SKU column; the SKU (or bundle code) rides in other_info, where decode reads it back.
+    let mut other = ObjWriter::new();
+    other.opt_str("sku", &line.product.sku);
+    other.opt_str("bundle_code", &line.product.bundle_code);
+    let other = other.finish();
+    if !other.is_empty() {
+        w.put("other_info", Value::Object(other));
     }
-    if line.kind == LineKind::Catalog && line.product.fluentcart_object_id.is_none() {
+    if line.kind != LineKind::Custom && line.product.fluentcart_object_id.is_none() {
         enc.loss(
             &p("object_id"),
             LossKind::Unrepresentable,
