@@ -135,44 +135,26 @@ fn strict_exits_3_on_loss_and_prints_each_loss() {
     assert_eq!(code, 0);
 }
 
+/// A BigCommerce create request (no currency in it) translated to FluentCart, with `extra` flags.
+fn bigcommerce_to_fluentcart(extra: &[&str]) -> (i32, String, String) {
+    let bc = br#"{"billing_address": {"first_name": "A", "last_name": "B", "street_1": "1 Main", "city": "Austin", "zip": "1", "country": "United States", "country_iso2": "US", "email": "a@b.co"}, "products": [{"name": "Tea", "quantity": 1, "price_ex_tax": "1500", "price_inc_tax": "1500"}]}"#;
+    let mut args = vec!["translate", "--from", "bigcommerce", "--to", "fluentcart"];
+    args.extend_from_slice(extra);
+    ordermux(&args, Some(bc))
+}
+
 #[test]
 fn currency_comes_from_the_flag_or_gateway_toml() {
-    let bc = br#"{"billing_address": {"first_name": "A", "last_name": "B", "street_1": "1 Main", "city": "Austin", "zip": "1", "country": "United States", "country_iso2": "US", "email": "a@b.co"}, "products": [{"name": "Tea", "quantity": 1, "price_ex_tax": "1500", "price_inc_tax": "1500"}]}"#;
-    let (code, out, _) = ordermux(
-        &[
-            "translate",
-            "--from",
-            "bigcommerce",
-            "--to",
-            "fluentcart",
-            "--currency",
-            "JPY",
-        ],
-        Some(bc),
-    );
+    let (code, out, _) = bigcommerce_to_fluentcart(&["--currency", "JPY"]);
     assert_eq!(code, 0);
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["currency"], "JPY");
     assert_eq!(doc["order_items"][0]["unit_price"], 150000);
-    let (code, out, _) = ordermux(
-        &["translate", "--from", "bigcommerce", "--to", "fluentcart"],
-        Some(bc),
-    );
+    let (code, out, _) = bigcommerce_to_fluentcart(&[]);
     assert_eq!(code, 0);
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["currency"], "USD", "gateway.toml [defaults] currency");
-    let (code, _, err) = ordermux(
-        &[
-            "translate",
-            "--from",
-            "bigcommerce",
-            "--to",
-            "fluentcart",
-            "--currency",
-            "XYZ",
-        ],
-        Some(bc),
-    );
+    let (code, _, err) = bigcommerce_to_fluentcart(&["--currency", "XYZ"]);
     assert_eq!(code, 2);
     assert!(err.contains("XYZ"));
 }

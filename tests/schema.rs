@@ -50,16 +50,16 @@ fn assert_valid(v: &Validator, doc: &Value, what: &str, losses: &[dialects::Loss
     );
 }
 
-/// Every rendering of every ok fixture, per target and form.
-fn renderings(
-    target: Platform,
-    form: DocumentKind,
-) -> Vec<(
+/// What was rendered, from which order, as what document, losing what.
+type Rendering = (
     String,
     ordermux::canonical::Order,
     Value,
     Vec<dialects::Loss>,
-)> {
+);
+
+/// Every rendering of every ok fixture, per target and form.
+fn renderings(target: Platform, form: DocumentKind) -> Vec<Rendering> {
     // A document of the target's own dialect and form comes back verbatim (see lossless.rs); what is checked here
     // is what the encoders write.
     renderings_from(target, form, |fx| fx.dialect != target || fx.kind != form)
@@ -69,12 +69,7 @@ fn renderings_from(
     target: Platform,
     form: DocumentKind,
     keep: impl Fn(&Fixture) -> bool,
-) -> Vec<(
-    String,
-    ordermux::canonical::Order,
-    Value,
-    Vec<dialects::Loss>,
-)> {
+) -> Vec<Rendering> {
     ok_fixtures()
         .into_iter()
         .filter(|fx| keep(fx))

@@ -1,7 +1,9 @@
 //! Date spellings the three dialects use. Canonical timestamps are UTC; the spelling received is echoed by the
 //! codecs when it differs from what they render, so A → canonical → A keeps it.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use std::fmt::Write;
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 
 /// ISO 8601 / RFC 3339 with offset, or a naive `YYYY-MM-DD HH:MM:SS` taken as UTC (FluentCart raw columns).
 pub fn parse_iso_or_naive(text: &str) -> Option<DateTime<Utc>> {
@@ -22,24 +24,59 @@ pub fn parse_rfc2822(text: &str) -> Option<DateTime<Utc>> {
         .map(|dt| dt.with_timezone(&Utc))
 }
 
+// Rendering is written out by hand: chrono's `format` interprets its pattern on every call, and dates are on the
+// hot path of every translation.
+
+fn date_time(dt: &DateTime<Utc>, date_time_separator: char, suffix: &str) -> String {
+    let mut out = String::with_capacity(32);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}{date_time_separator}{:02}:{:02}:{:02}{suffix}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    );
+    out
+}
+
 /// `2025-10-23T04:44:34+00:00` (FluentCart `created_at`).
 pub fn render_iso_offset(dt: &DateTime<Utc>) -> String {
-    dt.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    date_time(dt, 'T', "+00:00")
 }
 
 /// `2025-10-23 04:44:42` (FluentCart raw date columns).
 pub fn render_naive(dt: &DateTime<Utc>) -> String {
-    dt.format("%Y-%m-%d %H:%M:%S").to_string()
+    date_time(dt, ' ', "")
 }
 
 /// `2018-01-01T12:00:00.000Z` (Commerce Layer).
 pub fn render_iso_millis(dt: &DateTime<Utc>) -> String {
-    dt.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let millis = dt.timestamp_subsec_millis();
+    date_time(dt, 'T', &format!(".{millis:03}Z"))
 }
 
 /// `Tue, 20 Nov 2012 00:00:00 +0000` (BigCommerce).
 pub fn render_rfc2822(dt: &DateTime<Utc>) -> String {
-    dt.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut out = String::with_capacity(32);
+    let _ = write!(
+        out,
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+        DAYS[dt.weekday().num_days_from_monday() as usize],
+        dt.day(),
+        MONTHS[dt.month0() as usize],
+        dt.year(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    );
+    out
 }
 
 #[cfg(test)]
@@ -55,6 +92,8 @@ mod tests {
         let dt = parse_iso_or_naive("2025-10-23 04:44:42").unwrap();
         assert_eq!(render_naive(&dt), "2025-10-23 04:44:42");
         assert_eq!(render_iso_offset(&dt), "2025-10-23T04:44:42+00:00");
+        let ms = parse_iso_or_naive("2018-01-01T12:00:00.250Z").unwrap();
+        assert_eq!(render_iso_millis(&ms), "2018-01-01T12:00:00.250Z");
         let shifted = parse_rfc2822("Tue, 20 Nov 2012 02:00:00 +0200").unwrap();
         assert_eq!(render_rfc2822(&shifted), "Tue, 20 Nov 2012 00:00:00 +0000");
         assert!(parse_iso_or_naive("yesterday").is_none());

@@ -363,33 +363,26 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
             &d.ext,
         );
     }
+    let address_resource = |id: String, a: &Address| {
+        Res {
+            ty: "addresses",
+            id,
+            attrs: address_attrs(a),
+            rels: JsonMap::new(),
+        }
+        .into_value(&a.ext)
+    };
     if let Some(a) = &order.billing_address {
         let id = next_id("addr_", &a.ids.commercelayer);
         g.billing = Some(("addresses".into(), id.clone()));
-        g.included.push(
-            Res {
-                ty: "addresses",
-                id,
-                attrs: address_attrs(a),
-                rels: JsonMap::new(),
-            }
-            .into_value(&a.ext),
-        );
+        g.included.push(address_resource(id, a));
     }
     if let Some(a) = order.shipping_destinations.first() {
         let id = next_id("addr_", &a.ids.commercelayer);
         g.shipping = Some(("addresses".into(), id.clone()));
         // Billing and shipping may be one address resource; include it once.
         if g.billing.as_ref().is_none_or(|(_, b)| *b != id) {
-            g.included.push(
-                Res {
-                    ty: "addresses",
-                    id,
-                    attrs: address_attrs(a),
-                    rels: JsonMap::new(),
-                }
-                .into_value(&a.ext),
-            );
+            g.included.push(address_resource(id, a));
         }
     }
     if order.shipping_destinations.len() > 1 {
