@@ -251,7 +251,8 @@ impl Obj {
         match self.take(key) {
             None => Ok(None),
             Some(Value::String(s)) => {
-                if s.chars().count() > MAX_STRING_CHARS {
+                // Bytes bound characters from above: count characters only when the bytes could exceed the limit.
+                if s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS {
                     return Err(self.bad(
                         key,
                         ProblemKind::FieldTooLong,

@@ -137,11 +137,19 @@ pub fn read_decimal(
     Ok(Some(money))
 }
 
-/// `12.5 USD` → `"12.5000"`: the BigCommerce 4-place spelling.
+/// `12.5 USD` → `"12.5000"`: the BigCommerce 4-place spelling. Integer arithmetic only (every ISO 4217
+/// exponent is at most 4), because this runs for every amount of every BigCommerce document.
 pub fn decimal_4(money: Money) -> String {
-    let mut d = money.to_decimal();
-    d.rescale(4);
-    d.to_string()
+    use std::fmt::Write;
+    let shift = 4u32.saturating_sub(money.currency.exponent());
+    let scaled = i128::from(money.minor) * 10i128.pow(shift);
+    let abs = scaled.unsigned_abs();
+    let mut out = String::with_capacity(24);
+    if scaled < 0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}.{:04}", abs / 10_000, abs % 10_000);
+    out
 }
 
 #[cfg(test)]
@@ -234,5 +242,8 @@ mod tests {
         assert_eq!(sub.0, vec![("c".to_string(), Decimal::new(5213, 4))]);
         assert_eq!(decimal_4(Money::new(12345, cur("KWD"))), "12.3450");
         assert_eq!(decimal_4(Money::new(1500, cur("JPY"))), "1500.0000");
+        assert_eq!(decimal_4(Money::new(-5, cur("USD"))), "-0.0500");
+        assert_eq!(decimal_4(Money::new(0, cur("USD"))), "0.0000");
+        assert_eq!(decimal_4(Money::new(123456, cur("CLF"))), "12.3456");
     }
 }

@@ -1,12 +1,10 @@
-//! Canonical → Commerce Layer JSON:API. Order documents are built on the `jsonapi` crate's resource model; create
-//! documents are not (their resources have no `id`, which `jsonapi::api::Resource` requires).
+//! Canonical → Commerce Layer JSON:API. Relationships use the `jsonapi` crate's identifier types; resources are
+//! written directly (`jsonapi::api::Resource` requires an `id`, which create documents lack, and keeps attributes
+//! in a HashMap that costs a full copy of the document to render).
 
 use std::collections::HashMap;
 
-use jsonapi::api::{
-    DocumentData, IdentifierData, JsonApiInfo, PrimaryData, Relationship, Resource,
-    ResourceIdentifier,
-};
+use jsonapi::api::{IdentifierData, Relationship, ResourceIdentifier};
 use serde_json::{json, Value};
 
 use super::money::{cents_exponent, write_triple};
@@ -661,34 +659,22 @@ pub fn encode_order(order: &Order) -> Translated<Value> {
             links: None,
         },
     );
-    let resource = Resource {
-        _type: "orders".into(),
-        id,
-        attributes: attrs.into_iter().collect(),
-        relationships: Some(rels),
-        links: None,
-        meta: order.test_mode.map(|t| {
-            [(
-                "mode".to_owned(),
-                Value::from(if t { "test" } else { "live" }),
-            )]
-            .into_iter()
-            .collect()
-        }),
-    };
-    let doc = DocumentData {
-        data: Some(PrimaryData::Single(Box::new(resource))),
-        included: None,
-        links: None,
-        meta: None,
-        jsonapi: None::<JsonApiInfo>,
-    };
-    let Ok(Value::Object(mut top)) = serde_json::to_value(&doc) else {
-        unreachable!("a DocumentData always serializes to an object")
-    };
-    let Some(Value::Object(data)) = top.remove("data") else {
-        unreachable!("data was set above")
-    };
+    // The order resource is written directly; only its relationships go through the `jsonapi` types, whose
+    // `Resource` keeps attributes in a HashMap that would cost a full copy of the document to render.
+    let mut data = JsonMap::new();
+    data.insert("type".into(), "orders".into());
+    data.insert("id".into(), id.into());
+    data.insert("attributes".into(), Value::Object(attrs));
+    data.insert(
+        "relationships".into(),
+        serde_json::to_value(&rels).unwrap_or_default(),
+    );
+    if let Some(t) = order.test_mode {
+        data.insert(
+            "meta".into(),
+            json!({ "mode": if t { "test" } else { "live" } }),
+        );
+    }
     sub_minor_losses(order, P, &mut enc.losses);
     Translated {
         value: finish_document(order, data, g.included),

@@ -19,52 +19,76 @@ pub fn cents_exponent(currency: Currency) -> u32 {
 /// `formatted_*` spelling of an amount, per `dialects/commercelayer/formats.toml`.
 pub fn format_amount(money: Money) -> String {
     let places = cents_exponent(money.currency);
-    let wire = rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r);
-    let negative = wire < 0;
-    let digits = wire.unsigned_abs().to_string();
-    let (int_part, frac_part) = if places == 0 {
-        (digits.as_str().to_owned(), String::new())
-    } else {
-        let padded = format!("{:0>width$}", digits, width = places as usize + 1);
-        let split = padded.len() - places as usize;
-        (padded[..split].to_owned(), padded[split..].to_owned())
-    };
-    let fmt = tables::get()
-        .commercelayer_formats
-        .get(money.currency.as_str());
+    format_wire(wire_amount(money, places), places, money.currency)
+}
+
+/// The amount as Commerce Layer states it in `*_cents` (rounded half-even where HUF fillér cannot be stated).
+fn wire_amount(money: Money, places: u32) -> i64 {
+    rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r)
+}
+
+fn format_wire(wire: i64, places: u32, currency: Currency) -> String {
+    let fmt = tables::get().commercelayer_formats.get(currency.as_str());
     let (thousands, decimal) = fmt
         .map(|f| (f.thousands.as_str(), f.decimal.as_str()))
         .unwrap_or((",", "."));
-    let mut grouped = String::new();
-    for (i, ch) in int_part.chars().enumerate() {
-        if i > 0 && (int_part.len() - i) % 3 == 0 {
-            grouped.push_str(thousands);
-        }
-        grouped.push(ch);
-    }
-    let number = if frac_part.is_empty() {
-        grouped
+    let digits = wire.unsigned_abs().to_string();
+    // Left-pad so there is at least one integer digit before the fraction.
+    let width = places as usize + 1;
+    let padded = if digits.len() < width {
+        format!("{digits:0>width$}")
     } else {
-        format!("{grouped}{decimal}{frac_part}")
+        digits
     };
-    let sign = if negative { "-" } else { "" };
-    match fmt {
-        Some(f) => {
-            let space = if f.space { " " } else { "" };
-            match f.position {
-                SymbolPosition::Before => format!("{sign}{}{space}{number}", f.symbol),
-                SymbolPosition::After => format!("{sign}{number}{space}{}", f.symbol),
-            }
+    let (int_part, frac_part) = padded.split_at(padded.len() - places as usize);
+    let mut number = String::with_capacity(padded.len() + 8);
+    for (i, ch) in int_part.char_indices() {
+        if i > 0 && (int_part.len() - i) % 3 == 0 {
+            number.push_str(thousands);
         }
-        None => format!("{sign}{} {number}", money.currency),
+        number.push(ch);
     }
+    if !frac_part.is_empty() {
+        number.push_str(decimal);
+        number.push_str(frac_part);
+    }
+    let mut out = String::with_capacity(number.len() + 8);
+    if wire < 0 {
+        out.push('-');
+    }
+    match fmt {
+        Some(f) if f.position == SymbolPosition::Before => {
+            out.push_str(&f.symbol);
+            if f.space {
+                out.push(' ');
+            }
+            out.push_str(&number);
+        }
+        Some(f) => {
+            out.push_str(&number);
+            if f.space {
+                out.push(' ');
+            }
+            out.push_str(&f.symbol);
+        }
+        None => {
+            out.push_str(currency.as_str());
+            out.push(' ');
+            out.push_str(&number);
+        }
+    }
+    out
 }
 
 /// The `*_float` member for an amount: a JSON number with the exact decimal value.
 pub fn float_value(money: Money) -> Value {
     let places = cents_exponent(money.currency);
-    let wire = rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r);
-    // Always a JSON number with a fraction, as Commerce Layer writes it (`1500.0`, `12.5`).
+    float_wire(wire_amount(money, places), places)
+}
+
+fn float_wire(wire: i64, places: u32) -> Value {
+    // Always a JSON number with a fraction, as Commerce Layer writes it (`1500.0`, `12.5`); built from the exact
+    // integer so no binary float is involved before serde_json stores the literal.
     let d = Decimal::new(wire, places).normalize();
     let text = if d.scale() == 0 {
         format!("{d}.0")
@@ -133,12 +157,19 @@ pub fn read_triple(
 /// Writes a triple into `attrs`.
 pub fn write_triple(attrs: &mut serde_json::Map<String, Value>, stem: &str, money: Money) {
     let places = cents_exponent(money.currency);
-    let wire = rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r);
-    attrs.insert(format!("{stem}_cents"), Value::from(wire));
-    attrs.insert(format!("{stem}_float"), float_value(money));
+    let wire = wire_amount(money, places);
+    let key = |prefix: &str, suffix: &str| {
+        let mut k = String::with_capacity(prefix.len() + stem.len() + suffix.len());
+        k.push_str(prefix);
+        k.push_str(stem);
+        k.push_str(suffix);
+        k
+    };
+    attrs.insert(key("", "_cents"), Value::from(wire));
+    attrs.insert(key("", "_float"), float_wire(wire, places));
     attrs.insert(
-        format!("formatted_{stem}"),
-        Value::String(format_amount(money)),
+        key("formatted_", ""),
+        Value::String(format_wire(wire, places, money.currency)),
     );
 }
 
