@@ -38,20 +38,21 @@ impl PlatformExt {
     }
 }
 
-/// Per-platform extensions of one canonical object.
+/// Per-platform extensions of one canonical object. Shared, not copied, when an order is cloned: they are
+/// written once at decode and only read afterwards.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Ext(BTreeMap<Platform, PlatformExt>);
+pub struct Ext(BTreeMap<Platform, std::sync::Arc<PlatformExt>>);
 
 impl Ext {
     pub fn get(&self, platform: Platform) -> Option<&PlatformExt> {
-        self.0.get(&platform)
+        self.0.get(&platform).map(|e| &**e)
     }
 
     pub fn set(&mut self, platform: Platform, ext: PlatformExt) {
         if ext.is_empty() {
             self.0.remove(&platform);
         } else {
-            self.0.insert(platform, ext);
+            self.0.insert(platform, std::sync::Arc::new(ext));
         }
     }
 
@@ -69,14 +70,27 @@ impl Ext {
 }
 
 /// The wire document an order was decoded from. Kept whole so that rendering the unchanged order back into the
-/// same platform and document kind returns it byte for byte (as JSON), and so that an edited order can replay the
+/// same platform and document kind returns it as it came (as JSON), and so that an edited order can replay the
 /// spellings of what did not change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceDocument {
     pub platform: Platform,
     /// The document kind's name (`request`, `order`).
     pub form: String,
     pub original: SourceBody,
+    /// The order exactly as decoded, to tell whether it has been changed since.
+    pub decoded: super::Order,
+}
+
+/// Where an order came from. Provenance is not part of what an order means: two orders with the same content are
+/// equal whatever their sources.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance(pub Option<std::sync::Arc<SourceDocument>>);
+
+impl PartialEq for Provenance {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 /// The source document as it arrived: the bytes (cheap to keep; parsed again only when the same platform and kind

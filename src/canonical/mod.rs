@@ -9,7 +9,7 @@ pub mod order;
 pub mod problem;
 pub mod status;
 
-pub use ext::{Echo, Ext, JsonMap, JsonValue, PlatformExt, SourceBody, SourceDocument};
+pub use ext::{Echo, Ext, JsonMap, JsonValue, PlatformExt, Provenance, SourceBody, SourceDocument};
 pub use money::{Currency, Decimal, Money, MoneyError};
 pub use order::*;
 pub use problem::{Problem, ProblemKind};

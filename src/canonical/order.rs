@@ -1,10 +1,8 @@
 //! The canonical order: one model for what FluentCart, Commerce Layer and BigCommerce orders say.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
-use super::ext::{Ext, JsonMap, SourceDocument};
+use super::ext::{Ext, JsonMap, Provenance};
 use super::money::{Currency, Decimal, Money};
 use super::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use super::Platform;
@@ -287,7 +285,7 @@ pub struct Order {
     pub ext: Ext,
     /// The document this order was decoded from, if any: the same platform and document kind reproduce it
     /// exactly, and the extensions captured from it are not replayed into another kind of document.
-    pub source: Option<Arc<SourceDocument>>,
+    pub source: Provenance,
 }
 
 impl Order {
@@ -309,8 +307,13 @@ impl Order {
         self.discounts.iter_mut().for_each(|d| strip(&mut d.ext));
         self.fees.iter_mut().for_each(|f| strip(&mut f.ext));
         self.payments.iter_mut().for_each(|p| strip(&mut p.ext));
-        if self.source.as_ref().is_some_and(|s| s.platform == platform) {
-            self.source = None;
+        if self
+            .source
+            .0
+            .as_ref()
+            .is_some_and(|s| s.platform == platform)
+        {
+            self.source = Provenance::default();
         }
     }
 }
@@ -354,7 +357,7 @@ impl Order {
             metadata: JsonMap::new(),
             sub_minor_amounts: Vec::new(),
             ext: Ext::default(),
-            source: None,
+            source: Provenance::default(),
         }
     }
 

@@ -19,7 +19,9 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use crate::canonical::{Currency, Order, PlatformExt, Problem, SourceBody, SourceDocument};
+use crate::canonical::{
+    Currency, Order, PlatformExt, Problem, Provenance, SourceBody, SourceDocument,
+};
 
 /// The wire dialect a document speaks; one per platform.
 pub use crate::canonical::Platform as Dialect;
@@ -111,11 +113,12 @@ pub fn decode(dialect: Dialect, bytes: &[u8], options: &DecodeOptions) -> Result
     let document = json::parse_document(bytes)?;
     let kind = detect_kind(dialect, &document)?;
     let mut order = decode_kind(dialect, kind, document, options)?;
-    order.source = Some(Arc::new(SourceDocument {
+    order.source = Provenance(Some(Arc::new(SourceDocument {
         platform: dialect,
         form: kind.name().to_owned(),
         original: SourceBody::Raw(bytes.into()),
-    }));
+        decoded: order.clone(),
+    })));
     Ok(Decoded { order, kind })
 }
 
@@ -128,11 +131,12 @@ pub fn decode_value(
     let kind = detect_kind(dialect, &document)?;
     let original = document.clone();
     let mut order = decode_kind(dialect, kind, document, options)?;
-    order.source = Some(Arc::new(SourceDocument {
+    order.source = Provenance(Some(Arc::new(SourceDocument {
         platform: dialect,
         form: kind.name().to_owned(),
         original: SourceBody::Parsed(original),
-    }));
+        decoded: order.clone(),
+    })));
     Ok(Decoded { order, kind })
 }
 
@@ -171,7 +175,7 @@ pub fn detect_kind(dialect: Dialect, document: &Value) -> Result<DocumentKind, P
 
 /// Renders `order` as a document of `dialect`.
 pub fn encode(dialect: Dialect, kind: DocumentKind, order: &Order) -> Translated<Value> {
-    match &order.source {
+    match &order.source.0 {
         Some(src) if src.platform == dialect && src.form == kind.name() => {
             encode_into_source(src, kind, order)
         }
@@ -195,32 +199,21 @@ fn encode_into_source(
     kind: DocumentKind,
     order: &Order,
 ) -> Translated<Value> {
-    let options = DecodeOptions {
-        default_currency: Some(order.currency),
-    };
-    let original = match &src.original {
+    let Ok(original) = (match &src.original {
         SourceBody::Parsed(v) => Ok(v.clone()),
         SourceBody::Raw(bytes) => json::parse_document(bytes),
-    };
-    let Some(Ok(mut as_decoded)) = original
-        .as_ref()
-        .ok()
-        .map(|v| decode_kind(src.platform, kind, v.clone(), &options))
-    else {
-        // The source decoded once with the same codec, so this does not happen; render afresh if it ever does.
+    }) else {
+        // The source parsed once already, so this does not happen; render afresh if it ever does.
         return encode_kind(src.platform, kind, order);
     };
-    as_decoded.source = order.source.clone();
-    let Ok(original) = original else {
-        unreachable!("checked above")
-    };
-    if as_decoded == *order {
+    let as_decoded = &src.decoded;
+    if *as_decoded == *order {
         return Translated {
             value: original,
             losses: Vec::new(),
         };
     }
-    let then = encode_kind(src.platform, kind, &as_decoded).value;
+    let then = encode_kind(src.platform, kind, as_decoded).value;
     let mut echoes = Vec::new();
     json::diff_echoes(&original, &then, "", &mut echoes);
     let mut out = encode_kind(src.platform, kind, order);
