@@ -137,6 +137,18 @@ pub fn read_decimal(
     Ok(Some(money))
 }
 
+/// A JSON number holding exactly `value` (normalized: `12.5`, `7`; `7.0` when `force_fraction`), made from its
+/// decimal text so no binary float is computed on the way. `None` only for values JSON cannot hold.
+pub fn exact_number(value: Decimal, force_fraction: bool) -> Option<Value> {
+    let d = value.normalize();
+    let text = if d.scale() == 0 && force_fraction {
+        format!("{d}.0")
+    } else {
+        d.to_string()
+    };
+    text.parse::<serde_json::Number>().ok().map(Value::Number)
+}
+
 /// `12.5 USD` → `"12.5000"`: the BigCommerce 4-place spelling. Integer arithmetic only (every ISO 4217
 /// exponent is at most 4), because this runs for every amount of every BigCommerce document.
 pub fn decimal_4(money: Money) -> String {

@@ -7,7 +7,7 @@ use crate::canonical::*;
 use crate::dialects::dates::render_rfc2822;
 use crate::dialects::json::{apply_ext, ObjWriter};
 use crate::dialects::tables::{self, error_render};
-use crate::dialects::wire_money::decimal_4;
+use crate::dialects::wire_money::{decimal_4, exact_number};
 use crate::dialects::{sub_minor_losses, ErrorDocument, Loss, LossKind, Translated};
 
 const P: Platform = Platform::BigCommerce;
@@ -18,15 +18,7 @@ fn d4(m: Money) -> Value {
 
 /// A JSON number with the exact decimal value (create-request product prices are typed `number` in the spec).
 fn number(m: Money) -> Value {
-    let d = m.to_decimal().normalize();
-    let text = if d.scale() == 0 {
-        format!("{d}")
-    } else {
-        d.to_string()
-    };
-    text.parse::<serde_json::Number>()
-        .map(Value::Number)
-        .unwrap_or_else(|_| d4(m))
+    exact_number(m.to_decimal(), false).unwrap_or_else(|| d4(m))
 }
 
 struct Enc<'a> {

@@ -6,6 +6,7 @@ use crate::canonical::money::{parse_decimal, rescale};
 use crate::canonical::{Currency, Decimal, Money, Problem, ProblemKind};
 use crate::dialects::json::{describe, integer_value, Obj};
 use crate::dialects::tables::{self, SymbolPosition};
+use crate::dialects::wire_money::exact_number;
 
 /// Decimal places of Commerce Layer's `*_cents` for `currency`: ISO 4217, with the documented overrides (HUF 0).
 pub fn cents_exponent(currency: Currency) -> u32 {
@@ -87,17 +88,8 @@ pub fn float_value(money: Money) -> Value {
 }
 
 fn float_wire(wire: i64, places: u32) -> Value {
-    // Always a JSON number with a fraction, as Commerce Layer writes it (`1500.0`, `12.5`); built from the exact
-    // integer so no binary float is involved before serde_json stores the literal.
-    let d = Decimal::new(wire, places).normalize();
-    let text = if d.scale() == 0 {
-        format!("{d}.0")
-    } else {
-        d.to_string()
-    };
-    text.parse::<serde_json::Number>()
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    // Always a JSON number with a fraction, as Commerce Layer writes it (`1500.0`, `12.5`).
+    exact_number(Decimal::new(wire, places), true).unwrap_or(Value::Null)
 }
 
 /// Reads the triple `<stem>_cents` / `<stem>_float` / `formatted_<stem>` (or a custom formatted key). The cents

@@ -7,7 +7,7 @@ use crate::canonical::*;
 use crate::dialects::dates::{render_iso_offset, render_naive};
 use crate::dialects::json::{apply_ext, ObjWriter};
 use crate::dialects::tables::{self, error_render};
-use crate::dialects::wire_money::{put_scaled, write_scaled};
+use crate::dialects::wire_money::{exact_number, put_scaled, write_scaled};
 use crate::dialects::{sub_minor_losses, ErrorDocument, Loss, LossKind, Translated};
 
 const P: Platform = Platform::FluentCart;
@@ -531,12 +531,7 @@ fn encode_line(enc: &mut Enc<'_>, line: &LineItem, base: &str, as_order: bool) -
 
 /// A money amount in major units as a JSON number, from its exact decimal text (`discount.value`).
 fn major_number(m: Money) -> Value {
-    m.to_decimal()
-        .normalize()
-        .to_string()
-        .parse::<serde_json::Number>()
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    exact_number(m.to_decimal(), false).unwrap_or(Value::Null)
 }
 
 /// The superset error body readable by clients of the documented FluentCart shape, WordPress REST errors and
