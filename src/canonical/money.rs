@@ -110,6 +110,18 @@ impl fmt::Display for Currency {
     }
 }
 
+/// Largest magnitude of one stated amount, in minor units (10^12: ten billion dollars, a trillion yen). Keeps
+/// every product of an amount and a quantity (≤ 10^6) inside `i64`.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+
+/// Largest magnitude of any order total or line total, in minor units (10^15).
+pub const MAX_TOTAL_MINOR: i64 = 1_000_000_000_000_000;
+
+/// Sum of signed parts that saturates instead of overflowing; callers bound the result (`MAX_TOTAL_MINOR`).
+pub fn saturating_sum(parts: &[i64]) -> i64 {
+    parts.iter().fold(0i64, |acc, p| acc.saturating_add(*p))
+}
+
 /// An amount in minor units of its currency. Negative values are allowed (refunds, adjustments).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Money {

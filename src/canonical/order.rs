@@ -365,11 +365,47 @@ impl Order {
         Money::zero(self.currency)
     }
 
+    /// The first amount whose magnitude exceeds `MAX_TOTAL_MINOR`, by canonical path: such an order is refused
+    /// rather than risk arithmetic overflow downstream.
+    pub fn out_of_range_amount(&self) -> Option<String> {
+        let max = super::money::MAX_TOTAL_MINOR.unsigned_abs();
+        let big = |m: &Money| m.minor.unsigned_abs() > max;
+        for (i, l) in self.line_items.iter().enumerate() {
+            for (name, m) in [
+                ("subtotal", &l.subtotal),
+                ("total", &l.total),
+                ("tax_total", &l.tax_total),
+            ] {
+                if big(m) {
+                    return Some(format!("line_items/{i}/{name}"));
+                }
+            }
+        }
+        let t = &self.totals;
+        for (name, m) in [
+            ("subtotal", &t.subtotal),
+            ("discount_total", &t.discount_total),
+            ("shipping_total", &t.shipping_total),
+            ("fee_total", &t.fee_total),
+            ("tax_total", &t.tax_total),
+            ("total", &t.total),
+        ] {
+            if big(m) {
+                return Some(format!("totals/{name}"));
+            }
+        }
+        None
+    }
+
     /// Checks the accounting identity: subtotal = Σ line subtotals, and
     /// total = subtotal − discounts + shipping + fees (+ tax when prices exclude it).
     pub fn accounting_gaps(&self) -> Vec<AccountingGap> {
         let mut gaps = Vec::new();
-        let lines: i64 = self.line_items.iter().map(|l| l.subtotal.minor).sum();
+        let lines: i64 = self
+            .line_items
+            .iter()
+            .map(|l| l.subtotal.minor)
+            .fold(0, i64::saturating_add);
         if lines != self.totals.subtotal.minor {
             gaps.push(AccountingGap {
                 what: "subtotal",
@@ -378,11 +414,18 @@ impl Order {
             });
         }
         let t = &self.totals;
-        let mut total =
-            t.subtotal.minor - t.discount_total.minor + t.shipping_total.minor + t.fee_total.minor;
-        if !self.tax_included {
-            total += t.tax_total.minor;
-        }
+        let tax = if self.tax_included {
+            0
+        } else {
+            t.tax_total.minor
+        };
+        let total = super::money::saturating_sum(&[
+            t.subtotal.minor,
+            -t.discount_total.minor,
+            t.shipping_total.minor,
+            t.fee_total.minor,
+            tax,
+        ]);
         if total != t.total.minor {
             gaps.push(AccountingGap {
                 what: "total",

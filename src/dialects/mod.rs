@@ -19,8 +19,9 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
+use crate::canonical::money::MAX_TOTAL_MINOR;
 use crate::canonical::{
-    Currency, Order, PlatformExt, Problem, Provenance, SourceBody, SourceDocument,
+    Currency, Order, PlatformExt, Problem, ProblemKind, Provenance, SourceBody, SourceDocument,
 };
 
 /// The wire dialect a document speaks; one per platform.
@@ -146,7 +147,7 @@ fn decode_kind(
     document: Value,
     options: &DecodeOptions,
 ) -> Result<Order, Problem> {
-    match (dialect, kind) {
+    let order = match (dialect, kind) {
         (Dialect::FluentCart, DocumentKind::Request) => {
             fluentcart::decode_create_request(document, options)
         }
@@ -161,7 +162,15 @@ fn decode_kind(
             bigcommerce::decode_create_request(document, options)
         }
         (Dialect::BigCommerce, DocumentKind::Order) => bigcommerce::decode_order(document, options),
+    }?;
+    if let Some(path) = order.out_of_range_amount() {
+        return Err(Problem::new(
+            ProblemKind::InvalidMoney,
+            "",
+            format!("the order's {path} is out of range (more than {MAX_TOTAL_MINOR} minor units)"),
+        ));
     }
+    Ok(order)
 }
 
 /// Which kind of document of `dialect` this is, from its top-level shape.

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::json::{describe, integer_value, Obj};
 use super::{Loss, LossKind};
-use crate::canonical::money::{decimal_to_scaled, parse_decimal, rescale};
+use crate::canonical::money::{decimal_to_scaled, parse_decimal, rescale, MAX_AMOUNT_MINOR};
 use crate::canonical::{Currency, Decimal, Money, Problem, ProblemKind};
 
 /// Collects amounts finer than the currency's minor unit while decoding one document.
@@ -46,6 +46,7 @@ pub fn read_scaled(
             rounded
         }
     };
+    check_magnitude(obj, key, minor)?;
     let (rendered, _) = write_scaled(Money::new(minor, currency), wire_places);
     obj.echo(key, v, Value::from(rendered));
     Ok(Some(Money::new(minor, currency)))
@@ -132,9 +133,22 @@ pub fn read_decimal(
             m
         }
     };
+    check_magnitude(obj, key, minor)?;
     let money = Money::new(minor, currency);
     obj.echo(key, v, render(money));
     Ok(Some(money))
+}
+
+/// Refuses one stated amount larger than `MAX_AMOUNT_MINOR` minor units.
+pub fn check_magnitude(obj: &Obj, key: &str, minor: i64) -> Result<(), Problem> {
+    if minor.unsigned_abs() > MAX_AMOUNT_MINOR.unsigned_abs() {
+        return Err(Problem::new(
+            ProblemKind::InvalidMoney,
+            obj.pointer(key),
+            format!("amount out of range (more than {MAX_AMOUNT_MINOR} minor units)"),
+        ));
+    }
+    Ok(())
 }
 
 /// A JSON number holding exactly `value` (normalized: `12.5`, `7`; `7.0` when `force_fraction`), made from its

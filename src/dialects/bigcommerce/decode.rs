@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::status::{ingest_status, Shipment};
+use crate::canonical::money::saturating_sum;
 use crate::canonical::*;
 use crate::dialects::dates::{parse_rfc2822, render_rfc2822};
 use crate::dialects::json::Obj;
@@ -263,10 +264,18 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     let shipping_ex = ship_ex.or(base_ship).unwrap_or(zero);
     let shipping_inc = ship_inc.unwrap_or(shipping_ex);
     let lines_sub = Money::new(
-        order.line_items.iter().map(|l| l.subtotal.minor).sum(),
+        order
+            .line_items
+            .iter()
+            .map(|l| l.subtotal.minor)
+            .fold(0, i64::saturating_add),
         currency,
     );
-    let lines_tax: i64 = order.line_items.iter().map(|l| l.tax_total.minor).sum();
+    let lines_tax: i64 = order
+        .line_items
+        .iter()
+        .map(|l| l.tax_total.minor)
+        .fold(0, i64::saturating_add);
     let shipping_tax =
         stated_ship_tax.unwrap_or(Money::new(shipping_inc.minor - shipping_ex.minor, currency));
     let handling_tax = cx
@@ -342,7 +351,7 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
         .iter()
         .filter(|d| d.kind != DiscountKind::Manual)
         .map(|d| d.amount.minor)
-        .sum();
+        .fold(0, i64::saturating_add);
     let coupon_total = coupon_discount.unwrap_or(Money::new(coupons_sum, currency));
     if coupons_sum != coupon_total.minor {
         o.echo(
@@ -361,8 +370,19 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
             ext: Ext::default(),
         });
     }
-    let fee_total = Money::new(order.fees.iter().map(|f| f.amount.minor).sum(), currency);
-    let fee_tax: i64 = order.fees.iter().map(|f| f.tax.minor).sum();
+    let fee_total = Money::new(
+        order
+            .fees
+            .iter()
+            .map(|f| f.amount.minor)
+            .fold(0, i64::saturating_add),
+        currency,
+    );
+    let fee_tax: i64 = order
+        .fees
+        .iter()
+        .map(|f| f.tax.minor)
+        .fold(0, i64::saturating_add);
     let subtotal = if ti {
         subtotal_inc.or(subtotal_ex)
     } else {
@@ -370,23 +390,34 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     }
     .unwrap_or(lines_sub);
     let tax_total = stated_total_tax.unwrap_or(Money::new(
-        lines_tax + shipping_tax.minor + fee_tax,
+        saturating_sum(&[lines_tax, shipping_tax.minor, fee_tax]),
         currency,
     ));
-    let discount_total = Money::new(manual_discount.minor + coupon_total.minor, currency);
-    let computed_total = subtotal.minor - discount_total.minor
-        + order
-            .shipping_lines
-            .iter()
-            .map(|s| s.amount.minor)
-            .sum::<i64>()
-        + fee_total.minor
-        + if ti { 0 } else { tax_total.minor };
+    let discount_total = Money::new(
+        manual_discount.minor.saturating_add(coupon_total.minor),
+        currency,
+    );
+    let shipping_sum = order
+        .shipping_lines
+        .iter()
+        .map(|s| s.amount.minor)
+        .fold(0, i64::saturating_add);
+    let computed_total = saturating_sum(&[
+        subtotal.minor,
+        -discount_total.minor,
+        shipping_sum,
+        fee_total.minor,
+        if ti { 0 } else { tax_total.minor },
+    ]);
     order.totals = Totals {
         subtotal,
         discount_total,
         shipping_total: Money::new(
-            order.shipping_lines.iter().map(|s| s.amount.minor).sum(),
+            order
+                .shipping_lines
+                .iter()
+                .map(|s| s.amount.minor)
+                .fold(0, i64::saturating_add),
             currency,
         ),
         shipping_tax,
@@ -505,8 +536,11 @@ fn decode_product(
     let unit_tax = Money::new(inc.minor - ex.minor, currency);
     let unit_price = if order.tax_included { inc } else { ex };
     let stated_tax = cx.money(&mut p, "total_tax", &path("tax_total"))?;
-    let tax_total = stated_tax.unwrap_or(Money::new(unit_tax.minor * quantity as i64, currency));
-    let subtotal = Money::new(unit_price.minor * quantity as i64, currency);
+    let tax_total = stated_tax.unwrap_or(Money::new(
+        unit_tax.minor.saturating_mul(quantity as i64),
+        currency,
+    ));
+    let subtotal = Money::new(unit_price.minor.saturating_mul(quantity as i64), currency);
     let total_stated_ex = cx.money(&mut p, "total_ex_tax", &path("total"))?;
     let total_stated_inc = cx.money(&mut p, "total_inc_tax", &path("total"))?;
     let mut discount_total = Money::zero(currency);

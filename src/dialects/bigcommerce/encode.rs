@@ -310,7 +310,11 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
 
     // Money.
     let lines_tax = Money::new(
-        order.line_items.iter().map(|l| l.tax_total.minor).sum(),
+        order
+            .line_items
+            .iter()
+            .map(|l| l.tax_total.minor)
+            .fold(0, i64::saturating_add),
         cur,
     );
     let (sub_ex, sub_inc) = enc.ex_inc(t.subtotal, lines_tax);
@@ -374,13 +378,16 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
         .iter()
         .filter(|d| d.kind == DiscountKind::Manual)
         .map(|d| d.amount.minor)
-        .sum();
+        .fold(0, i64::saturating_add);
     let coupons: Vec<&Discount> = order
         .discounts
         .iter()
         .filter(|d| d.kind != DiscountKind::Manual)
         .collect();
-    let coupon_sum: i64 = coupons.iter().map(|d| d.amount.minor).sum();
+    let coupon_sum: i64 = coupons
+        .iter()
+        .map(|d| d.amount.minor)
+        .fold(0, i64::saturating_add);
     if as_order {
         w.put("discount_amount", d4(Money::new(manual, cur)));
         w.put("coupon_discount", d4(Money::new(coupon_sum, cur)));

@@ -67,3 +67,21 @@ fn error_is_an_array() {
     ));
     assert_eq!(doc.body[0]["status"], json!(422));
 }
+
+#[test]
+fn huge_amounts_are_refused_not_overflowed() {
+    let mut doc = minimal();
+    doc["products"][0]["price_ex_tax"] = json!("92233720368547758.07");
+    let err = decode_create_request(doc, &usd()).unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidMoney);
+    assert_eq!(err.pointer, "/products/0/price_ex_tax");
+    // Each amount in range, but price × quantity is not: refused as a whole, without overflow.
+    let mut doc = minimal();
+    doc["products"][0]["price_ex_tax"] = json!("9999999999.99");
+    doc["products"][0]["price_inc_tax"] = json!("9999999999.99");
+    doc["products"][0]["quantity"] = json!(1_000_000);
+    let err = crate::dialects::decode_value(crate::dialects::Dialect::BigCommerce, doc, &usd())
+        .unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidMoney);
+    assert!(err.reason.contains("line_items/0/subtotal"), "{err}");
+}

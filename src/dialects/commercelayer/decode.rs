@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::money::{echo_triple, read_triple};
 use super::{KEPT_DOCUMENT, KEPT_INCLUDED};
+use crate::canonical::money::saturating_sum;
 use crate::canonical::*;
 use crate::dialects::dates::{parse_iso_or_naive, render_iso_millis};
 use crate::dialects::json::Obj;
@@ -409,7 +410,11 @@ fn decode_document(
         .map(|d| Money::new(-d.minor, currency))
         .unwrap_or_else(|| {
             Money::new(
-                order.discounts.iter().map(|d| d.amount.minor).sum(),
+                order
+                    .discounts
+                    .iter()
+                    .map(|d| d.amount.minor)
+                    .fold(0, i64::saturating_add),
                 currency,
             )
         });
@@ -418,18 +423,29 @@ fn decode_document(
         currency,
     );
     let lines_subtotal = Money::new(
-        order.line_items.iter().map(|l| l.subtotal.minor).sum(),
+        order
+            .line_items
+            .iter()
+            .map(|l| l.subtotal.minor)
+            .fold(0, i64::saturating_add),
         currency,
     );
     let shipping_total = shipping.unwrap_or(Money::new(
-        order.shipping_lines.iter().map(|s| s.amount.minor).sum(),
+        order
+            .shipping_lines
+            .iter()
+            .map(|s| s.amount.minor)
+            .fold(0, i64::saturating_add),
         currency,
     ));
     let subtotal = subtotal.unwrap_or(lines_subtotal);
-    let computed = subtotal.minor - discount_total.minor
-        + shipping_total.minor
-        + fee_total.minor
-        + if order.tax_included { 0 } else { tax.minor };
+    let computed = saturating_sum(&[
+        subtotal.minor,
+        -discount_total.minor,
+        shipping_total.minor,
+        fee_total.minor,
+        if order.tax_included { 0 } else { tax.minor },
+    ]);
     order.totals = Totals {
         subtotal,
         discount_total,

@@ -588,7 +588,7 @@ pub fn encode_order(order: &Order) -> Translated<Value> {
         .iter()
         .filter(|f| f.kind == FeeKind::PaymentMethod)
         .map(|f| f.amount.minor)
-        .sum();
+        .fold(0, i64::saturating_add);
     let adjustment = t.fee_total.minor - payment_fee;
     enc.triple(&mut attrs, "subtotal_amount", t.subtotal, base);
     enc.triple(&mut attrs, "shipping_amount", t.shipping_total, base);

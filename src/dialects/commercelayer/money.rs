@@ -120,6 +120,7 @@ pub fn read_triple(
             "amount out of range",
         )
     })?;
+    crate::dialects::wire_money::check_magnitude(attrs, cents_key, minor)?;
     let money = Money::new(minor, currency);
     attrs.echo(cents_key, v, Value::from(wire));
     if let Some(f) = attrs.raw(float_key) {

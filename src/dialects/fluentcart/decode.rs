@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::WIRE_PLACES;
+use crate::canonical::money::saturating_sum;
 use crate::canonical::*;
 use crate::dialects::dates::{parse_iso_or_naive, render_iso_offset, render_naive};
 use crate::dialects::json::Obj;
@@ -359,7 +360,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
         .iter()
         .filter(|d| d.kind == DiscountKind::Coupon)
         .map(|d| d.amount.minor)
-        .sum();
+        .fold(0, i64::saturating_add);
     if coupons_sum != coupon_total.minor {
         // Keep the stated coupon total even when the coupon rows do not add up to it (FluentCart create
         // examples send zeros in the rows).
@@ -374,7 +375,11 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
     // Totals.
     let tax_behavior = o.integer("tax_behavior")?;
     order.tax_included = tax_behavior == Some(2);
-    let lines_subtotal: i64 = order.line_items.iter().map(|l| l.subtotal.minor).sum();
+    let lines_subtotal: i64 = order
+        .line_items
+        .iter()
+        .map(|l| l.subtotal.minor)
+        .fold(0, i64::saturating_add);
     order.totals = Totals {
         subtotal: cx
             .money(o, "subtotal", "totals/subtotal")?
@@ -383,7 +388,11 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
         shipping_total: cx
             .money(o, "shipping_total", "totals/shipping_total")?
             .unwrap_or(Money::new(
-                order.shipping_lines.iter().map(|s| s.amount.minor).sum(),
+                order
+                    .shipping_lines
+                    .iter()
+                    .map(|s| s.amount.minor)
+                    .fold(0, i64::saturating_add),
                 currency,
             )),
         shipping_tax: cx.money_or_zero(o, "shipping_tax", "totals/shipping_tax")?,
@@ -408,10 +417,14 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
     }
     let computed_total = {
         let t = &order.totals;
-        let mut v =
-            t.subtotal.minor - t.discount_total.minor + t.shipping_total.minor + t.fee_total.minor;
+        let mut v = saturating_sum(&[
+            t.subtotal.minor,
+            -t.discount_total.minor,
+            t.shipping_total.minor,
+            t.fee_total.minor,
+        ]);
         if !order.tax_included {
-            v += t.tax_total.minor;
+            v = v.saturating_add(t.tax_total.minor);
         }
         v
     };

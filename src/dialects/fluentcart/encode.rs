@@ -108,8 +108,8 @@ pub fn encode_list(page: &ListPage<'_>) -> Translated<Value> {
             "per_page": page.per_page,
             "total": page.total,
             "last_page": last_page,
-            "from": if page.orders.is_empty() { Value::Null } else { Value::from((page.current_page - 1) * page.per_page + 1) },
-            "to": if page.orders.is_empty() { Value::Null } else { Value::from((page.current_page - 1) * page.per_page + page.orders.len() as u64) },
+            "from": if page.orders.is_empty() { Value::Null } else { Value::from(page.current_page.saturating_sub(1).saturating_mul(page.per_page) + 1) },
+            "to": if page.orders.is_empty() { Value::Null } else { Value::from(page.current_page.saturating_sub(1).saturating_mul(page.per_page) + page.orders.len() as u64) },
         }
     });
     Translated { value, losses }
@@ -222,13 +222,13 @@ fn encode_order_object(enc: &mut Enc<'_>, base: &str, as_order: bool) -> JsonMap
         .iter()
         .filter(|d| d.kind == DiscountKind::Manual)
         .map(|d| d.amount.minor)
-        .sum();
+        .fold(0, i64::saturating_add);
     let coupon: i64 = order
         .discounts
         .iter()
         .filter(|d| d.kind != DiscountKind::Manual)
         .map(|d| d.amount.minor)
-        .sum();
+        .fold(0, i64::saturating_add);
     w.put("subtotal", enc.money(tot.subtotal, &p("subtotal")));
     w.put(
         "manual_discount_total",

@@ -86,3 +86,11 @@ fn list_envelope_round_trips() {
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].line_items[0].unit_price.minor, 100);
 }
+
+#[test]
+fn amounts_near_i64_max_are_refused() {
+    let doc = json!({"customer_id": 1, "currency": "USD", "order_items": [{"quantity": 1, "unit_price": i64::MAX}]});
+    let err = decode_create_request(doc, &opts()).unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidMoney);
+    assert_eq!(err.pointer, "/order_items/0/unit_price");
+}
