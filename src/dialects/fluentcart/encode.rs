@@ -108,8 +108,8 @@ pub fn encode_list(page: &ListPage<'_>) -> Translated<Value> {
             "per_page": page.per_page,
             "total": page.total,
             "last_page": last_page,
-            "from": if page.orders.is_empty() { Value::Null } else { Value::from(page.current_page.saturating_sub(1).saturating_mul(page.per_page) + 1) },
-            "to": if page.orders.is_empty() { Value::Null } else { Value::from(page.current_page.saturating_sub(1).saturating_mul(page.per_page) + page.orders.len() as u64) },
+            "from": if page.orders.is_empty() { Value::Null } else { Value::from(page.current_page.saturating_sub(1).saturating_mul(page.per_page).saturating_add(1)) },
+            "to": if page.orders.is_empty() { Value::Null } else { Value::from(page.current_page.saturating_sub(1).saturating_mul(page.per_page).saturating_add(page.orders.len() as u64)) },
         }
     });
     Translated { value, losses }
