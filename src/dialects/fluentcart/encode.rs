@@ -56,6 +56,22 @@ impl Enc<'_> {
     }
 }
 
+/// The `POST /orders/{id}` body: the order's writable members as in a create request, plus `deletedItems`
+/// (FluentCart line ids the update removes). The customer is not changed through this endpoint.
+pub fn encode_update_request(order: &Order, deleted_line_ids: &[u64]) -> Translated<Value> {
+    let mut out = encode_create_request(order);
+    if let Value::Object(map) = &mut out.value {
+        map.remove("customer_id");
+        map.remove("customer");
+        map.insert(
+            "deletedItems".into(),
+            Value::from(deleted_line_ids.to_vec()),
+        );
+    }
+    out.losses.retain(|l| l.pointer != "/customer_id");
+    out
+}
+
 pub fn encode_create_request(order: &Order) -> Translated<Value> {
     let mut enc = Enc {
         order,

@@ -10,7 +10,9 @@ pub use decode::{
     decode_create_request, decode_list, decode_order, decode_update_request, detect_kind,
     OrderUpdate,
 };
-pub use encode::{encode_create_request, encode_error, encode_list, encode_order, ListPage};
+pub use encode::{
+    encode_create_request, encode_error, encode_list, encode_order, encode_update_request, ListPage,
+};
 
 /// FluentCart states every amount in hundredths, whatever the currency's exponent.
 pub(crate) const WIRE_PLACES: u32 = 2;

@@ -65,6 +65,20 @@ fn error_body_is_the_superset_shape() {
 }
 
 #[test]
+fn update_request_round_trips() {
+    let doc = json!({"currency": "USD", "note": "gift wrap", "deletedItems": [7], "order_items": [{"id": 3, "quantity": 2, "unit_price": 100, "title": "Mug"}]});
+    let upd = decode_update_request(doc, &opts()).unwrap();
+    let out = encode_update_request(&upd.order, &upd.deleted_line_ids);
+    assert_eq!(out.value["deletedItems"], json!([7]));
+    assert!(out.value.get("customer_id").is_none());
+    let again = decode_update_request(out.value, &opts()).unwrap();
+    assert_eq!(again.deleted_line_ids, vec![7]);
+    assert_eq!(again.order.line_items[0].quantity, 2);
+    assert_eq!(again.order.line_items[0].ids.fluentcart, Some(3));
+    assert_eq!(again.order.customer_note.as_deref(), Some("gift wrap"));
+}
+
+#[test]
 fn update_request_reports_deleted_lines() {
     let doc = json!({"currency": "USD", "deletedItems": [7, "8"], "order_items": [{"quantity": 1, "unit_price": 100}]});
     let upd = decode_update_request(doc, &opts()).unwrap();
