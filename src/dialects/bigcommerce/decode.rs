@@ -254,7 +254,8 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     let wrapping_inc = cx
         .money(&mut o, "wrapping_cost_inc_tax", "fees/wrapping")?
         .unwrap_or(wrapping_ex);
-    let total_ex = cx.money(&mut o, "total_ex_tax", "totals/total_ex_tax")?;
+    // Derived by BigCommerce (total_inc_tax − total_tax): validated here, re-derived by the encoder.
+    cx.money(&mut o, "total_ex_tax", "totals/total_ex_tax")?;
     let total_inc = cx.money(&mut o, "total_inc_tax", "totals/total")?;
     let manual_discount = cx.money_or_zero(&mut o, "discount_amount", "discounts/manual")?;
     let coupon_discount = cx.money(&mut o, "coupon_discount", "totals/coupon_discount")?;
@@ -427,7 +428,6 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
         paid_total: None,
         refunded_total: refunded,
     };
-    let _ = total_ex;
 
     // Statuses.
     let digital = o.boolean("order_is_digital")?.unwrap_or(false);
@@ -541,8 +541,9 @@ fn decode_product(
         currency,
     ));
     let subtotal = Money::new(unit_price.minor.saturating_mul(quantity as i64), currency);
-    let total_stated_ex = cx.money(&mut p, "total_ex_tax", &path("total"))?;
-    let total_stated_inc = cx.money(&mut p, "total_inc_tax", &path("total"))?;
+    // Line totals are price × quantity: validated here, re-derived by the encoder.
+    cx.money(&mut p, "total_ex_tax", &path("total"))?;
+    cx.money(&mut p, "total_inc_tax", &path("total"))?;
     let mut discount_total = Money::zero(currency);
     if let Some(Value::Array(applied)) = p.peek("applied_discounts") {
         for d in applied {
@@ -555,7 +556,6 @@ fn decode_product(
             }
         }
     }
-    let _ = (total_stated_ex, total_stated_inc);
     let product_id = p.unsigned("product_id")?.filter(|id| *id != 0);
     let variant_id = p.unsigned("variant_id")?.filter(|id| *id != 0);
     let destination = match p.unsigned("order_address_id")? {

@@ -582,7 +582,6 @@ pub fn encode_order(order: &Order) -> Translated<Value> {
     attrs.insert("tax_included".into(), order.tax_included.into());
     status_attrs(&mut enc, &mut attrs, base);
     let t = &order.totals;
-    let zero = order.zero();
     let payment_fee: i64 = order
         .fees
         .iter()
@@ -614,7 +613,6 @@ pub fn encode_order(order: &Order) -> Translated<Value> {
     enc.triple(&mut attrs, "shipping_tax_amount", t.shipping_tax, base);
     enc.triple(&mut attrs, "total_amount", total_amount(order), base);
     enc.triple(&mut attrs, "total_amount_with_taxes", t.total, base);
-    let _ = zero;
     let ts = &order.timestamps;
     for (key, v) in [
         ("placed_at", &ts.placed_at),
