@@ -122,6 +122,13 @@ pub fn saturating_sum(parts: &[i64]) -> i64 {
     parts.iter().fold(0i64, |acc, p| acc.saturating_add(*p))
 }
 
+/// Saturating sum of amounts' minor units.
+pub fn sum_minor<'a>(amounts: impl IntoIterator<Item = &'a Money>) -> i64 {
+    amounts
+        .into_iter()
+        .fold(0i64, |acc, m| acc.saturating_add(m.minor))
+}
+
 /// An amount in minor units of its currency. Negative values are allowed (refunds, adjustments).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Money {

@@ -222,6 +222,22 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// The accounting identity: subtotal − discounts + shipping + fees, plus tax when prices exclude it
+    /// (saturating; decoders bound the result).
+    pub fn derived_total(&self, tax_included: bool) -> i64 {
+        super::money::saturating_sum(&[
+            self.subtotal.minor,
+            -self.discount_total.minor,
+            self.shipping_total.minor,
+            self.fee_total.minor,
+            if tax_included {
+                0
+            } else {
+                self.tax_total.minor
+            },
+        ])
+    }
+
     pub fn zero(currency: Currency) -> Self {
         let z = Money::zero(currency);
         Totals {
@@ -401,11 +417,7 @@ impl Order {
     /// total = subtotal − discounts + shipping + fees (+ tax when prices exclude it).
     pub fn accounting_gaps(&self) -> Vec<AccountingGap> {
         let mut gaps = Vec::new();
-        let lines: i64 = self
-            .line_items
-            .iter()
-            .map(|l| l.subtotal.minor)
-            .fold(0, i64::saturating_add);
+        let lines: i64 = super::money::sum_minor(self.line_items.iter().map(|l| &l.subtotal));
         if lines != self.totals.subtotal.minor {
             gaps.push(AccountingGap {
                 what: "subtotal",
@@ -414,18 +426,7 @@ impl Order {
             });
         }
         let t = &self.totals;
-        let tax = if self.tax_included {
-            0
-        } else {
-            t.tax_total.minor
-        };
-        let total = super::money::saturating_sum(&[
-            t.subtotal.minor,
-            -t.discount_total.minor,
-            t.shipping_total.minor,
-            t.fee_total.minor,
-            tax,
-        ]);
+        let total = t.derived_total(self.tax_included);
         if total != t.total.minor {
             gaps.push(AccountingGap {
                 what: "total",

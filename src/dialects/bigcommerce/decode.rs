@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::status::{ingest_status, Shipment};
 use crate::canonical::money::saturating_sum;
+use crate::canonical::money::sum_minor;
 use crate::canonical::*;
 use crate::dialects::dates::{parse_rfc2822, render_rfc2822};
 use crate::dialects::json::Obj;
@@ -265,18 +266,10 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     let shipping_ex = ship_ex.or(base_ship).unwrap_or(zero);
     let shipping_inc = ship_inc.unwrap_or(shipping_ex);
     let lines_sub = Money::new(
-        order
-            .line_items
-            .iter()
-            .map(|l| l.subtotal.minor)
-            .fold(0, i64::saturating_add),
+        sum_minor(order.line_items.iter().map(|l| &l.subtotal)),
         currency,
     );
-    let lines_tax: i64 = order
-        .line_items
-        .iter()
-        .map(|l| l.tax_total.minor)
-        .fold(0, i64::saturating_add);
+    let lines_tax: i64 = sum_minor(order.line_items.iter().map(|l| &l.tax_total));
     let shipping_tax =
         stated_ship_tax.unwrap_or(Money::new(shipping_inc.minor - shipping_ex.minor, currency));
     let handling_tax = cx
@@ -371,19 +364,8 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
             ext: Ext::default(),
         });
     }
-    let fee_total = Money::new(
-        order
-            .fees
-            .iter()
-            .map(|f| f.amount.minor)
-            .fold(0, i64::saturating_add),
-        currency,
-    );
-    let fee_tax: i64 = order
-        .fees
-        .iter()
-        .map(|f| f.tax.minor)
-        .fold(0, i64::saturating_add);
+    let fee_total = Money::new(sum_minor(order.fees.iter().map(|f| &f.amount)), currency);
+    let fee_tax: i64 = sum_minor(order.fees.iter().map(|f| &f.tax));
     let subtotal = if ti {
         subtotal_inc.or(subtotal_ex)
     } else {
@@ -398,36 +380,21 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
         manual_discount.minor.saturating_add(coupon_total.minor),
         currency,
     );
-    let shipping_sum = order
-        .shipping_lines
-        .iter()
-        .map(|s| s.amount.minor)
-        .fold(0, i64::saturating_add);
-    let computed_total = saturating_sum(&[
-        subtotal.minor,
-        -discount_total.minor,
-        shipping_sum,
-        fee_total.minor,
-        if ti { 0 } else { tax_total.minor },
-    ]);
     order.totals = Totals {
         subtotal,
         discount_total,
         shipping_total: Money::new(
-            order
-                .shipping_lines
-                .iter()
-                .map(|s| s.amount.minor)
-                .fold(0, i64::saturating_add),
+            sum_minor(order.shipping_lines.iter().map(|s| &s.amount)),
             currency,
         ),
         shipping_tax,
         fee_total,
         tax_total,
-        total: total_inc.unwrap_or(Money::new(computed_total, currency)),
+        total: zero,
         paid_total: None,
         refunded_total: refunded,
     };
+    order.totals.total = total_inc.unwrap_or(Money::new(order.totals.derived_total(ti), currency));
 
     // Statuses.
     let digital = o.boolean("order_is_digital")?.unwrap_or(false);

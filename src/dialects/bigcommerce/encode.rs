@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::status::{ingest_status, render_status_id, Shipment};
+use crate::canonical::money::sum_minor;
 use crate::canonical::*;
 use crate::dialects::dates::render_rfc2822;
 use crate::dialects::json::{apply_ext, ObjWriter};
@@ -310,11 +311,7 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
 
     // Money.
     let lines_tax = Money::new(
-        order
-            .line_items
-            .iter()
-            .map(|l| l.tax_total.minor)
-            .fold(0, i64::saturating_add),
+        sum_minor(order.line_items.iter().map(|l| &l.tax_total)),
         cur,
     );
     let (sub_ex, sub_inc) = enc.ex_inc(t.subtotal, lines_tax);
@@ -384,10 +381,7 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
         .iter()
         .filter(|d| d.kind != DiscountKind::Manual)
         .collect();
-    let coupon_sum: i64 = coupons
-        .iter()
-        .map(|d| d.amount.minor)
-        .fold(0, i64::saturating_add);
+    let coupon_sum: i64 = sum_minor(coupons.iter().map(|d| &d.amount));
     if as_order {
         w.put("discount_amount", d4(Money::new(manual, cur)));
         w.put("coupon_discount", d4(Money::new(coupon_sum, cur)));

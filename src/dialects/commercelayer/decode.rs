@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::money::{echo_triple, read_triple};
 use super::{KEPT_DOCUMENT, KEPT_INCLUDED};
-use crate::canonical::money::saturating_sum;
+use crate::canonical::money::sum_minor;
 use crate::canonical::*;
 use crate::dialects::dates::{parse_iso_or_naive, render_iso_millis};
 use crate::dialects::json::Obj;
@@ -410,11 +410,7 @@ fn decode_document(
         .map(|d| Money::new(-d.minor, currency))
         .unwrap_or_else(|| {
             Money::new(
-                order
-                    .discounts
-                    .iter()
-                    .map(|d| d.amount.minor)
-                    .fold(0, i64::saturating_add),
+                sum_minor(order.discounts.iter().map(|d| &d.amount)),
                 currency,
             )
         });
@@ -423,29 +419,14 @@ fn decode_document(
         currency,
     );
     let lines_subtotal = Money::new(
-        order
-            .line_items
-            .iter()
-            .map(|l| l.subtotal.minor)
-            .fold(0, i64::saturating_add),
+        sum_minor(order.line_items.iter().map(|l| &l.subtotal)),
         currency,
     );
     let shipping_total = shipping.unwrap_or(Money::new(
-        order
-            .shipping_lines
-            .iter()
-            .map(|s| s.amount.minor)
-            .fold(0, i64::saturating_add),
+        sum_minor(order.shipping_lines.iter().map(|s| &s.amount)),
         currency,
     ));
     let subtotal = subtotal.unwrap_or(lines_subtotal);
-    let computed = saturating_sum(&[
-        subtotal.minor,
-        -discount_total.minor,
-        shipping_total.minor,
-        fee_total.minor,
-        if order.tax_included { 0 } else { tax.minor },
-    ]);
     order.totals = Totals {
         subtotal,
         discount_total,
@@ -453,12 +434,14 @@ fn decode_document(
         shipping_tax: shipping_tax.unwrap_or(zero),
         fee_total,
         tax_total: tax,
-        total: total_with_taxes
-            .or(total)
-            .unwrap_or(Money::new(computed, currency)),
+        total: zero,
         paid_total: None,
         refunded_total: None,
     };
+    let derived = order.totals.derived_total(order.tax_included);
+    order.totals.total = total_with_taxes
+        .or(total)
+        .unwrap_or(Money::new(derived, currency));
     if let Some(t) = total {
         // `total_amount` excludes tax when prices do; the encoder derives it, the echo keeps the stated value.
         let derived = super::encode::total_amount(&order);

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::WIRE_PLACES;
-use crate::canonical::money::saturating_sum;
+use crate::canonical::money::sum_minor;
 use crate::canonical::*;
 use crate::dialects::dates::{parse_iso_or_naive, render_iso_offset, render_naive};
 use crate::dialects::json::Obj;
@@ -375,11 +375,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
     // Totals.
     let tax_behavior = o.integer("tax_behavior")?;
     order.tax_included = tax_behavior == Some(2);
-    let lines_subtotal: i64 = order
-        .line_items
-        .iter()
-        .map(|l| l.subtotal.minor)
-        .fold(0, i64::saturating_add);
+    let lines_subtotal: i64 = sum_minor(order.line_items.iter().map(|l| &l.subtotal));
     order.totals = Totals {
         subtotal: cx
             .money(o, "subtotal", "totals/subtotal")?
@@ -388,11 +384,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
         shipping_total: cx
             .money(o, "shipping_total", "totals/shipping_total")?
             .unwrap_or(Money::new(
-                order
-                    .shipping_lines
-                    .iter()
-                    .map(|s| s.amount.minor)
-                    .fold(0, i64::saturating_add),
+                sum_minor(order.shipping_lines.iter().map(|s| &s.amount)),
                 currency,
             )),
         shipping_tax: cx.money_or_zero(o, "shipping_tax", "totals/shipping_tax")?,
@@ -415,19 +407,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
         }
         order.totals.fee_total = fee;
     }
-    let computed_total = {
-        let t = &order.totals;
-        let mut v = saturating_sum(&[
-            t.subtotal.minor,
-            -t.discount_total.minor,
-            t.shipping_total.minor,
-            t.fee_total.minor,
-        ]);
-        if !order.tax_included {
-            v = v.saturating_add(t.tax_total.minor);
-        }
-        v
-    };
+    let computed_total = order.totals.derived_total(order.tax_included);
     order.totals.total = cx
         .money(o, "total_amount", "totals/total")?
         .unwrap_or(Money::new(computed_total, currency));
