@@ -47,17 +47,8 @@ impl Fixture {
     }
     /// `bigcommerce-order-0003_status_…` — unique across the tree.
     pub fn id(&self) -> String {
-        format!(
-            "{}-{}-{}",
-            self.dialect.name(),
-            kind_name(self.kind),
-            self.name
-        )
+        format!("{}-{}-{}", self.dialect.name(), self.kind.name(), self.name)
     }
-}
-
-pub fn kind_name(kind: DocumentKind) -> &'static str {
-    kind.name()
 }
 
 pub fn options() -> DecodeOptions {

@@ -112,15 +112,7 @@ pub struct Decoded {
 /// Parses and decodes a document of `dialect`, detecting whether it is a create request or an order object.
 pub fn decode(dialect: Dialect, bytes: &[u8], options: &DecodeOptions) -> Result<Decoded, Problem> {
     let document = json::parse_document(bytes)?;
-    let kind = detect_kind(dialect, &document)?;
-    let mut order = decode_kind(dialect, kind, document, options)?;
-    order.source = Provenance(Some(Arc::new(SourceDocument {
-        platform: dialect,
-        form: kind.name().to_owned(),
-        original: SourceBody::Raw(bytes.into()),
-        decoded: order.clone(),
-    })));
-    Ok(Decoded { order, kind })
+    decode_with_source(dialect, document, options, || SourceBody::Raw(bytes.into()))
 }
 
 /// As `decode`, from an already parsed document.
@@ -129,13 +121,23 @@ pub fn decode_value(
     document: Value,
     options: &DecodeOptions,
 ) -> Result<Decoded, Problem> {
-    let kind = detect_kind(dialect, &document)?;
     let original = document.clone();
+    decode_with_source(dialect, document, options, || SourceBody::Parsed(original))
+}
+
+/// Decodes and records where the order came from (see `encode_into_source`).
+fn decode_with_source(
+    dialect: Dialect,
+    document: Value,
+    options: &DecodeOptions,
+    body: impl FnOnce() -> SourceBody,
+) -> Result<Decoded, Problem> {
+    let kind = detect_kind(dialect, &document)?;
     let mut order = decode_kind(dialect, kind, document, options)?;
     order.source = Provenance(Some(Arc::new(SourceDocument {
         platform: dialect,
         form: kind.name().to_owned(),
-        original: SourceBody::Parsed(original),
+        original: body(),
         decoded: order.clone(),
     })));
     Ok(Decoded { order, kind })

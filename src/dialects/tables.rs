@@ -141,6 +141,15 @@ const SHIPPED: &[(&str, &str)] = &[
 
 static TABLES: OnceLock<Tables> = OnceLock::new();
 
+/// The compiled-in text of one table file (empty for a name that is not shipped, which the loader reports).
+fn shipped_text(name: &str) -> &'static str {
+    SHIPPED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .unwrap_or_default()
+}
+
 /// The tables in force: overrides installed at start-up, else the shipped defaults.
 pub fn get() -> &'static Tables {
     TABLES.get_or_init(|| {
@@ -155,13 +164,7 @@ pub fn install(tables: Tables) -> bool {
 
 impl Tables {
     pub fn shipped() -> Result<Tables, Vec<TableError>> {
-        Tables::parse(|name| {
-            Ok(SHIPPED
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, t)| (*t).to_owned())
-                .unwrap_or_default())
-        })
+        Tables::parse(|name| Ok(shipped_text(name).to_owned()))
     }
 
     /// Loads the tables from `dir` (same layout as the shipped `dialects/`); a file missing there uses the default.
@@ -171,11 +174,7 @@ impl Tables {
             if path.exists() {
                 std::fs::read_to_string(&path).map_err(|e| e.to_string())
             } else {
-                Ok(SHIPPED
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, t)| (*t).to_owned())
-                    .unwrap_or_default())
+                Ok(shipped_text(name).to_owned())
             }
         })
     }
@@ -451,7 +450,7 @@ mod tests {
     #[test]
     fn a_gap_is_reported_with_its_file() {
         let errs = Tables::parse(|name| {
-            let shipped = SHIPPED.iter().find(|(n, _)| *n == name).unwrap().1;
+            let shipped = shipped_text(name);
             Ok(if name == "fluentcart/statuses.toml" {
                 shipped.replace("declined = \"failed\"", "")
             } else {
