@@ -9,7 +9,12 @@
 //! - [`config`]: `gateway.toml` loading and validation.
 //! - [`cli`]: the `ordermux` command line.
 
+pub mod api;
 pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod dialects;
+pub mod gateway;
+pub mod service;
+pub mod store;
+pub mod telemetry;

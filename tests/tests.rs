@@ -2,6 +2,8 @@
 
 mod support;
 
+mod http;
+
 mod cli;
 mod golden;
 mod invariants;

@@ -18,7 +18,7 @@ pub type JsonValue = serde_json::Value;
 /// One wire value to replay: at `pointer` (relative to the object, RFC 6901), `received` is what came in (`None`:
 /// the member was absent) and `rendered` is what the codec derives from the canonical value (`Null` = the codec
 /// would omit the member).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Echo {
     pub pointer: String,
     pub received: Option<JsonValue>,
@@ -26,7 +26,7 @@ pub struct Echo {
 }
 
 /// Everything kept for one platform on one object.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlatformExt {
     pub extra: JsonMap,
     pub echoes: Vec<Echo>,
@@ -40,7 +40,7 @@ impl PlatformExt {
 
 /// Per-platform extensions of one canonical object. Shared, not copied, when an order is cloned: they are
 /// written once at decode and only read afterwards.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ext(BTreeMap<Platform, std::sync::Arc<PlatformExt>>);
 
 impl Ext {

@@ -4,21 +4,29 @@
 //! `serde_json::Value` appears only as an opaque datum in metadata and per-platform extensions (see `ext`).
 
 pub mod ext;
+pub mod lifecycle;
 pub mod money;
 pub mod order;
+pub mod pricing;
 pub mod problem;
+pub mod query;
 pub mod status;
 
 pub use ext::{Echo, Ext, JsonMap, JsonValue, PlatformExt, Provenance, SourceBody, SourceDocument};
+pub use lifecycle::Transition;
 pub use money::{Currency, Decimal, Money, MoneyError};
 pub use order::*;
 pub use problem::{Problem, ProblemKind};
+pub use query::{OrderFilter, OrderQuery, Page, Range, SortKey};
 pub use status::{FulfillmentStatus, OrderStatus, PaymentStatus, StatusTriple};
 
 use std::fmt;
 
 /// The commerce platforms ordermux knows. Each has its own identifiers; the dialect codecs are named after them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Platform {
     FluentCart,
     CommerceLayer,

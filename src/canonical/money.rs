@@ -15,6 +15,19 @@ pub struct Currency {
     exponent: u8,
 }
 
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Currency::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a currency code or an amount was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
@@ -130,7 +143,7 @@ pub fn sum_minor<'a>(amounts: impl IntoIterator<Item = &'a Money>) -> i64 {
 }
 
 /// An amount in minor units of its currency. Negative values are allowed (refunds, adjustments).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Money {
     pub minor: i64,
     pub currency: Currency,

@@ -10,7 +10,7 @@ use super::Platform;
 pub type Timestamp = DateTime<Utc>;
 
 /// Identifiers an object has on each platform. A value is present only for platforms that have seen the object.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlatformIds {
     pub fluentcart: Option<u64>,
     pub commercelayer: Option<String>,
@@ -18,8 +18,11 @@ pub struct PlatformIds {
 }
 
 /// Order-level identifiers beyond the id itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderIds {
+    /// The gateway's own id for the order (assigned by the embedded store; never on the wire of a dialect).
+    #[serde(default)]
+    pub gateway: Option<String>,
     pub platform: PlatformIds,
     /// FluentCart `uuid`.
     pub uuid: Option<String>,
@@ -33,13 +36,13 @@ pub struct OrderIds {
 
 /// Where an order came from in another system: Commerce Layer `reference`/`reference_origin`,
 /// BigCommerce `external_order_id`/`external_source`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExternalRef {
     pub reference: Option<String>,
     pub origin: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Customer {
     pub ids: PlatformIds,
     pub email: Option<String>,
@@ -51,7 +54,7 @@ pub struct Customer {
     pub ext: Ext,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Address {
     pub ids: PlatformIds,
     pub first_name: Option<String>,
@@ -88,7 +91,7 @@ impl Address {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LineKind {
     /// A product of the shop's catalog (FluentCart variation, Commerce Layer SKU, BigCommerce product).
     Catalog,
@@ -98,7 +101,7 @@ pub enum LineKind {
     Custom,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FulfillmentType {
     Physical,
     Digital,
@@ -106,7 +109,7 @@ pub enum FulfillmentType {
 }
 
 /// Catalog identity of a line on each platform; `sku` is the cross-platform join key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProductRef {
     pub sku: Option<String>,
     pub bundle_code: Option<String>,
@@ -116,7 +119,7 @@ pub struct ProductRef {
     pub bigcommerce_variant_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LineItem {
     pub ids: PlatformIds,
     pub kind: LineKind,
@@ -144,7 +147,7 @@ pub struct LineItem {
     pub ext: Ext,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ShippingLine {
     pub ids: PlatformIds,
     pub method: Option<String>,
@@ -155,14 +158,14 @@ pub struct ShippingLine {
     pub ext: Ext,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DiscountKind {
     Coupon,
     Manual,
     Promotion,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Discount {
     pub ids: PlatformIds,
     pub kind: DiscountKind,
@@ -173,7 +176,7 @@ pub struct Discount {
     pub ext: Ext,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FeeKind {
     Handling,
     Wrapping,
@@ -181,7 +184,7 @@ pub enum FeeKind {
     Custom,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Fee {
     pub ids: PlatformIds,
     pub kind: FeeKind,
@@ -193,7 +196,7 @@ pub struct Fee {
 }
 
 /// A payment or refund transaction.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Payment {
     pub ids: PlatformIds,
     pub method: Option<String>,
@@ -205,7 +208,7 @@ pub struct Payment {
 }
 
 /// Order totals as the source stated them. `Order::accounting_gaps` checks them against the lines.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// Sum of line subtotals, in the order's tax mode.
     pub subtotal: Money,
@@ -254,7 +257,7 @@ impl Totals {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timestamps {
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
@@ -266,7 +269,7 @@ pub struct Timestamps {
     pub refunded_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     pub ids: OrderIds,
     pub external_ref: ExternalRef,
@@ -301,6 +304,7 @@ pub struct Order {
     pub ext: Ext,
     /// The document this order was decoded from, if any: the same platform and document kind reproduce it
     /// exactly, and the extensions captured from it are not replayed into another kind of document.
+    #[serde(skip)]
     pub source: Provenance,
 }
 

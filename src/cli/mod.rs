@@ -1,11 +1,13 @@
 //! The `ordermux` command line: clap definitions and thin runners over the library.
 
+mod serve;
 mod translate;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use serve::{CheckConfigArgs, ServeArgs};
 pub use translate::TranslateArgs;
 
 #[derive(Debug, Parser)]
@@ -21,6 +23,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway: all three dialects over HTTP on the embedded store.
+    Serve(ServeArgs),
+    /// Validate the configuration and print every problem found.
+    CheckConfig(CheckConfigArgs),
     /// Translate an order document from one dialect into another.
     Translate(TranslateArgs),
 }
@@ -28,6 +34,8 @@ pub enum Command {
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::CheckConfig(args) => serve::check_config(&args),
         Command::Translate(args) => translate::run(&args),
     }
 }

@@ -1,25 +1,118 @@
-//! Loading `gateway.toml` (with `ORDERMUX__SECTION__KEY` environment overrides) and validating it from raw to
-//! typed, reporting every problem at once. The only module that reads configuration files or the environment.
+//! Loading `gateway.toml` (with `ORDERMUX__SECTION__KEY` environment overrides) and the catalog file it names,
+//! and validating them from raw to typed, reporting every problem at once. The only module that reads
+//! configuration files or the environment.
 
 mod raw;
+mod secret;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::canonical::Currency;
+use crate::canonical::{Currency, Money};
+
+pub use secret::Secret;
 
 /// Where the configuration comes from when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "gateway.toml";
+
+/// The secret shipped for the demo client; a server with it configured only listens on loopback.
+pub const DEMO_SECRET: &str = "demo-secret";
 
 /// Validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub defaults: Defaults,
+    pub server: ServerConfig,
+    pub catalog: Catalog,
+    pub idempotency_retention: Duration,
+    pub markets: Vec<Market>,
+    pub clients: Vec<Client>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
     /// Currency for documents that carry none (BigCommerce v2 create requests).
     pub currency: Currency,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Whole-request deadline (read, handle, write the head).
+    pub request_timeout: Duration,
+    /// Time a client has to send the request head (slowloris guard).
+    pub header_read_timeout: Duration,
+    /// Largest body accepted on order routes.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+    pub max_connections: usize,
+    pub log_format: LogFormat,
+    /// Lifetime of Commerce Layer bearer tokens.
+    pub token_ttl: Duration,
+    /// Requests per window per client, advertised in BigCommerce's `X-Rate-Limit-*` headers and enforced.
+    pub rate_limit_quota: u32,
+    pub rate_limit_window: Duration,
+}
+
+/// A Commerce Layer market: orders are created in one, and it fixes their currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Market {
+    pub id: String,
+    pub number: u64,
+    pub code: String,
+    pub name: String,
+    pub currency: Currency,
+}
+
+/// One API client. It presents the same identity in every dialect: FluentCart Basic `id:secret`, Commerce Layer
+/// `client_id`/`client_secret` at `/oauth/token`, BigCommerce `X-Auth-Token: secret` on its store hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub id: String,
+    pub secret: Secret,
+    pub bigcommerce_store_hash: String,
+}
+
+impl Client {
+    pub fn is_demo(&self) -> bool {
+        self.secret.matches(DEMO_SECRET)
+    }
+}
+
+/// The embedded shop's products, and customers to create at start-up.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Catalog {
+    pub products: Vec<Product>,
+    pub customers: Vec<SeedCustomer>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Product {
+    pub sku: String,
+    pub name: String,
+    pub prices: BTreeMap<Currency, Money>,
+    pub fluentcart_post_id: Option<u64>,
+    pub fluentcart_object_id: Option<u64>,
+    pub bigcommerce_product_id: Option<u64>,
+    pub bigcommerce_variant_id: Option<u64>,
+    pub digital: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedCustomer {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }
 
 /// Everything wrong with a configuration, each problem on its own line.
@@ -32,6 +125,7 @@ pub struct ConfigError {
 
 impl Config {
     /// Loads `path` (or `gateway.toml` in the working directory, which may be absent) plus environment overrides.
+    /// Relative paths inside (data directory, catalog file) are relative to the configuration file's directory.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (file, required) = match path {
             Some(p) => (p.to_path_buf(), true),
@@ -51,53 +145,471 @@ impl Config {
             .add_source(
                 config::Environment::with_prefix("ORDERMUX")
                     .prefix_separator("__")
-                    .separator("__"),
+                    .separator("__")
+                    .try_parsing(true),
             )
             .build()
             .map_err(|e| fail(vec![e.to_string()]))?;
         let raw: raw::RawConfig = built
             .try_deserialize()
             .map_err(|e| fail(vec![e.to_string()]))?;
-        Config::try_from(raw).map_err(fail)
+        let base = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let env = |name: &str| std::env::var(name).ok();
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| e.to_string());
+        validate(raw, &base, &env, &read).map_err(fail)
+    }
+
+    /// Problems that stop `serve` but not a translation: currently, a demo credential on a non-loopback address.
+    pub fn serve_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.server.listen.ip().is_loopback() {
+            for c in self.clients.iter().filter(|c| c.is_demo()) {
+                problems.push(format!(
+                    "server.listen = {}: refusing a non-loopback address while the demo credential of client {:?} is configured; set a real secret first",
+                    self.server.listen, c.id
+                ));
+            }
+        }
+        problems
     }
 }
 
-impl TryFrom<raw::RawConfig> for Config {
-    type Error = Vec<String>;
+fn validate(
+    raw: raw::RawConfig,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&Path) -> Result<String, String>,
+) -> Result<Config, Vec<String>> {
+    let mut problems = Vec::new();
+    let currency_text = raw.defaults.currency.unwrap_or_else(|| "USD".to_owned());
+    let currency = Currency::parse(&currency_text)
+        .map_err(|e| problems.push(format!("defaults.currency: {e}")))
+        .ok();
 
-    fn try_from(raw: raw::RawConfig) -> Result<Self, Vec<String>> {
-        let mut problems = Vec::new();
-        let currency_text = raw.defaults.currency.unwrap_or_else(|| "USD".to_owned());
-        let currency = Currency::parse(&currency_text)
-            .map_err(|e| problems.push(format!("defaults.currency: {e}")));
-        match currency {
-            Ok(currency) if problems.is_empty() => Ok(Config {
-                defaults: Defaults { currency },
+    let s = raw.server;
+    let listen = s
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:8080")
+        .parse::<SocketAddr>()
+        .map_err(|e| problems.push(format!("server.listen: {e}")))
+        .ok();
+    let secs = |v: Option<u64>, default: u64, key: &str, problems: &mut Vec<String>| {
+        let v = v.unwrap_or(default);
+        if v == 0 || v > 86_400 {
+            problems.push(format!(
+                "server.{key}: must be between 1 and 86400 seconds, got {v}"
+            ));
+        }
+        Duration::from_secs(v)
+    };
+    let request_timeout = secs(
+        s.request_timeout_secs,
+        30,
+        "request_timeout_secs",
+        &mut problems,
+    );
+    let header_read_timeout = secs(
+        s.header_read_timeout_secs,
+        10,
+        "header_read_timeout_secs",
+        &mut problems,
+    );
+    let shutdown_grace = secs(
+        s.shutdown_grace_secs,
+        30,
+        "shutdown_grace_secs",
+        &mut problems,
+    );
+    let token_ttl = secs(s.token_ttl_secs, 7200, "token_ttl_secs", &mut problems);
+    let rate_limit_window = secs(
+        s.rate_limit_window_secs,
+        30,
+        "rate_limit_window_secs",
+        &mut problems,
+    );
+    let max_body_bytes = s.max_body_bytes.unwrap_or(1 << 20);
+    if !(1024..=64 << 20).contains(&max_body_bytes) {
+        problems.push(format!(
+            "server.max_body_bytes: must be between 1 KiB and 64 MiB, got {max_body_bytes}"
+        ));
+    }
+    let max_connections = s.max_connections.unwrap_or(10_000);
+    if max_connections == 0 {
+        problems.push("server.max_connections: must be at least 1".to_owned());
+    }
+    let rate_limit_quota = s.rate_limit_quota.unwrap_or(10_000);
+    if rate_limit_quota == 0 || rate_limit_quota > u64::from(u32::MAX) {
+        problems.push(format!(
+            "server.rate_limit_quota: must be between 1 and {}, got {rate_limit_quota}",
+            u32::MAX
+        ));
+    }
+    let log_format = match s.log_format.as_deref().unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            problems.push(format!(
+                "server.log_format: expected \"text\" or \"json\", got {other:?}"
+            ));
+            LogFormat::Text
+        }
+    };
+    let data_dir = base.join(s.data_dir.as_deref().unwrap_or("data"));
+
+    let retention_hours = raw.idempotency.retention_hours.unwrap_or(24);
+    if retention_hours < 24 {
+        problems.push(format!(
+            "idempotency.retention_hours: must be at least 24 (clients retry for a day), got {retention_hours}"
+        ));
+    }
+
+    let markets = validate_markets(raw.markets, &mut problems);
+    let clients = validate_clients(raw.clients, env, &mut problems);
+    let catalog = match raw.catalog.file {
+        None => Catalog::default(),
+        Some(file) => {
+            let path = base.join(&file);
+            match read(&path) {
+                Err(e) => {
+                    problems.push(format!("catalog.file: cannot read {}: {e}", path.display()));
+                    Catalog::default()
+                }
+                Ok(text) => validate_catalog(&text, &file, &mut problems),
+            }
+        }
+    };
+
+    match (currency, listen) {
+        (Some(currency), Some(listen)) if problems.is_empty() => Ok(Config {
+            defaults: Defaults { currency },
+            server: ServerConfig {
+                listen,
+                data_dir,
+                request_timeout,
+                header_read_timeout,
+                max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
+                shutdown_grace,
+                max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                log_format,
+                token_ttl,
+                rate_limit_quota: u32::try_from(rate_limit_quota).unwrap_or(u32::MAX),
+                rate_limit_window,
+            },
+            catalog,
+            idempotency_retention: Duration::from_secs(retention_hours.saturating_mul(3600)),
+            markets,
+            clients,
+        }),
+        _ => Err(problems),
+    }
+}
+
+fn validate_markets(raw: Vec<raw::RawMarket>, problems: &mut Vec<String>) -> Vec<Market> {
+    let mut markets = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, m) in raw.into_iter().enumerate() {
+        let at = format!("markets[{i}]");
+        let currency = match m.currency.as_deref().map(Currency::parse) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                problems.push(format!("{at}.currency: {e}"));
+                None
+            }
+            None => {
+                problems.push(format!("{at}.currency: missing"));
+                None
+            }
+        };
+        let Some(currency) = currency else { continue };
+        let code = m
+            .code
+            .unwrap_or_else(|| currency.as_str().to_ascii_lowercase());
+        let id = m.id.unwrap_or_else(|| code.clone());
+        if !seen.insert(id.clone()) {
+            problems.push(format!("{at}.id: {id:?} is declared twice"));
+        }
+        markets.push(Market {
+            number: m.number.unwrap_or(i as u64 + 1),
+            name: m
+                .name
+                .unwrap_or_else(|| format!("{} market", currency.as_str())),
+            id,
+            code,
+            currency,
+        });
+    }
+    markets
+}
+
+fn validate_clients(
+    raw: Vec<raw::RawClient>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> Vec<Client> {
+    let mut clients = Vec::new();
+    let mut ids = BTreeSet::new();
+    let mut hashes = BTreeSet::new();
+    for (i, c) in raw.into_iter().enumerate() {
+        let at = format!("clients[{i}]");
+        let Some(id) = c.id.filter(|s| !s.is_empty()) else {
+            problems.push(format!("{at}.id: missing"));
+            continue;
+        };
+        if id.contains(':') {
+            problems.push(format!(
+                "{at}.id: must not contain ':' (it is the Basic auth user name)"
+            ));
+        }
+        let secret = match (c.secret, c.secret_env) {
+            (Some(_), Some(_)) => {
+                problems.push(format!("{at}: give either secret or secret_env, not both"));
+                continue;
+            }
+            (Some(s), None) => s,
+            (None, Some(var)) => match env(&var) {
+                Some(s) => s,
+                None => {
+                    problems.push(format!(
+                        "{at}.secret_env: environment variable {var} is not set"
+                    ));
+                    continue;
+                }
+            },
+            (None, None) => {
+                problems.push(format!("{at}: missing secret (or secret_env)"));
+                continue;
+            }
+        };
+        if secret.len() < 8 {
+            problems.push(format!("{at}.secret: must be at least 8 characters"));
+        }
+        let hash = c.bigcommerce_store_hash.unwrap_or_else(|| id.clone());
+        if hash.is_empty()
+            || !hash
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            problems.push(format!(
+                "{at}.bigcommerce_store_hash: must be letters, digits, '-' or '_'"
+            ));
+        }
+        if !ids.insert(id.clone()) {
+            problems.push(format!("{at}.id: {id:?} is declared twice"));
+        }
+        if !hashes.insert(hash.clone()) {
+            problems.push(format!(
+                "{at}.bigcommerce_store_hash: {hash:?} is declared twice"
+            ));
+        }
+        clients.push(Client {
+            id,
+            secret: Secret::new(secret),
+            bigcommerce_store_hash: hash,
+        });
+    }
+    clients
+}
+
+fn validate_catalog(text: &str, file: &str, problems: &mut Vec<String>) -> Catalog {
+    let raw: raw::RawCatalog = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            problems.push(format!("{file}: {e}"));
+            return Catalog::default();
+        }
+    };
+    let mut catalog = Catalog::default();
+    let mut skus = BTreeSet::new();
+    for (i, p) in raw.products.into_iter().enumerate() {
+        let at = format!("{file}: products[{i}]");
+        let Some(sku) = p.sku.filter(|s| !s.is_empty()) else {
+            problems.push(format!("{at}.sku: missing"));
+            continue;
+        };
+        if !skus.insert(sku.clone()) {
+            problems.push(format!("{at}.sku: {sku:?} is declared twice"));
+        }
+        let mut prices = BTreeMap::new();
+        for (code, text) in p.prices {
+            match Currency::parse(&code) {
+                Err(e) => problems.push(format!("{at}.prices.{code}: {e}")),
+                Ok(c) => match Money::parse_major(&text, c) {
+                    Ok(m) if m.minor >= 0 => {
+                        prices.insert(c, m);
+                    }
+                    Ok(_) => problems.push(format!("{at}.prices.{code}: must not be negative")),
+                    Err(e) => problems.push(format!("{at}.prices.{code}: {e}")),
+                },
+            }
+        }
+        let digital = match p.fulfillment_type.as_deref() {
+            None | Some("physical") => false,
+            Some("digital") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "{at}.fulfillment_type: expected physical or digital, got {other:?}"
+                ));
+                false
+            }
+        };
+        catalog.products.push(Product {
+            name: p.name.unwrap_or_else(|| sku.clone()),
+            sku,
+            prices,
+            fluentcart_post_id: p.fluentcart_post_id,
+            fluentcart_object_id: p.fluentcart_object_id,
+            bigcommerce_product_id: p.bigcommerce_product_id,
+            bigcommerce_variant_id: p.bigcommerce_variant_id,
+            digital,
+        });
+    }
+    for (i, c) in raw.customers.into_iter().enumerate() {
+        match c.email.filter(|e| e.contains('@')) {
+            Some(email) => catalog.customers.push(SeedCustomer {
+                email,
+                first_name: c.first_name,
+                last_name: c.last_name,
             }),
-            _ => Err(problems),
+            None => problems.push(format!(
+                "{file}: customers[{i}].email: missing or not an email address"
+            )),
         }
     }
+    let mut unique = |what: &str, get: &dyn Fn(&Product) -> Option<u64>| {
+        let mut seen = BTreeSet::new();
+        for p in &catalog.products {
+            if let Some(id) = get(p) {
+                if !seen.insert(id) {
+                    problems.push(format!(
+                        "{file}: {what} {id} is used by more than one product"
+                    ));
+                }
+            }
+        }
+    };
+    unique("fluentcart_object_id", &|p| p.fluentcart_object_id);
+    unique("bigcommerce_product_id", &|p| p.bigcommerce_product_id);
+    catalog
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn no_file(_: &Path) -> Result<String, String> {
+        Err("absent".into())
+    }
+
     #[test]
     fn shipped_gateway_toml_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.toml");
         let cfg = Config::load(Some(&path)).unwrap();
         assert_eq!(cfg.defaults.currency.as_str(), "USD");
+        assert!(cfg.server.listen.ip().is_loopback());
+        assert!(cfg.clients.iter().any(|c| c.id == "demo" && c.is_demo()));
+        assert!(!cfg.catalog.products.is_empty());
+        assert!(cfg.serve_problems().is_empty());
     }
 
     #[test]
-    fn bad_currency_is_reported_with_its_key() {
+    fn every_problem_is_reported_at_once() {
         let raw = raw::RawConfig {
             defaults: raw::RawDefaults {
                 currency: Some("usd".into()),
             },
+            server: raw::RawServer {
+                listen: Some("nowhere".into()),
+                request_timeout_secs: Some(0),
+                ..Default::default()
+            },
+            catalog: raw::RawCatalogRef {
+                file: Some("missing.toml".into()),
+            },
+            clients: vec![raw::RawClient {
+                id: Some("x".into()),
+                secret_env: Some("ORDERMUX_TEST_UNSET".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
         };
-        let problems = Config::try_from(raw).unwrap_err();
-        assert!(problems[0].starts_with("defaults.currency"), "{problems:?}");
+        let problems = validate(raw, Path::new("."), &no_env, &no_file).unwrap_err();
+        let keys: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "defaults.currency",
+                "server.listen",
+                "server.request_timeout_secs",
+                "clients[0].secret_env",
+                "catalog.file"
+            ],
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn demo_secret_refuses_a_public_address() {
+        let raw = raw::RawConfig {
+            server: raw::RawServer {
+                listen: Some("0.0.0.0:8080".into()),
+                ..Default::default()
+            },
+            clients: vec![raw::RawClient {
+                id: Some("demo".into()),
+                secret: Some(DEMO_SECRET.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let cfg = validate(raw, Path::new("."), &no_env, &no_file).unwrap();
+        assert_eq!(cfg.serve_problems().len(), 1);
+    }
+
+    #[test]
+    fn catalog_prices_are_exact_and_scaled_by_currency() {
+        let mut problems = Vec::new();
+        let text = r#"
+            [[products]]
+            sku = "A"
+            prices = { USD = "25.00", JPY = "3500", KWD = "7.125" }
+            [[products]]
+            sku = "B"
+            prices = { USD = "0.001" }
+        "#;
+        let catalog = validate_catalog(text, "c.toml", &mut problems);
+        let a = &catalog.products[0];
+        let minor = |code: &str| a.prices[&Currency::parse(code).unwrap()].minor;
+        assert_eq!(
+            (minor("USD"), minor("JPY"), minor("KWD")),
+            (2500, 3500, 7125)
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("products[1].prices.USD"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let raw = raw::RawConfig {
+            clients: vec![raw::RawClient {
+                id: Some("c".into()),
+                secret: Some("hunter2-hunter2".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(!format!("{raw:?}").contains("hunter2"));
+        let cfg = validate(raw, Path::new("."), &no_env, &no_file).unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
     }
 }

@@ -1,4 +1,6 @@
-//! `gateway.toml` as written, before validation.
+//! `gateway.toml` (and the catalog file) as written, before validation.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -7,10 +9,111 @@ use serde::Deserialize;
 pub struct RawConfig {
     #[serde(default)]
     pub defaults: RawDefaults,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub catalog: RawCatalogRef,
+    #[serde(default)]
+    pub idempotency: RawIdempotency,
+    #[serde(default)]
+    pub markets: Vec<RawMarket>,
+    #[serde(default)]
+    pub clients: Vec<RawClient>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub request_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub log_format: Option<String>,
+    pub token_ttl_secs: Option<u64>,
+    pub rate_limit_quota: Option<u64>,
+    pub rate_limit_window_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalogRef {
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdempotency {
+    pub retention_hours: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMarket {
+    pub id: Option<String>,
+    pub number: Option<u64>,
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub currency: Option<String>,
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub id: Option<String>,
+    pub secret: Option<String>,
+    pub secret_env: Option<String>,
+    pub bigcommerce_store_hash: Option<String>,
+}
+
+impl std::fmt::Debug for RawClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawClient")
+            .field("id", &self.id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("secret_env", &self.secret_env)
+            .field("bigcommerce_store_hash", &self.bigcommerce_store_hash)
+            .finish()
+    }
+}
+
+/// The product catalog file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    #[serde(default)]
+    pub products: Vec<RawProduct>,
+    #[serde(default)]
+    pub customers: Vec<RawCustomer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProduct {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    /// Currency code → decimal price string (`"25.00"`), parsed exactly.
+    #[serde(default)]
+    pub prices: BTreeMap<String, String>,
+    pub fluentcart_post_id: Option<u64>,
+    pub fluentcart_object_id: Option<u64>,
+    pub bigcommerce_product_id: Option<u64>,
+    pub bigcommerce_variant_id: Option<u64>,
+    pub fulfillment_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomer {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
 }

@@ -1,0 +1,193 @@
+//! Each dialect's native order API, served by the embedded shop: which paths and methods exist, how query
+//! parameters and bodies map onto shop operations, and the envelopes replies come in. The gateway hands each
+//! module an authenticated, bounded `ApiRequest`; the module answers with an `ApiResponse` or a `Problem`, which the
+//! gateway renders in the dialect's error shape.
+
+pub mod bigcommerce;
+pub mod commercelayer;
+pub mod fluentcart;
+mod query;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use serde_json::Value;
+
+use crate::canonical::{Platform, Problem, ProblemKind, Timestamp};
+use crate::config::{Client, Config};
+use crate::dialects::{DecodeOptions, Loss};
+use crate::service::Shop;
+
+pub use query::QueryParams;
+
+/// What a route is, known before the body is read: its name for logs and metrics, and whether it creates
+/// something (creates take an `Idempotency-Key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    pub name: &'static str,
+    pub creates: bool,
+}
+
+impl Operation {
+    pub const fn read(name: &'static str) -> Self {
+        Operation {
+            name,
+            creates: false,
+        }
+    }
+
+    pub const fn write(name: &'static str) -> Self {
+        Operation {
+            name,
+            creates: false,
+        }
+    }
+
+    pub const fn create(name: &'static str) -> Self {
+        Operation {
+            name,
+            creates: true,
+        }
+    }
+}
+
+/// An authenticated request, body read within limits.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path segments after the dialect's root (`/wp-json/fluent-cart/v2`, `/api`, `/stores/{hash}/v2`),
+    /// percent-decoded: `["orders", "42"]`.
+    pub segments: Vec<String>,
+    pub query: QueryParams,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub client: Arc<Client>,
+    /// `scheme://host` plus the dialect's root, for links in replies.
+    pub base_url: String,
+    pub now: Timestamp,
+}
+
+impl ApiRequest {
+    pub fn segments(&self) -> Vec<&str> {
+        self.segments.iter().map(String::as_str).collect()
+    }
+}
+
+/// What the shop and configuration offer the API modules.
+#[derive(Debug, Clone)]
+pub struct ApiContext {
+    pub shop: Shop,
+    pub config: Arc<Config>,
+    pub decode_options: DecodeOptions,
+    pub tokens: crate::gateway::TokenIssuer,
+}
+
+/// A reply before the gateway adds its common headers.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    /// `None`: an empty body (204, or BigCommerce past the last page).
+    pub body: Option<Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// What the reply could not carry of the order(s) it renders.
+    pub losses: Vec<Loss>,
+}
+
+impl ApiResponse {
+    pub fn json(status: StatusCode, body: Value) -> Self {
+        ApiResponse {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+            losses: Vec::new(),
+        }
+    }
+
+    pub fn empty(status: StatusCode) -> Self {
+        ApiResponse {
+            status,
+            body: None,
+            headers: Vec::new(),
+            losses: Vec::new(),
+        }
+    }
+
+    pub fn with_losses(mut self, losses: Vec<Loss>) -> Self {
+        self.losses.extend(losses);
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+pub type ApiResult = Result<ApiResponse, Problem>;
+
+/// The operation `method` on `segments` is in `dialect`'s API, or why not (404 / 405).
+pub fn operation(
+    dialect: Platform,
+    method: &Method,
+    segments: &[String],
+) -> Result<Operation, Problem> {
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match dialect {
+        Platform::FluentCart => fluentcart::operation(method, &s),
+        Platform::CommerceLayer => commercelayer::operation(method, &s),
+        Platform::BigCommerce => bigcommerce::operation(method, &s),
+    }
+}
+
+/// Routes that authenticate themselves (Commerce Layer's token endpoint).
+pub fn is_public(dialect: Platform, segments: &[String]) -> bool {
+    dialect == Platform::CommerceLayer && segments.first().is_some_and(|s| s == "oauth")
+}
+
+/// Serves an authenticated request in `dialect`'s API.
+pub async fn handle(ctx: &ApiContext, dialect: Platform, req: &ApiRequest) -> ApiResult {
+    match dialect {
+        Platform::FluentCart => fluentcart::handle(ctx, req).await,
+        Platform::CommerceLayer => commercelayer::handle(ctx, req).await,
+        Platform::BigCommerce => bigcommerce::handle(ctx, req).await,
+    }
+}
+
+/// 404 for a path the dialect does not have.
+pub fn no_route(req_path: &str) -> Problem {
+    Problem::new(
+        ProblemKind::NotFound,
+        "",
+        format!("No route was found matching the URL and request method ({req_path})."),
+    )
+}
+
+/// 405 for a path that exists with other methods.
+pub fn wrong_method(method: &Method) -> Problem {
+    Problem::new(
+        ProblemKind::MethodNotAllowed,
+        "",
+        format!("method {method} is not allowed on this resource"),
+    )
+}
+
+/// Parses a JSON request body with the dialect-independent guards (empty, encoding, depth, duplicate keys).
+pub fn parse_body(body: &[u8]) -> Result<Value, Problem> {
+    crate::dialects::json::parse_document(body)
+}
+
+/// An id from a URL segment in `platform`'s scheme, or 404.
+pub fn path_id(
+    platform: crate::canonical::Platform,
+    text: &str,
+    what: &str,
+) -> Result<crate::store::ObjectId, Problem> {
+    crate::store::ObjectId::parse(platform, text).ok_or_else(|| {
+        Problem::new(
+            ProblemKind::NotFound,
+            "",
+            format!("The requested {what} was not found."),
+        )
+    })
+}

@@ -1,0 +1,146 @@
+//! `ordermux serve`: the gateway on the embedded store until SIGTERM/SIGINT.
+//! `ordermux check-config`: validate the configuration and print every problem.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use crate::config::{Config, LogFormat};
+use crate::gateway::{self, Gateway};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: ./gateway.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, overriding server.listen.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store, overriding server.data_dir.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Log line format, overriding server.log_format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Configuration file (default: ./gateway.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+pub fn check_config(args: &CheckConfigArgs) -> ExitCode {
+    match Config::load(args.config.as_deref()) {
+        Ok(config) => {
+            let problems = config.serve_problems();
+            if problems.is_empty() {
+                println!(
+                    "configuration OK: listen {}, data {}, {} client(s), {} market(s), {} product(s)",
+                    config.server.listen,
+                    config.server.data_dir.display(),
+                    config.clients.len(),
+                    config.markets.len(),
+                    config.catalog.products.len()
+                );
+                ExitCode::SUCCESS
+            } else {
+                for p in problems {
+                    eprintln!("{p}");
+                }
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let mut config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.server.data_dir.clone_from(dir);
+    }
+    if let Some(format) = args.log_format {
+        config.server.log_format = match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    crate::telemetry::init(config.server.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("ordermux serve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.server.listen;
+    let data_dir = config.server.data_dir.clone();
+    let gateway = Gateway::open(config).await?;
+    let listener = gateway::bind(&gateway, addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(listen = %local, data_dir = %data_dir.display(), "ordermux gateway listening");
+    // Scripts and tests that start the server on port 0 read the address from this line.
+    println!("listening on http://{local}");
+    gateway::serve(gateway, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown signal received");
+}

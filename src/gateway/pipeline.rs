@@ -1,0 +1,625 @@
+//! The one path every request takes: request id → route (dialect, operation) → authenticate → rate limit → read
+//! the body within limits → idempotency → the dialect's API in its own task under a deadline → render (errors in
+//! the caller's dialect) → metrics and the request's log line.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use tracing::Instrument;
+
+use super::idempotency;
+use super::rate::Budget;
+use super::Gateway;
+use crate::api::{self, ApiRequest, ApiResponse, Operation, QueryParams};
+use crate::canonical::{Platform, Problem, ProblemKind};
+use crate::dialects::{self, Dialect};
+use crate::store::{IdempotencyClaim, StoredResponse};
+
+pub type Body = Full<Bytes>;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Where a path leads.
+enum Target {
+    Health,
+    Ready,
+    Metrics,
+    /// A dialect's API: the segments after its root, and the BigCommerce store hash.
+    Api {
+        dialect: Dialect,
+        root: String,
+        segments: Vec<String>,
+        store_hash: Option<String>,
+    },
+}
+
+/// Splits and percent-decodes a path; refuses traversal, encoded slashes and control characters.
+fn decode_segments(path: &str) -> Result<Vec<String>, Problem> {
+    let bad = || {
+        Problem::new(
+            ProblemKind::InvalidParameter,
+            "",
+            "the request path is not acceptable",
+        )
+    };
+    let mut out = Vec::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        let seg = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| bad())?;
+        if seg == "." || seg == ".." || seg.contains('/') || seg.chars().any(char::is_control) {
+            return Err(bad());
+        }
+        out.push(seg.into_owned());
+    }
+    Ok(out)
+}
+
+fn route(path: &str) -> Result<Option<Target>, Problem> {
+    let segments = decode_segments(path)?;
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let api = |dialect, root: String, skip: usize, store_hash: Option<String>| Target::Api {
+        dialect,
+        root,
+        segments: segments[skip..].to_vec(),
+        store_hash,
+    };
+    Ok(Some(match s.as_slice() {
+        ["healthz"] => Target::Health,
+        ["readyz"] => Target::Ready,
+        ["metrics"] => Target::Metrics,
+        ["wp-json", "fluent-cart", "v2", ..] => api(
+            Platform::FluentCart,
+            "/wp-json/fluent-cart/v2".into(),
+            3,
+            None,
+        ),
+        ["oauth", "token"] => api(Platform::CommerceLayer, String::new(), 0, None),
+        ["api", ..] => api(Platform::CommerceLayer, "/api".into(), 1, None),
+        ["stores", hash, "v2", ..] => api(
+            Platform::BigCommerce,
+            format!("/stores/{hash}/v2"),
+            3,
+            Some((*hash).to_owned()),
+        ),
+        _ => return Ok(None),
+    }))
+}
+
+fn request_id(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+fn content_type(dialect: Dialect) -> &'static str {
+    match dialect {
+        Platform::CommerceLayer => "application/vnd.api+json",
+        Platform::FluentCart | Platform::BigCommerce => "application/json; charset=utf-8",
+    }
+}
+
+/// A reply ready to send, plus what metrics and the log line need.
+struct Outcome {
+    response: Response<Body>,
+    operation: &'static str,
+}
+
+fn plain(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn render_problem(dialect: Dialect, problem: &Problem) -> Response<Body> {
+    let doc = dialects::encode_error(dialect, problem);
+    plain(doc.status, content_type(dialect), doc.body.to_string())
+}
+
+fn render(gw: &Gateway, dialect: Dialect, reply: ApiResponse) -> Response<Body> {
+    for loss in &reply.losses {
+        gw.metrics.loss(dialect.name(), loss.kind.key());
+    }
+    let body = reply.body.map(|v| v.to_string()).unwrap_or_default();
+    let mut r = if body.is_empty() {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = reply.status;
+        r
+    } else {
+        plain(reply.status, content_type(dialect), body)
+    };
+    let headers = r.headers_mut();
+    for (name, value) in reply.headers {
+        headers.append(name, value);
+    }
+    if !reply.losses.is_empty() {
+        // A compact warning list: what this reply could not carry (full detail: `ordermux translate`).
+        let mut text = reply
+            .losses
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    l.kind.key(),
+                    if l.pointer.is_empty() {
+                        "/"
+                    } else {
+                        &l.pointer
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        text.truncate(2048);
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            headers.insert(HeaderName::from_static("x-ordermux-losses"), v);
+        }
+    }
+    r
+}
+
+fn rate_headers(response: &mut Response<Body>, budget: &Budget) {
+    let h = response.headers_mut();
+    let mut put = |name: &'static str, value: u128| {
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from(u64::try_from(value).unwrap_or(u64::MAX)),
+        );
+    };
+    put("x-rate-limit-time-window-ms", budget.window.as_millis());
+    put("x-rate-limit-time-reset-ms", budget.reset_in.as_millis());
+    put("x-rate-limit-requests-quota", u128::from(budget.quota));
+    put("x-rate-limit-requests-left", u128::from(budget.left));
+}
+
+/// Serves one request. Never fails and never panics: every failure becomes a reply in the caller's dialect.
+pub async fn handle(
+    gw: Gateway,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        dialect = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+    let dialect_name = std::sync::Arc::new(std::sync::Mutex::new("none"));
+    let name_slot = dialect_name.clone();
+    let outcome = async {
+        let outcome = dispatch(&gw, req, &name_slot).await;
+        let status = outcome.response.status().as_u16();
+        let dialect = *name_slot.lock().unwrap_or_else(|p| p.into_inner());
+        let elapsed = started.elapsed();
+        let span = tracing::Span::current();
+        span.record("dialect", dialect);
+        span.record("operation", outcome.operation);
+        span.record("status", status);
+        span.record(
+            "latency_ms",
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        );
+        tracing::info!("request served");
+        gw.metrics
+            .request(dialect, outcome.operation, status, elapsed);
+        outcome
+    }
+    .instrument(span)
+    .await;
+    let mut response = outcome.response;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    Ok(response)
+}
+
+async fn dispatch(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    dialect_slot: &std::sync::Mutex<&'static str>,
+) -> Outcome {
+    let target = match route(req.uri().path()) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return Outcome {
+                response: plain(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    r#"{"status":404,"message":"No ordermux route matches this path."}"#,
+                ),
+                operation: "unrouted",
+            }
+        }
+        Err(p) => {
+            return Outcome {
+                response: plain(
+                    StatusCode::BAD_REQUEST,
+                    "application/json",
+                    serde_json::json!({"status": 400, "message": p.reason}).to_string(),
+                ),
+                operation: "unrouted",
+            }
+        }
+    };
+    match target {
+        Target::Health => Outcome {
+            response: plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
+            operation: "healthz",
+        },
+        Target::Ready => {
+            let ready = gw.ready.load(Ordering::Relaxed) && gw.api.shop.store.ping().await.is_ok();
+            let (status, body) = if ready {
+                (StatusCode::OK, r#"{"status":"ready"}"#)
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"not ready"}"#)
+            };
+            Outcome {
+                response: plain(status, "application/json", body),
+                operation: "readyz",
+            }
+        }
+        Target::Metrics => Outcome {
+            response: plain(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                gw.metrics.render(),
+            ),
+            operation: "metrics",
+        },
+        Target::Api {
+            dialect,
+            root,
+            segments,
+            store_hash,
+        } => {
+            *dialect_slot.lock().unwrap_or_else(|p| p.into_inner()) = dialect.name();
+            api_request(gw, req, dialect, root, segments, store_hash).await
+        }
+    }
+}
+
+async fn api_request(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    dialect: Dialect,
+    root: String,
+    segments: Vec<String>,
+    store_hash: Option<String>,
+) -> Outcome {
+    let operation = match api::operation(dialect, req.method(), &segments) {
+        Ok(op) => op,
+        Err(p) => {
+            return Outcome {
+                response: render_problem(dialect, &p),
+                operation: "unrouted",
+            }
+        }
+    };
+    let fail = |p: &Problem| Outcome {
+        response: render_problem(dialect, p),
+        operation: operation.name,
+    };
+    let now = chrono::Utc::now();
+    let (parts, body) = req.into_parts();
+
+    let client = if api::is_public(dialect, &segments) {
+        None
+    } else {
+        match super::auth::authenticate(
+            dialect,
+            &gw.api.config,
+            &gw.api.tokens,
+            &parts.headers,
+            store_hash.as_deref(),
+            now,
+        ) {
+            Ok(c) => Some(c),
+            Err(p) => return fail(&p),
+        }
+    };
+    let budget = client
+        .as_ref()
+        .map(|c| gw.rate.check(&c.id, Instant::now()));
+    if let Some(b) = budget.filter(|b| !b.allowed) {
+        let mut response = render_problem(
+            dialect,
+            &Problem::new(
+                ProblemKind::Unavailable,
+                "",
+                "rate limit exceeded; retry after the window resets",
+            ),
+        );
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        let secs = b.reset_in.as_secs().max(1);
+        response.headers_mut().insert(
+            HeaderName::from_static("x-retry-after"),
+            HeaderValue::from(secs),
+        );
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        if dialect == Platform::BigCommerce {
+            rate_headers(&mut response, &b);
+        }
+        return Outcome {
+            response,
+            operation: operation.name,
+        };
+    }
+
+    let body = match read_body(&parts.headers, body, gw.config().server.max_body_bytes).await {
+        Ok(b) => b,
+        Err(p) => return fail(&p),
+    };
+
+    let scheme_host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(
+            || format!("http://{}", gw.config().server.listen),
+            |h| format!("http://{h}"),
+        );
+    let path = parts.uri.path().to_owned();
+    let request = ApiRequest {
+        method: parts.method,
+        segments,
+        query: QueryParams::parse(parts.uri.query()),
+        headers: parts.headers,
+        body,
+        client: client.unwrap_or_else(|| {
+            std::sync::Arc::new(crate::config::Client {
+                id: String::new(),
+                secret: crate::config::Secret::new(uuid::Uuid::new_v4().as_bytes()),
+                bigcommerce_store_hash: String::new(),
+            })
+        }),
+        base_url: format!("{scheme_host}{root}"),
+        now,
+    };
+
+    let work = execute(gw.clone(), dialect, operation, path, request);
+    let deadline = gw.config().server.request_timeout;
+    // The work runs in its own task: a timed-out create still finishes and records its response for a retry
+    // with the same Idempotency-Key, instead of being cut off half-way.
+    let task = tokio::spawn(work);
+    let mut response = match tokio::time::timeout(deadline, task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(join_error)) => {
+            tracing::error!(error = %join_error, "request task failed");
+            render_problem(dialect, &internal())
+        }
+        Err(_) => {
+            let mut r = render_problem(
+                dialect,
+                &Problem::new(
+                    ProblemKind::Unavailable,
+                    "",
+                    format!("the request did not finish within {}s; retry with the same Idempotency-Key to get its result", deadline.as_secs()),
+                ),
+            );
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(1u32));
+            r
+        }
+    };
+    if let (Platform::BigCommerce, Some(b)) = (dialect, budget) {
+        rate_headers(&mut response, &b);
+    }
+    Outcome {
+        response,
+        operation: operation.name,
+    }
+}
+
+fn internal() -> Problem {
+    Problem::new(
+        ProblemKind::Internal,
+        "",
+        "internal error; the request was not applied",
+    )
+}
+
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, Problem> {
+    let too_large = || {
+        Problem::new(
+            ProblemKind::BodyTooLarge,
+            "",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(_) => Err(Problem::new(
+            ProblemKind::MalformedJson,
+            "",
+            "the request body could not be read completely",
+        )),
+    }
+}
+
+/// Runs the operation, with `Idempotency-Key` handling for creates. Panics in the API code become a 500.
+async fn execute(
+    gw: Gateway,
+    dialect: Dialect,
+    operation: Operation,
+    path: String,
+    request: ApiRequest,
+) -> Response<Body> {
+    let key = if operation.creates {
+        match idempotency::key(&request.headers) {
+            Ok(k) => k,
+            Err(p) => return render_problem(dialect, &p),
+        }
+    } else {
+        None
+    };
+    let Some(key) = key else {
+        return run(&gw, dialect, &request).await;
+    };
+    let store = &gw.api.shop.store;
+    let client = request.client.id.clone();
+    let fingerprint = idempotency::fingerprint(&request.method, &path, &request.body);
+    let claim = store
+        .idempotency_begin(
+            &client,
+            &key,
+            &fingerprint,
+            request.now,
+            gw.config().idempotency_retention,
+        )
+        .await;
+    match claim {
+        Err(e) => {
+            tracing::error!(error = %e, "idempotency store failure");
+            render_problem(dialect, &internal())
+        }
+        Ok(IdempotencyClaim::InFlight) => {
+            let mut r = render_problem(
+                dialect,
+                &Problem::new(
+                    ProblemKind::IdempotencyInFlight,
+                    "",
+                    "a request with this Idempotency-Key is still being processed",
+                ),
+            );
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(1u32));
+            r
+        }
+        Ok(IdempotencyClaim::Mismatch) => render_problem(
+            dialect,
+            &Problem::new(
+                ProblemKind::IdempotencyKeyReused,
+                "",
+                "this Idempotency-Key was already used with a different request",
+            ),
+        ),
+        Ok(IdempotencyClaim::Replay(stored)) => {
+            gw.metrics.replay(dialect.name());
+            let mut r = Response::new(Full::new(Bytes::from(stored.body)));
+            *r.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            for (name, value) in stored.headers {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    r.headers_mut().append(n, v);
+                }
+            }
+            r.headers_mut().insert(
+                HeaderName::from_static("idempotent-replayed"),
+                HeaderValue::from_static("true"),
+            );
+            r
+        }
+        Ok(IdempotencyClaim::Claimed) => {
+            let response = run(&gw, dialect, &request).await;
+            let status = response.status();
+            let outcome = if status.is_client_error() {
+                // Refused before anything changed (Stripe's rule): the key is free for a corrected retry.
+                store.idempotency_release(&client, &key).await
+            } else {
+                let stored = StoredResponse {
+                    status: status.as_u16(),
+                    headers: response
+                        .headers()
+                        .iter()
+                        .filter_map(|(n, v)| {
+                            Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned()))
+                        })
+                        .collect(),
+                    body: response
+                        .body()
+                        .clone()
+                        .collect()
+                        .await
+                        .map(|c| c.to_bytes().to_vec())
+                        .unwrap_or_default(),
+                };
+                store.idempotency_complete(&client, &key, &stored).await
+            };
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "idempotency record not saved");
+            }
+            response
+        }
+    }
+}
+
+async fn run(gw: &Gateway, dialect: Dialect, request: &ApiRequest) -> Response<Body> {
+    let call = std::panic::AssertUnwindSafe(api::handle(&gw.api, dialect, request)).catch_unwind();
+    match call.await {
+        Ok(Ok(reply)) => render(gw, dialect, reply),
+        Ok(Err(problem)) => render_problem(dialect, &problem),
+        Err(_) => {
+            tracing::error!("panic in request handler");
+            render_problem(dialect, &internal())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_to_dialects_and_traversal_is_refused() {
+        let t = route("/stores/demo/v2/orders/100").unwrap().unwrap();
+        assert!(
+            matches!(t, Target::Api { dialect: Platform::BigCommerce, ref segments, .. } if segments == &["orders", "100"])
+        );
+        assert!(matches!(
+            route("/oauth/token").unwrap(),
+            Some(Target::Api {
+                dialect: Platform::CommerceLayer,
+                ..
+            })
+        ));
+        assert!(matches!(
+            route("/wp-json/fluent-cart/v2/orders").unwrap(),
+            Some(Target::Api {
+                dialect: Platform::FluentCart,
+                ..
+            })
+        ));
+        assert!(route("/nowhere").unwrap().is_none());
+        assert!(route("/wp-json/fluent-cart/v2/orders/..%2f..%2fwp-admin").is_err());
+        assert!(route("/api/orders/%00").is_err());
+    }
+}

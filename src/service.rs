@@ -1,0 +1,390 @@
+//! The embedded shop: what happens to a canonical order between a dialect's request and the store. Resolves
+//! catalog products and customers, enforces the shop's limits, owns the totals, and applies state transitions.
+//! Knows no dialect and no transport.
+
+use crate::canonical::lifecycle::{self, Transition};
+use crate::canonical::{
+    Customer, FulfillmentType, LineItem, LineKind, Money, Order, OrderFilter, OrderQuery, Page,
+    Problem, ProblemKind, Timestamp,
+};
+use crate::config::{Market, Product, SeedCustomer};
+use crate::store::{
+    CustomerRecord, ModifyError, ObjectId, ObjectKind, ProductKey, Store, StoreError,
+};
+
+/// Most line items one order may have (reliability.md §2).
+pub const MAX_LINE_ITEMS: usize = 500;
+
+/// Why a shop operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShopError {
+    /// The request is wrong; rendered to the caller in its dialect.
+    #[error("{0}")]
+    Problem(Problem),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Problem> for ShopError {
+    fn from(p: Problem) -> Self {
+        ShopError::Problem(p)
+    }
+}
+
+impl From<ModifyError> for ShopError {
+    fn from(e: ModifyError) -> Self {
+        match e {
+            ModifyError::NotFound => ShopError::NotFound,
+            ModifyError::Rejected(p) => ShopError::Problem(p),
+            ModifyError::Store(s) => ShopError::Store(s),
+        }
+    }
+}
+
+impl ShopError {
+    /// The problem to show a caller. Store failures are logged here with their detail and shown as a bare 500.
+    pub fn into_problem(self, what: &str) -> Problem {
+        match self {
+            ShopError::Problem(p) => p,
+            ShopError::NotFound => Problem::new(
+                ProblemKind::NotFound,
+                "",
+                format!("The requested {what} was not found."),
+            ),
+            ShopError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                Problem::new(
+                    ProblemKind::Internal,
+                    "",
+                    "internal error; the request was not applied",
+                )
+            }
+        }
+    }
+}
+
+/// The embedded shop over a store.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    pub store: Store,
+    pub markets: Vec<Market>,
+}
+
+impl Shop {
+    pub fn new(store: Store, markets: Vec<Market>) -> Self {
+        Shop { store, markets }
+    }
+
+    /// Creates an order: resolves products and the customer, recomputes totals, stores it with new ids.
+    pub async fn create_order(
+        &self,
+        client: &str,
+        mut order: Order,
+        now: Timestamp,
+    ) -> Result<Order, ShopError> {
+        self.prepare(client, &mut order).await?;
+        order.timestamps.updated_at = Some(now);
+        Ok(self.store.create_order(client, order, now).await?)
+    }
+
+    /// Resolves what the shop must know about an order before storing it (catalog products, the customer) and
+    /// recomputes its totals.
+    pub async fn prepare(&self, client: &str, order: &mut Order) -> Result<(), ShopError> {
+        if order.line_items.len() > MAX_LINE_ITEMS {
+            return Err(Problem::new(
+                ProblemKind::TooManyItems,
+                "",
+                format!(
+                    "an order may have at most {MAX_LINE_ITEMS} line items, got {}",
+                    order.line_items.len()
+                ),
+            )
+            .into());
+        }
+        for (i, line) in order.line_items.iter_mut().enumerate() {
+            self.resolve_line(i, line, order.currency).await?;
+        }
+        self.resolve_customer(client, &mut order.customer).await?;
+        order.recompute_totals();
+        if let Some(path) = order.out_of_range_amount() {
+            return Err(Problem::new(
+                ProblemKind::InvalidMoney,
+                "",
+                format!("the order's {path} is out of range"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// A catalog line takes its identity, name and (unless the request priced it) price from the catalog; an
+    /// uncatalogued line must carry its own name and price.
+    pub async fn resolve_line(
+        &self,
+        index: usize,
+        line: &mut LineItem,
+        currency: crate::canonical::Currency,
+    ) -> Result<(), ShopError> {
+        if line.kind == LineKind::Custom {
+            if line.name.trim().is_empty() {
+                return Err(Problem::new(
+                    ProblemKind::MissingField,
+                    "",
+                    format!("line item {}: a custom item needs a name", index + 1),
+                )
+                .into());
+            }
+            return Ok(());
+        }
+        let p = &line.product;
+        let keys = [
+            p.sku.clone().map(ProductKey::Sku),
+            p.fluentcart_object_id.map(ProductKey::FluentCartObject),
+            p.bigcommerce_product_id.map(ProductKey::BigCommerceProduct),
+        ];
+        let mut product: Option<Product> = None;
+        for key in keys.into_iter().flatten() {
+            if let Some(found) = self.store.product(&key).await? {
+                product = Some(found);
+                break;
+            }
+        }
+        let Some(product) = product else {
+            if line.unit_price.minor > 0 && !line.name.trim().is_empty() {
+                // Priced and named by the caller: an item the catalog does not list, kept as sent.
+                return Ok(());
+            }
+            return Err(Problem::new(
+                ProblemKind::InvalidField,
+                "",
+                format!(
+                    "line item {}: no catalog product matches {}",
+                    index + 1,
+                    describe_product_ref(&line.product)
+                ),
+            )
+            .into());
+        };
+        if line.unit_price.minor == 0 {
+            // Zero means "not priced by the caller": dialects without a price say so by omitting it.
+            let Some(price) = product.prices.get(&currency) else {
+                return Err(Problem::new(
+                    ProblemKind::InvalidCurrency,
+                    "",
+                    format!(
+                        "line item {}: product {} has no price in {currency}",
+                        index + 1,
+                        product.sku
+                    ),
+                )
+                .into());
+            };
+            line.unit_price = Money::new(price.minor, currency);
+        }
+        if line.name.trim().is_empty() {
+            line.name.clone_from(&product.name);
+        }
+        line.product.sku = Some(product.sku.clone());
+        line.product.fluentcart_post_id = line
+            .product
+            .fluentcart_post_id
+            .or(product.fluentcart_post_id);
+        line.product.fluentcart_object_id = line
+            .product
+            .fluentcart_object_id
+            .or(product.fluentcart_object_id);
+        line.product.bigcommerce_product_id = line
+            .product
+            .bigcommerce_product_id
+            .or(product.bigcommerce_product_id);
+        line.product.bigcommerce_variant_id = line
+            .product
+            .bigcommerce_variant_id
+            .or(product.bigcommerce_variant_id);
+        if line.fulfillment_type.is_none() {
+            line.fulfillment_type = Some(if product.digital {
+                FulfillmentType::Digital
+            } else {
+                FulfillmentType::Physical
+            });
+        }
+        Ok(())
+    }
+
+    /// A customer named by a platform id must exist; one named by email is found or created at store time.
+    async fn resolve_customer(
+        &self,
+        client: &str,
+        customer: &mut Customer,
+    ) -> Result<(), ShopError> {
+        let ids = &customer.ids;
+        let id = ids
+            .fluentcart
+            .map(ObjectId::FluentCart)
+            .or_else(|| {
+                ids.bigcommerce
+                    .filter(|n| *n != 0)
+                    .map(ObjectId::BigCommerce)
+            })
+            .or_else(|| ids.commercelayer.clone().map(ObjectId::CommerceLayer));
+        let Some(id) = id else { return Ok(()) };
+        match self.store.customer(client, &id).await? {
+            Some(record) => fill_customer(customer, record),
+            None if customer.email.is_some() => {}
+            None => {
+                return Err(Problem::new(
+                    ProblemKind::InvalidField,
+                    "",
+                    format!("customer {} does not exist", describe_object_id(&id)),
+                )
+                .into())
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Order, ShopError> {
+        self.store
+            .order(client, id)
+            .await?
+            .ok_or(ShopError::NotFound)
+    }
+
+    pub async fn order_containing(
+        &self,
+        client: &str,
+        kind: ObjectKind,
+        id: &ObjectId,
+    ) -> Result<Order, ShopError> {
+        self.store
+            .order_containing(client, kind, id)
+            .await?
+            .ok_or(ShopError::NotFound)
+    }
+
+    /// Edits an order in one transaction; totals are recomputed after `change`. New catalog lines must already be
+    /// resolved (`resolve_line`) by the caller, which can await; `change` cannot.
+    pub async fn modify<F>(
+        &self,
+        client: &str,
+        id: &ObjectId,
+        now: Timestamp,
+        change: F,
+    ) -> Result<Order, ShopError>
+    where
+        F: FnOnce(&mut Order) -> Result<(), Problem> + Send,
+    {
+        Ok(self
+            .store
+            .modify_order(client, id, now, |order| {
+                change(order)?;
+                if order.line_items.len() > MAX_LINE_ITEMS {
+                    return Err(Problem::new(
+                        ProblemKind::TooManyItems,
+                        "",
+                        format!("an order may have at most {MAX_LINE_ITEMS} line items"),
+                    ));
+                }
+                order.recompute_totals();
+                Ok(())
+            })
+            .await?)
+    }
+
+    /// Applies a state transition.
+    pub async fn transition(
+        &self,
+        client: &str,
+        id: &ObjectId,
+        transition: Transition,
+        now: Timestamp,
+    ) -> Result<Order, ShopError> {
+        Ok(self
+            .store
+            .modify_order(client, id, now, |order| {
+                lifecycle::apply(order, &transition, now)
+            })
+            .await?)
+    }
+
+    pub async fn delete<F>(&self, client: &str, id: &ObjectId, refuse: F) -> Result<(), ShopError>
+    where
+        F: FnOnce(&Order) -> Result<(), Problem> + Send,
+    {
+        if self.store.delete_order(client, id, refuse).await? {
+            Ok(())
+        } else {
+            Err(ShopError::NotFound)
+        }
+    }
+
+    pub async fn list(&self, client: &str, query: &OrderQuery) -> Result<Page<Order>, ShopError> {
+        Ok(self.store.list_orders(client, query).await?)
+    }
+
+    pub async fn count(&self, client: &str, filter: &OrderFilter) -> Result<u64, ShopError> {
+        Ok(self.store.count_orders(client, filter).await?)
+    }
+
+    /// Finds or creates a customer by email (Commerce Layer `customer_email`, FluentCart change-customer).
+    pub async fn customer_by_email(
+        &self,
+        client: &str,
+        email: &str,
+    ) -> Result<CustomerRecord, ShopError> {
+        let seed = SeedCustomer {
+            email: email.to_owned(),
+            first_name: None,
+            last_name: None,
+        };
+        Ok(self.store.ensure_customer(client, &seed).await?)
+    }
+
+    pub async fn customer(&self, client: &str, id: &ObjectId) -> Result<CustomerRecord, ShopError> {
+        self.store
+            .customer(client, id)
+            .await?
+            .ok_or(ShopError::NotFound)
+    }
+
+    pub fn market(&self, id: &str) -> Option<&Market> {
+        self.markets.iter().find(|m| m.id == id || m.code == id)
+    }
+}
+
+/// Puts a stored customer on an order.
+pub fn fill_customer(customer: &mut Customer, record: CustomerRecord) {
+    customer.email = Some(record.email);
+    if customer.first_name.is_none() {
+        customer.first_name = record.first_name;
+    }
+    if customer.last_name.is_none() {
+        customer.last_name = record.last_name;
+    }
+    customer.ids = record.ids;
+    customer.is_guest = false;
+}
+
+fn describe_product_ref(p: &crate::canonical::ProductRef) -> String {
+    if let Some(sku) = &p.sku {
+        format!("sku {sku:?}")
+    } else if let Some(id) = p.fluentcart_object_id {
+        format!("object_id {id}")
+    } else if let Some(id) = p.bigcommerce_product_id {
+        format!("product_id {id}")
+    } else if let Some(code) = &p.bundle_code {
+        format!("bundle {code:?}")
+    } else {
+        "an item without product reference".to_owned()
+    }
+}
+
+fn describe_object_id(id: &ObjectId) -> String {
+    match id {
+        ObjectId::Gateway(g) => g.clone(),
+        ObjectId::FluentCart(n) | ObjectId::BigCommerce(n) => n.to_string(),
+        ObjectId::CommerceLayer(s) => format!("{s:?}"),
+    }
+}

@@ -1,0 +1,280 @@
+//! The embedded shop's durable state behind one interface: canonical orders, the id map between the gateway's and
+//! each platform's ids, customers, the product catalog and idempotency records.
+//!
+//! `Store` is a closed enum over implementations so that adding one (PostgreSQL, for multi-replica deployments) is
+//! a compile error at every place that must learn about it. Today it has the SQLite implementation.
+
+mod ids;
+mod sqlite;
+
+use std::path::Path;
+
+use crate::canonical::{Order, OrderFilter, OrderQuery, Page, Platform, Problem, Timestamp};
+use crate::config::{Product, SeedCustomer};
+
+pub use sqlite::SqliteStore;
+
+/// Which object an id in a platform's scheme names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    LineItem,
+    Address,
+    ShippingLine,
+    Customer,
+}
+
+impl ObjectKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            ObjectKind::LineItem => "line_item",
+            ObjectKind::Address => "address",
+            ObjectKind::ShippingLine => "shipping_line",
+            ObjectKind::Customer => "customer",
+        }
+    }
+}
+
+/// An id in one of the schemes an object is known by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectId {
+    Gateway(String),
+    FluentCart(u64),
+    CommerceLayer(String),
+    BigCommerce(u64),
+}
+
+impl ObjectId {
+    /// Parses an id as it appears in `platform`'s URLs (integers for FluentCart and BigCommerce).
+    pub fn parse(platform: Platform, text: &str) -> Option<ObjectId> {
+        match platform {
+            Platform::FluentCart => text.parse().ok().map(ObjectId::FluentCart),
+            Platform::BigCommerce => text.parse().ok().map(ObjectId::BigCommerce),
+            Platform::CommerceLayer => (!text.is_empty()
+                && text.len() <= 64
+                && text.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| ObjectId::CommerceLayer(text.to_owned())),
+        }
+    }
+}
+
+/// A catalog product, looked up by any of its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductKey {
+    Sku(String),
+    FluentCartObject(u64),
+    BigCommerceProduct(u64),
+}
+
+/// A customer of one client, with its ids in every scheme.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecord {
+    pub gateway_id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub ids: crate::canonical::PlatformIds,
+}
+
+/// What `idempotency_begin` found for a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyClaim {
+    /// The key is new (or expired) and is now held by this request.
+    Claimed,
+    /// A request with this key and the same body completed: its response.
+    Replay(StoredResponse),
+    /// A request with this key is still running.
+    InFlight,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+/// A response kept for idempotent replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("stored record {0} cannot be read: {1}")]
+    Corrupt(String, String),
+}
+
+/// Why `modify_order` did not modify.
+#[derive(Debug, thiserror::Error)]
+pub enum ModifyError {
+    #[error("order not found")]
+    NotFound,
+    #[error("{0}")]
+    Rejected(Problem),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The store. See the module docs for why this is an enum.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite store in `data_dir` and brings its schema up to date.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(SqliteStore::open(data_dir).await?))
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    /// Replaces the catalog with `products`.
+    pub async fn load_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.load_catalog(products).await)
+    }
+
+    pub async fn product(&self, key: &ProductKey) -> Result<Option<Product>, StoreError> {
+        dispatch!(self, s => s.product(key).await)
+    }
+
+    /// Creates the customer unless one with its email exists; returns it either way.
+    pub async fn ensure_customer(
+        &self,
+        client: &str,
+        seed: &SeedCustomer,
+    ) -> Result<CustomerRecord, StoreError> {
+        dispatch!(self, s => s.ensure_customer(client, seed).await)
+    }
+
+    pub async fn customer(
+        &self,
+        client: &str,
+        id: &ObjectId,
+    ) -> Result<Option<CustomerRecord>, StoreError> {
+        dispatch!(self, s => s.customer(client, id).await)
+    }
+
+    /// Stores a new order: assigns its ids in every scheme (and those of its line items, addresses, shipping lines
+    /// and customer) and returns it as stored. All or nothing.
+    pub async fn create_order(
+        &self,
+        client: &str,
+        order: Order,
+        now: Timestamp,
+    ) -> Result<Order, StoreError> {
+        dispatch!(self, s => s.create_order(client, order, now).await)
+    }
+
+    pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, StoreError> {
+        dispatch!(self, s => s.order(client, id).await)
+    }
+
+    /// The order containing the object `id` of `kind` (a line item, an address, ...).
+    pub async fn order_containing(
+        &self,
+        client: &str,
+        kind: ObjectKind,
+        id: &ObjectId,
+    ) -> Result<Option<Order>, StoreError> {
+        dispatch!(self, s => s.order_containing(client, kind, id).await)
+    }
+
+    /// Reads, changes and writes an order in one transaction: `change` sees the current order and either edits it
+    /// or refuses (nothing is written then). New objects get ids; totals are the caller's business.
+    pub async fn modify_order<F>(
+        &self,
+        client: &str,
+        id: &ObjectId,
+        now: Timestamp,
+        change: F,
+    ) -> Result<Order, ModifyError>
+    where
+        F: FnOnce(&mut Order) -> Result<(), Problem> + Send,
+    {
+        dispatch!(self, s => s.modify_order(client, id, now, change).await)
+    }
+
+    /// Deletes an order; `refuse` may veto it (Commerce Layer deletes drafts only). `Ok(false)`: no such order.
+    pub async fn delete_order<F>(
+        &self,
+        client: &str,
+        id: &ObjectId,
+        refuse: F,
+    ) -> Result<bool, ModifyError>
+    where
+        F: FnOnce(&Order) -> Result<(), Problem> + Send,
+    {
+        dispatch!(self, s => s.delete_order(client, id, refuse).await)
+    }
+
+    pub async fn list_orders(
+        &self,
+        client: &str,
+        query: &OrderQuery,
+    ) -> Result<Page<Order>, StoreError> {
+        dispatch!(self, s => s.list_orders(client, query).await)
+    }
+
+    pub async fn count_orders(
+        &self,
+        client: &str,
+        filter: &OrderFilter,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count_orders(client, filter).await)
+    }
+
+    /// Claims `key` for `client` with the request's `fingerprint`, or says what holds it. Records older than
+    /// `retention` are forgotten.
+    pub async fn idempotency_begin(
+        &self,
+        client: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        now: Timestamp,
+        retention: std::time::Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        dispatch!(self, s => s.idempotency_begin(client, key, fingerprint, now, retention).await)
+    }
+
+    /// Keeps the response of the request holding `key`, for replay.
+    pub async fn idempotency_complete(
+        &self,
+        client: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.idempotency_complete(client, key, response).await)
+    }
+
+    /// Releases `key` without a response (the request was refused before it changed anything), so a corrected
+    /// retry with the same key can run.
+    pub async fn idempotency_release(&self, client: &str, key: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.idempotency_release(client, key).await)
+    }
+
+    /// A 32-byte key generated on first use and kept in the store (signs Commerce Layer bearer tokens, so tokens
+    /// survive a restart).
+    pub async fn signing_key(&self) -> Result<[u8; 32], StoreError> {
+        dispatch!(self, s => s.signing_key().await)
+    }
+}

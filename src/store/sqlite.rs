@@ -1,0 +1,956 @@
+//! The SQLite implementation: one file in the data directory, WAL journal with `synchronous = FULL` (a committed
+//! write survives a crash), one writer connection (SQLite serialises writers anyway; one connection makes that a
+//! queue instead of busy errors) and a pool of readers.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::ids::{gateway_id, random_token};
+use super::{
+    CustomerRecord, IdempotencyClaim, ModifyError, ObjectId, ObjectKind, ProductKey, StoreError,
+    StoredResponse,
+};
+use crate::canonical::{
+    Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, SortKey, Timestamp,
+};
+use crate::config::{Product, SeedCustomer};
+
+/// BigCommerce order ids start at 100 on a new store; the offset keeps that look.
+const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
+
+/// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
+/// `_sqlx_migrations`).
+fn migrator() -> Migrator {
+    let migrations = vec![Migration::new(
+        1,
+        Cow::Borrowed("embedded store"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../../migrations/0001_embedded_store.sql")),
+        false,
+    )];
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_owned(), e.to_string())
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn timestamp_text(t: Timestamp) -> String {
+    // Fixed width, so text order is time order.
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl SqliteStore {
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(data_dir.join("ordermux.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        migrator().run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    pub async fn load_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM products")
+            .execute(&mut *tx)
+            .await?;
+        for p in products {
+            let body = serde_json::to_string(p).map_err(|e| corrupt("product", e))?;
+            sqlx::query(
+                "INSERT INTO products (sku, fluentcart_object_id, bigcommerce_product_id, body) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&p.sku)
+            .bind(p.fluentcart_object_id.map(to_i64))
+            .bind(p.bigcommerce_product_id.map(to_i64))
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn product(&self, key: &ProductKey) -> Result<Option<Product>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT body FROM products WHERE ");
+        match key {
+            ProductKey::Sku(s) => q.push("sku = ").push_bind(s.clone()),
+            ProductKey::FluentCartObject(id) => {
+                q.push("fluentcart_object_id = ").push_bind(to_i64(*id))
+            }
+            ProductKey::BigCommerceProduct(id) => {
+                q.push("bigcommerce_product_id = ").push_bind(to_i64(*id))
+            }
+        };
+        let row = q.build().fetch_optional(&self.reader).await?;
+        row.map(|r| {
+            let body: String = r.get(0);
+            serde_json::from_str(&body).map_err(|e| corrupt("product", e))
+        })
+        .transpose()
+    }
+
+    pub async fn ensure_customer(
+        &self,
+        client: &str,
+        seed: &SeedCustomer,
+    ) -> Result<CustomerRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let record = ensure_customer(&mut tx, client, seed).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn customer(
+        &self,
+        client: &str,
+        id: &ObjectId,
+    ) -> Result<Option<CustomerRecord>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        customer_by_id(&mut conn, client, id).await
+    }
+
+    pub async fn create_order(
+        &self,
+        client: &str,
+        mut order: Order,
+        now: Timestamp,
+    ) -> Result<Order, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let n = next_sequence(&mut tx, "order").await?;
+        let gid = gateway_id("ord");
+        order.ids.gateway = Some(gid.clone());
+        order.ids.platform = PlatformIds {
+            fluentcart: Some(n.unsigned_abs()),
+            commercelayer: Some(random_token(10)),
+            bigcommerce: Some((n + BIGCOMMERCE_ORDER_ID_OFFSET).unsigned_abs()),
+        };
+        if order.ids.number.is_none() {
+            order.ids.number = Some(n.to_string());
+        }
+        if order.ids.uuid.is_none() {
+            order.ids.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
+        }
+        if order.ids.cart_token.is_none() {
+            order.ids.cart_token = Some(random_token(32));
+        }
+        order.timestamps.created_at.get_or_insert(now);
+        order.timestamps.updated_at = Some(now);
+        clear_object_ids(&mut order);
+        assign_object_ids(&mut tx, client, &gid, &mut order).await?;
+        write_order(&mut tx, client, &order, 1, true).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        Ok(read_order(&mut conn, client, id).await?.map(|(o, _)| o))
+    }
+
+    pub async fn order_containing(
+        &self,
+        client: &str,
+        kind: ObjectKind,
+        id: &ObjectId,
+    ) -> Result<Option<Order>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let Some(order_gid) = object_owner(&mut conn, client, kind, id).await? else {
+            return Ok(None);
+        };
+        Ok(read_order(&mut conn, client, &ObjectId::Gateway(order_gid))
+            .await?
+            .map(|(o, _)| o))
+    }
+
+    pub async fn modify_order<F>(
+        &self,
+        client: &str,
+        id: &ObjectId,
+        now: Timestamp,
+        change: F,
+    ) -> Result<Order, ModifyError>
+    where
+        F: FnOnce(&mut Order) -> Result<(), Problem> + Send,
+    {
+        let mut tx = self.writer.begin().await.map_err(StoreError::from)?;
+        let Some((mut order, version)) = read_order(&mut tx, client, id).await? else {
+            return Err(ModifyError::NotFound);
+        };
+        change(&mut order).map_err(ModifyError::Rejected)?;
+        order.timestamps.updated_at = Some(now);
+        let gid = order.ids.gateway.clone().unwrap_or_default();
+        assign_object_ids(&mut tx, client, &gid, &mut order).await?;
+        sqlx::query("DELETE FROM id_map WHERE order_gateway_id = ? AND kind != 'customer' AND gateway_id NOT IN (SELECT value FROM json_each(?))")
+            .bind(&gid)
+            .bind(serde_json::Value::from(live_object_gids(&order)).to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        write_order(&mut tx, client, &order, version + 1, false).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(order)
+    }
+
+    pub async fn delete_order<F>(
+        &self,
+        client: &str,
+        id: &ObjectId,
+        refuse: F,
+    ) -> Result<bool, ModifyError>
+    where
+        F: FnOnce(&Order) -> Result<(), Problem> + Send,
+    {
+        let mut tx = self.writer.begin().await.map_err(StoreError::from)?;
+        let Some((order, _)) = read_order(&mut tx, client, id).await? else {
+            return Ok(false);
+        };
+        refuse(&order).map_err(ModifyError::Rejected)?;
+        let gid = order.ids.gateway.unwrap_or_default();
+        sqlx::query("DELETE FROM id_map WHERE order_gateway_id = ? AND kind != 'customer'")
+            .bind(&gid)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        sqlx::query("DELETE FROM orders WHERE gateway_id = ?")
+            .bind(&gid)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    pub async fn list_orders(
+        &self,
+        client: &str,
+        query: &OrderQuery,
+    ) -> Result<Page<Order>, StoreError> {
+        let total = self.count_orders(client, &query.filter).await?;
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT body FROM orders WHERE client = ");
+        q.push_bind(client.to_owned());
+        push_filter(&mut q, &query.filter);
+        let column = match query.sort {
+            SortKey::Id => "fluentcart_id",
+            SortKey::CreatedAt => "created_at",
+            SortKey::UpdatedAt => "updated_at",
+            SortKey::Total => "total_minor",
+            SortKey::Status => "status",
+        };
+        let dir = if query.descending { "DESC" } else { "ASC" };
+        q.push(format_args!(
+            " ORDER BY {column} {dir}, fluentcart_id {dir} LIMIT "
+        ));
+        q.push_bind(i64::from(query.per_page));
+        q.push(" OFFSET ");
+        q.push_bind(to_i64(query.offset()));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        let items = rows
+            .iter()
+            .map(order_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            page: query.page,
+            per_page: query.per_page,
+        })
+    }
+
+    pub async fn count_orders(
+        &self,
+        client: &str,
+        filter: &OrderFilter,
+    ) -> Result<u64, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM orders WHERE client = ");
+        q.push_bind(client.to_owned());
+        push_filter(&mut q, filter);
+        let n: i64 = q.build().fetch_one(&self.reader).await?.get(0);
+        Ok(n.unsigned_abs())
+    }
+
+    pub async fn idempotency_begin(
+        &self,
+        client: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        now: Timestamp,
+        retention: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let horizon = now.timestamp() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+        sqlx::query("DELETE FROM idempotency WHERE client = ? AND key = ? AND created_at < ?")
+            .bind(client)
+            .bind(key)
+            .bind(horizon)
+            .execute(&mut *tx)
+            .await?;
+        let existing = sqlx::query(
+            "SELECT fingerprint, state, status, headers, body FROM idempotency WHERE client = ? AND key = ?",
+        )
+        .bind(client)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claim = match existing {
+            None => {
+                sqlx::query(
+                    "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?)",
+                )
+                .bind(client)
+                .bind(key)
+                .bind(&fingerprint[..])
+                .bind(now.timestamp())
+                .execute(&mut *tx)
+                .await?;
+                IdempotencyClaim::Claimed
+            }
+            Some(row) => {
+                let stored: Vec<u8> = row.get(0);
+                let state: String = row.get(1);
+                if stored != fingerprint[..] {
+                    IdempotencyClaim::Mismatch
+                } else if state == "in_flight" {
+                    IdempotencyClaim::InFlight
+                } else {
+                    let status: i64 = row.get(2);
+                    let headers: String = row.get(3);
+                    IdempotencyClaim::Replay(StoredResponse {
+                        status: u16::try_from(status).map_err(|e| corrupt("idempotency", e))?,
+                        headers: serde_json::from_str(&headers)
+                            .map_err(|e| corrupt("idempotency", e))?,
+                        body: row.get(4),
+                    })
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    pub async fn idempotency_complete(
+        &self,
+        client: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let headers =
+            serde_json::to_string(&response.headers).map_err(|e| corrupt("idempotency", e))?;
+        sqlx::query(
+            "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE client = ? AND key = ?",
+        )
+        .bind(i64::from(response.status))
+        .bind(headers)
+        .bind(&response.body)
+        .bind(client)
+        .bind(key)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn idempotency_release(&self, client: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight'")
+            .bind(client)
+            .bind(key)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn signing_key(&self) -> Result<[u8; 32], StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let existing: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'signing_key'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let key = match existing {
+            Some(v) => <[u8; 32]>::try_from(v.as_slice()).map_err(|e| corrupt("signing_key", e))?,
+            None => {
+                let mut key = [0u8; 32];
+                key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                sqlx::query("INSERT INTO settings (key, value) VALUES ('signing_key', ?)")
+                    .bind(&key[..])
+                    .execute(&mut *tx)
+                    .await?;
+                key
+            }
+        };
+        tx.commit().await?;
+        Ok(key)
+    }
+}
+
+async fn next_sequence(conn: &mut SqliteConnection, name: &str) -> Result<i64, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "INSERT INTO sequences (name, last) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET last = last + 1 RETURNING last",
+    )
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n)
+}
+
+/// A create assigns every object id itself: ids in a create request are the client's, not the shop's.
+fn clear_object_ids(order: &mut Order) {
+    order.customer.ids = PlatformIds::default();
+    for l in &mut order.line_items {
+        l.ids = PlatformIds::default();
+    }
+    for a in order
+        .billing_address
+        .iter_mut()
+        .chain(order.shipping_destinations.iter_mut())
+    {
+        a.ids = PlatformIds::default();
+    }
+    for s in &mut order.shipping_lines {
+        s.ids = PlatformIds::default();
+    }
+}
+
+/// Gives every object of `order` that has no ids a new id in every scheme, and links the customer by email.
+async fn assign_object_ids(
+    conn: &mut SqliteConnection,
+    client: &str,
+    order_gid: &str,
+    order: &mut Order,
+) -> Result<(), StoreError> {
+    for l in &mut order.line_items {
+        if l.ids.is_empty() {
+            l.ids = new_object(conn, client, order_gid, ObjectKind::LineItem).await?;
+        }
+    }
+    for a in order
+        .billing_address
+        .iter_mut()
+        .chain(order.shipping_destinations.iter_mut())
+    {
+        if a.ids.is_empty() {
+            a.ids = new_object(conn, client, order_gid, ObjectKind::Address).await?;
+        }
+    }
+    for s in &mut order.shipping_lines {
+        if s.ids.is_empty() {
+            s.ids = new_object(conn, client, order_gid, ObjectKind::ShippingLine).await?;
+        }
+    }
+    if order.customer.ids.is_empty() {
+        if let Some(email) = order.customer.email.clone() {
+            let seed = SeedCustomer {
+                email,
+                first_name: order.customer.first_name.clone(),
+                last_name: order.customer.last_name.clone(),
+            };
+            order.customer.ids = ensure_customer(conn, client, &seed).await?.ids;
+        }
+    }
+    Ok(())
+}
+
+fn live_object_gids(order: &Order) -> Vec<String> {
+    // Objects are mapped by their platform ids; the gateway id of each is derived from its FluentCart id and kind.
+    let mut out = Vec::new();
+    let mut push = |kind: ObjectKind, ids: &PlatformIds| {
+        if let Some(id) = ids.fluentcart {
+            out.push(object_gid(kind, id));
+        }
+    };
+    order
+        .line_items
+        .iter()
+        .for_each(|l| push(ObjectKind::LineItem, &l.ids));
+    order
+        .billing_address
+        .iter()
+        .chain(order.shipping_destinations.iter())
+        .for_each(|a| push(ObjectKind::Address, &a.ids));
+    order
+        .shipping_lines
+        .iter()
+        .for_each(|s| push(ObjectKind::ShippingLine, &s.ids));
+    out
+}
+
+fn object_gid(kind: ObjectKind, n: u64) -> String {
+    format!("{}_{n}", kind.key())
+}
+
+async fn new_object(
+    conn: &mut SqliteConnection,
+    client: &str,
+    order_gid: &str,
+    kind: ObjectKind,
+) -> Result<PlatformIds, StoreError> {
+    let n = next_sequence(conn, kind.key()).await?;
+    let ids = PlatformIds {
+        fluentcart: Some(n.unsigned_abs()),
+        commercelayer: Some(random_token(10)),
+        bigcommerce: Some(n.unsigned_abs()),
+    };
+    sqlx::query(
+        "INSERT INTO id_map (gateway_id, kind, client, order_gateway_id, fluentcart_id, commercelayer_id, bigcommerce_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(object_gid(kind, n.unsigned_abs()))
+    .bind(kind.key())
+    .bind(client)
+    .bind((kind != ObjectKind::Customer).then_some(order_gid))
+    .bind(n)
+    .bind(&ids.commercelayer)
+    .bind(n)
+    .execute(&mut *conn)
+    .await?;
+    Ok(ids)
+}
+
+async fn ensure_customer(
+    conn: &mut SqliteConnection,
+    client: &str,
+    seed: &SeedCustomer,
+) -> Result<CustomerRecord, StoreError> {
+    let email = seed.email.trim().to_ascii_lowercase();
+    if let Some(found) = customer_by_email(conn, client, &email).await? {
+        return Ok(found);
+    }
+    let ids = new_object(conn, client, "", ObjectKind::Customer).await?;
+    let gid = object_gid(ObjectKind::Customer, ids.fluentcart.unwrap_or_default());
+    sqlx::query(
+        "INSERT INTO customers (gateway_id, client, email, first_name, last_name) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&gid)
+    .bind(client)
+    .bind(&email)
+    .bind(&seed.first_name)
+    .bind(&seed.last_name)
+    .execute(&mut *conn)
+    .await?;
+    Ok(CustomerRecord {
+        gateway_id: gid,
+        email,
+        first_name: seed.first_name.clone(),
+        last_name: seed.last_name.clone(),
+        ids,
+    })
+}
+
+const CUSTOMER_SELECT: &str = "SELECT c.gateway_id, c.email, c.first_name, c.last_name, m.fluentcart_id, m.commercelayer_id, m.bigcommerce_id FROM customers c JOIN id_map m ON m.gateway_id = c.gateway_id WHERE c.client = ";
+
+fn customer_from_row(row: &SqliteRow) -> CustomerRecord {
+    let fc: i64 = row.get(4);
+    let bc: i64 = row.get(6);
+    CustomerRecord {
+        gateway_id: row.get(0),
+        email: row.get(1),
+        first_name: row.get(2),
+        last_name: row.get(3),
+        ids: PlatformIds {
+            fluentcart: Some(fc.unsigned_abs()),
+            commercelayer: Some(row.get(5)),
+            bigcommerce: Some(bc.unsigned_abs()),
+        },
+    }
+}
+
+async fn customer_by_email(
+    conn: &mut SqliteConnection,
+    client: &str,
+    email: &str,
+) -> Result<Option<CustomerRecord>, StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(CUSTOMER_SELECT);
+    q.push_bind(client.to_owned())
+        .push(" AND c.email = ")
+        .push_bind(email.to_owned());
+    Ok(q.build()
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(customer_from_row))
+}
+
+async fn customer_by_id(
+    conn: &mut SqliteConnection,
+    client: &str,
+    id: &ObjectId,
+) -> Result<Option<CustomerRecord>, StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(CUSTOMER_SELECT);
+    q.push_bind(client.to_owned());
+    push_object_id(&mut q, "m", id);
+    Ok(q.build()
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(customer_from_row))
+}
+
+fn push_object_id(q: &mut QueryBuilder<'_, Sqlite>, table: &str, id: &ObjectId) {
+    match id {
+        ObjectId::Gateway(g) => q
+            .push(format_args!(" AND {table}.gateway_id = "))
+            .push_bind(g.clone()),
+        ObjectId::FluentCart(n) => q
+            .push(format_args!(" AND {table}.fluentcart_id = "))
+            .push_bind(to_i64(*n)),
+        ObjectId::CommerceLayer(s) => q
+            .push(format_args!(" AND {table}.commercelayer_id = "))
+            .push_bind(s.clone()),
+        ObjectId::BigCommerce(n) => q
+            .push(format_args!(" AND {table}.bigcommerce_id = "))
+            .push_bind(to_i64(*n)),
+    };
+}
+
+async fn object_owner(
+    conn: &mut SqliteConnection,
+    client: &str,
+    kind: ObjectKind,
+    id: &ObjectId,
+) -> Result<Option<String>, StoreError> {
+    let mut q =
+        QueryBuilder::<Sqlite>::new("SELECT m.order_gateway_id FROM id_map m WHERE m.client = ");
+    q.push_bind(client.to_owned())
+        .push(" AND m.kind = ")
+        .push_bind(kind.key());
+    push_object_id(&mut q, "m", id);
+    Ok(q.build()
+        .fetch_optional(&mut *conn)
+        .await?
+        .and_then(|r| r.get::<Option<String>, _>(0)))
+}
+
+fn order_from_row(row: &SqliteRow) -> Result<Order, StoreError> {
+    let body: String = row.get(0);
+    serde_json::from_str(&body).map_err(|e| corrupt("order", e))
+}
+
+async fn read_order(
+    conn: &mut SqliteConnection,
+    client: &str,
+    id: &ObjectId,
+) -> Result<Option<(Order, i64)>, StoreError> {
+    let mut q =
+        QueryBuilder::<Sqlite>::new("SELECT o.body, o.version FROM orders o WHERE o.client = ");
+    q.push_bind(client.to_owned());
+    push_object_id(&mut q, "o", id);
+    let Some(row) = q.build().fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    Ok(Some((order_from_row(&row)?, row.get(1))))
+}
+
+async fn write_order(
+    conn: &mut SqliteConnection,
+    client: &str,
+    order: &Order,
+    version: i64,
+    insert: bool,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(order).map_err(|e| corrupt("order", e))?;
+    let ids = &order.ids.platform;
+    let search = [
+        order.ids.number.as_deref(),
+        order.customer.email.as_deref(),
+        order.customer.first_name.as_deref(),
+        order.customer.last_name.as_deref(),
+        order.external_ref.reference.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+    .to_lowercase();
+    let created = order
+        .timestamps
+        .created_at
+        .map(timestamp_text)
+        .unwrap_or_default();
+    let updated = order
+        .timestamps
+        .updated_at
+        .map(timestamp_text)
+        .unwrap_or_default();
+    let sql = if insert {
+        "INSERT INTO orders (client, fluentcart_id, commercelayer_id, bigcommerce_id, number, reference, email, customer_gateway_id, status, payment_status, fulfillment_status, currency, total_minor, created_at, updated_at, version, search_text, body, gateway_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    } else {
+        "UPDATE orders SET client = ?, fluentcart_id = ?, commercelayer_id = ?, bigcommerce_id = ?, number = ?, reference = ?, email = ?, customer_gateway_id = ?, status = ?, payment_status = ?, fulfillment_status = ?, currency = ?, total_minor = ?, created_at = ?, updated_at = ?, version = ?, search_text = ?, body = ? WHERE gateway_id = ?"
+    };
+    sqlx::query(sql)
+        .bind(client)
+        .bind(ids.fluentcart.map(to_i64))
+        .bind(&ids.commercelayer)
+        .bind(ids.bigcommerce.map(to_i64))
+        .bind(order.ids.number.as_deref().unwrap_or_default())
+        .bind(&order.external_ref.reference)
+        .bind(
+            order
+                .customer
+                .email
+                .as_ref()
+                .map(|e| e.to_ascii_lowercase()),
+        )
+        .bind(
+            order
+                .customer
+                .ids
+                .fluentcart
+                .map(|n| object_gid(ObjectKind::Customer, n)),
+        )
+        .bind(order.status.key())
+        .bind(order.payment_status.key())
+        .bind(order.fulfillment_status.key())
+        .bind(order.currency.as_str())
+        .bind(order.totals.total.minor)
+        .bind(created)
+        .bind(updated)
+        .bind(version)
+        .bind(search)
+        .bind(body)
+        .bind(order.ids.gateway.as_deref().unwrap_or_default())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &OrderFilter) {
+    if let Some(triples) = &f.statuses {
+        if triples.is_empty() {
+            q.push(" AND 0");
+        } else {
+            q.push(" AND (status, payment_status, fulfillment_status) IN (VALUES ");
+            let mut sep = q.separated(", ");
+            for t in triples {
+                sep.push(format_args!(
+                    "('{}', '{}', '{}')",
+                    t.order.key(),
+                    t.payment.key(),
+                    t.fulfillment.key()
+                ));
+            }
+            q.push(")");
+        }
+    }
+    if let Some(email) = &f.email {
+        q.push(" AND email = ")
+            .push_bind(email.to_ascii_lowercase());
+    }
+    if let Some(number) = &f.number {
+        q.push(" AND number = ").push_bind(number.clone());
+    }
+    if let Some(reference) = &f.reference {
+        q.push(" AND reference = ").push_bind(reference.clone());
+    }
+    if let Some(currency) = &f.currency {
+        q.push(" AND currency = ").push_bind(currency.clone());
+    }
+    if let Some((platform, range)) = &f.id_range {
+        let column = match platform {
+            Platform::FluentCart => "fluentcart_id",
+            Platform::BigCommerce => "bigcommerce_id",
+            // Commerce Layer ids are not ordered; callers never build such a range.
+            Platform::CommerceLayer => "fluentcart_id",
+        };
+        if let Some(min) = range.min {
+            q.push(format_args!(" AND {column} >= "))
+                .push_bind(to_i64(min));
+        }
+        if let Some(max) = range.max {
+            q.push(format_args!(" AND {column} <= "))
+                .push_bind(to_i64(max));
+        }
+    }
+    if let Some(min) = f.total.min {
+        q.push(" AND total_minor >= ").push_bind(min);
+    }
+    if let Some(max) = f.total.max {
+        q.push(" AND total_minor <= ").push_bind(max);
+    }
+    for (column, range) in [("created_at", &f.created), ("updated_at", &f.updated)] {
+        if let Some(min) = range.min {
+            q.push(format_args!(" AND {column} >= "))
+                .push_bind(timestamp_text(min));
+        }
+        if let Some(max) = range.max {
+            q.push(format_args!(" AND {column} <= "))
+                .push_bind(timestamp_text(max));
+        }
+    }
+    if let Some((platform, id)) = &f.customer {
+        let column = match platform {
+            Platform::FluentCart => "fluentcart_id",
+            Platform::CommerceLayer => "commercelayer_id",
+            Platform::BigCommerce => "bigcommerce_id",
+        };
+        q.push(format_args!(
+            " AND customer_gateway_id IN (SELECT gateway_id FROM id_map WHERE kind = 'customer' AND {column} = "
+        ));
+        match platform {
+            Platform::CommerceLayer => q.push_bind(id.clone()),
+            _ => q.push_bind(id.parse::<i64>().unwrap_or(-1)),
+        };
+        q.push(")");
+    }
+    if let Some(search) = &f.search {
+        let escaped = search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q.push(" AND search_text LIKE ")
+            .push_bind(format!("%{escaped}%"))
+            .push(" ESCAPE '\\'");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{Currency, OrderStatus};
+
+    fn now() -> Timestamp {
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("ordermux-store-{name}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn orders_survive_reopening_and_are_found_under_every_id_scheme() {
+        let dir = temp_dir("reopen");
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let mut order = Order::empty(Currency::parse("EUR").unwrap());
+        order.customer.email = Some("Ada@Example.com".into());
+        let created = store.create_order("demo", order, now()).await.unwrap();
+        let ids = created.ids.platform.clone();
+        drop(store);
+        let store = SqliteStore::open(&dir).await.unwrap();
+        for id in [
+            ObjectId::FluentCart(ids.fluentcart.unwrap()),
+            ObjectId::CommerceLayer(ids.commercelayer.clone().unwrap()),
+            ObjectId::BigCommerce(ids.bigcommerce.unwrap()),
+        ] {
+            let found = store.order("demo", &id).await.unwrap().unwrap();
+            assert_eq!(found.ids, created.ids);
+            assert!(found.customer.ids.fluentcart.is_some());
+        }
+        assert!(store
+            .order(
+                "someone-else",
+                &ObjectId::FluentCart(ids.fluentcart.unwrap())
+            )
+            .await
+            .unwrap()
+            .is_none());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_refused_modification_writes_nothing() {
+        let dir = temp_dir("modify");
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let created = store
+            .create_order("demo", Order::empty(Currency::parse("USD").unwrap()), now())
+            .await
+            .unwrap();
+        let id = ObjectId::FluentCart(created.ids.platform.fluentcart.unwrap());
+        let err = store
+            .modify_order("demo", &id, now(), |o| {
+                o.status = OrderStatus::Cancelled;
+                Err(Problem::new(
+                    crate::canonical::ProblemKind::InvalidTransition,
+                    "",
+                    "no",
+                ))
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ModifyError::Rejected(_)));
+        let again = store.order("demo", &id).await.unwrap().unwrap();
+        assert_eq!(again.status, OrderStatus::Pending);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn idempotency_claims_replays_and_detects_mismatch() {
+        let dir = temp_dir("idem");
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let day = Duration::from_secs(86_400);
+        let fp = [7u8; 32];
+        let claim = |fp: [u8; 32]| {
+            let store = store.clone();
+            async move {
+                store
+                    .idempotency_begin("demo", "k1", &fp, now(), day)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(claim(fp).await, IdempotencyClaim::Claimed);
+        assert_eq!(claim(fp).await, IdempotencyClaim::InFlight);
+        assert_eq!(claim([8u8; 32]).await, IdempotencyClaim::Mismatch);
+        let response = StoredResponse {
+            status: 201,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: b"{}".to_vec(),
+        };
+        store
+            .idempotency_complete("demo", "k1", &response)
+            .await
+            .unwrap();
+        assert_eq!(claim(fp).await, IdempotencyClaim::Replay(response));
+        // Another client's key of the same name is its own.
+        assert_eq!(
+            store
+                .idempotency_begin("other", "k1", &fp, now(), day)
+                .await
+                .unwrap(),
+            IdempotencyClaim::Claimed
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

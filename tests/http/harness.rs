@@ -1,0 +1,145 @@
+//! Starting and stopping an in-process gateway, and clients that speak each dialect's auth.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use ordermux::config::Config;
+use ordermux::gateway::{self, Gateway};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const FC: &str = "/wp-json/fluent-cart/v2";
+pub const BC: &str = "/stores/demo/v2";
+pub const JSONAPI: &str = "application/vnd.api+json";
+
+/// A running gateway. Dropping it without `stop` leaves the task to end with the test runtime.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The shipped configuration, with the data directory moved to `data_dir`.
+pub fn config(data_dir: &Path) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.toml");
+    let mut config = Config::load(Some(&path)).expect("shipped gateway.toml loads");
+    config.server.data_dir = data_dir.to_path_buf();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ordermux-http-{name}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl TestGateway {
+    pub async fn start(name: &str) -> TestGateway {
+        Self::start_with(config(&fresh_dir(name))).await
+    }
+
+    pub async fn start_with(config: Config) -> TestGateway {
+        let data_dir = config.server.data_dir.clone();
+        let gw = Gateway::open(config).await.expect("gateway opens");
+        let listener = gateway::bind(&gw, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            gateway::serve(gw, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestGateway {
+            addr,
+            data_dir,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits until it has drained.
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        self.data_dir.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A FluentCart request with Basic auth.
+    pub fn fc(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let basic = base64::engine::general_purpose::STANDARD.encode("demo:demo-secret");
+        self.http
+            .request(method, self.url(&format!("{FC}{path}")))
+            .header("authorization", format!("Basic {basic}"))
+    }
+
+    /// A BigCommerce request with the store's token.
+    pub fn bc(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(&format!("{BC}{path}")))
+            .header("x-auth-token", "demo-secret")
+            .header("x-auth-client", "demo")
+            .header("accept", "application/json")
+    }
+
+    /// A Commerce Layer bearer token for the demo client.
+    pub async fn cl_token(&self) -> String {
+        let reply: Value = self
+            .http
+            .post(self.url("/oauth/token"))
+            .json(&serde_json::json!({
+                "grant_type": "client_credentials",
+                "client_id": "demo",
+                "client_secret": "demo-secret",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        reply["access_token"]
+            .as_str()
+            .expect("token issued")
+            .to_owned()
+    }
+
+    /// A Commerce Layer request with JSON:API media types and a bearer token.
+    pub fn cl(&self, token: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(&format!("/api{path}")))
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", JSONAPI)
+            .header("content-type", JSONAPI)
+    }
+}
+
+/// Sends, asserts the status, returns the JSON body (`Null` for an empty body).
+pub async fn expect(req: reqwest::RequestBuilder, status: u16) -> Value {
+    let resp = req.send().await.expect("request sent");
+    let got = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+}
