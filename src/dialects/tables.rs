@@ -44,6 +44,8 @@ pub struct ThreeAxes {
 #[derive(Debug, Clone)]
 pub struct StatusIdEntry {
     pub name: String,
+    /// `system_description` in `GET /order_statuses`.
+    pub description: String,
     pub order: Option<OrderStatus>,
     pub payment: Option<PaymentStatus>,
     pub fulfillment: Option<FulfillmentStatus>,
@@ -347,6 +349,8 @@ impl Checker {
         #[serde(deny_unknown_fields)]
         struct RawEntry {
             name: String,
+            #[serde(default)]
+            description: String,
             order: Option<String>,
             payment: Option<String>,
             fulfillment: Option<String>,
@@ -380,6 +384,7 @@ impl Checker {
                 id,
                 StatusIdEntry {
                     name: e.name,
+                    description: e.description,
                     order: order.as_deref().and_then(OrderStatus::from_key),
                     payment: payment.as_deref().and_then(PaymentStatus::from_key),
                     fulfillment: fulfillment.as_deref().and_then(FulfillmentStatus::from_key),

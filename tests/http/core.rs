@@ -2,7 +2,7 @@
 //! limits, shutdown and restart.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::harness::*;
 
@@ -126,5 +126,171 @@ async fn bigcommerce_replies_carry_all_four_rate_limit_headers() {
         }
     }
     let _: Value = r.json().await.unwrap();
+    gw.stop().await;
+}
+
+fn bc_create() -> Value {
+    super::bigcommerce::create_body("idem@example.com")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_conflicts_and_mismatches() {
+    let gw = TestGateway::start("idem").await;
+    let send = |key: &str, body: &Value| {
+        gw.bc(Method::POST, "/orders")
+            .header("idempotency-key", key)
+            .json(body)
+    };
+    let first = send("\"key-0001\"", &bc_create()).send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first_body = first.text().await.unwrap();
+    let again = send("\"key-0001\"", &bc_create()).send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.text().await.unwrap(),
+        first_body,
+        "the stored response is replayed byte for byte"
+    );
+    let mut other = bc_create();
+    other["customer_message"] = "different".into();
+    let mismatch = expect(send("\"key-0001\"", &other), 422).await;
+    assert!(mismatch[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
+    // Keys are scoped per client and validated.
+    expect(
+        gw.bc(Method::POST, "/orders")
+            .header("idempotency-key", "\"\"")
+            .json(&bc_create()),
+        400,
+    )
+    .await;
+    // A refused request frees its key for a corrected retry.
+    let mut broken = bc_create();
+    broken["products"] = json!([{"product_id": 111, "quantity": 0}]);
+    expect(send("key-0002", &broken), 422).await;
+    expect(send("key-0002", &bc_create()), 201).await;
+    // Only two orders exist: key-0001 once, key-0002 once.
+    let all = expect(gw.bc(Method::GET, "/orders"), 200).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    // Creates without a key still work.
+    expect(gw.bc(Method::POST, "/orders").json(&bc_create()), 201).await;
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ordermux_idempotent_replays_total{dialect=\"bigcommerce\"} 1"),
+        "{metrics}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_key_in_flight_is_409_and_creates_exactly_once() {
+    let gw = TestGateway::start("inflight").await;
+    // Twenty concurrent sends of one key: exactly one create runs; the others are replays or 409 in flight.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let req = gw
+            .bc(Method::POST, "/orders")
+            .header("idempotency-key", "burst-key")
+            .json(&bc_create());
+        tasks.push(tokio::spawn(async move {
+            req.send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    let all = expect(gw.bc(Method::GET, "/orders"), 200).await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "{statuses:?}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_creates_lose_and_double_nothing() {
+    let gw = TestGateway::start("concurrent").await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let body = super::bigcommerce::create_body(&format!("c{i}@example.com"));
+        let req = gw
+            .bc(Method::POST, "/orders")
+            .header("idempotency-key", format!("k-{i}"))
+            .json(&body);
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 201);
+            r.json::<Value>().await.unwrap()["id"].as_u64().unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 200, "every create got its own order");
+    let count = expect(gw.bc(Method::GET, "/orders/count"), 200).await;
+    assert_eq!(count["count"], 200);
+    let mut seen = Vec::new();
+    for page in 1..=2 {
+        let list = expect(
+            gw.bc(Method::GET, &format!("/orders?limit=100&page={page}")),
+            200,
+        )
+        .await;
+        seen.extend(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["billing_address"]["email"].as_str().unwrap().to_owned()),
+        );
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 200, "each customer's order is there once");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_a_restart() {
+    let gw = TestGateway::start("restart").await;
+    let order = expect(
+        gw.bc(Method::POST, "/orders")
+            .header("idempotency-key", "restart-key")
+            .json(&bc_create()),
+        201,
+    )
+    .await;
+    let dir = gw.stop().await;
+    let gw = TestGateway::start_with(config(&dir)).await;
+    let again = expect(gw.bc(Method::GET, &format!("/orders/{}", order["id"])), 200).await;
+    assert_eq!(again["total_inc_tax"], order["total_inc_tax"]);
+    // The idempotency record survived too: the retry is a replay, not a second order.
+    let replay = gw
+        .bc(Method::POST, "/orders")
+        .header("idempotency-key", "restart-key")
+        .json(&bc_create())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let all = expect(gw.bc(Method::GET, "/orders"), 200).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
     gw.stop().await;
 }

@@ -79,7 +79,7 @@ fn date(o: &mut Obj, key: &str) -> Result<Option<Timestamp>, Problem> {
     Ok(Some(dt))
 }
 
-fn decode_address(mut a: Obj) -> Result<Address, Problem> {
+pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
     let mut addr = Address {
         ids: PlatformIds {
             bigcommerce: a.unsigned("id")?,

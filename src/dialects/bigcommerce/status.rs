@@ -85,3 +85,66 @@ pub fn render_status_id(s: StatusTriple) -> u8 {
         _ => 11,
     }
 }
+
+/// Every canonical triple that renders as `status_id`: a `status_id` filter is this set.
+pub fn triples_with_status_id(status_id: u8) -> Vec<StatusTriple> {
+    let mut out = Vec::new();
+    for order in OrderStatus::ALL {
+        for payment in PaymentStatus::ALL {
+            for fulfillment in FulfillmentStatus::ALL {
+                let t = StatusTriple {
+                    order: *order,
+                    payment: *payment,
+                    fulfillment: *fulfillment,
+                };
+                if render_status_id(t) == status_id {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `GET /order_statuses` items (`{id, name, system_label, custom_label, system_description, order}`), or one of
+/// them; `None` for an unknown id.
+pub fn encode_order_status(status_id: u8) -> Option<serde_json::Value> {
+    let entry = tables::get()
+        .bigcommerce_statuses
+        .status_ids
+        .get(&status_id)?;
+    Some(serde_json::json!({
+        "id": status_id,
+        "name": entry.name,
+        "system_label": entry.name,
+        "custom_label": entry.name,
+        "system_description": entry.description,
+        "order": status_id,
+    }))
+}
+
+/// All statuses, in id order.
+pub fn encode_order_statuses() -> serde_json::Value {
+    serde_json::Value::Array(
+        tables::get()
+            .bigcommerce_statuses
+            .status_ids
+            .keys()
+            .filter_map(|id| encode_order_status(*id))
+            .collect(),
+    )
+}
+
+/// `GET /orders/count`: the total and a count per status (`statuses[].count`).
+pub fn encode_count(total: u64, per_status: &[(u8, u64)]) -> serde_json::Value {
+    let statuses: Vec<serde_json::Value> = per_status
+        .iter()
+        .filter_map(|(id, count)| {
+            let mut s = encode_order_status(*id)?;
+            s["count"] = serde_json::Value::from(*count);
+            s["sort_order"] = serde_json::Value::from(*id);
+            Some(s)
+        })
+        .collect();
+    serde_json::json!({ "count": total, "statuses": statuses })
+}
