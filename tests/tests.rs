@@ -10,3 +10,4 @@ mod invariants;
 mod lossless;
 mod properties;
 mod schema;
+mod serve_cli;

@@ -158,15 +158,18 @@ fn one_of(list: Value, id: &str, what: &str) -> ApiResult {
 }
 
 async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
-    let doc = parse_body(&req.body)?;
-    if crate::dialects::detect_kind(P, &doc)? != DocumentKind::Request {
+    let decoded = crate::dialects::decode(P, &req.body, &ctx.decode_options)?;
+    if decoded.kind != DocumentKind::Request {
         return Err(Problem::new(
             ProblemKind::ForbiddenField,
             "/id",
             "id, status and payment_status are set by the store, not by a create request",
         ));
     }
-    let order = wire::decode_create_request(doc, &ctx.decode_options)?;
+    let mut order = decoded.order;
+    // What the codec kept of the request (its spellings, unmapped members) belongs to the request, not to the
+    // stored order, whose replies are order objects.
+    order.strip_platform_ext(P);
     let stored = ctx
         .shop
         .create_order(&req.client.id, order, req.now)

@@ -6,7 +6,7 @@
 pub mod bigcommerce;
 pub mod commercelayer;
 pub mod fluentcart;
-mod query;
+pub(crate) mod query;
 
 use std::sync::Arc;
 

@@ -234,6 +234,18 @@ async fn dispatch(
     req: Request<Incoming>,
     dialect_slot: &std::sync::Mutex<&'static str>,
 ) -> Outcome {
+    if let Some(name) = req.headers().keys().find(|n| n.as_str().contains('_')) {
+        // Proxies disagree on whether `X_Foo` is `X-Foo`; refusing the ambiguity (as Envoy does) keeps a header
+        // from meaning one thing here and another upstream.
+        return Outcome {
+            response: plain(
+                StatusCode::BAD_REQUEST,
+                "application/json",
+                serde_json::json!({"status": 400, "message": format!("header name {:?} contains '_'", name.as_str())}).to_string(),
+            ),
+            operation: "rejected",
+        };
+    }
     let target = match route(req.uri().path()) {
         Ok(Some(t)) => t,
         Ok(None) => {

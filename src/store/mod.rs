@@ -9,7 +9,9 @@ mod sqlite;
 
 use std::path::Path;
 
-use crate::canonical::{Order, OrderFilter, OrderQuery, Page, Platform, Problem, Timestamp};
+use crate::canonical::{
+    Address, Order, OrderFilter, OrderQuery, Page, Platform, Problem, Timestamp,
+};
 use crate::config::{Product, SeedCustomer};
 
 pub use sqlite::SqliteStore;
@@ -187,6 +189,26 @@ impl Store {
 
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, StoreError> {
         dispatch!(self, s => s.order(client, id).await)
+    }
+
+    /// Stores an address no order owns yet (a Commerce Layer `POST /api/addresses`), with new ids in every
+    /// scheme. Orders that use it keep a copy with the same ids.
+    pub async fn create_address(
+        &self,
+        client: &str,
+        address: Address,
+        now: Timestamp,
+    ) -> Result<Address, StoreError> {
+        dispatch!(self, s => s.create_address(client, address, now).await)
+    }
+
+    /// A standalone address (see `create_address`) by its id in any scheme.
+    pub async fn address(
+        &self,
+        client: &str,
+        id: &ObjectId,
+    ) -> Result<Option<Address>, StoreError> {
+        dispatch!(self, s => s.address(client, id).await)
     }
 
     /// The order containing the object `id` of `kind` (a line item, an address, ...).

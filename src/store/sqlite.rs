@@ -20,7 +20,8 @@ use super::{
     StoredResponse,
 };
 use crate::canonical::{
-    Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, SortKey, Timestamp,
+    Address, Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, SortKey,
+    Timestamp,
 };
 use crate::config::{Product, SeedCustomer};
 
@@ -30,13 +31,22 @@ const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 /// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
 /// `_sqlx_migrations`).
 fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        Cow::Borrowed("embedded store"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("../../migrations/0001_embedded_store.sql")),
-        false,
-    )];
+    let migrations = vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("embedded store"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../../migrations/0001_embedded_store.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("standalone addresses"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../../migrations/0002_addresses.sql")),
+            false,
+        ),
+    ];
     Migrator {
         migrations: Cow::Owned(migrations),
         ..Migrator::DEFAULT
@@ -183,6 +193,55 @@ impl SqliteStore {
         write_order(&mut tx, client, &order, 1, true).await?;
         tx.commit().await?;
         Ok(order)
+    }
+
+    /// Stores an address that belongs to no order yet, with new ids in every scheme.
+    pub async fn create_address(
+        &self,
+        client: &str,
+        mut address: Address,
+        now: Timestamp,
+    ) -> Result<Address, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // Owned by no order: id_map's owner column stays empty, so order edits and deletes never remove it.
+        address.ids = new_object(&mut tx, client, "", ObjectKind::Address).await?;
+        let gid = object_gid(
+            ObjectKind::Address,
+            address.ids.fluentcart.unwrap_or_default(),
+        );
+        let body = serde_json::to_string(&address).map_err(|e| corrupt("address", e))?;
+        sqlx::query(
+            "INSERT INTO addresses (gateway_id, client, commercelayer_id, created_at, body) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&gid)
+        .bind(client)
+        .bind(&address.ids.commercelayer)
+        .bind(timestamp_text(now))
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(address)
+    }
+
+    /// A standalone address (see `create_address`) by its id in any scheme.
+    pub async fn address(
+        &self,
+        client: &str,
+        id: &ObjectId,
+    ) -> Result<Option<Address>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT a.body FROM addresses a JOIN id_map m ON m.gateway_id = a.gateway_id WHERE a.client = ",
+        );
+        q.push_bind(client.to_owned());
+        push_object_id(&mut q, "m", id);
+        let Some(row) = q.build().fetch_optional(&self.reader).await? else {
+            return Ok(None);
+        };
+        let body: String = row.get(0);
+        serde_json::from_str(&body)
+            .map(Some)
+            .map_err(|e| corrupt("address", e))
     }
 
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, StoreError> {

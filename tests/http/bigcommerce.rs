@@ -52,6 +52,9 @@ async fn create_read_sub_resources_update_delete() {
     assert_eq!(products.as_array().unwrap().len(), 2);
     assert_eq!(products[0]["sku"], "TSHIRT-BLK-M");
     assert_eq!(products[0]["price_ex_tax"], "25.0000");
+    // A custom line reads back with both prices, as 4-place strings, whatever spelling the create used.
+    assert_eq!(products[1]["price_ex_tax"], "5.0000");
+    assert_eq!(products[1]["price_inc_tax"], "5.0000");
     let pid = products[0]["id"].as_u64().unwrap();
     let one = expect(
         gw.bc(Method::GET, &format!("/orders/{id}/products/{pid}")),

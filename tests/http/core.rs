@@ -294,3 +294,17 @@ async fn data_survives_a_restart() {
     assert_eq!(all.as_array().unwrap().len(), 1);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn underscore_header_names_are_refused() {
+    let gw = TestGateway::start("underscore").await;
+    let r = gw
+        .http
+        .get(gw.url("/healthz"))
+        .header("x_forwarded_host", "internal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    gw.stop().await;
+}

@@ -3,4 +3,7 @@
 
 mod harness;
 
+pub mod bigcommerce;
+mod commercelayer;
 mod core;
+mod fluentcart;

@@ -110,6 +110,12 @@ fn linkage(rels: &mut Obj, name: &str) -> Result<Vec<(String, String)>, Problem>
     let Some(mut rel) = rels.child(name)? else {
         return Ok(Vec::new());
     };
+    if rel.peek("data").is_some_and(Value::is_null) {
+        // An empty to-one linkage stays a kept `null` rather than a null echo: the encoder writes the same null,
+        // and a kept JSON value survives the store's serde round trip where an echo of `null` would not.
+        rels.absorb(name, rel);
+        return Ok(Vec::new());
+    }
     let data = rel.take("data");
     let ptr = rel.pointer("data");
     let mut out = Vec::new();

@@ -120,7 +120,7 @@ fn status_attrs(enc: &mut Enc<'_>, attrs: &mut JsonMap, base: &str) {
     attrs.insert("fulfillment_status".into(), fulfillment.into());
 }
 
-fn address_attrs(a: &Address) -> JsonMap {
+pub(super) fn address_attrs(a: &Address) -> JsonMap {
     let mut w = ObjWriter::new();
     w.opt_str("first_name", &a.first_name);
     w.opt_str("last_name", &a.last_name);

@@ -5,6 +5,7 @@
 mod decode;
 mod encode;
 mod money;
+pub mod resources;
 #[cfg(test)]
 mod tests;
 

@@ -503,9 +503,12 @@ fn decode_line(mut l: Obj, cx: &mut Ctx, i: usize, form: Form) -> Result<LineIte
     let currency = cx.currency;
     let path = |f: &str| format!("line_items/{i}/{f}");
     let quantity = l.quantity("quantity")?;
-    let unit_price = cx
-        .money(&mut l, "unit_price", &path("unit_price"))?
-        .ok_or_else(|| l.missing("unit_price"))?;
+    let unit_price = match cx.money(&mut l, "unit_price", &path("unit_price"))? {
+        Some(price) => price,
+        // A request may leave a catalog item unpriced: zero tells the shop to take the catalog price.
+        None if form != Form::Order => Money::zero(currency),
+        None => return Err(l.missing("unit_price")),
+    };
     let subtotal_key = if form == Form::Order {
         "subtotal"
     } else {

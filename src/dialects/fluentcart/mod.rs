@@ -1,6 +1,8 @@
 //! FluentCart REST v2 (`/wp-json/fluent-cart/v2`): create/update request bodies, the `GET /orders/{id}` order
-//! envelope and the list envelope, both ways. Money is integer cents at a fixed scale of 2 for every currency.
+//! envelope and the list envelope, both ways, plus the action bodies (refund, statuses, bulk…). Money is integer
+//! cents at a fixed scale of 2 for every currency, except the refund amount (decimal major units).
 
+pub mod actions;
 mod decode;
 mod encode;
 #[cfg(test)]

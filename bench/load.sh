@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# HTTP load benchmark for `ordermux serve` (a benchmark, not a test): starts the gateway on a fresh data
+# directory, then drives it with wrk for DURATION seconds (default 60) on CONNECTIONS keep-alive connections
+# (default 200) with a mix of creates and reads across the three dialects (bench/load.lua). Prints requests/s,
+# p50/p99 latency, error counts and the server's peak RSS. Fails when any request errored.
+#
+#   bench/load.sh                  # 60 s, 200 connections
+#   DURATION=10 bench/load.sh      # a quick run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-60}"
+CONNECTIONS="${CONNECTIONS:-200}"
+THREADS="${THREADS:-2}"
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk from the OS packages" >&2
+  (apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null
+fi
+
+cargo build --release --bin ordermux >&2
+data="$(mktemp -d "${TMPDIR:-/tmp}/ordermux-load-XXXXXX")"
+log="$data/server.log"
+# One log line per request would measure the terminal, not the gateway.
+export RUST_LOG=warn
+./target/release/ordermux serve --listen 127.0.0.1:0 --data-dir "$data/db" >"$data/stdout" 2>"$log" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
+base=""
+for _ in $(seq 1 100); do
+  base="$(grep -o 'http://[0-9.:]*' "$data/stdout" 2>/dev/null || true)"
+  [ -n "$base" ] && break
+  sleep 0.1
+done
+[ -n "$base" ] || { echo "server did not start" >&2; cat "$log" >&2; exit 1; }
+# One order per dialect to read back, and a Commerce Layer token.
+bc_id="$(curl -sf -H 'X-Auth-Token: demo-secret' -H 'Content-Type: application/json' "$base/stores/demo/v2/orders" \
+  -d '{"billing_address":{"first_name":"A","last_name":"B","street_1":"1 Main St","city":"Austin","zip":"78701","country_iso2":"US","email":"seed@example.com"},"products":[{"product_id":111,"quantity":1}]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+fc_id="$(curl -sf -u demo:demo-secret -H 'Content-Type: application/json' "$base/wp-json/fluent-cart/v2/orders" \
+  -d '{"customer_id":1,"order_items":[{"object_id":1001,"quantity":1}]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["order_id"])')"
+token="$(curl -sf -H 'Content-Type: application/json' "$base/oauth/token" \
+  -d '{"grant_type":"client_credentials","client_id":"demo","client_secret":"demo-secret"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+cl_id="$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/vnd.api+json' -H 'Accept: application/vnd.api+json' \
+  "$base/api/orders" -d '{"data":{"type":"orders","attributes":{"customer_email":"seed@example.com"},"relationships":{"market":{"data":{"type":"markets","id":"usd"}}}}}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')"
+
+echo "ordermux $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $base: ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads, $(nproc) cores"
+result="$(CL_TOKEN="$token" CL_ORDER_ID="$cl_id" FC_ORDER_ID="$fc_id" BC_ORDER_ID="$bc_id" \
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/load.lua "$base" | tee /dev/stderr | grep '^RESULT')"
+rss_kib="$(grep VmHWM /proc/$server/status | awk '{print $2}')"
+echo "$result peak_rss_mib=$((rss_kib / 1024))"
+case "$result" in
+  *"errors_status=0 errors_socket=0"*) ;;
+  *) echo "load run had errors" >&2; exit 1 ;;
+esac
