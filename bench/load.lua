@@ -12,7 +12,7 @@ local fc_create = [[{"customer_id":1,"order_items":[{"object_id":1001,"quantity"
 local cl_create = [[{"data":{"type":"orders","attributes":{"customer_email":"load@example.com"},"relationships":{"market":{"data":{"type":"markets","id":"usd"}}}}}]]
 
 local counter = 0
-local thread_id = 0
+
 local threads = {}
 
 function setup(thread)
@@ -54,10 +54,13 @@ request = function()
 end
 
 local failures = 0
+local seen = {}
 response = function(status, headers, body)
   if status >= 400 then
     failures = failures + 1
-    if failures <= 3 then
+    local kind = status .. ":" .. string.sub(body, 1, 60)
+    if not seen[kind] then
+      seen[kind] = true
       io.stderr:write("non-2xx reply " .. status .. ": " .. string.sub(body, 1, 200) .. "\n")
     end
   end

@@ -23,6 +23,8 @@ data="$(mktemp -d "${TMPDIR:-/tmp}/ordermux-load-XXXXXX")"
 log="$data/server.log"
 # One log line per request would measure the terminal, not the gateway.
 export RUST_LOG=warn
+# The per-client budget is a product feature, not what this measures.
+export ORDERMUX__SERVER__RATE_LIMIT_QUOTA="${ORDERMUX__SERVER__RATE_LIMIT_QUOTA:-1000000000}"
 ./target/release/ordermux serve --listen 127.0.0.1:0 --data-dir "$data/db" >"$data/stdout" 2>"$log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT

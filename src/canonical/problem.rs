@@ -146,6 +146,15 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// The sentence to show a person: the reason, prefixed with the pointer when there is one.
+    pub fn message(&self) -> String {
+        if self.pointer.is_empty() {
+            self.reason.clone()
+        } else {
+            self.to_string()
+        }
+    }
+
     pub fn new(kind: ProblemKind, pointer: impl Into<String>, reason: impl Into<String>) -> Self {
         Problem {
             kind,

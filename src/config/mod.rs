@@ -25,6 +25,7 @@ pub const DEMO_SECRET: &str = "demo-secret";
 pub struct Config {
     pub defaults: Defaults,
     pub server: ServerConfig,
+    pub store: StoreConfig,
     pub catalog: Catalog,
     pub idempotency_retention: Duration,
     pub markets: Vec<Market>,
@@ -62,6 +63,21 @@ pub struct ServerConfig {
     /// Requests per window per client, advertised in BigCommerce's `X-Rate-Limit-*` headers and enforced.
     pub rate_limit_quota: u32,
     pub rate_limit_window: Duration,
+}
+
+/// How hard the embedded store works to keep a committed write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is fsynced (SQLite `synchronous = FULL`): survives power loss and OS crashes.
+    Full,
+    /// Commits survive a crash or kill of the process; the last ones may roll back on power loss or an OS crash
+    /// (SQLite WAL with `synchronous = NORMAL`). Never corrupts.
+    Normal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    pub durability: Durability,
 }
 
 /// A Commerce Layer market: orders are created in one, and it fixes their currency.
@@ -259,6 +275,16 @@ fn validate(
         }
     };
     let data_dir = base.join(s.data_dir.as_deref().unwrap_or("data"));
+    let durability = match raw.store.synchronous.as_deref().unwrap_or("full") {
+        "full" => Durability::Full,
+        "normal" => Durability::Normal,
+        other => {
+            problems.push(format!(
+                "store.synchronous: expected \"full\" or \"normal\", got {other:?}"
+            ));
+            Durability::Full
+        }
+    };
 
     let retention_hours = raw.idempotency.retention_hours.unwrap_or(24);
     if retention_hours < 24 {
@@ -299,6 +325,7 @@ fn validate(
                 rate_limit_quota: u32::try_from(rate_limit_quota).unwrap_or(u32::MAX),
                 rate_limit_window,
             },
+            store: StoreConfig { durability },
             catalog,
             idempotency_retention: Duration::from_secs(retention_hours.saturating_mul(3600)),
             markets,

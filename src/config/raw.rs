@@ -12,6 +12,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
     pub catalog: RawCatalogRef,
     #[serde(default)]
     pub idempotency: RawIdempotency,
@@ -41,6 +43,12 @@ pub struct RawServer {
     pub token_ttl_secs: Option<u64>,
     pub rate_limit_quota: Option<u64>,
     pub rate_limit_window_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub synchronous: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

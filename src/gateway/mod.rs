@@ -35,7 +35,7 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the embedded store in the configured data directory, loads the catalog and seeds customers.
     pub async fn open(config: Config) -> Result<Gateway, StoreError> {
-        let store = Store::open_sqlite(&config.server.data_dir).await?;
+        let store = Store::open_sqlite(&config.server.data_dir, config.store.durability).await?;
         Gateway::with_store(config, store).await
     }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::canonical::{
     Address, Order, OrderFilter, OrderQuery, Page, Platform, Problem, Timestamp,
 };
-use crate::config::{Product, SeedCustomer};
+use crate::config::{Durability, Product, SeedCustomer};
 
 pub use sqlite::SqliteStore;
 
@@ -141,8 +141,10 @@ macro_rules! dispatch {
 
 impl Store {
     /// Opens (creating if needed) the SQLite store in `data_dir` and brings its schema up to date.
-    pub async fn open_sqlite(data_dir: &Path) -> Result<Store, StoreError> {
-        Ok(Store::Sqlite(SqliteStore::open(data_dir).await?))
+    pub async fn open_sqlite(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(
+            SqliteStore::open(data_dir, durability).await?,
+        ))
     }
 
     /// Whether the store answers (for `/readyz`).

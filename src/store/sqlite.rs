@@ -1,4 +1,4 @@
-//! The SQLite implementation: one file in the data directory, WAL journal with `synchronous = FULL` (a committed
+//! The SQLite implementation: one file in the data directory, WAL journal with `synchronous = FULL` by default (a committed
 //! write survives a crash), one writer connection (SQLite serialises writers anyway; one connection makes that a
 //! queue instead of busy errors) and a pool of readers.
 
@@ -23,7 +23,7 @@ use crate::canonical::{
     Address, Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, SortKey,
     Timestamp,
 };
-use crate::config::{Product, SeedCustomer};
+use crate::config::{Durability, Product, SeedCustomer};
 
 /// BigCommerce order ids start at 100 on a new store; the offset keeps that look.
 const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
@@ -73,7 +73,7 @@ fn timestamp_text(t: Timestamp) -> String {
 }
 
 impl SqliteStore {
-    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    pub async fn open(data_dir: &Path, durability: Durability) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.display().to_string(),
             source,
@@ -82,7 +82,10 @@ impl SqliteStore {
             .filename(data_dir.join("ordermux.db"))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
@@ -91,7 +94,7 @@ impl SqliteStore {
             .await?;
         migrator().run(&writer).await?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
         Ok(SqliteStore { writer, reader })
@@ -378,35 +381,30 @@ impl SqliteStore {
         now: Timestamp,
         retention: Duration,
     ) -> Result<IdempotencyClaim, StoreError> {
+        // The common case, a new key, is one statement.
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO NOTHING",
+        )
+        .bind(client)
+        .bind(key)
+        .bind(&fingerprint[..])
+        .bind(now.timestamp())
+        .execute(&self.writer)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
         let mut tx = self.writer.begin().await?;
         let horizon = now.timestamp() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-        sqlx::query("DELETE FROM idempotency WHERE client = ? AND key = ? AND created_at < ?")
-            .bind(client)
-            .bind(key)
-            .bind(horizon)
-            .execute(&mut *tx)
-            .await?;
         let existing = sqlx::query(
-            "SELECT fingerprint, state, status, headers, body FROM idempotency WHERE client = ? AND key = ?",
+            "SELECT fingerprint, state, status, headers, body, created_at FROM idempotency WHERE client = ? AND key = ?",
         )
         .bind(client)
         .bind(key)
         .fetch_optional(&mut *tx)
         .await?;
         let claim = match existing {
-            None => {
-                sqlx::query(
-                    "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?)",
-                )
-                .bind(client)
-                .bind(key)
-                .bind(&fingerprint[..])
-                .bind(now.timestamp())
-                .execute(&mut *tx)
-                .await?;
-                IdempotencyClaim::Claimed
-            }
-            Some(row) => {
+            Some(row) if row.get::<i64, _>(5) >= horizon => {
                 let stored: Vec<u8> = row.get(0);
                 let state: String = row.get(1);
                 if stored != fingerprint[..] {
@@ -423,6 +421,19 @@ impl SqliteStore {
                         body: row.get(4),
                     })
                 }
+            }
+            // Expired (or released in the meantime): the key starts over.
+            _ => {
+                sqlx::query(
+                    "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at",
+                )
+                .bind(client)
+                .bind(key)
+                .bind(&fingerprint[..])
+                .bind(now.timestamp())
+                .execute(&mut *tx)
+                .await?;
+                IdempotencyClaim::Claimed
             }
         };
         tx.commit().await?;
@@ -512,30 +523,80 @@ fn clear_object_ids(order: &mut Order) {
 }
 
 /// Gives every object of `order` that has no ids a new id in every scheme, and links the customer by email.
+/// Ids are allocated for all objects in one statement and mapped in one more: each statement is a round trip to
+/// SQLite's worker thread, which is what a create costs.
 async fn assign_object_ids(
     conn: &mut SqliteConnection,
     client: &str,
     order_gid: &str,
     order: &mut Order,
 ) -> Result<(), StoreError> {
-    for l in &mut order.line_items {
-        if l.ids.is_empty() {
-            l.ids = new_object(conn, client, order_gid, ObjectKind::LineItem).await?;
+    let mut slots: Vec<(ObjectKind, &mut PlatformIds)> = Vec::new();
+    slots.extend(
+        order
+            .line_items
+            .iter_mut()
+            .filter(|l| l.ids.is_empty())
+            .map(|l| (ObjectKind::LineItem, &mut l.ids)),
+    );
+    slots.extend(
+        order
+            .billing_address
+            .iter_mut()
+            .chain(order.shipping_destinations.iter_mut())
+            .filter(|a| a.ids.is_empty())
+            .map(|a| (ObjectKind::Address, &mut a.ids)),
+    );
+    slots.extend(
+        order
+            .shipping_lines
+            .iter_mut()
+            .filter(|s| s.ids.is_empty())
+            .map(|s| (ObjectKind::ShippingLine, &mut s.ids)),
+    );
+    if !slots.is_empty() {
+        let kinds = [
+            ObjectKind::LineItem,
+            ObjectKind::Address,
+            ObjectKind::ShippingLine,
+        ];
+        let wants: Vec<(&'static str, i64)> = kinds
+            .iter()
+            .map(|k| {
+                (
+                    k.key(),
+                    slots.iter().filter(|(kind, _)| kind == k).count() as i64,
+                )
+            })
+            .collect();
+        let mut next = allocate(conn, &wants).await?;
+        let mut rows = Vec::with_capacity(slots.len());
+        for (kind, ids) in &mut slots {
+            let n = next.get_mut(kind.key()).map_or(0, |n| {
+                let v = *n;
+                *n += 1;
+                v
+            });
+            **ids = PlatformIds {
+                fluentcart: Some(n.unsigned_abs()),
+                commercelayer: Some(random_token(10)),
+                bigcommerce: Some(n.unsigned_abs()),
+            };
+            rows.push((*kind, n, ids.commercelayer.clone().unwrap_or_default()));
         }
-    }
-    for a in order
-        .billing_address
-        .iter_mut()
-        .chain(order.shipping_destinations.iter_mut())
-    {
-        if a.ids.is_empty() {
-            a.ids = new_object(conn, client, order_gid, ObjectKind::Address).await?;
-        }
-    }
-    for s in &mut order.shipping_lines {
-        if s.ids.is_empty() {
-            s.ids = new_object(conn, client, order_gid, ObjectKind::ShippingLine).await?;
-        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO id_map (gateway_id, kind, client, order_gateway_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+        );
+        q.push_values(rows, |mut b, (kind, n, cl)| {
+            b.push_bind(object_gid(kind, n.unsigned_abs()))
+                .push_bind(kind.key())
+                .push_bind(client.to_owned())
+                .push_bind(order_gid.to_owned())
+                .push_bind(n)
+                .push_bind(cl)
+                .push_bind(n);
+        });
+        q.build().execute(&mut *conn).await?;
     }
     if order.customer.ids.is_empty() {
         if let Some(email) = order.customer.email.clone() {
@@ -548,6 +609,31 @@ async fn assign_object_ids(
         }
     }
     Ok(())
+}
+
+/// Reserves `count` consecutive numbers of each named sequence in one statement; returns the first of each.
+async fn allocate(
+    conn: &mut SqliteConnection,
+    wants: &[(&'static str, i64)],
+) -> Result<std::collections::HashMap<&'static str, i64>, StoreError> {
+    let wants: Vec<(&'static str, i64)> = wants.iter().copied().filter(|(_, n)| *n > 0).collect();
+    let mut first = std::collections::HashMap::new();
+    if wants.is_empty() {
+        return Ok(first);
+    }
+    let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO sequences (name, last) ");
+    q.push_values(wants.iter(), |mut b, (name, n)| {
+        b.push_bind(*name).push_bind(*n);
+    });
+    q.push(" ON CONFLICT (name) DO UPDATE SET last = last + excluded.last RETURNING name, last");
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let name: String = row.get(0);
+        let last: i64 = row.get(1);
+        if let Some((key, n)) = wants.iter().find(|(k, _)| *k == name) {
+            first.insert(*key, last - n + 1);
+        }
+    }
+    Ok(first)
 }
 
 fn live_object_gids(order: &Order) -> Vec<String> {
@@ -921,13 +1007,13 @@ mod tests {
     #[tokio::test]
     async fn orders_survive_reopening_and_are_found_under_every_id_scheme() {
         let dir = temp_dir("reopen");
-        let store = SqliteStore::open(&dir).await.unwrap();
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
         let mut order = Order::empty(Currency::parse("EUR").unwrap());
         order.customer.email = Some("Ada@Example.com".into());
         let created = store.create_order("demo", order, now()).await.unwrap();
         let ids = created.ids.platform.clone();
         drop(store);
-        let store = SqliteStore::open(&dir).await.unwrap();
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
         for id in [
             ObjectId::FluentCart(ids.fluentcart.unwrap()),
             ObjectId::CommerceLayer(ids.commercelayer.clone().unwrap()),
@@ -951,7 +1037,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_modification_writes_nothing() {
         let dir = temp_dir("modify");
-        let store = SqliteStore::open(&dir).await.unwrap();
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
         let created = store
             .create_order("demo", Order::empty(Currency::parse("USD").unwrap()), now())
             .await
@@ -977,7 +1063,7 @@ mod tests {
     #[tokio::test]
     async fn idempotency_claims_replays_and_detects_mismatch() {
         let dir = temp_dir("idem");
-        let store = SqliteStore::open(&dir).await.unwrap();
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
         let day = Duration::from_secs(86_400);
         let fp = [7u8; 32];
         let claim = |fp: [u8; 32]| {
@@ -1002,6 +1088,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(claim(fp).await, IdempotencyClaim::Replay(response));
+        // Past the retention, the key starts over, even with another request.
+        let later = now() + chrono::Duration::seconds(86_401);
+        assert_eq!(
+            store.idempotency_begin("demo", "k1", &[9u8; 32], later, day).await.unwrap(),
+            IdempotencyClaim::Claimed
+        );
         // Another client's key of the same name is its own.
         assert_eq!(
             store

@@ -538,7 +538,6 @@ pub fn encode_error(problem: &Problem) -> ErrorDocument {
     ErrorDocument {
         status: http::StatusCode::from_u16(r.status)
             .unwrap_or(http::StatusCode::UNPROCESSABLE_ENTITY),
-        // BigCommerce messages are sentences; the pointer is prefixed only when there is one.
-        body: json!([{ "status": r.status, "message": if problem.pointer.is_empty() { problem.reason.clone() } else { problem.to_string() } }]),
+        body: json!([{ "status": r.status, "message": problem.message() }]),
     }
 }

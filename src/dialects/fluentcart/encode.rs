@@ -555,7 +555,7 @@ fn major_number(m: Money) -> Value {
 pub fn encode_error(problem: &Problem) -> ErrorDocument {
     let r = error_render(&tables::get().fluentcart_errors, problem.kind);
     let code = r.code.unwrap_or_else(|| problem.kind.key().to_owned());
-    let message = problem.to_string();
+    let message = problem.message();
     let mut data = json!({ "status": r.status });
     if !problem.pointer.is_empty() {
         data["pointer"] = Value::String(problem.pointer.clone());
