@@ -31,22 +31,35 @@ const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 /// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
 /// `_sqlx_migrations`).
 fn migrator() -> Migrator {
-    let migrations = vec![
-        Migration::new(
+    const MIGRATIONS: [(i64, &str, &str); 3] = [
+        (
             1,
-            Cow::Borrowed("embedded store"),
-            MigrationType::Simple,
-            Cow::Borrowed(include_str!("../../migrations/0001_embedded_store.sql")),
-            false,
+            "embedded store",
+            include_str!("../../migrations/0001_embedded_store.sql"),
         ),
-        Migration::new(
+        (
             2,
-            Cow::Borrowed("standalone addresses"),
-            MigrationType::Simple,
-            Cow::Borrowed(include_str!("../../migrations/0002_addresses.sql")),
-            false,
+            "standalone addresses",
+            include_str!("../../migrations/0002_addresses.sql"),
+        ),
+        (
+            3,
+            "list indexes",
+            include_str!("../../migrations/0003_list_indexes.sql"),
         ),
     ];
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
     Migrator {
         migrations: Cow::Owned(migrations),
         ..Migrator::DEFAULT
@@ -1091,7 +1104,10 @@ mod tests {
         // Past the retention, the key starts over, even with another request.
         let later = now() + chrono::Duration::seconds(86_401);
         assert_eq!(
-            store.idempotency_begin("demo", "k1", &[9u8; 32], later, day).await.unwrap(),
+            store
+                .idempotency_begin("demo", "k1", &[9u8; 32], later, day)
+                .await
+                .unwrap(),
             IdempotencyClaim::Claimed
         );
         // Another client's key of the same name is its own.

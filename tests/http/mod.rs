@@ -6,4 +6,5 @@ mod harness;
 pub mod bigcommerce;
 mod commercelayer;
 mod core;
+mod cross;
 mod fluentcart;
