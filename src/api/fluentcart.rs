@@ -22,8 +22,7 @@ use serde_json::{json, Value};
 
 use super::query::invalid;
 use super::{
-    no_route, parse_body, path_id, wrong_method, ApiContext, ApiRequest, ApiResponse, ApiResult,
-    Operation,
+    no_route, parse_body, path_id, pick, ApiContext, ApiRequest, ApiResponse, ApiResult, Operation,
 };
 use crate::canonical::lifecycle::{self, Transition};
 use crate::canonical::{
@@ -45,15 +44,6 @@ const PER_PAGE_LIMIT: u64 = 200;
 
 fn is_id(segment: &str) -> bool {
     !segment.is_empty() && segment.len() <= 19 && segment.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Picks the operation for `method` among a path's `allowed` methods, or 405.
-fn pick(method: &Method, allowed: &[(Method, Operation)]) -> Result<Operation, Problem> {
-    allowed
-        .iter()
-        .find(|(m, _)| m == method)
-        .map(|(_, op)| *op)
-        .ok_or_else(|| wrong_method(method))
 }
 
 pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Problem> {

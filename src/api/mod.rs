@@ -53,7 +53,7 @@ impl Operation {
 }
 
 /// An authenticated request, body read within limits.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiRequest {
     pub method: Method,
     /// Path segments after the dialect's root (`/wp-json/fluent-cart/v2`, `/api`, `/stores/{hash}/v2`),
@@ -66,6 +66,22 @@ pub struct ApiRequest {
     /// `scheme://host` plus the dialect's root, for links in replies.
     pub base_url: String,
     pub now: Timestamp,
+}
+
+/// Credentials travel in headers (marked sensitive by the gateway, so `HeaderMap`'s `Debug` hides them) and in
+/// bodies (`client_secret` at `/oauth/token`; personal data in every order): the body is shown by length only.
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("segments", &self.segments)
+            .field("query", &self.query)
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.len())
+            .field("client", &self.client.id)
+            .field("now", &self.now)
+            .finish()
+    }
 }
 
 impl ApiRequest {
@@ -161,6 +177,15 @@ pub fn no_route(req_path: &str) -> Problem {
         "",
         format!("No route was found matching the URL and request method ({req_path})."),
     )
+}
+
+/// The operation for `method` among those a path allows, or 405.
+pub fn pick(method: &Method, allowed: &[(Method, Operation)]) -> Result<Operation, Problem> {
+    allowed
+        .iter()
+        .find(|(m, _)| m == method)
+        .map(|(_, op)| *op)
+        .ok_or_else(|| wrong_method(method))
 }
 
 /// 405 for a path that exists with other methods.

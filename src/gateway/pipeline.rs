@@ -328,7 +328,8 @@ async fn api_request(
         operation: operation.name,
     };
     let now = chrono::Utc::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    hide_credentials(&mut parts.headers);
 
     let client = if api::is_public(dialect, &segments) {
         None
@@ -437,6 +438,22 @@ async fn api_request(
     Outcome {
         response,
         operation: operation.name,
+    }
+}
+
+/// Marks credential headers sensitive: `Debug` of the header map then prints `Sensitive` instead of the value, so
+/// no log line that shows request headers can carry a secret.
+fn hide_credentials(headers: &mut http::HeaderMap) {
+    for name in [
+        http::header::AUTHORIZATION,
+        HeaderName::from_static("x-auth-token"),
+        http::header::COOKIE,
+    ] {
+        if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
+            for value in entry.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
     }
 }
 
@@ -609,6 +626,22 @@ async fn run(gw: &Gateway, dialect: Dialect, request: &ApiRequest) -> Response<B
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_headers_never_show_in_debug() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Basic ZGVtbzpkZW1vLXNlY3JldA=="),
+        );
+        h.insert("x-auth-token", HeaderValue::from_static("demo-secret"));
+        hide_credentials(&mut h);
+        let shown = format!("{h:?}");
+        assert!(
+            !shown.contains("demo-secret") && !shown.contains("ZGVtbz"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn paths_route_to_dialects_and_traversal_is_refused() {

@@ -36,13 +36,7 @@ fn route_path(segments: &[&str]) -> String {
 }
 
 pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Problem> {
-    let pick = |allowed: &[(Method, Operation)]| {
-        allowed
-            .iter()
-            .find(|(m, _)| m == method)
-            .map(|(_, op)| *op)
-            .ok_or_else(|| wrong_method(method))
-    };
+    let pick = |allowed: &[(Method, Operation)]| super::pick(method, allowed);
     match segments {
         ["oauth", "token"] => pick(&[(Method::POST, Operation::write("oauth.token"))]),
         ["markets"] => pick(&[(Method::GET, Operation::read("markets.list"))]),
