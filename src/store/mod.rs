@@ -112,6 +112,8 @@ pub enum StoreError {
     },
     #[error("stored record {0} cannot be read: {1}")]
     Corrupt(String, String),
+    #[error("the store's writer task has stopped")]
+    Stopped,
 }
 
 /// Why `modify_order` did not modify.

@@ -70,6 +70,262 @@ fn migrator() -> Migrator {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Creates and idempotency records, committed in groups (`write_batcher`). Unbounded on purpose: what bounds
+    /// it is the number of requests in flight (connections, deadlines).
+    writes: tokio::sync::mpsc::UnboundedSender<WriteJob>,
+}
+
+/// A write that may share a transaction with others (see `write_batcher`).
+#[derive(Debug, Clone)]
+enum WriteOp {
+    Create {
+        client: String,
+        order: Order,
+        now: Timestamp,
+    },
+    Claim {
+        client: String,
+        key: String,
+        fingerprint: [u8; 32],
+        now: Timestamp,
+        retention: Duration,
+    },
+    Complete {
+        client: String,
+        key: String,
+        response: StoredResponse,
+    },
+}
+
+/// What a write produced.
+enum Outcome {
+    Created(Order),
+    Claimed(IdempotencyClaim),
+    Done,
+}
+
+/// Where the outcome of a write goes.
+#[derive(Debug)]
+enum Reply {
+    Order(tokio::sync::oneshot::Sender<Result<Order, StoreError>>),
+    Claim(tokio::sync::oneshot::Sender<Result<IdempotencyClaim, StoreError>>),
+    Done(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<Outcome, StoreError>) {
+        // A caller that has gone away (its request timed out) no longer needs the answer; the write stands.
+        let mismatch =
+            || StoreError::Corrupt("write batch".into(), "reply of the wrong kind".into());
+        match self {
+            Reply::Order(tx) => {
+                let _ = tx.send(result.and_then(|o| match o {
+                    Outcome::Created(order) => Ok(order),
+                    _ => Err(mismatch()),
+                }));
+            }
+            Reply::Claim(tx) => {
+                let _ = tx.send(result.and_then(|o| match o {
+                    Outcome::Claimed(claim) => Ok(claim),
+                    _ => Err(mismatch()),
+                }));
+            }
+            Reply::Done(tx) => {
+                let _ = tx.send(result.map(|_| ()));
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct WriteJob {
+    op: WriteOp,
+    reply: Reply,
+}
+
+/// Most writes committed together.
+const MAX_WRITE_BATCH: usize = 64;
+
+/// Group commit: whatever creates and idempotency writes are waiting when the writer is free go into one
+/// transaction, so concurrent clients share the commit (and, with `synchronous = FULL`, the fsync) instead of
+/// queueing for one each. Each write is still atomic: a batch that fails is retried one write per transaction,
+/// so one bad write cannot fail its neighbours.
+async fn write_batcher(
+    writer: SqlitePool,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<WriteJob>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_WRITE_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<WriteOp> = batch.iter().map(|j| j.op.clone()).collect();
+        match run_writes(&writer, ops).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    job.reply.send(Ok(outcome));
+                }
+            }
+            Err(_) => {
+                for job in batch {
+                    let result = run_writes(&writer, vec![job.op])
+                        .await
+                        .and_then(|mut v| v.pop().ok_or(StoreError::Stopped));
+                    job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn run_writes(writer: &SqlitePool, ops: Vec<WriteOp>) -> Result<Vec<Outcome>, StoreError> {
+    let mut tx = writer.begin().await?;
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.push(match op {
+            WriteOp::Create { client, order, now } => {
+                Outcome::Created(insert_order(&mut tx, &client, order, now).await?)
+            }
+            WriteOp::Claim {
+                client,
+                key,
+                fingerprint,
+                now,
+                retention,
+            } => Outcome::Claimed(
+                claim_key(&mut tx, &client, &key, &fingerprint, now, retention).await?,
+            ),
+            WriteOp::Complete {
+                client,
+                key,
+                response,
+            } => {
+                complete_key(&mut tx, &client, &key, &response).await?;
+                Outcome::Done
+            }
+        });
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn claim_key(
+    conn: &mut SqliteConnection,
+    client: &str,
+    key: &str,
+    fingerprint: &[u8; 32],
+    now: Timestamp,
+    retention: Duration,
+) -> Result<IdempotencyClaim, StoreError> {
+    // The common case, a new key, is one statement.
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO NOTHING",
+    )
+    .bind(client)
+    .bind(key)
+    .bind(&fingerprint[..])
+    .bind(now.timestamp())
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(IdempotencyClaim::Claimed);
+    }
+    let horizon = now.timestamp() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let existing = sqlx::query(
+        "SELECT fingerprint, state, status, headers, body, created_at FROM idempotency WHERE client = ? AND key = ?",
+    )
+    .bind(client)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match existing {
+        Some(row) if row.get::<i64, _>(5) >= horizon => {
+            let stored: Vec<u8> = row.get(0);
+            let state: String = row.get(1);
+            if stored != fingerprint[..] {
+                IdempotencyClaim::Mismatch
+            } else if state == "in_flight" {
+                IdempotencyClaim::InFlight
+            } else {
+                let status: i64 = row.get(2);
+                let headers: String = row.get(3);
+                IdempotencyClaim::Replay(StoredResponse {
+                    status: u16::try_from(status).map_err(|e| corrupt("idempotency", e))?,
+                    headers: serde_json::from_str(&headers)
+                        .map_err(|e| corrupt("idempotency", e))?,
+                    body: row.get(4),
+                })
+            }
+        }
+        // Expired (or released in the meantime): the key starts over.
+        _ => {
+            sqlx::query(
+                "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at",
+            )
+            .bind(client)
+            .bind(key)
+            .bind(&fingerprint[..])
+            .bind(now.timestamp())
+            .execute(&mut *conn)
+            .await?;
+            IdempotencyClaim::Claimed
+        }
+    })
+}
+
+async fn complete_key(
+    conn: &mut SqliteConnection,
+    client: &str,
+    key: &str,
+    response: &StoredResponse,
+) -> Result<(), StoreError> {
+    let headers =
+        serde_json::to_string(&response.headers).map_err(|e| corrupt("idempotency", e))?;
+    sqlx::query(
+        "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE client = ? AND key = ?",
+    )
+    .bind(i64::from(response.status))
+    .bind(headers)
+    .bind(&response.body)
+    .bind(client)
+    .bind(key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_order(
+    conn: &mut SqliteConnection,
+    client: &str,
+    mut order: Order,
+    now: Timestamp,
+) -> Result<Order, StoreError> {
+    let n = next_sequence(conn, "order").await?;
+    let gid = gateway_id("ord");
+    order.ids.gateway = Some(gid.clone());
+    order.ids.platform = PlatformIds {
+        fluentcart: Some(n.unsigned_abs()),
+        commercelayer: Some(random_token(10)),
+        bigcommerce: Some((n + BIGCOMMERCE_ORDER_ID_OFFSET).unsigned_abs()),
+    };
+    if order.ids.number.is_none() {
+        order.ids.number = Some(n.to_string());
+    }
+    if order.ids.uuid.is_none() {
+        order.ids.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
+    }
+    if order.ids.cart_token.is_none() {
+        order.ids.cart_token = Some(random_token(32));
+    }
+    order.timestamps.created_at.get_or_insert(now);
+    order.timestamps.updated_at = Some(now);
+    clear_object_ids(&mut order);
+    assign_object_ids(conn, client, &gid, &mut order).await?;
+    write_order(conn, client, &order, 1, true).await?;
+    Ok(order)
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -110,7 +366,13 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        let (writes, jobs) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(write_batcher(writer.clone(), jobs));
+        Ok(SqliteStore {
+            writer,
+            reader,
+            writes,
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -181,34 +443,17 @@ impl SqliteStore {
     pub async fn create_order(
         &self,
         client: &str,
-        mut order: Order,
+        order: Order,
         now: Timestamp,
     ) -> Result<Order, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let n = next_sequence(&mut tx, "order").await?;
-        let gid = gateway_id("ord");
-        order.ids.gateway = Some(gid.clone());
-        order.ids.platform = PlatformIds {
-            fluentcart: Some(n.unsigned_abs()),
-            commercelayer: Some(random_token(10)),
-            bigcommerce: Some((n + BIGCOMMERCE_ORDER_ID_OFFSET).unsigned_abs()),
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let op = WriteOp::Create {
+            client: client.to_owned(),
+            order,
+            now,
         };
-        if order.ids.number.is_none() {
-            order.ids.number = Some(n.to_string());
-        }
-        if order.ids.uuid.is_none() {
-            order.ids.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
-        }
-        if order.ids.cart_token.is_none() {
-            order.ids.cart_token = Some(random_token(32));
-        }
-        order.timestamps.created_at.get_or_insert(now);
-        order.timestamps.updated_at = Some(now);
-        clear_object_ids(&mut order);
-        assign_object_ids(&mut tx, client, &gid, &mut order).await?;
-        write_order(&mut tx, client, &order, 1, true).await?;
-        tx.commit().await?;
-        Ok(order)
+        self.submit(op, Reply::Order(reply))?;
+        answer.await.map_err(|_| StoreError::Stopped)?
     }
 
     /// Stores an address that belongs to no order yet, with new ids in every scheme.
@@ -394,63 +639,16 @@ impl SqliteStore {
         now: Timestamp,
         retention: Duration,
     ) -> Result<IdempotencyClaim, StoreError> {
-        // The common case, a new key, is one statement.
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO NOTHING",
-        )
-        .bind(client)
-        .bind(key)
-        .bind(&fingerprint[..])
-        .bind(now.timestamp())
-        .execute(&self.writer)
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(IdempotencyClaim::Claimed);
-        }
-        let mut tx = self.writer.begin().await?;
-        let horizon = now.timestamp() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-        let existing = sqlx::query(
-            "SELECT fingerprint, state, status, headers, body, created_at FROM idempotency WHERE client = ? AND key = ?",
-        )
-        .bind(client)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let claim = match existing {
-            Some(row) if row.get::<i64, _>(5) >= horizon => {
-                let stored: Vec<u8> = row.get(0);
-                let state: String = row.get(1);
-                if stored != fingerprint[..] {
-                    IdempotencyClaim::Mismatch
-                } else if state == "in_flight" {
-                    IdempotencyClaim::InFlight
-                } else {
-                    let status: i64 = row.get(2);
-                    let headers: String = row.get(3);
-                    IdempotencyClaim::Replay(StoredResponse {
-                        status: u16::try_from(status).map_err(|e| corrupt("idempotency", e))?,
-                        headers: serde_json::from_str(&headers)
-                            .map_err(|e| corrupt("idempotency", e))?,
-                        body: row.get(4),
-                    })
-                }
-            }
-            // Expired (or released in the meantime): the key starts over.
-            _ => {
-                sqlx::query(
-                    "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at",
-                )
-                .bind(client)
-                .bind(key)
-                .bind(&fingerprint[..])
-                .bind(now.timestamp())
-                .execute(&mut *tx)
-                .await?;
-                IdempotencyClaim::Claimed
-            }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let op = WriteOp::Claim {
+            client: client.to_owned(),
+            key: key.to_owned(),
+            fingerprint: *fingerprint,
+            now,
+            retention,
         };
-        tx.commit().await?;
-        Ok(claim)
+        self.submit(op, Reply::Claim(reply))?;
+        answer.await.map_err(|_| StoreError::Stopped)?
     }
 
     pub async fn idempotency_complete(
@@ -459,19 +657,20 @@ impl SqliteStore {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let headers =
-            serde_json::to_string(&response.headers).map_err(|e| corrupt("idempotency", e))?;
-        sqlx::query(
-            "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE client = ? AND key = ?",
-        )
-        .bind(i64::from(response.status))
-        .bind(headers)
-        .bind(&response.body)
-        .bind(client)
-        .bind(key)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let op = WriteOp::Complete {
+            client: client.to_owned(),
+            key: key.to_owned(),
+            response: response.clone(),
+        };
+        self.submit(op, Reply::Done(reply))?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    fn submit(&self, op: WriteOp, reply: Reply) -> Result<(), StoreError> {
+        self.writes
+            .send(WriteJob { op, reply })
+            .map_err(|_| StoreError::Stopped)
     }
 
     pub async fn idempotency_release(&self, client: &str, key: &str) -> Result<(), StoreError> {
@@ -1044,6 +1243,28 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_creates_are_batched_and_each_gets_its_own_ids() {
+        let dir = temp_dir("batch");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.create_order("demo", Order::empty(usd), now()).await },
+                )
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await.unwrap().unwrap().ids.platform.fluentcart.unwrap());
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, (1..=50).collect::<Vec<u64>>());
         std::fs::remove_dir_all(dir).ok();
     }
 
