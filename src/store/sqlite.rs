@@ -80,7 +80,7 @@ pub struct SqliteStore {
 enum WriteOp {
     Create {
         client: String,
-        order: Order,
+        order: Box<Order>,
         now: Timestamp,
     },
     Claim {
@@ -99,7 +99,7 @@ enum WriteOp {
 
 /// What a write produced.
 enum Outcome {
-    Created(Order),
+    Created(Box<Order>),
     Claimed(IdempotencyClaim),
     Done,
 }
@@ -120,7 +120,7 @@ impl Reply {
         match self {
             Reply::Order(tx) => {
                 let _ = tx.send(result.and_then(|o| match o {
-                    Outcome::Created(order) => Ok(order),
+                    Outcome::Created(order) => Ok(*order),
                     _ => Err(mismatch()),
                 }));
             }
@@ -187,7 +187,7 @@ async fn run_writes(writer: &SqlitePool, ops: Vec<WriteOp>) -> Result<Vec<Outcom
     for op in ops {
         out.push(match op {
             WriteOp::Create { client, order, now } => {
-                Outcome::Created(insert_order(&mut tx, &client, order, now).await?)
+                Outcome::Created(Box::new(insert_order(&mut tx, &client, *order, now).await?))
             }
             WriteOp::Claim {
                 client,
@@ -449,7 +449,7 @@ impl SqliteStore {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let op = WriteOp::Create {
             client: client.to_owned(),
-            order,
+            order: Box::new(order),
             now,
         };
         self.submit(op, Reply::Order(reply))?;
