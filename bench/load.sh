@@ -50,8 +50,10 @@ cl_id="$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: applicatio
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')"
 
 echo "ordermux $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $base: ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads, $(nproc) cores"
-result="$(CL_TOKEN="$token" CL_ORDER_ID="$cl_id" FC_ORDER_ID="$fc_id" BC_ORDER_ID="$bc_id" \
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/load.lua "$base" | tee /dev/stderr | grep '^RESULT')"
+out="$(CL_TOKEN="$token" CL_ORDER_ID="$cl_id" FC_ORDER_ID="$fc_id" BC_ORDER_ID="$bc_id" \
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/load.lua "$base")"
+echo "$out"
+result="$(echo "$out" | grep '^RESULT')"
 rss_kib="$(grep VmHWM /proc/$server/status | awk '{print $2}')"
 echo "$result peak_rss_mib=$((rss_kib / 1024))"
 case "$result" in
