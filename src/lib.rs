@@ -10,6 +10,7 @@
 //! - [`cli`]: the `ordermux` command line.
 
 pub mod api;
+pub mod backends;
 pub mod canonical;
 pub mod cli;
 pub mod config;

@@ -43,6 +43,8 @@ pub enum ProblemKind {
     ForbiddenField,
     Internal,
     Unavailable,
+    BadGateway,
+    GatewayTimeout,
 }
 
 impl ProblemKind {
@@ -84,6 +86,8 @@ impl ProblemKind {
         ProblemKind::ForbiddenField,
         ProblemKind::Internal,
         ProblemKind::Unavailable,
+        ProblemKind::BadGateway,
+        ProblemKind::GatewayTimeout,
     ];
 
     /// The snake_case key used in `errors.toml`.
@@ -126,6 +130,8 @@ impl ProblemKind {
             ProblemKind::ForbiddenField => "forbidden_field",
             ProblemKind::Internal => "internal_error",
             ProblemKind::Unavailable => "unavailable",
+            ProblemKind::BadGateway => "bad_gateway",
+            ProblemKind::GatewayTimeout => "gateway_timeout",
         }
     }
 }

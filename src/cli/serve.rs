@@ -45,12 +45,14 @@ pub fn check_config(args: &CheckConfigArgs) -> ExitCode {
             let problems = config.serve_problems();
             if problems.is_empty() {
                 println!(
-                    "configuration OK: listen {}, data {}, {} client(s), {} market(s), {} product(s)",
+                    "configuration OK: listen {}, data {}, {} client(s), {} market(s), {} product(s), {} backend(s), {} route(s)",
                     config.server.listen,
                     config.server.data_dir.display(),
                     config.clients.len(),
                     config.markets.len(),
-                    config.catalog.products.len()
+                    config.catalog.products.len(),
+                    config.backends.len(),
+                    config.routes.len()
                 );
                 ExitCode::SUCCESS
             } else {

@@ -30,6 +30,40 @@ pub struct Config {
     pub idempotency_retention: Duration,
     pub markets: Vec<Market>,
     pub clients: Vec<Client>,
+    pub backends: Vec<Backend>,
+    pub routes: Vec<Route>,
+    /// Where requests that match no ordermux route go (a reverse proxy in front of an existing shop).
+    pub fallback_backend: Option<String>,
+}
+
+/// What kind of shop a backend is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The embedded shop (the default for every dialect).
+    Embedded,
+    /// An upstream shop of this platform.
+    Upstream(crate::canonical::Platform),
+}
+
+/// A shop requests can be sent to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    pub name: String,
+    pub kind: BackendKind,
+    /// `scheme://host[:port]` (plus an optional path prefix) of an upstream; empty for the embedded shop. Only ever
+    /// taken from configuration, never from a request.
+    pub base_url: String,
+    pub connect_timeout: Duration,
+    /// Until the upstream's response head has arrived.
+    pub timeout: Duration,
+}
+
+/// Which backend serves one inbound dialect (for BigCommerce: one store hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub dialect: crate::canonical::Platform,
+    pub store_hash: Option<String>,
+    pub backend: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -293,6 +327,18 @@ fn validate(
         ));
     }
 
+    let backends = validate_backends(raw.backends, &mut problems);
+    let routes = validate_routes(raw.routes, &backends, &mut problems);
+    let fallback_backend = raw.proxy.fallback_backend;
+    if let Some(name) = &fallback_backend {
+        match backends.iter().find(|b| &b.name == name) {
+            None => problems.push(format!("proxy.fallback_backend: no backend named {name:?}")),
+            Some(b) if b.kind == BackendKind::Embedded => problems.push(format!(
+                "proxy.fallback_backend: {name:?} is the embedded shop; a fallback must be an upstream"
+            )),
+            Some(_) => {}
+        }
+    }
     let markets = validate_markets(raw.markets, &mut problems);
     let clients = validate_clients(raw.clients, env, &mut problems);
     let catalog = match raw.catalog.file {
@@ -330,9 +376,156 @@ fn validate(
             idempotency_retention: Duration::from_secs(retention_hours.saturating_mul(3600)),
             markets,
             clients,
+            backends,
+            routes,
+            fallback_backend,
         }),
         _ => Err(problems),
     }
+}
+
+fn validate_backends(raw: Vec<raw::RawBackend>, problems: &mut Vec<String>) -> Vec<Backend> {
+    let mut out: Vec<Backend> = Vec::new();
+    for (i, b) in raw.into_iter().enumerate() {
+        let at = format!("backends[{i}]");
+        let Some(name) = b.name.filter(|n| !n.is_empty()) else {
+            problems.push(format!("{at}.name: missing"));
+            continue;
+        };
+        if out.iter().any(|o| o.name == name) {
+            problems.push(format!("{at}.name: {name:?} is declared twice"));
+        }
+        let kind = match b.kind.as_deref() {
+            Some("embedded") => BackendKind::Embedded,
+            Some(other) => match crate::canonical::Platform::from_name(other) {
+                Some(p) => BackendKind::Upstream(p),
+                None => {
+                    problems.push(format!(
+                        "{at}.type: expected embedded, bigcommerce, commercelayer or fluentcart, got {other:?}"
+                    ));
+                    continue;
+                }
+            },
+            None => {
+                problems.push(format!("{at}.type: missing"));
+                continue;
+            }
+        };
+        let base_url = match (kind, b.base_url) {
+            (BackendKind::Embedded, None) => String::new(),
+            (BackendKind::Embedded, Some(_)) => {
+                problems.push(format!("{at}.base_url: the embedded shop has no base URL"));
+                String::new()
+            }
+            (BackendKind::Upstream(_), None) => {
+                problems.push(format!("{at}.base_url: missing"));
+                String::new()
+            }
+            (BackendKind::Upstream(_), Some(url)) => {
+                if let Err(why) = check_base_url(&url) {
+                    problems.push(format!("{at}.base_url: {why}"));
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+        };
+        let ms = |v: Option<u64>, default: u64, key: &str, problems: &mut Vec<String>| {
+            let v = v.unwrap_or(default);
+            if v == 0 || v > 600_000 {
+                problems.push(format!(
+                    "{at}.{key}: must be between 1 and 600000 ms, got {v}"
+                ));
+            }
+            Duration::from_millis(v)
+        };
+        out.push(Backend {
+            name,
+            kind,
+            base_url,
+            connect_timeout: ms(b.connect_timeout_ms, 2_000, "connect_timeout_ms", problems),
+            timeout: ms(b.timeout_ms, 30_000, "timeout_ms", problems),
+        });
+    }
+    out
+}
+
+/// An upstream base URL: `http` or `https`, a host, no credentials, query or fragment.
+fn check_base_url(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?} is not an absolute URL"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("scheme must be http or https, got {scheme:?}"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    if authority.contains('@') {
+        return Err("credentials do not belong in the URL".to_owned());
+    }
+    if rest.contains('?') || rest.contains('#') {
+        return Err("a base URL has no query or fragment".to_owned());
+    }
+    http::Uri::try_from(url).map_err(|e| format!("{url:?}: {e}"))?;
+    Ok(())
+}
+
+fn validate_routes(
+    raw: Vec<raw::RawRoute>,
+    backends: &[Backend],
+    problems: &mut Vec<String>,
+) -> Vec<Route> {
+    use crate::canonical::Platform;
+    let mut out: Vec<Route> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let at = format!("routes[{i}]");
+        let Some(dialect) = r.dialect.as_deref().and_then(Platform::from_name) else {
+            problems.push(format!(
+                "{at}.dialect: expected bigcommerce, commercelayer or fluentcart"
+            ));
+            continue;
+        };
+        match (dialect, &r.store_hash) {
+            (Platform::BigCommerce, None) => {
+                problems.push(format!(
+                    "{at}.store_hash: a BigCommerce route names its store hash"
+                ));
+            }
+            (Platform::FluentCart | Platform::CommerceLayer, Some(_)) => {
+                problems.push(format!(
+                    "{at}.store_hash: only BigCommerce routes have a store hash"
+                ));
+            }
+            _ => {}
+        }
+        let Some(backend_name) = r.backend else {
+            problems.push(format!("{at}.backend: missing"));
+            continue;
+        };
+        match backends.iter().find(|b| b.name == backend_name) {
+            None => problems.push(format!("{at}.backend: no backend named {backend_name:?}")),
+            Some(b) => match b.kind {
+                BackendKind::Upstream(p) if p != dialect => problems.push(format!(
+                    "{at}: a {dialect} caller on a {p} backend needs translation to an upstream, which this version does not do yet; route {dialect} to a {dialect} backend (pass-through) or to the embedded shop"
+                )),
+                _ => {}
+            },
+        }
+        if out
+            .iter()
+            .any(|o| o.dialect == dialect && o.store_hash == r.store_hash)
+        {
+            problems.push(format!(
+                "{at}: another route already serves this dialect and store"
+            ));
+        }
+        out.push(Route {
+            dialect,
+            store_hash: r.store_hash,
+            backend: backend_name,
+        });
+    }
+    out
 }
 
 fn validate_markets(raw: Vec<raw::RawMarket>, problems: &mut Vec<String>) -> Vec<Market> {
@@ -601,6 +794,53 @@ mod tests {
         };
         let cfg = validate(raw, Path::new("."), &no_env, &no_file).unwrap();
         assert_eq!(cfg.serve_problems().len(), 1);
+    }
+
+    #[test]
+    fn backends_and_routes_are_validated_together() {
+        let backend = |name: &str, kind: &str, url: Option<&str>| raw::RawBackend {
+            name: Some(name.into()),
+            kind: Some(kind.into()),
+            base_url: url.map(Into::into),
+            ..Default::default()
+        };
+        let route = |dialect: &str, hash: Option<&str>, backend: &str| raw::RawRoute {
+            dialect: Some(dialect.into()),
+            store_hash: hash.map(Into::into),
+            backend: Some(backend.into()),
+        };
+        let raw = raw::RawConfig {
+            backends: vec![
+                backend("bc", "bigcommerce", Some("https://api.bigcommerce.com")),
+                backend("cl", "commercelayer", Some("ftp://example.com")),
+                backend("fc", "fluentcart", Some("https://user:pw@shop.example")),
+                backend("x", "shopify", Some("https://x")),
+            ],
+            routes: vec![
+                route("bigcommerce", Some("abc"), "bc"),
+                route("bigcommerce", None, "bc"),
+                route("fluentcart", None, "bc"),
+                route("commercelayer", None, "nowhere"),
+            ],
+            proxy: raw::RawProxy {
+                fallback_backend: Some("missing".into()),
+            },
+            ..Default::default()
+        };
+        let problems = validate(raw, Path::new("."), &no_env, &no_file).unwrap_err();
+        let text = problems.join("\n");
+        for expected in [
+            "backends[1].base_url: scheme must be http or https",
+            "backends[2].base_url: credentials do not belong in the URL",
+            "backends[3].type: expected embedded, bigcommerce, commercelayer or fluentcart",
+            "routes[1].store_hash: a BigCommerce route names its store hash",
+            "routes[2]: a fluentcart caller on a bigcommerce backend needs translation",
+            "routes[3].backend: no backend named \"nowhere\"",
+            "proxy.fallback_backend: no backend named \"missing\"",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        assert!(!text.contains("routes[0]"), "{text}");
     }
 
     #[test]

@@ -21,6 +21,37 @@ pub struct RawConfig {
     pub markets: Vec<RawMarket>,
     #[serde(default)]
     pub clients: Vec<RawClient>,
+    #[serde(default)]
+    pub backends: Vec<RawBackend>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub proxy: RawProxy,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub base_url: Option<String>,
+    pub connect_timeout_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub dialect: Option<String>,
+    pub store_hash: Option<String>,
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub fallback_backend: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -28,6 +28,8 @@ pub struct Gateway {
     pub(crate) api: ApiContext,
     pub(crate) metrics: Metrics,
     pub(crate) rate: Arc<rate::RateLimiter>,
+    /// Upstream shops requests are passed through to.
+    pub(crate) upstreams: Arc<crate::backends::Upstreams>,
     /// False once shutdown has begun (`/readyz` answers 503 then).
     pub(crate) ready: Arc<AtomicBool>,
 }
@@ -51,6 +53,7 @@ impl Gateway {
             config.server.rate_limit_quota,
             config.server.rate_limit_window,
         );
+        let upstreams = Arc::new(crate::backends::Upstreams::from_config(&config));
         let config = Arc::new(config);
         Ok(Gateway {
             api: ApiContext {
@@ -63,6 +66,7 @@ impl Gateway {
             },
             metrics: Metrics::new(),
             rate: Arc::new(rate),
+            upstreams,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

@@ -21,7 +21,15 @@ use crate::canonical::{Platform, Problem, ProblemKind};
 use crate::dialects::{self, Dialect};
 use crate::store::{IdempotencyClaim, StoredResponse};
 
+/// What the gateway's own replies are made of.
 pub type Body = Full<Bytes>;
+
+/// What goes on the wire: a gateway reply, or an upstream's body still streaming.
+pub type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, hyper::Error>;
+
+fn boxed(response: Response<Body>) -> Response<OutBody> {
+    response.map(|b| b.map_err(|never| match never {}).boxed_unsync())
+}
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -109,8 +117,17 @@ fn content_type(dialect: Dialect) -> &'static str {
 
 /// A reply ready to send, plus what metrics and the log line need.
 struct Outcome {
-    response: Response<Body>,
+    response: Response<OutBody>,
     operation: &'static str,
+}
+
+impl Outcome {
+    fn new(response: Response<Body>, operation: &'static str) -> Self {
+        Outcome {
+            response: boxed(response),
+            operation,
+        }
+    }
 }
 
 fn plain(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
@@ -186,7 +203,8 @@ fn rate_headers(response: &mut Response<Body>, budget: &Budget) {
 pub async fn handle(
     gw: Gateway,
     req: Request<Incoming>,
-) -> Result<Response<Body>, std::convert::Infallible> {
+    peer: std::net::SocketAddr,
+) -> Result<Response<OutBody>, std::convert::Infallible> {
     let started = Instant::now();
     let id = request_id(&req);
     let span = tracing::info_span!(
@@ -201,7 +219,7 @@ pub async fn handle(
     let dialect_name = std::sync::Arc::new(std::sync::Mutex::new("none"));
     let name_slot = dialect_name.clone();
     let outcome = async {
-        let outcome = dispatch(&gw, req, &name_slot).await;
+        let outcome = dispatch(&gw, req, peer, &name_slot).await;
         let status = outcome.response.status().as_u16();
         let dialect = *name_slot.lock().unwrap_or_else(|p| p.into_inner());
         let elapsed = started.elapsed();
@@ -221,7 +239,11 @@ pub async fn handle(
     .instrument(span)
     .await;
     let mut response = outcome.response;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    // An upstream's own request id (pass-through) is its reply's, and stays.
+    if let (false, Ok(v)) = (
+        response.headers().contains_key(REQUEST_ID),
+        HeaderValue::from_str(&id),
+    ) {
         response
             .headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID), v);
@@ -232,48 +254,49 @@ pub async fn handle(
 async fn dispatch(
     gw: &Gateway,
     req: Request<Incoming>,
+    peer: std::net::SocketAddr,
     dialect_slot: &std::sync::Mutex<&'static str>,
 ) -> Outcome {
     if let Some(name) = req.headers().keys().find(|n| n.as_str().contains('_')) {
         // Proxies disagree on whether `X_Foo` is `X-Foo`; refusing the ambiguity (as Envoy does) keeps a header
         // from meaning one thing here and another upstream.
-        return Outcome {
-            response: plain(
+        return Outcome::new(plain(
                 StatusCode::BAD_REQUEST,
                 "application/json",
                 serde_json::json!({"status": 400, "message": format!("header name {:?} contains '_'", name.as_str())}).to_string(),
-            ),
-            operation: "rejected",
-        };
+            ), "rejected");
     }
     let target = match route(req.uri().path()) {
         Ok(Some(t)) => t,
         Ok(None) => {
-            return Outcome {
-                response: plain(
+            if let Some(upstream) = gw.upstreams.fallback() {
+                return pass_through(upstream, req, peer, None).await;
+            }
+            return Outcome::new(
+                plain(
                     StatusCode::NOT_FOUND,
                     "application/json",
                     r#"{"status":404,"message":"No ordermux route matches this path."}"#,
                 ),
-                operation: "unrouted",
-            }
+                "unrouted",
+            );
         }
         Err(p) => {
-            return Outcome {
-                response: plain(
+            return Outcome::new(
+                plain(
                     StatusCode::BAD_REQUEST,
                     "application/json",
                     serde_json::json!({"status": 400, "message": p.reason}).to_string(),
                 ),
-                operation: "unrouted",
-            }
+                "unrouted",
+            )
         }
     };
     match target {
-        Target::Health => Outcome {
-            response: plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
-            operation: "healthz",
-        },
+        Target::Health => Outcome::new(
+            plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
+            "healthz",
+        ),
         Target::Ready => {
             let ready = gw.ready.load(Ordering::Relaxed) && gw.api.shop.store.ping().await.is_ok();
             let (status, body) = if ready {
@@ -281,19 +304,16 @@ async fn dispatch(
             } else {
                 (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"not ready"}"#)
             };
-            Outcome {
-                response: plain(status, "application/json", body),
-                operation: "readyz",
-            }
+            Outcome::new(plain(status, "application/json", body), "readyz")
         }
-        Target::Metrics => Outcome {
-            response: plain(
+        Target::Metrics => Outcome::new(
+            plain(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 gw.metrics.render(),
             ),
-            operation: "metrics",
-        },
+            "metrics",
+        ),
         Target::Api {
             dialect,
             root,
@@ -301,6 +321,11 @@ async fn dispatch(
             store_hash,
         } => {
             *dialect_slot.lock().unwrap_or_else(|p| p.into_inner()) = dialect.name();
+            if let Some(upstream) = gw.upstreams.for_dialect(dialect, store_hash.as_deref()) {
+                // The shop speaks the caller's dialect: the request goes through untouched, and the shop
+                // authenticates it.
+                return pass_through(upstream, req, peer, Some(dialect)).await;
+            }
             api_request(gw, req, dialect, root, segments, store_hash).await
         }
     }
@@ -316,17 +341,9 @@ async fn api_request(
 ) -> Outcome {
     let operation = match api::operation(dialect, req.method(), &segments) {
         Ok(op) => op,
-        Err(p) => {
-            return Outcome {
-                response: render_problem(dialect, &p),
-                operation: "unrouted",
-            }
-        }
+        Err(p) => return Outcome::new(render_problem(dialect, &p), "unrouted"),
     };
-    let fail = |p: &Problem| Outcome {
-        response: render_problem(dialect, p),
-        operation: operation.name,
-    };
+    let fail = |p: &Problem| Outcome::new(render_problem(dialect, p), operation.name);
     let now = chrono::Utc::now();
     let (mut parts, body) = req.into_parts();
     hide_credentials(&mut parts.headers);
@@ -370,10 +387,7 @@ async fn api_request(
         if dialect == Platform::BigCommerce {
             rate_headers(&mut response, &b);
         }
-        return Outcome {
-            response,
-            operation: operation.name,
-        };
+        return Outcome::new(response, operation.name);
     }
 
     let body = match read_body(&parts.headers, body, gw.config().server.max_body_bytes).await {
@@ -435,10 +449,7 @@ async fn api_request(
     if let (Platform::BigCommerce, Some(b)) = (dialect, budget) {
         rate_headers(&mut response, &b);
     }
-    Outcome {
-        response,
-        operation: operation.name,
-    }
+    Outcome::new(response, operation.name)
 }
 
 /// Marks credential headers sensitive: `Debug` of the header map then prints `Sensitive` instead of the value, so
@@ -453,6 +464,49 @@ fn hide_credentials(headers: &mut http::HeaderMap) {
             for value in entry.iter_mut() {
                 value.set_sensitive(true);
             }
+        }
+    }
+}
+
+/// Streams the request to `upstream` and its reply back. A failure before the reply head is answered by the
+/// gateway: 502 when the upstream could not be reached or broke off, 504 when it did not answer in time — in the
+/// caller's dialect when the path says which one.
+async fn pass_through(
+    upstream: &crate::backends::Upstream,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+    dialect: Option<Dialect>,
+) -> Outcome {
+    use crate::backends::ForwardError;
+    match upstream.forward(req, peer).await {
+        Ok(reply) => Outcome {
+            response: reply.map(|b| b.boxed_unsync()),
+            operation: "pass_through",
+        },
+        Err(e) => {
+            tracing::warn!(upstream = %upstream.name, error = %e, "pass-through failed");
+            // The detail (addresses, OS errors) goes to the log; the caller learns what happened, not where.
+            let (kind, status, reason) = match e {
+                ForwardError::Timeout(..) => (
+                    ProblemKind::GatewayTimeout,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the upstream shop did not answer in time",
+                ),
+                _ => (
+                    ProblemKind::BadGateway,
+                    StatusCode::BAD_GATEWAY,
+                    "the upstream shop could not be reached or broke off",
+                ),
+            };
+            let response = match dialect {
+                Some(d) => render_problem(d, &Problem::new(kind, "", reason)),
+                None => plain(
+                    status,
+                    "application/json",
+                    serde_json::json!({"status": status.as_u16(), "message": reason}).to_string(),
+                ),
+            };
+            Outcome::new(response, "pass_through")
         }
     }
 }

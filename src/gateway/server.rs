@@ -75,7 +75,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
-        let service = service_fn(move |req| super::pipeline::handle(gw.clone(), req));
+        let service = service_fn(move |req| super::pipeline::handle(gw.clone(), req, peer));
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)

@@ -8,3 +8,4 @@ mod commercelayer;
 mod core;
 mod cross;
 mod fluentcart;
+mod passthrough;

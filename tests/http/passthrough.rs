@@ -1,0 +1,312 @@
+//! Reverse-proxy pass-through: a caller of a shop's own dialect reaches the upstream shop untouched (method, path,
+//! query, headers minus hop-by-hop, body both ways), checked byte for byte against calling the fake shop directly;
+//! requests ordermux does not translate go to the fallback upstream; upstream failures are 502/504 in the caller's
+//! dialect.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use ordermux::canonical::Platform;
+use ordermux::config::{Backend, BackendKind, Config, Route};
+use reqwest::Method;
+use serde_json::Value;
+
+use super::harness::*;
+
+/// What the fake shop saw of one request.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    method: String,
+    target: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+/// A fake upstream shop on 127.0.0.1: records every request and answers with a fixed reply, after `delay`.
+struct FakeShop {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+const REPLY_BODY: &[u8] = b"{\"id\":7,\"note\":\"caf\xc3\xa9 \\u00e9\",\"data\":[1,2,3]}";
+
+async fn fake_shop(delay: Duration) -> FakeShop {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes().to_vec())
+                            .unwrap_or_default();
+                        let mut headers: Vec<(String, Vec<u8>)> = parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+                            .collect();
+                        headers.sort();
+                        log.lock().unwrap().push(Seen {
+                            method: parts.method.to_string(),
+                            target: parts.uri.to_string(),
+                            headers,
+                            body,
+                        });
+                        tokio::time::sleep(delay).await;
+                        let mut r = Response::new(Full::new(Bytes::from_static(REPLY_BODY)));
+                        *r.status_mut() = hyper::StatusCode::CREATED;
+                        r.headers_mut()
+                            .insert("content-type", "application/json".parse().unwrap());
+                        r.headers_mut()
+                            .insert("x-shop-trace", "abc123".parse().unwrap());
+                        r.headers_mut()
+                            .insert("set-cookie", "sid=1; HttpOnly".parse().unwrap());
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    FakeShop { addr, seen }
+}
+
+fn with_upstream(name: &str, kind: Platform, addr: SocketAddr, timeout: Duration) -> Config {
+    let mut config = config(&fresh_dir(name));
+    config.backends.push(Backend {
+        name: "live".into(),
+        kind: BackendKind::Upstream(kind),
+        base_url: format!("http://{addr}"),
+        connect_timeout: Duration::from_millis(500),
+        timeout,
+    });
+    config.routes.push(Route {
+        dialect: kind,
+        store_hash: (kind == Platform::BigCommerce).then(|| "live".to_owned()),
+        backend: "live".into(),
+    });
+    config.fallback_backend = Some("live".into());
+    config
+}
+
+/// Headers that legitimately differ between a direct call and one through the proxy.
+fn comparable(mut s: Seen) -> Seen {
+    s.headers.retain(|(k, _)| {
+        ![
+            "host",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+        ]
+        .contains(&k.as_str())
+    });
+    s
+}
+
+fn request(http: &reqwest::Client, base: &str, body: &'static [u8]) -> reqwest::RequestBuilder {
+    http.request(
+        Method::POST,
+        format!(
+            "{base}/stores/live/v3/catalog/products?include=variants&page%5Bsize%5D=5&x=%E2%9C%93"
+        ),
+    )
+    .header("x-auth-token", "the-shop's-own-token")
+    .header("content-type", "application/json")
+    .header("accept", "application/json")
+    .header("x-custom", "kept as is")
+    .header("connection", "keep-alive, x-hop")
+    .header("x-hop", "dropped")
+    .body(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pass_through_is_byte_exact_both_ways() {
+    let shop = fake_shop(Duration::ZERO).await;
+    let gw = TestGateway::start_with(with_upstream(
+        "pt-exact",
+        Platform::BigCommerce,
+        shop.addr,
+        Duration::from_secs(5),
+    ))
+    .await;
+    let body: &'static [u8] =
+        b"{\"name\":\"Mug\",\"price\":\"12.5000\",\"weird\":\"\\ud83d\\ude00 \xe2\x82\xac\"}";
+
+    let direct = request(&gw.http, &format!("http://{}", shop.addr), body)
+        .send()
+        .await
+        .unwrap();
+    let through = request(&gw.http, &gw.url(""), body).send().await.unwrap();
+    let (seen_direct, seen_through) = {
+        let seen = shop.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        (seen[0].clone(), seen[1].clone())
+    };
+    let through_headers: std::collections::HashMap<_, _> =
+        seen_through.headers.iter().cloned().collect();
+    assert_eq!(through_headers["x-forwarded-for"], b"127.0.0.1");
+    assert_eq!(through_headers["x-forwarded-proto"], b"http");
+    assert_eq!(
+        through_headers["x-forwarded-host"],
+        gw.addr.to_string().as_bytes()
+    );
+    let mut expected = comparable(seen_direct);
+    // Hop-by-hop headers (and those `Connection` names) are not forwarded.
+    expected
+        .headers
+        .retain(|(k, _)| k != "connection" && k != "x-hop");
+    assert_eq!(comparable(seen_through), expected);
+
+    assert_eq!(through.status(), direct.status());
+    let strip = |h: &reqwest::header::HeaderMap| {
+        let mut v: Vec<(String, Vec<u8>)> = h
+            .iter()
+            .filter(|(k, _)| !["date", "x-request-id"].contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(strip(through.headers()), strip(direct.headers()));
+    assert_eq!(
+        through.bytes().await.unwrap(),
+        direct.bytes().await.unwrap()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untranslated_paths_go_to_the_fallback_and_order_routes_of_the_same_dialect_pass_through() {
+    let shop = fake_shop(Duration::ZERO).await;
+    let gw = TestGateway::start_with(with_upstream(
+        "pt-fallback",
+        Platform::FluentCart,
+        shop.addr,
+        Duration::from_secs(5),
+    ))
+    .await;
+    // A WordPress route ordermux knows nothing about.
+    let r = gw
+        .http
+        .get(gw.url("/wp-json/wp/v2/posts?per_page=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // FluentCart order routes go to the FluentCart shop, which authenticates them itself.
+    let r = gw
+        .http
+        .get(gw.url("/wp-json/fluent-cart/v2/orders/42"))
+        .header("authorization", "Basic c2hvcDpzZWNyZXQ=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Other dialects still reach the embedded shop.
+    expect(gw.bc(Method::GET, "/order_statuses"), 200).await;
+    // A request too large for the gateway's own order routes streams through unlimited.
+    let big = vec![b'x'; 3 << 20];
+    let r = gw
+        .http
+        .post(gw.url("/wp-json/fluent-cart/v2/orders"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Traversal is refused before anything is forwarded.
+    let r = gw
+        .http
+        .get(gw.url("/wp-json/fluent-cart/v2/..%2f..%2fwp-admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let seen = shop.seen.lock().unwrap().clone();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "/wp-json/wp/v2/posts?per_page=2",
+            "/wp-json/fluent-cart/v2/orders/42",
+            "/wp-json/fluent-cart/v2/orders"
+        ]
+    );
+    assert_eq!(
+        seen[1]
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1,
+        b"Basic c2hvcDpzZWNyZXQ="
+    );
+    assert_eq!(seen[2].body.len(), 3 << 20);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_and_slow_upstreams_are_502_and_504_in_the_callers_dialect() {
+    // Nothing listens on a port that was just released.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let gw = TestGateway::start_with(with_upstream(
+        "pt-down",
+        Platform::BigCommerce,
+        closed,
+        Duration::from_secs(5),
+    ))
+    .await;
+    let r = gw
+        .http
+        .get(gw.url("/stores/live/v2/orders"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["status"], 502);
+    gw.stop().await;
+
+    let slow = fake_shop(Duration::from_secs(3)).await;
+    let gw = TestGateway::start_with(with_upstream(
+        "pt-slow",
+        Platform::CommerceLayer,
+        slow.addr,
+        Duration::from_millis(300),
+    ))
+    .await;
+    let r = gw
+        .http
+        .get(gw.url("/api/orders"))
+        .header("accept", JSONAPI)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["status"], "504");
+    gw.stop().await;
+}
