@@ -14,8 +14,39 @@ pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 pub const MAX_STRING_CHARS: usize = 65_536;
 /// Most array elements accepted in any member (line items, addresses…).
 pub const MAX_ARRAY_LEN: usize = 10_000;
+/// Deepest nesting of arrays and objects accepted (reliability.md §2). Real order documents stay under 10.
+pub const MAX_DEPTH: usize = 32;
 
-/// Parses a document: UTF-8 without BOM, one JSON value, no duplicate keys, nesting ≤ 128 (serde_json's limit).
+/// How deep `text` nests arrays and objects, stopping early once past `limit`: a byte scan that skips strings,
+/// so a hostile document is refused before any parser recursion.
+fn nesting_exceeds(text: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses a document: UTF-8 without BOM, one JSON value, no duplicate keys, nesting ≤ `MAX_DEPTH`.
 pub fn parse_document(bytes: &[u8]) -> Result<Value, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::new(
@@ -45,6 +76,13 @@ pub fn parse_document(bytes: &[u8]) -> Result<Value, Problem> {
             format!("the document is not UTF-8: {e}"),
         )
     })?;
+    if nesting_exceeds(text, MAX_DEPTH) {
+        return Err(Problem::new(
+            ProblemKind::TooDeep,
+            "",
+            format!("the document nests arrays and objects more than {MAX_DEPTH} deep"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let StrictValue(value) = StrictValue::deserialize(&mut de).map_err(classify_parse_error)?;
     de.end().map_err(classify_parse_error)?;
@@ -726,5 +764,20 @@ mod tests {
         let err = item.quantity("quantity").unwrap_err();
         assert_eq!(err.pointer, "/items/0/quantity");
         assert_eq!(err.kind, ProblemKind::InvalidQuantity);
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_limited_and_strings_do_not_count() {
+        let at = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse_document(at(MAX_DEPTH).as_bytes()).is_ok());
+        let err = parse_document(at(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.kind, ProblemKind::TooDeep);
+        let brackets_in_strings = format!(r#"{{"a":"{}\"[[{{","b":[1]}}"#, "[".repeat(100));
+        assert!(parse_document(brackets_in_strings.as_bytes()).is_ok());
     }
 }

@@ -310,3 +310,37 @@ async fn unreachable_and_slow_upstreams_are_502_and_504_in_the_callers_dialect()
     assert_eq!(v["errors"][0]["status"], "504");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_a_request_in_flight_and_then_refuses_connections() {
+    let slow = fake_shop(Duration::from_millis(800)).await;
+    let gw = TestGateway::start_with(with_upstream(
+        "pt-drain",
+        Platform::BigCommerce,
+        slow.addr,
+        Duration::from_secs(5),
+    ))
+    .await;
+    let addr = gw.addr;
+    let request = gw.http.get(gw.url("/stores/live/v2/orders/1"));
+    let in_flight = tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+    // Wait (bounded) until the upstream has the request, then shut down while it is still being answered.
+    for _ in 0..100 {
+        if !slow.seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(slow.seen.lock().unwrap().len(), 1);
+    let stopping = tokio::spawn(gw.stop());
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        201,
+        "the request in flight is answered"
+    );
+    stopping.await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
+}
