@@ -1,6 +1,7 @@
-//! The one path every request takes: request id → route (dialect, operation) → authenticate → rate limit → read
-//! the body within limits → idempotency → the dialect's API in its own task under a deadline → render (errors in
-//! the caller's dialect) → metrics and the request's log line.
+//! The one path every request takes: request id → route (dialect, operation) → [pass-through to an upstream of the
+//! caller's dialect, or of unrouted paths, ends here] → authenticate → rate limit → read the body within limits →
+//! idempotency → the dialect's API in its own task under a deadline → render (errors in the caller's dialect) →
+//! metrics and the request's log line.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
