@@ -186,23 +186,13 @@ impl Shop {
         if line.name.trim().is_empty() {
             line.name.clone_from(&product.name);
         }
-        line.product.sku = Some(product.sku.clone());
-        line.product.fluentcart_post_id = line
-            .product
-            .fluentcart_post_id
-            .or(product.fluentcart_post_id);
-        line.product.fluentcart_object_id = line
-            .product
-            .fluentcart_object_id
-            .or(product.fluentcart_object_id);
-        line.product.bigcommerce_product_id = line
-            .product
-            .bigcommerce_product_id
-            .or(product.bigcommerce_product_id);
-        line.product.bigcommerce_variant_id = line
-            .product
-            .bigcommerce_variant_id
-            .or(product.bigcommerce_variant_id);
+        // The catalog fills in the platform ids the caller did not give; the SKU is the catalog's.
+        let p = &mut line.product;
+        p.sku = Some(product.sku.clone());
+        p.fluentcart_post_id = p.fluentcart_post_id.or(product.fluentcart_post_id);
+        p.fluentcart_object_id = p.fluentcart_object_id.or(product.fluentcart_object_id);
+        p.bigcommerce_product_id = p.bigcommerce_product_id.or(product.bigcommerce_product_id);
+        p.bigcommerce_variant_id = p.bigcommerce_variant_id.or(product.bigcommerce_variant_id);
         if line.fulfillment_type.is_none() {
             line.fulfillment_type = Some(if product.digital {
                 FulfillmentType::Digital
@@ -326,6 +316,15 @@ impl Shop {
 
     pub async fn count(&self, client: &str, filter: &OrderFilter) -> Result<u64, ShopError> {
         Ok(self.store.count_orders(client, filter).await?)
+    }
+
+    /// How many orders match `filter`, per status triple present.
+    pub async fn count_by_status(
+        &self,
+        client: &str,
+        filter: &OrderFilter,
+    ) -> Result<Vec<(crate::canonical::StatusTriple, u64)>, ShopError> {
+        Ok(self.store.count_by_status(client, filter).await?)
     }
 
     /// Finds or creates a customer by email (Commerce Layer `customer_email`, FluentCart change-customer).

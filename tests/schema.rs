@@ -121,7 +121,7 @@ fn fluentcart_create_requests_match_the_create_order_spec() {
     }
 }
 
-fn jsonapi_registry() -> Registry<'static> {
+pub(crate) fn jsonapi_registry() -> Registry<'static> {
     let mut builder = Registry::new();
     for file in [
         "schema.json",

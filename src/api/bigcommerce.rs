@@ -199,10 +199,11 @@ async fn update(ctx: &ApiContext, req: &ApiRequest, id: &str) -> ApiResult {
 }
 
 async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
+    let (sort, descending) = sort(req)?;
     let query = OrderQuery {
         filter: filter(ctx, req)?,
-        sort: sort(req)?.0,
-        descending: sort(req)?.1,
+        sort,
+        descending,
         page: req.query.positive("page", 1, u32::MAX)?,
         per_page: req.query.positive("limit", DEFAULT_LIMIT, MAX_LIMIT)?,
     };
@@ -228,42 +229,23 @@ async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
 }
 
 async fn count(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
-    let base = filter(ctx, req)?;
-    let total = ctx
+    // One grouped query; each status triple then counts towards the one status id it renders as.
+    let by_triple = ctx
         .shop
-        .count(&req.client.id, &base)
+        .count_by_status(&req.client.id, &filter(ctx, req)?)
         .await
         .map_err(|e| e.into_problem("orders"))?;
-    let mut per_status = Vec::new();
-    for status_id in 0..=14u8 {
-        let f = OrderFilter {
-            statuses: Some(intersect(
-                base.statuses.as_deref(),
-                wire::triples_with_status_id(status_id),
-            )),
-            ..base.clone()
-        };
-        let n = ctx
-            .shop
-            .count(&req.client.id, &f)
-            .await
-            .map_err(|e| e.into_problem("orders"))?;
-        per_status.push((status_id, n));
+    let mut per_status: Vec<(u8, u64)> = (0..=14u8).map(|id| (id, 0)).collect();
+    for (triple, n) in &by_triple {
+        if let Some(slot) = per_status.get_mut(usize::from(wire::render_status_id(*triple))) {
+            slot.1 += n;
+        }
     }
+    let total = by_triple.iter().map(|(_, n)| n).sum();
     Ok(ApiResponse::json(
         StatusCode::OK,
         wire::encode_count(total, &per_status),
     ))
-}
-
-fn intersect(
-    current: Option<&[crate::canonical::StatusTriple]>,
-    with: Vec<crate::canonical::StatusTriple>,
-) -> Vec<crate::canonical::StatusTriple> {
-    match current {
-        None => with,
-        Some(c) => with.into_iter().filter(|t| c.contains(t)).collect(),
-    }
 }
 
 fn sort(req: &ApiRequest) -> Result<(SortKey, bool), Problem> {
@@ -302,12 +284,9 @@ fn date_param(req: &ApiRequest, name: &str) -> Result<Option<Timestamp>, Problem
         return Ok(None);
     };
     dates::parse_rfc2822(text)
+        .or_else(|| dates::parse_iso_or_naive(text))
         .or_else(|| {
-            chrono::DateTime::parse_from_rfc3339(text)
-                .ok()
-                .map(|d| d.with_timezone(&chrono::Utc))
-        })
-        .or_else(|| {
+            // A bare date means its first instant, UTC.
             chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))

@@ -120,6 +120,8 @@ fn content_type(dialect: Dialect) -> &'static str {
 struct Outcome {
     response: Response<OutBody>,
     operation: &'static str,
+    /// The caller's dialect, `none` when the path names none.
+    dialect: &'static str,
 }
 
 impl Outcome {
@@ -127,6 +129,14 @@ impl Outcome {
         Outcome {
             response: boxed(response),
             operation,
+            dialect: "none",
+        }
+    }
+
+    fn in_dialect(self, dialect: Dialect) -> Self {
+        Outcome {
+            dialect: dialect.name(),
+            ..self
         }
     }
 }
@@ -217,12 +227,10 @@ pub async fn handle(
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
-    let dialect_name = std::sync::Arc::new(std::sync::Mutex::new("none"));
-    let name_slot = dialect_name.clone();
     let outcome = async {
-        let outcome = dispatch(&gw, req, peer, &name_slot).await;
+        let outcome = dispatch(&gw, req, peer).await;
         let status = outcome.response.status().as_u16();
-        let dialect = *name_slot.lock().unwrap_or_else(|p| p.into_inner());
+        let dialect = outcome.dialect;
         let elapsed = started.elapsed();
         let span = tracing::Span::current();
         span.record("dialect", dialect);
@@ -252,12 +260,7 @@ pub async fn handle(
     Ok(response)
 }
 
-async fn dispatch(
-    gw: &Gateway,
-    req: Request<Incoming>,
-    peer: std::net::SocketAddr,
-    dialect_slot: &std::sync::Mutex<&'static str>,
-) -> Outcome {
+async fn dispatch(gw: &Gateway, req: Request<Incoming>, peer: std::net::SocketAddr) -> Outcome {
     if let Some(name) = req.headers().keys().find(|n| n.as_str().contains('_')) {
         // Proxies disagree on whether `X_Foo` is `X-Foo`; refusing the ambiguity (as Envoy does) keeps a header
         // from meaning one thing here and another upstream.
@@ -321,13 +324,13 @@ async fn dispatch(
             segments,
             store_hash,
         } => {
-            *dialect_slot.lock().unwrap_or_else(|p| p.into_inner()) = dialect.name();
-            if let Some(upstream) = gw.upstreams.for_dialect(dialect, store_hash.as_deref()) {
+            let outcome = match gw.upstreams.for_dialect(dialect, store_hash.as_deref()) {
                 // The shop speaks the caller's dialect: the request goes through untouched, and the shop
                 // authenticates it.
-                return pass_through(upstream, req, peer, Some(dialect)).await;
-            }
-            api_request(gw, req, dialect, root, segments, store_hash).await
+                Some(upstream) => pass_through(upstream, req, peer, Some(dialect)).await,
+                None => api_request(gw, req, dialect, root, segments, store_hash).await,
+            };
+            outcome.in_dialect(dialect)
         }
     }
 }
@@ -483,6 +486,7 @@ async fn pass_through(
         Ok(reply) => Outcome {
             response: reply.map(|b| b.boxed_unsync()),
             operation: "pass_through",
+            dialect: "none",
         },
         Err(e) => {
             tracing::warn!(upstream = %upstream.name, error = %e, "pass-through failed");

@@ -269,6 +269,15 @@ impl Store {
         dispatch!(self, s => s.count_orders(client, filter).await)
     }
 
+    /// How many orders match `filter`, per status triple present.
+    pub async fn count_by_status(
+        &self,
+        client: &str,
+        filter: &OrderFilter,
+    ) -> Result<Vec<(crate::canonical::StatusTriple, u64)>, StoreError> {
+        dispatch!(self, s => s.count_by_status(client, filter).await)
+    }
+
     /// Claims `key` for `client` with the request's `fingerprint`, or says what holds it. Records older than
     /// `retention` are forgotten.
     pub async fn idempotency_begin(

@@ -20,8 +20,8 @@ use super::{
     StoredResponse,
 };
 use crate::canonical::{
-    Address, Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, SortKey,
-    Timestamp,
+    Address, FulfillmentStatus, Order, OrderFilter, OrderQuery, OrderStatus, Page, PaymentStatus,
+    Platform, PlatformIds, Problem, SortKey, StatusTriple, Timestamp,
 };
 use crate::config::{Durability, Product, SeedCustomer};
 
@@ -98,49 +98,23 @@ enum WriteOp {
 }
 
 /// What a write produced.
+#[derive(Debug)]
 enum Outcome {
     Created(Box<Order>),
     Claimed(IdempotencyClaim),
     Done,
 }
 
-/// Where the outcome of a write goes.
-#[derive(Debug)]
-enum Reply {
-    Order(tokio::sync::oneshot::Sender<Result<Order, StoreError>>),
-    Claim(tokio::sync::oneshot::Sender<Result<IdempotencyClaim, StoreError>>),
-    Done(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
-}
-
-impl Reply {
-    fn send(self, result: Result<Outcome, StoreError>) {
-        // A caller that has gone away (its request timed out) no longer needs the answer; the write stands.
-        let mismatch =
-            || StoreError::Corrupt("write batch".into(), "reply of the wrong kind".into());
-        match self {
-            Reply::Order(tx) => {
-                let _ = tx.send(result.and_then(|o| match o {
-                    Outcome::Created(order) => Ok(*order),
-                    _ => Err(mismatch()),
-                }));
-            }
-            Reply::Claim(tx) => {
-                let _ = tx.send(result.and_then(|o| match o {
-                    Outcome::Claimed(claim) => Ok(claim),
-                    _ => Err(mismatch()),
-                }));
-            }
-            Reply::Done(tx) => {
-                let _ = tx.send(result.map(|_| ()));
-            }
-        }
-    }
-}
-
 #[derive(Debug)]
 struct WriteJob {
     op: WriteOp,
-    reply: Reply,
+    /// A caller that has gone away (its request timed out) no longer needs the answer; the write stands.
+    reply: tokio::sync::oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+/// `run_writes` answers each write with an outcome of its own kind; anything else would be a bug, reported as one.
+fn wrong_outcome() -> StoreError {
+    StoreError::Corrupt("write batch".into(), "outcome of another kind".into())
 }
 
 /// Most writes committed together.
@@ -166,7 +140,7 @@ async fn write_batcher(
         match run_writes(&writer, ops).await {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    job.reply.send(Ok(outcome));
+                    let _ = job.reply.send(Ok(outcome));
                 }
             }
             Err(_) => {
@@ -174,7 +148,7 @@ async fn write_batcher(
                     let result = run_writes(&writer, vec![job.op])
                         .await
                         .and_then(|mut v| v.pop().ok_or(StoreError::Stopped));
-                    job.reply.send(result);
+                    let _ = job.reply.send(result);
                 }
             }
         }
@@ -446,14 +420,15 @@ impl SqliteStore {
         order: Order,
         now: Timestamp,
     ) -> Result<Order, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
         let op = WriteOp::Create {
             client: client.to_owned(),
             order: Box::new(order),
             now,
         };
-        self.submit(op, Reply::Order(reply))?;
-        answer.await.map_err(|_| StoreError::Stopped)?
+        match self.write(op).await? {
+            Outcome::Created(order) => Ok(*order),
+            _ => Err(wrong_outcome()),
+        }
     }
 
     /// Stores an address that belongs to no order yet, with new ids in every scheme.
@@ -631,6 +606,34 @@ impl SqliteStore {
         Ok(n.unsigned_abs())
     }
 
+    pub async fn count_by_status(
+        &self,
+        client: &str,
+        filter: &OrderFilter,
+    ) -> Result<Vec<(StatusTriple, u64)>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT status, payment_status, fulfillment_status, COUNT(*) FROM orders WHERE client = ",
+        );
+        q.push_bind(client.to_owned());
+        push_filter(&mut q, filter);
+        q.push(" GROUP BY status, payment_status, fulfillment_status");
+        let mut out = Vec::new();
+        for row in q.build().fetch_all(&self.reader).await? {
+            let (order, payment, fulfillment): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let triple = StatusTriple {
+                order: OrderStatus::from_key(&order)
+                    .ok_or_else(|| corrupt("order status", &order))?,
+                payment: PaymentStatus::from_key(&payment)
+                    .ok_or_else(|| corrupt("payment status", &payment))?,
+                fulfillment: FulfillmentStatus::from_key(&fulfillment)
+                    .ok_or_else(|| corrupt("fulfillment status", &fulfillment))?,
+            };
+            out.push((triple, row.get::<i64, _>(3).unsigned_abs()));
+        }
+        Ok(out)
+    }
+
     pub async fn idempotency_begin(
         &self,
         client: &str,
@@ -639,7 +642,6 @@ impl SqliteStore {
         now: Timestamp,
         retention: Duration,
     ) -> Result<IdempotencyClaim, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
         let op = WriteOp::Claim {
             client: client.to_owned(),
             key: key.to_owned(),
@@ -647,8 +649,10 @@ impl SqliteStore {
             now,
             retention,
         };
-        self.submit(op, Reply::Claim(reply))?;
-        answer.await.map_err(|_| StoreError::Stopped)?
+        match self.write(op).await? {
+            Outcome::Claimed(claim) => Ok(claim),
+            _ => Err(wrong_outcome()),
+        }
     }
 
     pub async fn idempotency_complete(
@@ -657,20 +661,21 @@ impl SqliteStore {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
         let op = WriteOp::Complete {
             client: client.to_owned(),
             key: key.to_owned(),
             response: response.clone(),
         };
-        self.submit(op, Reply::Done(reply))?;
-        answer.await.map_err(|_| StoreError::Stopped)?
+        self.write(op).await.map(drop)
     }
 
-    fn submit(&self, op: WriteOp, reply: Reply) -> Result<(), StoreError> {
+    /// Hands a write to the batcher and waits for its outcome.
+    async fn write(&self, op: WriteOp) -> Result<Outcome, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
         self.writes
             .send(WriteJob { op, reply })
-            .map_err(|_| StoreError::Stopped)
+            .map_err(|_| StoreError::Stopped)?;
+        answer.await.map_err(|_| StoreError::Stopped)?
     }
 
     pub async fn idempotency_release(&self, client: &str, key: &str) -> Result<(), StoreError> {

@@ -2,26 +2,14 @@
 //! capture → refund flow, lists (filters, sort, paging, include, sparse fieldsets), media types, JSON:API errors,
 //! delete rules, Idempotency-Key replay, and reading a Commerce Layer order through the other dialects.
 
-use jsonschema::{Registry, Validator};
+use jsonschema::Validator;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::harness::*;
 
 fn jsonapi_validator() -> Validator {
-    let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/jsonapi");
-    let mut builder = Registry::new();
-    for file in [
-        "schema.json",
-        "schema_create_resource.json",
-        "schema_update_resource.json",
-        "schema_update_relationship.json",
-    ] {
-        let doc: Value = serde_json::from_slice(&std::fs::read(specs.join(file)).unwrap()).unwrap();
-        let id = doc["$id"].as_str().unwrap().to_owned();
-        builder = builder.add(id, doc).unwrap();
-    }
-    let registry = builder.prepare().unwrap();
+    let registry = crate::schema::jsonapi_registry();
     jsonschema::options()
         .with_registry(&registry)
         .build(&json!({"$ref": "https://jsonapi.org/schemas/spec/v1.0/draft"}))
