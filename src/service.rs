@@ -314,10 +314,6 @@ impl Shop {
         Ok(self.store.list_orders(client, query).await?)
     }
 
-    pub async fn count(&self, client: &str, filter: &OrderFilter) -> Result<u64, ShopError> {
-        Ok(self.store.count_orders(client, filter).await?)
-    }
-
     /// How many orders match `filter`, per status triple present.
     pub async fn count_by_status(
         &self,

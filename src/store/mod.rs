@@ -261,14 +261,6 @@ impl Store {
         dispatch!(self, s => s.list_orders(client, query).await)
     }
 
-    pub async fn count_orders(
-        &self,
-        client: &str,
-        filter: &OrderFilter,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.count_orders(client, filter).await)
-    }
-
     /// How many orders match `filter`, per status triple present.
     pub async fn count_by_status(
         &self,

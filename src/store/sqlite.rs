@@ -594,11 +594,7 @@ impl SqliteStore {
         })
     }
 
-    pub async fn count_orders(
-        &self,
-        client: &str,
-        filter: &OrderFilter,
-    ) -> Result<u64, StoreError> {
+    async fn count_orders(&self, client: &str, filter: &OrderFilter) -> Result<u64, StoreError> {
         let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM orders WHERE client = ");
         q.push_bind(client.to_owned());
         push_filter(&mut q, filter);
