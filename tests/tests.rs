@@ -2,6 +2,9 @@
 
 mod support;
 
+#[allow(dead_code)]
+mod fakes;
+
 mod http;
 
 mod cli;

@@ -5,7 +5,10 @@
 //! the shop unchanged and the reply streams back. Translating adapters (a caller of one dialect on a shop of
 //! another) are the next step and will live beside it.
 
+pub mod adapters;
 mod passthrough;
+pub mod transport;
+pub mod upstream;
 
 use std::collections::HashMap;
 

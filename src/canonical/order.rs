@@ -310,6 +310,15 @@ pub struct Order {
 
 impl Order {
     /// Drops everything kept for `platform`, on every object of the order.
+    /// The order's three status axes together.
+    pub fn status_triple(&self) -> super::status::StatusTriple {
+        super::status::StatusTriple {
+            order: self.status,
+            payment: self.payment_status,
+            fulfillment: self.fulfillment_status,
+        }
+    }
+
     pub fn strip_platform_ext(&mut self, platform: Platform) {
         let strip = |ext: &mut Ext| ext.remove(platform);
         strip(&mut self.ext);

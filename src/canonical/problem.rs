@@ -149,6 +149,9 @@ pub struct Problem {
     pub kind: ProblemKind,
     pub pointer: String,
     pub reason: String,
+    /// Seconds after which a retry may succeed (an open circuit breaker, an upstream's rate limit); rendered as
+    /// `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -166,6 +169,12 @@ impl Problem {
             kind,
             pointer: pointer.into(),
             reason: reason.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 }

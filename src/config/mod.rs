@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::canonical::{Currency, Money};
 
-pub use secret::Secret;
+pub use secret::{Credential, Secret};
 
 /// Where the configuration comes from when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "gateway.toml";
@@ -54,8 +54,68 @@ pub struct Backend {
     /// taken from configuration, never from a request.
     pub base_url: String,
     pub connect_timeout: Duration,
-    /// Until the upstream's response head has arrived.
+    /// Until the upstream's response head has arrived (one try).
     pub timeout: Duration,
+    /// One operation, retries and rate-limit waits included.
+    pub total_timeout: Duration,
+    /// Larger upstream replies are refused (502) rather than buffered.
+    pub max_response_bytes: u64,
+    /// Consecutive transport failures that open the circuit breaker, and how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
+    /// BigCommerce: the upstream store's hash.
+    pub store_hash: Option<String>,
+    /// Commerce Layer: currency → market id for orders created there.
+    pub markets: std::collections::BTreeMap<String, String>,
+    pub credentials: Credentials,
+}
+
+impl Backend {
+    /// An upstream backend with the defaults `gateway.toml` would give it and no credentials.
+    pub fn upstream(
+        name: &str,
+        platform: crate::canonical::Platform,
+        base_url: impl Into<String>,
+    ) -> Backend {
+        Backend {
+            name: name.to_owned(),
+            kind: BackendKind::Upstream(platform),
+            base_url: base_url.into(),
+            connect_timeout: Duration::from_millis(2_000),
+            timeout: Duration::from_millis(30_000),
+            total_timeout: Duration::from_millis(60_000),
+            max_response_bytes: 8 << 20,
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_millis(10_000),
+            store_hash: None,
+            markets: Default::default(),
+            credentials: Credentials::default(),
+        }
+    }
+}
+
+/// The credentials ordermux presents to an upstream, read from the environment or files at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// BigCommerce `X-Auth-Token`.
+    pub token: Option<Credential>,
+    /// BigCommerce `X-Auth-Client`; Commerce Layer OAuth client id.
+    pub client_id: Option<Credential>,
+    /// Commerce Layer OAuth client secret.
+    pub client_secret: Option<Credential>,
+    /// FluentCart (WordPress) user name and application password.
+    pub username: Option<Credential>,
+    pub password: Option<Credential>,
+}
+
+/// How a route serves a caller whose dialect the backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteMode {
+    /// Requests stream through unchanged; the shop authenticates them.
+    #[default]
+    PassThrough,
+    /// Order routes are decoded, validated and normalised like a cross-platform route.
+    Translate,
 }
 
 /// Which backend serves one inbound dialect (for BigCommerce: one store hash).
@@ -64,6 +124,7 @@ pub struct Route {
     pub dialect: crate::canonical::Platform,
     pub store_hash: Option<String>,
     pub backend: String,
+    pub mode: RouteMode,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -327,7 +388,7 @@ fn validate(
         ));
     }
 
-    let backends = validate_backends(raw.backends, &mut problems);
+    let backends = validate_backends(raw.backends, &Sources { base, env, read }, &mut problems);
     let routes = validate_routes(raw.routes, &backends, &mut problems);
     let fallback_backend = raw.proxy.fallback_backend;
     if let Some(name) = &fallback_backend {
@@ -384,7 +445,18 @@ fn validate(
     }
 }
 
-fn validate_backends(raw: Vec<raw::RawBackend>, problems: &mut Vec<String>) -> Vec<Backend> {
+/// Where configuration values that are not in the file come from (injected so tests need no real environment).
+struct Sources<'a> {
+    base: &'a Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    read: &'a dyn Fn(&Path) -> Result<String, String>,
+}
+
+fn validate_backends(
+    raw: Vec<raw::RawBackend>,
+    sources: &Sources<'_>,
+    problems: &mut Vec<String>,
+) -> Vec<Backend> {
     let mut out: Vec<Backend> = Vec::new();
     for (i, b) in raw.into_iter().enumerate() {
         let at = format!("backends[{i}]");
@@ -437,15 +509,132 @@ fn validate_backends(raw: Vec<raw::RawBackend>, problems: &mut Vec<String>) -> V
             }
             Duration::from_millis(v)
         };
+        let credentials = read_credentials(&at, kind, b.credentials, sources, problems);
+        if kind == BackendKind::Upstream(crate::canonical::Platform::BigCommerce) {
+            match &b.store_hash {
+                Some(h) if !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()) => {}
+                Some(h) => problems.push(format!("{at}.store_hash: {h:?} is not a store hash")),
+                None => problems.push(format!(
+                    "{at}.store_hash: a BigCommerce backend names its store hash"
+                )),
+            }
+        }
+        let max_response_bytes = b.max_response_bytes.unwrap_or(8 << 20);
+        if !(1024..=(1 << 30)).contains(&max_response_bytes) {
+            problems.push(format!(
+                "{at}.max_response_bytes: must be between 1 KiB and 1 GiB"
+            ));
+        }
         out.push(Backend {
             name,
             kind,
             base_url,
             connect_timeout: ms(b.connect_timeout_ms, 2_000, "connect_timeout_ms", problems),
             timeout: ms(b.timeout_ms, 30_000, "timeout_ms", problems),
+            total_timeout: ms(b.total_timeout_ms, 60_000, "total_timeout_ms", problems),
+            max_response_bytes,
+            breaker_failures: b.breaker_failures.unwrap_or(5).max(1),
+            breaker_cooldown: ms(
+                b.breaker_cooldown_ms,
+                10_000,
+                "breaker_cooldown_ms",
+                problems,
+            ),
+            store_hash: b.store_hash,
+            markets: b.markets,
+            credentials,
         });
     }
     out
+}
+
+/// Reads each credential an upstream of `kind` needs from its environment variable or file; a variable that is
+/// not set or a file that cannot be read is a problem (so `check-config` reports it before `serve` needs it).
+fn read_credentials(
+    at: &str,
+    kind: BackendKind,
+    raw: raw::RawCredentials,
+    sources: &Sources<'_>,
+    problems: &mut Vec<String>,
+) -> Credentials {
+    use crate::canonical::Platform;
+    let mut read =
+        |name: &str, env: Option<String>, file: Option<String>, required: bool| match (env, file) {
+            (Some(_), Some(_)) => {
+                problems.push(format!(
+                    "{at}.credentials: give {name}_env or {name}_file, not both"
+                ));
+                None
+            }
+            (Some(var), None) => match (sources.env)(&var) {
+                Some(v) if !v.is_empty() => Some(Credential::new(v)),
+                _ => {
+                    problems.push(format!(
+                        "{at}.credentials.{name}_env: environment variable {var} is not set"
+                    ));
+                    None
+                }
+            },
+            (None, Some(path)) => match (sources.read)(&sources.base.join(&path)) {
+                Ok(v) if !v.trim().is_empty() => Some(Credential::new(v.trim().to_owned())),
+                Ok(_) => {
+                    problems.push(format!("{at}.credentials.{name}_file: {path} is empty"));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("{at}.credentials.{name}_file: {path}: {e}"));
+                    None
+                }
+            },
+            (None, None) => {
+                if required {
+                    problems.push(format!(
+                        "{at}.credentials: missing {name}_env (or {name}_file)"
+                    ));
+                }
+                None
+            }
+        };
+    let needs = |p: Platform, field: &str| match (kind, field) {
+        (BackendKind::Upstream(k), "token") => k == p && p == Platform::BigCommerce,
+        (BackendKind::Upstream(k), "client_id" | "client_secret") => {
+            k == p && p == Platform::CommerceLayer
+        }
+        (BackendKind::Upstream(k), "username" | "password") => k == p && p == Platform::FluentCart,
+        _ => false,
+    };
+    let platform = match kind {
+        BackendKind::Upstream(p) => Some(p),
+        BackendKind::Embedded => None,
+    };
+    let required = |field: &str| platform.is_some_and(|p| needs(p, field));
+    Credentials {
+        token: read("token", raw.token_env, raw.token_file, required("token")),
+        client_id: read(
+            "client_id",
+            raw.client_id_env,
+            raw.client_id_file,
+            required("client_id"),
+        ),
+        client_secret: read(
+            "client_secret",
+            raw.client_secret_env,
+            raw.client_secret_file,
+            required("client_secret"),
+        ),
+        username: read(
+            "username",
+            raw.username_env,
+            raw.username_file,
+            required("username"),
+        ),
+        password: read(
+            "password",
+            raw.password_env,
+            raw.password_file,
+            required("password"),
+        ),
+    }
 }
 
 /// An upstream base URL: `http` or `https`, a host, no credentials, query or fragment.
@@ -502,11 +691,24 @@ fn validate_routes(
             problems.push(format!("{at}.backend: missing"));
             continue;
         };
+        let mode = match r.mode.as_deref() {
+            None | Some("pass-through") => RouteMode::PassThrough,
+            Some("translate") => RouteMode::Translate,
+            Some(other) => {
+                problems.push(format!(
+                    "{at}.mode: expected \"pass-through\" or \"translate\", got {other:?}"
+                ));
+                RouteMode::PassThrough
+            }
+        };
         match backends.iter().find(|b| b.name == backend_name) {
             None => problems.push(format!("{at}.backend: no backend named {backend_name:?}")),
             Some(b) => match b.kind {
-                BackendKind::Upstream(p) if p != dialect => problems.push(format!(
-                    "{at}: a {dialect} caller on a {p} backend needs translation to an upstream, which this version does not do yet; route {dialect} to a {dialect} backend (pass-through) or to the embedded shop"
+                BackendKind::Upstream(p) if p != dialect && r.mode.is_some() => problems.push(format!(
+                    "{at}.mode: a {dialect} caller on a {p} backend is always translated; remove mode"
+                )),
+                BackendKind::Embedded if r.mode.is_some() => problems.push(format!(
+                    "{at}.mode: the embedded shop always translates; remove mode"
                 )),
                 _ => {}
             },
@@ -523,6 +725,7 @@ fn validate_routes(
             dialect,
             store_hash: r.store_hash,
             backend: backend_name,
+            mode,
         });
     }
     out
@@ -808,6 +1011,7 @@ mod tests {
             dialect: Some(dialect.into()),
             store_hash: hash.map(Into::into),
             backend: Some(backend.into()),
+            mode: None,
         };
         let raw = raw::RawConfig {
             backends: vec![
@@ -820,6 +1024,10 @@ mod tests {
                 route("bigcommerce", Some("abc"), "bc"),
                 route("bigcommerce", None, "bc"),
                 route("fluentcart", None, "bc"),
+                raw::RawRoute {
+                    mode: Some("translate".into()),
+                    ..route("commercelayer", None, "bc")
+                },
                 route("commercelayer", None, "nowhere"),
             ],
             proxy: raw::RawProxy {
@@ -834,8 +1042,12 @@ mod tests {
             "backends[2].base_url: credentials do not belong in the URL",
             "backends[3].type: expected embedded, bigcommerce, commercelayer or fluentcart",
             "routes[1].store_hash: a BigCommerce route names its store hash",
-            "routes[2]: a fluentcart caller on a bigcommerce backend needs translation",
-            "routes[3].backend: no backend named \"nowhere\"",
+            "backends[0].store_hash: a BigCommerce backend names its store hash",
+            "backends[0].credentials: missing token_env (or token_file)",
+            "backends[1].credentials: missing client_id_env (or client_id_file)",
+            "backends[2].credentials: missing password_env (or password_file)",
+            "routes[3].mode: a commercelayer caller on a bigcommerce backend is always translated",
+            "routes[4].backend: no backend named \"nowhere\"",
             "proxy.fallback_backend: no backend named \"missing\"",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

@@ -38,6 +38,34 @@ pub struct RawBackend {
     pub base_url: Option<String>,
     pub connect_timeout_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
+    pub total_timeout_ms: Option<u64>,
+    pub max_response_bytes: Option<u64>,
+    pub breaker_failures: Option<u32>,
+    pub breaker_cooldown_ms: Option<u64>,
+    /// BigCommerce: the upstream store's hash (`/stores/{hash}/v2/...`).
+    pub store_hash: Option<String>,
+    /// Commerce Layer: currency code → market id used for orders created there.
+    #[serde(default)]
+    pub markets: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub credentials: RawCredentials,
+}
+
+/// Where each upstream credential comes from: an environment variable (`*_env`) or a file (`*_file`). Values are
+/// never written in the configuration file itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredentials {
+    pub token_env: Option<String>,
+    pub token_file: Option<String>,
+    pub client_id_env: Option<String>,
+    pub client_id_file: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<String>,
+    pub username_env: Option<String>,
+    pub username_file: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -46,6 +74,8 @@ pub struct RawRoute {
     pub dialect: Option<String>,
     pub store_hash: Option<String>,
     pub backend: Option<String>,
+    /// Same-platform routes: "pass-through" (default) or "translate" (decode, validate and normalise).
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -35,6 +35,28 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A credential ordermux presents to an upstream shop: it must be kept in plain text to be sent, so it is never
+/// printed (`Debug` shows `[redacted]`) and only leaves through `expose`, at the point a request header is built.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(String);
+
+impl Credential {
+    pub fn new(value: impl Into<String>) -> Self {
+        Credential(value.into())
+    }
+
+    /// The plain text, for building the one request header it belongs in.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential([redacted])")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +68,8 @@ mod tests {
         assert!(!s.matches("demo-secreT"));
         assert!(!s.matches(""));
         assert_eq!(format!("{s:?}"), "Secret([redacted])");
+        let c = Credential::new("tok-123");
+        assert_eq!(format!("{c:?}"), "Credential([redacted])");
+        assert_eq!(c.expose(), "tok-123");
     }
 }

@@ -151,7 +151,13 @@ fn plain(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>)
 
 fn render_problem(dialect: Dialect, problem: &Problem) -> Response<Body> {
     let doc = dialects::encode_error(dialect, problem);
-    plain(doc.status, content_type(dialect), doc.body.to_string())
+    let mut response = plain(doc.status, content_type(dialect), doc.body.to_string());
+    if let Some(secs) = problem.retry_after {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 fn render(gw: &Gateway, dialect: Dialect, reply: ApiResponse) -> Response<Body> {

@@ -6,6 +6,7 @@
 
 mod ids;
 mod sqlite;
+mod upstream;
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use crate::canonical::{
 use crate::config::{Durability, Product, SeedCustomer};
 
 pub use sqlite::SqliteStore;
+pub use upstream::{JournalEntry, JournalState, UpstreamObject};
 
 /// Which object an id in a platform's scheme names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -303,5 +305,49 @@ impl Store {
     /// survive a restart).
     pub async fn signing_key(&self) -> Result<[u8; 32], StoreError> {
         dispatch!(self, s => s.signing_key().await)
+    }
+
+    /// Ids in every scheme for objects an upstream returned (see `SqliteStore::upstream_localize`).
+    pub async fn upstream_localize(
+        &self,
+        backend: &str,
+        platform: Platform,
+        objects: &[UpstreamObject],
+    ) -> Result<Vec<crate::canonical::PlatformIds>, StoreError> {
+        dispatch!(self, s => s.upstream_localize(backend, platform, objects).await)
+    }
+
+    /// The upstream id of an object a caller names in its own scheme, and its order's upstream id.
+    pub async fn upstream_resolve(
+        &self,
+        backend: &str,
+        kind: &str,
+        id: &ObjectId,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        dispatch!(self, s => s.upstream_resolve(backend, kind, id).await)
+    }
+
+    pub async fn journal_begin(
+        &self,
+        backend: &str,
+        key: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<JournalEntry, StoreError> {
+        dispatch!(self, s => s.journal_begin(backend, key, client, now).await)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn journal_update(
+        &self,
+        backend: &str,
+        key: &str,
+        state: JournalState,
+        upstream_id: Option<&str>,
+        steps: Option<&serde_json::Value>,
+        last_error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.journal_update(backend, key, state, upstream_id, steps, last_error, now).await)
     }
 }

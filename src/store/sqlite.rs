@@ -31,7 +31,7 @@ const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 /// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
 /// `_sqlx_migrations`).
 fn migrator() -> Migrator {
-    const MIGRATIONS: [(i64, &str, &str); 3] = [
+    const MIGRATIONS: [(i64, &str, &str); 4] = [
         (
             1,
             "embedded store",
@@ -46,6 +46,11 @@ fn migrator() -> Migrator {
             3,
             "list indexes",
             include_str!("../../migrations/0003_list_indexes.sql"),
+        ),
+        (
+            4,
+            "upstream id map and create journal",
+            include_str!("../../migrations/0004_upstream.sql"),
         ),
     ];
     let migrations = MIGRATIONS
@@ -68,8 +73,8 @@ fn migrator() -> Migrator {
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    pub(super) writer: SqlitePool,
+    pub(super) reader: SqlitePool,
     /// Creates and idempotency records, committed in groups (`write_batcher`). Unbounded on purpose: what bounds
     /// it is the number of requests in flight (connections, deadlines).
     writes: tokio::sync::mpsc::UnboundedSender<WriteJob>,
@@ -825,11 +830,11 @@ async fn assign_object_ids(
 }
 
 /// Reserves `count` consecutive numbers of each named sequence in one statement; returns the first of each.
-async fn allocate(
+pub(super) async fn allocate<'a>(
     conn: &mut SqliteConnection,
-    wants: &[(&'static str, i64)],
-) -> Result<std::collections::HashMap<&'static str, i64>, StoreError> {
-    let wants: Vec<(&'static str, i64)> = wants.iter().copied().filter(|(_, n)| *n > 0).collect();
+    wants: &[(&'a str, i64)],
+) -> Result<std::collections::HashMap<&'a str, i64>, StoreError> {
+    let wants: Vec<(&'a str, i64)> = wants.iter().copied().filter(|(_, n)| *n > 0).collect();
     let mut first = std::collections::HashMap::new();
     if wants.is_empty() {
         return Ok(first);

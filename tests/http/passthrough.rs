@@ -14,7 +14,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use ordermux::canonical::Platform;
-use ordermux::config::{Backend, BackendKind, Config, Route};
+use ordermux::config::{Backend, Config, Route, RouteMode};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -94,16 +94,15 @@ async fn fake_shop(delay: Duration) -> FakeShop {
 fn with_upstream(name: &str, kind: Platform, addr: SocketAddr, timeout: Duration) -> Config {
     let mut config = config(&fresh_dir(name));
     config.backends.push(Backend {
-        name: "live".into(),
-        kind: BackendKind::Upstream(kind),
-        base_url: format!("http://{addr}"),
         connect_timeout: Duration::from_millis(500),
         timeout,
+        ..Backend::upstream("live", kind, format!("http://{addr}"))
     });
     config.routes.push(Route {
         dialect: kind,
         store_hash: (kind == Platform::BigCommerce).then(|| "live".to_owned()),
         backend: "live".into(),
+        mode: RouteMode::PassThrough,
     });
     config.fallback_backend = Some("live".into());
     config

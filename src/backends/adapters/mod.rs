@@ -1,0 +1,220 @@
+//! Translating adapters: one per upstream platform. Each speaks its platform's order API in canonical terms —
+//! field mapping is the dialect codecs' (`crate::dialects::*`), the adapter owns the rest: paths, auth,
+//! pagination, multi-step flows and the platform's quirks.
+//!
+//! Ids: an `Order` an adapter returns carries the upstream's own ids in its platform's fields
+//! (`ids.platform.bigcommerce` for BigCommerce, and so on, for the order and every object in it), exactly as the
+//! platform's dialect decoder sets them. An `Order` an adapter is given carries the same (ids in other schemes may
+//! be present too and must be ignored). `UpstreamShop` maps ids for callers of other dialects.
+
+pub mod bigcommerce;
+pub mod commercelayer;
+pub mod fluentcart;
+
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::transport::UpstreamError;
+use crate::canonical::lifecycle::Transition;
+use crate::canonical::{Order, OrderQuery, Page, Platform};
+use crate::config::{Backend, BackendKind};
+use crate::dialects::DecodeOptions;
+use crate::store::{JournalState, Store};
+
+pub use bigcommerce::BigCommerceAdapter;
+pub use commercelayer::CommerceLayerAdapter;
+pub use fluentcart::FluentCartAdapter;
+
+/// The mark ordermux leaves on every order it creates upstream, so that after any failure the order can be
+/// found again (BigCommerce `external_id`, Commerce Layer `reference`, FluentCart a note line / meta). At most 40
+/// ASCII characters: `omx-` and 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    key: String,
+}
+
+impl Stamp {
+    /// The stamp for a caller's `Idempotency-Key`: deterministic, so a retry of the same request finds the order
+    /// its first attempt made. Scoped by client; the key itself never reaches the upstream.
+    pub fn for_key(client: &str, idempotency_key: &str) -> Stamp {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{client}\n{idempotency_key}").as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Stamp {
+            key: format!("omx-{hex}"),
+        }
+    }
+
+    /// A stamp for a create without a key: still makes this request's own retries and reconciliation exact.
+    pub fn fresh() -> Stamp {
+        Stamp {
+            key: format!("omx-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// Rebuilds a stamp read back from an upstream (`None` if it is not one of ordermux's).
+    pub fn parse(text: &str) -> Option<Stamp> {
+        let hex = text.strip_prefix("omx-")?;
+        (hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| Stamp {
+            key: text.to_owned(),
+        })
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A create's durable progress: what an earlier attempt under the same stamp already did upstream. Adapters with
+/// multi-step creates (Commerce Layer) record each step here *before* moving on, and resume from it.
+#[derive(Debug)]
+pub struct Journal {
+    store: Store,
+    backend: String,
+    key: String,
+    steps: Mutex<Value>,
+}
+
+impl Journal {
+    pub(crate) fn new(store: Store, backend: &str, key: &str, steps: Value) -> Journal {
+        Journal {
+            store,
+            backend: backend.to_owned(),
+            key: key.to_owned(),
+            steps: Mutex::new(if steps.is_object() {
+                steps
+            } else {
+                Value::Object(Default::default())
+            }),
+        }
+    }
+
+    /// Progress recorded so far (a JSON object; `{}` on a first attempt).
+    pub fn steps(&self) -> Value {
+        self.steps.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sets `step` to `value` and makes it durable before returning.
+    pub async fn record(&self, step: &str, value: Value) -> Result<(), UpstreamError> {
+        let steps = {
+            let mut s = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(map) = s.as_object_mut() {
+                map.insert(step.to_owned(), value);
+            }
+            s.clone()
+        };
+        self.store
+            .journal_update(
+                &self.backend,
+                &self.key,
+                JournalState::Sent,
+                None,
+                Some(&steps),
+                None,
+                chrono::Utc::now().timestamp(),
+            )
+            .await
+            .map_err(|e| UpstreamError::Local(format!("journal: {e}")))
+    }
+}
+
+/// Settings every adapter gets.
+#[derive(Debug, Clone)]
+pub struct AdapterContext {
+    pub backend: Backend,
+    /// For decoding upstream documents (the gateway's default currency).
+    pub decode: DecodeOptions,
+}
+
+/// The adapter for one configured upstream backend.
+#[derive(Debug)]
+pub enum Adapter {
+    BigCommerce(BigCommerceAdapter),
+    CommerceLayer(CommerceLayerAdapter),
+    FluentCart(FluentCartAdapter),
+}
+
+macro_rules! each {
+    ($self:ident, $a:ident => $e:expr) => {
+        match $self {
+            Adapter::BigCommerce($a) => $e,
+            Adapter::CommerceLayer($a) => $e,
+            Adapter::FluentCart($a) => $e,
+        }
+    };
+}
+
+impl Adapter {
+    /// The adapter for an upstream backend; `None` for the embedded one.
+    pub fn new(ctx: AdapterContext) -> Result<Option<Adapter>, String> {
+        let BackendKind::Upstream(platform) = ctx.backend.kind else {
+            return Ok(None);
+        };
+        Ok(Some(match platform {
+            Platform::BigCommerce => Adapter::BigCommerce(BigCommerceAdapter::new(ctx)?),
+            Platform::CommerceLayer => Adapter::CommerceLayer(CommerceLayerAdapter::new(ctx)?),
+            Platform::FluentCart => Adapter::FluentCart(FluentCartAdapter::new(ctx)?),
+        }))
+    }
+
+    pub fn platform(&self) -> Platform {
+        match self {
+            Adapter::BigCommerce(_) => Platform::BigCommerce,
+            Adapter::CommerceLayer(_) => Platform::CommerceLayer,
+            Adapter::FluentCart(_) => Platform::FluentCart,
+        }
+    }
+
+    /// Creates `order` upstream, stamped with `stamp`, resuming from `journal` where an earlier attempt stopped.
+    /// The order is fully resolved (catalog ids, totals); its status triple says how far the caller took it
+    /// (placed, paid …), which the adapter reproduces with the platform's own follow-up calls.
+    pub async fn create(
+        &self,
+        order: &Order,
+        stamp: &Stamp,
+        journal: &Journal,
+    ) -> Result<Order, UpstreamError> {
+        each!(self, a => a.create(order, stamp, journal).await)
+    }
+
+    /// The order carrying `stamp`, if the upstream has one (reconciliation after an uncertain create).
+    pub async fn find_by_stamp(&self, stamp: &Stamp) -> Result<Option<Order>, UpstreamError> {
+        each!(self, a => a.find_by_stamp(stamp).await)
+    }
+
+    pub async fn get(&self, upstream_id: &str) -> Result<Order, UpstreamError> {
+        each!(self, a => a.get(upstream_id).await)
+    }
+
+    /// One page of orders. Filters the platform cannot express are refused (`UpstreamError::Unsupported`), never
+    /// silently ignored.
+    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
+        each!(self, a => a.list(query).await)
+    }
+
+    /// Makes the upstream order `before` look like `after` (line items added, changed or removed; customer,
+    /// addresses, notes …), returning the order as the upstream now has it.
+    pub async fn update(&self, before: &Order, after: &Order) -> Result<Order, UpstreamError> {
+        each!(self, a => a.update(before, after).await)
+    }
+
+    /// Applies a state transition with the platform's own operation. `after` is `before` with the transition
+    /// applied by the canonical lifecycle (which has already accepted it): the target states.
+    pub async fn transition(
+        &self,
+        before: &Order,
+        transition: &Transition,
+        after: &Order,
+    ) -> Result<Order, UpstreamError> {
+        each!(self, a => a.transition(before, transition, after).await)
+    }
+
+    pub async fn delete(&self, upstream_id: &str) -> Result<(), UpstreamError> {
+        each!(self, a => a.delete(upstream_id).await)
+    }
+}

@@ -1,0 +1,641 @@
+//! Talking to one upstream shop over HTTP for the translating adapters: timeouts per try and per operation, no
+//! redirects, a cap on reply size, pacing from the shop's rate-limit headers, a circuit breaker, and retries only
+//! where a retry cannot create a second anything.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::Value;
+
+use crate::canonical::{Problem, ProblemKind};
+use crate::config::Backend;
+
+/// How a call may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Reads and idempotent writes (GET, PUT of full values, DELETE): resent after any transport failure.
+    Safe,
+    /// Creates and triggers: resent only when the upstream provably never processed it (connection refused, 429).
+    /// Any other failure is returned, and the caller reconciles before deciding anything.
+    OnlyIfUnsent,
+}
+
+/// One request to the upstream, relative to the backend's base URL.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    /// Path and query after the base URL, starting with `/`.
+    pub path: String,
+    /// Headers beyond `Accept`/`Content-Type` (authentication, mostly; values marked sensitive).
+    pub headers: HeaderMap,
+    pub body: Option<Value>,
+    pub retry: Retry,
+    /// Media type for the body and `Accept` (JSON:API for Commerce Layer).
+    pub media_type: &'static str,
+}
+
+impl Call {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        let retry = if method == Method::POST || method == Method::PATCH {
+            Retry::OnlyIfUnsent
+        } else {
+            Retry::Safe
+        };
+        Call {
+            method,
+            path: path.into(),
+            headers: HeaderMap::new(),
+            body: None,
+            retry,
+            media_type: "application/json",
+        }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Call::new(Method::GET, path)
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn media_type(mut self, media_type: &'static str) -> Self {
+        self.media_type = media_type;
+        self
+    }
+
+    pub fn header(mut self, name: http::HeaderName, value: &str) -> Self {
+        if let Ok(mut v) = http::HeaderValue::from_str(value) {
+            v.set_sensitive(true);
+            self.headers.insert(name, v);
+        }
+        self
+    }
+}
+
+/// A successful (2xx) reply: its headers and its JSON body (`Null` when empty).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// Why a call did not produce a 2xx reply.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// The upstream answered 4xx (not 429): the request was wrong for it. `message` is the upstream's own
+    /// explanation, taken from its error document by the adapter's reader, never the raw body.
+    #[error("upstream refused the request with {status}: {message}")]
+    Rejected {
+        status: StatusCode,
+        message: String,
+        /// JSON pointer into the *upstream's* document, when it named one (for the log, not the caller).
+        detail: Option<String>,
+    },
+    /// The upstream failed (5xx).
+    #[error("upstream failed with {0}")]
+    ServerError(StatusCode),
+    /// Could not connect: the request never reached the upstream.
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    /// No reply within the time allowed; the upstream may or may not have acted.
+    #[error("upstream timed out")]
+    Timeout,
+    /// The connection failed after the request was (perhaps) sent; the upstream may or may not have acted.
+    #[error("upstream connection failed: {0}")]
+    Interrupted(String),
+    /// The reply was not what the platform sends (not JSON, an HTML error page, a document the codec refuses).
+    #[error("upstream reply malformed: {0}")]
+    Malformed(String),
+    #[error("upstream reply larger than {0} bytes")]
+    TooLarge(u64),
+    /// Still rate limited when the operation's time ran out.
+    #[error("upstream rate limited")]
+    Throttled { retry_after: Duration },
+    /// The circuit breaker is open: recent calls failed, so none is attempted until `retry_after` passes.
+    #[error("upstream circuit open")]
+    CircuitOpen { retry_after: Duration },
+    /// The adapter refused before sending: the platform cannot do what was asked (a filter it has no parameter
+    /// for, a transition it has no operation for). Shown to the caller as is.
+    #[error("{0}")]
+    Unsupported(Problem),
+    /// ordermux itself failed (the journal could not be written).
+    #[error("local failure: {0}")]
+    Local(String),
+}
+
+impl UpstreamError {
+    /// True when the upstream certainly did not act on the request.
+    pub fn never_sent(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Unreachable(_)
+                | UpstreamError::CircuitOpen { .. }
+                | UpstreamError::Throttled { .. }
+        )
+    }
+
+    /// True when the upstream may have acted though no success reply arrived: a create must be reconciled.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Timeout
+                | UpstreamError::Interrupted(_)
+                | UpstreamError::ServerError(_)
+                | UpstreamError::Malformed(_)
+                | UpstreamError::TooLarge(_)
+        )
+    }
+
+    /// The problem shown to the caller, in its own dialect: 4xx keep their status family, failures of the
+    /// upstream are 502/504/503. The upstream's body is never passed on, only its message.
+    pub fn into_problem(self, backend: &str) -> Problem {
+        let secs = |d: Duration| d.as_secs().max(1);
+        match self {
+            UpstreamError::Rejected {
+                status, message, ..
+            } => {
+                let kind = match status.as_u16() {
+                    404 | 410 => ProblemKind::NotFound,
+                    409 => ProblemKind::Conflict,
+                    // The gateway's own credentials were refused: nothing the caller can fix.
+                    401 | 403 | 407 => ProblemKind::BadGateway,
+                    405 => ProblemKind::MethodNotAllowed,
+                    413 => ProblemKind::BodyTooLarge,
+                    _ => ProblemKind::InvalidField,
+                };
+                let reason = if kind == ProblemKind::BadGateway {
+                    format!("upstream {backend} refused ordermux's credentials ({status})")
+                } else {
+                    format!("upstream {backend}: {message}")
+                };
+                Problem::new(kind, "", reason)
+            }
+            UpstreamError::ServerError(status) => Problem::new(
+                ProblemKind::BadGateway,
+                "",
+                format!("upstream {backend} failed ({status})"),
+            ),
+            UpstreamError::Unreachable(_) | UpstreamError::Interrupted(_) => Problem::new(
+                ProblemKind::BadGateway,
+                "",
+                format!("upstream {backend} could not be reached"),
+            ),
+            UpstreamError::Timeout => Problem::new(
+                ProblemKind::GatewayTimeout,
+                "",
+                format!("upstream {backend} did not answer in time"),
+            ),
+            UpstreamError::Malformed(_) | UpstreamError::TooLarge(_) => Problem::new(
+                ProblemKind::BadGateway,
+                "",
+                format!("upstream {backend} sent a reply ordermux cannot read"),
+            ),
+            UpstreamError::Throttled { retry_after } => Problem::new(
+                ProblemKind::Unavailable,
+                "",
+                format!("upstream {backend} is rate limiting; retry later"),
+            )
+            .with_retry_after(secs(retry_after)),
+            UpstreamError::Unsupported(p) => p,
+            UpstreamError::Local(why) => {
+                tracing::error!(backend, %why, "local failure during an upstream call");
+                Problem::new(
+                    ProblemKind::Internal,
+                    "",
+                    "internal error; the request may not have been applied",
+                )
+            }
+            UpstreamError::CircuitOpen { retry_after } => Problem::new(
+                ProblemKind::Unavailable,
+                "",
+                format!("upstream {backend} is failing; not tried (circuit open)"),
+            )
+            .with_retry_after(secs(retry_after)),
+        }
+    }
+}
+
+/// Reads a platform's error document into one message (and the pointer it names, if any).
+pub type ErrorReader = fn(&Value) -> Option<(String, Option<String>)>;
+
+/// The HTTP side of one upstream backend, shared by every request routed to it.
+#[derive(Debug)]
+pub struct UpstreamHttp {
+    name: String,
+    base_url: String,
+    client: reqwest::Client,
+    total_timeout: Duration,
+    max_response_bytes: u64,
+    read_error: ErrorReader,
+    breaker: Breaker,
+    pacer: Pacer,
+}
+
+/// Most tries of one call (connection refused and 429 included).
+const MAX_TRIES: u32 = 4;
+
+impl UpstreamHttp {
+    pub fn new(backend: &Backend, read_error: ErrorReader) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(backend.connect_timeout)
+            .timeout(backend.timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("ordermux/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(UpstreamHttp {
+            name: backend.name.clone(),
+            base_url: backend.base_url.clone(),
+            client,
+            total_timeout: backend.total_timeout,
+            max_response_bytes: backend.max_response_bytes,
+            read_error,
+            breaker: Breaker::new(backend.breaker_failures, backend.breaker_cooldown),
+            pacer: Pacer::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends `call`, pacing, retrying and breaking as its retry class allows, until a 2xx reply or an error.
+    pub async fn send(&self, call: Call) -> Result<Reply, UpstreamError> {
+        let deadline = Instant::now() + self.total_timeout;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            self.breaker.admit()?;
+            if let Some(wait) = self.pacer.wait_needed() {
+                if Instant::now() + wait > deadline {
+                    return Err(UpstreamError::Throttled { retry_after: wait });
+                }
+                tracing::debug!(backend = %self.name, wait_ms = wait.as_millis() as u64, "pacing upstream");
+                tokio::time::sleep(wait).await;
+            }
+            let result = self.try_once(&call).await;
+            self.breaker.record(&result);
+            let retry_in = match &result {
+                Err(UpstreamError::Throttled { retry_after }) => Some(*retry_after),
+                Err(UpstreamError::Unreachable(_)) => Some(backoff(tries)),
+                Err(e) if call.retry == Retry::Safe && e.outcome_unknown() => Some(backoff(tries)),
+                _ => None,
+            };
+            match retry_in {
+                Some(wait) if tries < MAX_TRIES && Instant::now() + wait < deadline => {
+                    tracing::info!(backend = %self.name, path = %call.path, try_no = tries, "retrying upstream call");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    async fn try_once(&self, call: &Call) -> Result<Reply, UpstreamError> {
+        let url = format!("{}{}", self.base_url, call.path);
+        let mut request = self
+            .client
+            .request(call.method.clone(), &url)
+            .headers(call.headers.clone())
+            .header(http::header::ACCEPT, call.media_type);
+        if let Some(body) = &call.body {
+            request = request
+                .header(http::header::CONTENT_TYPE, call.media_type)
+                .body(body.to_string());
+        }
+        let mut response = request.send().await.map_err(classify)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.pacer.observe(status, &headers);
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (bytes.len() + chunk.len()) as u64 > self.max_response_bytes {
+                        return Err(UpstreamError::TooLarge(self.max_response_bytes));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(UpstreamError::Throttled {
+                retry_after: retry_after(&headers).unwrap_or(Duration::from_secs(1)),
+            });
+        }
+        if status.is_server_error() {
+            return Err(UpstreamError::ServerError(status));
+        }
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => v,
+                Err(_) if status.is_success() => {
+                    return Err(UpstreamError::Malformed(format!(
+                        "{} bytes of non-JSON from {} {}",
+                        bytes.len(),
+                        call.method,
+                        call.path
+                    )))
+                }
+                Err(_) => Value::Null,
+            }
+        };
+        if status.is_success() {
+            return Ok(Reply {
+                status,
+                headers,
+                body,
+            });
+        }
+        if status.is_redirection() {
+            return Err(UpstreamError::Malformed(format!(
+                "redirect {status} not followed"
+            )));
+        }
+        let (message, detail) = (self.read_error)(&body).unwrap_or_else(|| {
+            (
+                status.canonical_reason().unwrap_or("error").to_owned(),
+                None,
+            )
+        });
+        Err(UpstreamError::Rejected {
+            status,
+            message,
+            detail,
+        })
+    }
+}
+
+fn classify(e: reqwest::Error) -> UpstreamError {
+    if e.is_connect() {
+        UpstreamError::Unreachable(e.to_string())
+    } else if e.is_timeout() {
+        UpstreamError::Timeout
+    } else {
+        UpstreamError::Interrupted(e.to_string())
+    }
+}
+
+/// Jittered exponential backoff: 100 ms, 200 ms, 400 ms … plus up to half again.
+fn backoff(tries: u32) -> Duration {
+    let base = 100u64 << tries.saturating_sub(1).min(6);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 512;
+    Duration::from_millis(base + jitter)
+}
+
+/// How long a 429 asks to wait: BigCommerce's `X-Rate-Limit-Time-Reset-Ms` or `X-Retry-After` (seconds), or the
+/// standard `Retry-After` (seconds).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let num = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    num("x-rate-limit-time-reset-ms")
+        .map(Duration::from_millis)
+        .or_else(|| num("x-retry-after").map(Duration::from_secs))
+        .or_else(|| num("retry-after").map(Duration::from_secs))
+        .map(|d| d.min(Duration::from_secs(60)))
+}
+
+/// Keeps the upstream's advertised request budget: once `X-Rate-Limit-Requests-Left` reaches zero, calls wait for
+/// the window to reset instead of drawing a 429.
+#[derive(Debug, Default)]
+struct Pacer {
+    state: Mutex<Option<Budget>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    left: u64,
+    resets_at: Instant,
+}
+
+impl Pacer {
+    fn observe(&self, status: StatusCode, headers: &HeaderMap) {
+        let num = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let left = num("x-rate-limit-requests-left");
+        let reset = num("x-rate-limit-time-reset-ms").map(Duration::from_millis);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match (left, reset) {
+            (Some(left), Some(reset)) => {
+                let left = if status == StatusCode::TOO_MANY_REQUESTS {
+                    0
+                } else {
+                    left
+                };
+                *state = Some(Budget {
+                    left,
+                    resets_at: Instant::now() + reset,
+                });
+            }
+            _ => {
+                if let Some(b) = state.as_mut() {
+                    b.left = b.left.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// How long to wait before the next call, if the known budget is spent. Taking a call's slot here keeps
+    /// concurrent callers from all spending the last unit.
+    fn wait_needed(&self) -> Option<Duration> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let budget = state.as_mut()?;
+        let now = Instant::now();
+        if now >= budget.resets_at {
+            *state = None;
+            return None;
+        }
+        if budget.left == 0 {
+            return Some(budget.resets_at - now);
+        }
+        budget.left -= 1;
+        None
+    }
+}
+
+/// Per-backend circuit breaker: `threshold` consecutive transport failures open it for `cooldown`; then one
+/// trial call is let through (half-open), and its outcome closes or reopens it.
+#[derive(Debug)]
+struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Debug, Default)]
+struct BreakerState {
+    failures: u32,
+    open_until: Option<Instant>,
+    trial_in_flight: bool,
+}
+
+impl Breaker {
+    fn new(threshold: u32, cooldown: Duration) -> Self {
+        Breaker {
+            threshold,
+            cooldown,
+            state: Mutex::default(),
+        }
+    }
+
+    fn admit(&self) -> Result<(), UpstreamError> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(until) = s.open_until else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now < until {
+            return Err(UpstreamError::CircuitOpen {
+                retry_after: until - now,
+            });
+        }
+        if s.trial_in_flight {
+            return Err(UpstreamError::CircuitOpen {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        s.trial_in_flight = true;
+        Ok(())
+    }
+
+    fn record(&self, result: &Result<Reply, UpstreamError>) {
+        let failed = match result {
+            Ok(_) => false,
+            Err(e) => matches!(
+                e,
+                UpstreamError::Unreachable(_)
+                    | UpstreamError::Timeout
+                    | UpstreamError::Interrupted(_)
+                    | UpstreamError::ServerError(_)
+                    | UpstreamError::Malformed(_)
+            ),
+        };
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.trial_in_flight = false;
+        if failed {
+            s.failures += 1;
+            if s.failures >= self.threshold {
+                s.open_until = Some(Instant::now() + self.cooldown);
+            }
+        } else {
+            s.failures = 0;
+            s.open_until = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_threshold_and_half_opens_after_cooldown() {
+        let b = Breaker::new(2, Duration::from_millis(30));
+        let fail: Result<Reply, UpstreamError> =
+            Err(UpstreamError::ServerError(StatusCode::BAD_GATEWAY));
+        b.admit().unwrap();
+        b.record(&fail);
+        b.admit().unwrap();
+        b.record(&fail);
+        assert!(matches!(b.admit(), Err(UpstreamError::CircuitOpen { .. })));
+        std::thread::sleep(Duration::from_millis(40));
+        b.admit().unwrap();
+        // Only one trial while half-open.
+        assert!(matches!(b.admit(), Err(UpstreamError::CircuitOpen { .. })));
+        b.record(&Ok(Reply {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Value::Null,
+        }));
+        b.admit().unwrap();
+    }
+
+    #[test]
+    fn a_rejection_does_not_count_against_the_breaker() {
+        let b = Breaker::new(1, Duration::from_secs(10));
+        b.record(&Err(UpstreamError::Rejected {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: "bad".into(),
+            detail: None,
+        }));
+        b.admit().unwrap();
+    }
+
+    #[test]
+    fn pacer_waits_once_the_advertised_budget_is_spent() {
+        let p = Pacer::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-requests-left", "1".parse().unwrap());
+        h.insert("x-rate-limit-time-reset-ms", "5000".parse().unwrap());
+        p.observe(StatusCode::OK, &h);
+        assert_eq!(p.wait_needed(), None);
+        let wait = p.wait_needed().expect("budget spent");
+        assert!(wait <= Duration::from_secs(5) && wait > Duration::from_secs(4));
+    }
+
+    #[test]
+    fn retry_after_reads_each_platform_header() {
+        let mut h = HeaderMap::new();
+        h.insert("x-retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert("x-rate-limit-time-reset-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn upstream_statuses_map_to_the_callers_problem_kinds() {
+        let rejected = |code: u16| UpstreamError::Rejected {
+            status: StatusCode::from_u16(code).unwrap(),
+            message: "m".into(),
+            detail: None,
+        };
+        assert_eq!(
+            rejected(422).into_problem("b").kind,
+            ProblemKind::InvalidField
+        );
+        assert_eq!(rejected(404).into_problem("b").kind, ProblemKind::NotFound);
+        assert_eq!(
+            rejected(401).into_problem("b").kind,
+            ProblemKind::BadGateway
+        );
+        assert_eq!(
+            UpstreamError::ServerError(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_problem("b")
+                .kind,
+            ProblemKind::BadGateway
+        );
+        assert_eq!(
+            UpstreamError::Timeout.into_problem("b").kind,
+            ProblemKind::GatewayTimeout
+        );
+        let open = UpstreamError::CircuitOpen {
+            retry_after: Duration::from_millis(2500),
+        }
+        .into_problem("b");
+        assert_eq!(
+            (open.kind, open.retry_after),
+            (ProblemKind::Unavailable, Some(2))
+        );
+    }
+}

@@ -1,0 +1,522 @@
+//! An upstream shop behind the embedded shop's interface: what `Shop` does for an order routed to an upstream of
+//! another platform (or of the same one, in translate mode). Orders live upstream; the store keeps only the id
+//! map and the create journal. Reads fetch, writes are read-modify-write through the canonical model, and the
+//! canonical lifecycle checks every transition before the upstream is asked.
+
+use std::sync::Arc;
+
+use super::adapters::{Adapter, AdapterContext, Journal, Stamp};
+use super::transport::UpstreamError;
+use crate::canonical::lifecycle::{self, Transition};
+use crate::canonical::{
+    Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, ProblemKind,
+    StatusTriple, Timestamp,
+};
+use crate::store::{JournalState, ObjectId, ObjectKind, ProductKey, Store, UpstreamObject};
+
+/// Most orders `count_by_status` walks through upstream (platforms without a count endpoint).
+const MAX_COUNTED: u32 = 10_000;
+
+/// One upstream backend as a shop.
+#[derive(Debug)]
+pub struct UpstreamShop {
+    backend: String,
+    adapter: Adapter,
+    store: Store,
+}
+
+/// Why an upstream shop operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamShopError {
+    #[error("{0}")]
+    Problem(Problem),
+    #[error("not found")]
+    NotFound,
+    #[error("upstream {backend}: {error}")]
+    Upstream {
+        backend: String,
+        error: UpstreamError,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl UpstreamShopError {
+    pub fn into_problem(self, what: &str) -> Problem {
+        match self {
+            UpstreamShopError::Problem(p) => p,
+            UpstreamShopError::NotFound => Problem::new(
+                ProblemKind::NotFound,
+                "",
+                format!("The requested {what} was not found."),
+            ),
+            UpstreamShopError::Upstream { backend, error } => {
+                tracing::warn!(%backend, error = %error, "upstream call failed");
+                error.into_problem(&backend)
+            }
+            UpstreamShopError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                Problem::new(
+                    ProblemKind::Internal,
+                    "",
+                    "internal error; the request was not applied",
+                )
+            }
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, UpstreamShopError>;
+
+impl UpstreamShop {
+    pub fn new(ctx: AdapterContext, store: Store) -> std::result::Result<Arc<Self>, String> {
+        let backend = ctx.backend.name.clone();
+        let adapter = Adapter::new(ctx)?
+            .ok_or_else(|| format!("backend {backend:?} is the embedded shop, not an upstream"))?;
+        Ok(Arc::new(UpstreamShop {
+            backend,
+            adapter,
+            store,
+        }))
+    }
+
+    pub fn platform(&self) -> Platform {
+        self.adapter.platform()
+    }
+
+    fn upstream(&self, error: UpstreamError) -> UpstreamShopError {
+        match error {
+            UpstreamError::Rejected { status, .. } if status.as_u16() == 404 => {
+                UpstreamShopError::NotFound
+            }
+            error => UpstreamShopError::Upstream {
+                backend: self.backend.clone(),
+                error,
+            },
+        }
+    }
+
+    /// Creates `order` (already resolved and totalled by the shop) upstream exactly once per stamp: the journal
+    /// says whether an earlier attempt got there, and an attempt whose outcome is unknown is reconciled by looking
+    /// the stamp up upstream, never by sending again blindly.
+    pub async fn create(
+        &self,
+        client: &str,
+        order: Order,
+        idempotency_key: Option<&str>,
+    ) -> Result<Order> {
+        let stamp = match idempotency_key {
+            Some(key) => Stamp::for_key(client, key),
+            None => Stamp::fresh(),
+        };
+        let now = || chrono::Utc::now().timestamp();
+        let entry = self
+            .store
+            .journal_begin(&self.backend, stamp.key(), client, now())
+            .await?;
+        match entry.state {
+            JournalState::Confirmed => {
+                if let Some(id) = &entry.upstream_id {
+                    let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
+                    return self.localize(found).await;
+                }
+            }
+            JournalState::Sent => {
+                // An earlier attempt may have reached the upstream: look before sending anything.
+                if let Some(found) = self
+                    .adapter
+                    .find_by_stamp(&stamp)
+                    .await
+                    .map_err(|e| self.upstream(e))?
+                {
+                    return self.confirm(stamp.key(), found).await;
+                }
+            }
+            JournalState::Pending | JournalState::Failed => {}
+        }
+        self.store
+            .journal_update(
+                &self.backend,
+                stamp.key(),
+                JournalState::Sent,
+                None,
+                None,
+                None,
+                now(),
+            )
+            .await?;
+        let journal = Journal::new(self.store.clone(), &self.backend, stamp.key(), entry.steps);
+        match self.adapter.create(&order, &stamp, &journal).await {
+            Ok(created) => self.confirm(stamp.key(), created).await,
+            Err(e) if e.never_sent() => {
+                self.settle(stamp.key(), JournalState::Pending, &e).await?;
+                Err(self.upstream(e))
+            }
+            Err(e) if e.outcome_unknown() => {
+                // The upstream may have the order. If it does, this create succeeded; if it cannot tell yet, the
+                // journal stays `sent` and the caller's retry reconciles again before any resend.
+                match self.adapter.find_by_stamp(&stamp).await {
+                    Ok(Some(found)) => self.confirm(stamp.key(), found).await,
+                    _ => {
+                        tracing::warn!(backend = %self.backend, stamp = stamp.key(), error = %e, "create outcome unknown; left for reconciliation");
+                        Err(self.upstream(e))
+                    }
+                }
+            }
+            Err(e) => {
+                self.settle(stamp.key(), JournalState::Failed, &e).await?;
+                Err(self.upstream(e))
+            }
+        }
+    }
+
+    async fn confirm(&self, key: &str, created: Order) -> Result<Order> {
+        let id = self.upstream_id_of(&created)?;
+        self.store
+            .journal_update(
+                &self.backend,
+                key,
+                JournalState::Confirmed,
+                Some(&id),
+                None,
+                None,
+                chrono::Utc::now().timestamp(),
+            )
+            .await?;
+        self.localize(created).await
+    }
+
+    async fn settle(&self, key: &str, state: JournalState, e: &UpstreamError) -> Result<()> {
+        self.store
+            .journal_update(
+                &self.backend,
+                key,
+                state,
+                None,
+                None,
+                Some(&e.to_string()),
+                chrono::Utc::now().timestamp(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The upstream id of the order a caller names.
+    async fn resolve(&self, id: &ObjectId) -> Result<String> {
+        if let Some(own) = own_scheme_id(self.platform(), id) {
+            return Ok(own);
+        }
+        match self
+            .store
+            .upstream_resolve(&self.backend, "order", id)
+            .await?
+        {
+            Some((upstream, _)) => Ok(upstream),
+            None => Err(UpstreamShopError::NotFound),
+        }
+    }
+
+    pub async fn order(&self, id: &ObjectId) -> Result<Order> {
+        let upstream_id = self.resolve(id).await?;
+        let order = self
+            .adapter
+            .get(&upstream_id)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        self.localize(order).await
+    }
+
+    /// The order holding the object a caller names (Commerce Layer's `/line_items/{id}`).
+    pub async fn order_containing(&self, kind: ObjectKind, id: &ObjectId) -> Result<Order> {
+        let found = self
+            .store
+            .upstream_resolve(&self.backend, kind.key(), id)
+            .await?;
+        let Some((_, Some(order_id))) = found else {
+            return Err(UpstreamShopError::NotFound);
+        };
+        let order = self
+            .adapter
+            .get(&order_id)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        self.localize(order).await
+    }
+
+    /// Read-modify-write: the upstream's current order, changed by `change`, totals recomputed, sent back.
+    pub async fn modify<F>(&self, id: &ObjectId, change: F) -> Result<Order>
+    where
+        F: FnOnce(&mut Order) -> std::result::Result<(), Problem> + Send,
+    {
+        let before = self.order(id).await?;
+        let mut after = before.clone();
+        change(&mut after).map_err(UpstreamShopError::Problem)?;
+        if after.line_items.len() > crate::service::MAX_LINE_ITEMS {
+            return Err(UpstreamShopError::Problem(Problem::new(
+                ProblemKind::TooManyItems,
+                "",
+                format!(
+                    "an order may have at most {} line items",
+                    crate::service::MAX_LINE_ITEMS
+                ),
+            )));
+        }
+        after.recompute_totals();
+        let updated = self
+            .adapter
+            .update(&before, &after)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        self.localize(updated).await
+    }
+
+    /// Checks `transition` with the canonical lifecycle (so a refusal reads the same whatever the backend), then
+    /// asks the upstream to do it.
+    pub async fn transition(
+        &self,
+        id: &ObjectId,
+        transition: Transition,
+        now: Timestamp,
+    ) -> Result<Order> {
+        let before = self.order(id).await?;
+        let mut after = before.clone();
+        lifecycle::apply(&mut after, &transition, now).map_err(UpstreamShopError::Problem)?;
+        let done = self
+            .adapter
+            .transition(&before, &transition, &after)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        self.localize(done).await
+    }
+
+    pub async fn delete<F>(&self, id: &ObjectId, refuse: F) -> Result<()>
+    where
+        F: FnOnce(&Order) -> std::result::Result<(), Problem> + Send,
+    {
+        let order = self.order(id).await?;
+        refuse(&order).map_err(UpstreamShopError::Problem)?;
+        let upstream_id = self.upstream_id_of(&order)?;
+        self.adapter
+            .delete(&upstream_id)
+            .await
+            .map_err(|e| self.upstream(e))
+    }
+
+    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
+        let query = self.upstream_query(query).await?;
+        let page = self
+            .adapter
+            .list(&query)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for order in page.items {
+            items.push(self.localize(order).await?);
+        }
+        Ok(Page { items, ..page })
+    }
+
+    /// Counts per status by walking the upstream's list (at most `MAX_COUNTED` orders; more is refused rather
+    /// than answered wrong).
+    pub async fn count_by_status(&self, filter: &OrderFilter) -> Result<Vec<(StatusTriple, u64)>> {
+        let mut counts: Vec<(StatusTriple, u64)> = Vec::new();
+        let per_page = 250;
+        let mut page = 1;
+        loop {
+            let query = OrderQuery {
+                filter: filter.clone(),
+                sort: Default::default(),
+                descending: false,
+                page,
+                per_page,
+            };
+            let query = self.upstream_query(&query).await?;
+            let found = self
+                .adapter
+                .list(&query)
+                .await
+                .map_err(|e| self.upstream(e))?;
+            if found.total > u64::from(MAX_COUNTED) {
+                return Err(UpstreamShopError::Problem(Problem::new(
+                    ProblemKind::InvalidParameter,
+                    "",
+                    format!(
+                        "upstream {} has {} matching orders; counting is limited to {MAX_COUNTED}: narrow the filter",
+                        self.backend, found.total
+                    ),
+                )));
+            }
+            let n = found.items.len();
+            for order in &found.items {
+                let triple = order.status_triple();
+                match counts.iter_mut().find(|(t, _)| *t == triple) {
+                    Some((_, c)) => *c += 1,
+                    None => counts.push((triple, 1)),
+                }
+            }
+            if n < per_page as usize || u64::from(page) * u64::from(per_page) >= found.total {
+                return Ok(counts);
+            }
+            page += 1;
+        }
+    }
+
+    /// A caller's filter in the upstream's id scheme: id ranges and customer ids given in another scheme cannot
+    /// be translated (the upstream numbers its orders its own way) and are refused.
+    async fn upstream_query(&self, query: &OrderQuery) -> Result<OrderQuery> {
+        let mut q = query.clone();
+        if let Some((platform, _)) = &q.filter.id_range {
+            if *platform != self.platform() {
+                return Err(UpstreamShopError::Problem(Problem::new(
+                    ProblemKind::InvalidParameter,
+                    "",
+                    format!(
+                        "filtering by id range is not available on upstream {}: its ids are not this dialect's",
+                        self.backend
+                    ),
+                )));
+            }
+        }
+        if let Some((platform, id)) = q.filter.customer.clone() {
+            if platform != self.platform() {
+                let object = ObjectId::parse(platform, &id).ok_or(UpstreamShopError::NotFound)?;
+                match self
+                    .store
+                    .upstream_resolve(&self.backend, "customer", &object)
+                    .await?
+                {
+                    Some((upstream, _)) => q.filter.customer = Some((self.platform(), upstream)),
+                    // A customer this backend never showed: no order of it can match.
+                    None => q.filter.customer = Some((self.platform(), "0".to_owned())),
+                }
+            }
+        }
+        Ok(q)
+    }
+
+    fn upstream_id_of(&self, order: &Order) -> Result<String> {
+        platform_id(self.platform(), &order.ids.platform).ok_or_else(|| {
+            UpstreamShopError::Upstream {
+                backend: self.backend.clone(),
+                error: UpstreamError::Malformed("the upstream order has no id".to_owned()),
+            }
+        })
+    }
+
+    /// Gives every object of an upstream order its ids in the other two schemes (allocated on first sight), and
+    /// fills in catalog product ids the upstream does not know.
+    async fn localize(&self, mut order: Order) -> Result<Order> {
+        let platform = self.platform();
+        let order_id = self.upstream_id_of(&order)?;
+        let mut objects = vec![UpstreamObject {
+            kind: "order",
+            upstream_id: order_id.clone(),
+            order_upstream_id: None,
+        }];
+        let inner = |kind: &'static str, ids: &PlatformIds| {
+            platform_id(platform, ids).map(|id| UpstreamObject {
+                kind,
+                upstream_id: id,
+                order_upstream_id: Some(order_id.clone()),
+            })
+        };
+        objects.extend(
+            order
+                .line_items
+                .iter()
+                .filter_map(|l| inner("line_item", &l.ids)),
+        );
+        objects.extend(
+            order
+                .billing_address
+                .iter()
+                .chain(order.shipping_destinations.iter())
+                .filter_map(|a| inner("address", &a.ids)),
+        );
+        objects.extend(
+            order
+                .shipping_lines
+                .iter()
+                .filter_map(|s| inner("shipping_line", &s.ids)),
+        );
+        if let Some(id) = platform_id(platform, &order.customer.ids).filter(|id| id != "0") {
+            objects.push(UpstreamObject {
+                kind: "customer",
+                upstream_id: id,
+                order_upstream_id: None,
+            });
+        }
+        let mapped = self
+            .store
+            .upstream_localize(&self.backend, platform, &objects)
+            .await?;
+        let mut mapped = mapped.into_iter();
+        let mut take = |ids: &mut PlatformIds| {
+            if platform_id(platform, ids).is_some() {
+                if let Some(m) = mapped.next() {
+                    *ids = m;
+                }
+            }
+        };
+        take(&mut order.ids.platform);
+        for l in &mut order.line_items {
+            take(&mut l.ids);
+        }
+        for a in order
+            .billing_address
+            .iter_mut()
+            .chain(order.shipping_destinations.iter_mut())
+        {
+            take(&mut a.ids);
+        }
+        for s in &mut order.shipping_lines {
+            take(&mut s.ids);
+        }
+        if platform_id(platform, &order.customer.ids).is_some_and(|id| id != "0") {
+            take(&mut order.customer.ids);
+        }
+        order.ids.gateway = Some(format!("{}:{order_id}", self.backend));
+        for line in &mut order.line_items {
+            let p = &line.product;
+            let keys = [
+                p.sku.clone().map(ProductKey::Sku),
+                p.fluentcart_object_id.map(ProductKey::FluentCartObject),
+                p.bigcommerce_product_id.map(ProductKey::BigCommerceProduct),
+            ];
+            for key in keys.into_iter().flatten() {
+                if let Some(product) = self.store.product(&key).await? {
+                    let p = &mut line.product;
+                    p.sku.get_or_insert(product.sku);
+                    p.fluentcart_post_id = p.fluentcart_post_id.or(product.fluentcart_post_id);
+                    p.fluentcart_object_id =
+                        p.fluentcart_object_id.or(product.fluentcart_object_id);
+                    p.bigcommerce_product_id =
+                        p.bigcommerce_product_id.or(product.bigcommerce_product_id);
+                    p.bigcommerce_variant_id =
+                        p.bigcommerce_variant_id.or(product.bigcommerce_variant_id);
+                    break;
+                }
+            }
+        }
+        Ok(order)
+    }
+}
+
+/// An object's id in `platform`'s scheme, as text.
+pub fn platform_id(platform: Platform, ids: &PlatformIds) -> Option<String> {
+    match platform {
+        Platform::FluentCart => ids.fluentcart.map(|n| n.to_string()),
+        Platform::CommerceLayer => ids.commercelayer.clone(),
+        Platform::BigCommerce => ids.bigcommerce.map(|n| n.to_string()),
+    }
+}
+
+/// `id` as the upstream's own id, when the caller named it in the upstream's scheme.
+fn own_scheme_id(platform: Platform, id: &ObjectId) -> Option<String> {
+    match (platform, id) {
+        (Platform::FluentCart, ObjectId::FluentCart(n))
+        | (Platform::BigCommerce, ObjectId::BigCommerce(n)) => Some(n.to_string()),
+        (Platform::CommerceLayer, ObjectId::CommerceLayer(s)) => Some(s.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,316 @@
+//! What the store keeps about orders held by upstream shops (migration 0004): the id map that lets a caller of any
+//! dialect name an upstream object, and the create journal that makes sends to an upstream exactly-once.
+
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::ids::random_token;
+use super::sqlite::{allocate, SqliteStore};
+use super::{ObjectId, StoreError};
+use crate::canonical::{Platform, PlatformIds};
+
+/// An object as an upstream names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamObject {
+    /// `order`, `line_item`, `address`, `shipping_line`, `customer`.
+    pub kind: &'static str,
+    pub upstream_id: String,
+    /// For objects inside an order: that order's upstream id.
+    pub order_upstream_id: Option<String>,
+}
+
+/// Where a create to an upstream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalState {
+    /// Recorded, not yet sent.
+    Pending,
+    /// Sent (or being sent): the upstream may have the order; reconcile before sending again.
+    Sent,
+    /// The upstream has it, under `upstream_id`.
+    Confirmed,
+    /// The upstream refused it; a new attempt may be made.
+    Failed,
+}
+
+impl JournalState {
+    fn key(self) -> &'static str {
+        match self {
+            JournalState::Pending => "pending",
+            JournalState::Sent => "sent",
+            JournalState::Confirmed => "confirmed",
+            JournalState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => JournalState::Pending,
+            "sent" => JournalState::Sent,
+            "confirmed" => JournalState::Confirmed,
+            "failed" => JournalState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One journal row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    pub state: JournalState,
+    pub upstream_id: Option<String>,
+    /// The adapter's progress through a multi-step create.
+    pub steps: serde_json::Value,
+    /// True when this call created the row (no earlier attempt exists).
+    pub fresh: bool,
+}
+
+fn scheme_column(platform: Platform) -> &'static str {
+    match platform {
+        Platform::FluentCart => "fluentcart_id",
+        Platform::CommerceLayer => "commercelayer_id",
+        Platform::BigCommerce => "bigcommerce_id",
+    }
+}
+
+fn ids_from_row(row: &sqlx::sqlite::SqliteRow) -> PlatformIds {
+    let fc: i64 = row.get("fluentcart_id");
+    let bc: i64 = row.get("bigcommerce_id");
+    PlatformIds {
+        fluentcart: Some(fc.unsigned_abs()),
+        commercelayer: Some(row.get("commercelayer_id")),
+        bigcommerce: Some(bc.unsigned_abs()),
+    }
+}
+
+impl SqliteStore {
+    /// The ids in every scheme of each object, in order, allocating those never seen before. The upstream's own
+    /// id stays the object's id in the upstream platform's scheme.
+    pub async fn upstream_localize(
+        &self,
+        backend: &str,
+        platform: Platform,
+        objects: &[UpstreamObject],
+    ) -> Result<Vec<PlatformIds>, StoreError> {
+        let mut found = self.upstream_read(backend, objects).await?;
+        if found.iter().all(Option::is_some) {
+            return Ok(found.into_iter().flatten().collect());
+        }
+        let missing: Vec<&UpstreamObject> = objects
+            .iter()
+            .zip(&found)
+            .filter(|(_, ids)| ids.is_none())
+            .map(|(o, _)| o)
+            .collect();
+        let mut tx = self.writer.begin().await?;
+        let names: Vec<String> = missing
+            .iter()
+            .map(|o| format!("up:{backend}:{}", o.kind))
+            .collect();
+        let mut wants: Vec<(&str, i64)> = Vec::new();
+        for name in &names {
+            let name = name.as_str();
+            match wants.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => *count += 1,
+                None => wants.push((name, 1)),
+            }
+        }
+        let mut next = allocate(&mut tx, &wants).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+        );
+        let mut rows = Vec::new();
+        for (o, name) in missing.iter().zip(&names) {
+            let n = next.get_mut(name.as_str()).map_or(0, |n| {
+                let v = *n;
+                *n += 1;
+                v
+            });
+            let int_id = |p: Platform| -> Result<i64, StoreError> {
+                if p == platform {
+                    o.upstream_id.parse::<i64>().map_err(|_| {
+                        StoreError::Corrupt(
+                            format!("upstream {} id", o.kind),
+                            format!("{:?} is not an integer", o.upstream_id),
+                        )
+                    })
+                } else {
+                    Ok(n)
+                }
+            };
+            let cl = if platform == Platform::CommerceLayer {
+                o.upstream_id.clone()
+            } else {
+                random_token(10)
+            };
+            rows.push((
+                *o,
+                int_id(Platform::FluentCart)?,
+                cl,
+                int_id(Platform::BigCommerce)?,
+            ));
+        }
+        q.push_values(rows, |mut b, (o, fc, cl, bc)| {
+            b.push_bind(backend.to_owned())
+                .push_bind(o.kind)
+                .push_bind(o.upstream_id.clone())
+                .push_bind(o.order_upstream_id.clone())
+                .push_bind(fc)
+                .push_bind(cl)
+                .push_bind(bc);
+        });
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        found = self.upstream_read(backend, objects).await?;
+        found
+            .into_iter()
+            .zip(objects)
+            .map(|(ids, o)| {
+                ids.ok_or_else(|| {
+                    StoreError::Corrupt(
+                        format!("upstream {} {}", o.kind, o.upstream_id),
+                        "not mapped after insert".to_owned(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    async fn upstream_read(
+        &self,
+        backend: &str,
+        objects: &[UpstreamObject],
+    ) -> Result<Vec<Option<PlatformIds>>, StoreError> {
+        let mut out = vec![None; objects.len()];
+        for chunk_start in (0..objects.len()).step_by(200) {
+            let chunk = &objects[chunk_start..(chunk_start + 200).min(objects.len())];
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_ids WHERE backend = ",
+            );
+            q.push_bind(backend.to_owned());
+            q.push(" AND (kind, upstream_id) IN (");
+            let mut sep = q.separated(", ");
+            for o in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(o.kind)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(o.upstream_id.clone())
+                    .push_unseparated(")");
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.reader).await? {
+                let kind: String = row.get("kind");
+                let id: String = row.get("upstream_id");
+                for (i, o) in chunk.iter().enumerate() {
+                    if o.kind == kind && o.upstream_id == id {
+                        out[chunk_start + i] = Some(ids_from_row(&row));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The upstream id (and owning order's upstream id) of the object a caller names by `id`.
+    pub async fn upstream_resolve(
+        &self,
+        backend: &str,
+        kind: &str,
+        id: &ObjectId,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let (platform, value) = match id {
+            ObjectId::Gateway(_) => return Ok(None),
+            ObjectId::FluentCart(n) => (
+                Platform::FluentCart,
+                Value::Int(i64::try_from(*n).unwrap_or(-1)),
+            ),
+            ObjectId::BigCommerce(n) => (
+                Platform::BigCommerce,
+                Value::Int(i64::try_from(*n).unwrap_or(-1)),
+            ),
+            ObjectId::CommerceLayer(s) => (Platform::CommerceLayer, Value::Text(s.clone())),
+        };
+        let column = scheme_column(platform);
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT upstream_id, order_upstream_id FROM upstream_ids WHERE backend = ",
+        );
+        q.push_bind(backend.to_owned())
+            .push(" AND kind = ")
+            .push_bind(kind.to_owned())
+            .push(format!(" AND {column} = "));
+        match value {
+            Value::Int(n) => q.push_bind(n),
+            Value::Text(s) => q.push_bind(s),
+        };
+        let row = q.build().fetch_optional(&self.reader).await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// The journal row for `key`, created `Pending` if there is none.
+    pub async fn journal_begin(
+        &self,
+        backend: &str,
+        key: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<JournalEntry, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'pending', ?)",
+        )
+        .bind(backend)
+        .bind(key)
+        .bind(client)
+        .bind(now)
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(
+            "SELECT state, upstream_id, steps FROM upstream_journal WHERE backend = ? AND key = ?",
+        )
+        .bind(backend)
+        .bind(key)
+        .fetch_one(&self.writer)
+        .await?;
+        let state: String = row.get(0);
+        let steps: String = row.get(2);
+        Ok(JournalEntry {
+            state: JournalState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?,
+            upstream_id: row.get(1),
+            steps: serde_json::from_str(&steps)
+                .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?,
+            fresh: inserted,
+        })
+    }
+
+    /// Moves a journal row to `state`; `upstream_id`, `steps` and `last_error` replace the stored values when given.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn journal_update(
+        &self,
+        backend: &str,
+        key: &str,
+        state: JournalState,
+        upstream_id: Option<&str>,
+        steps: Option<&serde_json::Value>,
+        last_error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ? WHERE backend = ? AND key = ?",
+        )
+        .bind(state.key())
+        .bind(upstream_id)
+        .bind(steps.map(serde_json::Value::to_string))
+        .bind(last_error)
+        .bind(now)
+        .bind(backend)
+        .bind(key)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}
+
+enum Value {
+    Int(i64),
+    Text(String),
+}
