@@ -9,3 +9,6 @@ mod core;
 mod cross;
 mod fluentcart;
 mod passthrough;
+mod upstream_bigcommerce;
+mod upstream_commercelayer;
+mod upstream_fluentcart;

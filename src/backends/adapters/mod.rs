@@ -81,7 +81,7 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub(crate) fn new(store: Store, backend: &str, key: &str, steps: Value) -> Journal {
+    pub fn new(store: Store, backend: &str, key: &str, steps: Value) -> Journal {
         Journal {
             store,
             backend: backend.to_owned(),
