@@ -1,12 +1,15 @@
 //! The embedded shop: what happens to a canonical order between a dialect's request and the store. Resolves
 //! catalog products and customers, enforces the shop's limits, owns the totals, and applies state transitions.
-//! Knows no dialect and no transport.
+//! Knows no dialect and no transport: an order routed to an upstream shop is handed to `UpstreamShop`.
 
 use crate::canonical::lifecycle::{self, Transition};
 use crate::canonical::{
     Customer, FulfillmentType, LineItem, LineKind, Money, Order, OrderFilter, OrderQuery, Page,
     Problem, ProblemKind, Timestamp,
 };
+use std::sync::Arc;
+
+use crate::backends::upstream::{UpstreamShop, UpstreamShopError};
 use crate::config::{Market, Product, SeedCustomer};
 use crate::store::{
     CustomerRecord, ModifyError, ObjectId, ObjectKind, ProductKey, Store, StoreError,
@@ -25,6 +28,9 @@ pub enum ShopError {
     NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An upstream shop's operation failed (already classified for the caller).
+    #[error(transparent)]
+    Upstream(#[from] UpstreamShopError),
 }
 
 impl From<Problem> for ShopError {
@@ -53,6 +59,7 @@ impl ShopError {
                 "",
                 format!("The requested {what} was not found."),
             ),
+            ShopError::Upstream(e) => e.into_problem(what),
             ShopError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 Problem::new(
@@ -65,27 +72,46 @@ impl ShopError {
     }
 }
 
-/// The embedded shop over a store.
+/// The shop an API module works with: the embedded one over a store, or an upstream shop behind the same
+/// interface (`upstream`), for which the store keeps the catalog, customers, id map and create journal.
 #[derive(Debug, Clone)]
 pub struct Shop {
     pub store: Store,
     pub markets: Vec<Market>,
+    pub upstream: Option<Arc<UpstreamShop>>,
 }
 
 impl Shop {
     pub fn new(store: Store, markets: Vec<Market>) -> Self {
-        Shop { store, markets }
+        Shop {
+            store,
+            markets,
+            upstream: None,
+        }
     }
 
-    /// Creates an order: resolves products and the customer, recomputes totals, stores it with new ids.
+    /// The same shop with orders kept by `upstream`.
+    pub fn with_upstream(&self, upstream: Arc<UpstreamShop>) -> Self {
+        Shop {
+            upstream: Some(upstream),
+            ..self.clone()
+        }
+    }
+
+    /// Creates an order: resolves products and the customer, recomputes totals, stores it with new ids (or sends
+    /// it upstream exactly once per `idempotency_key`).
     pub async fn create_order(
         &self,
         client: &str,
         mut order: Order,
         now: Timestamp,
+        idempotency_key: Option<&str>,
     ) -> Result<Order, ShopError> {
         self.prepare(client, &mut order).await?;
         order.timestamps.updated_at = Some(now);
+        if let Some(up) = &self.upstream {
+            return Ok(up.create(client, order, idempotency_key).await?);
+        }
         Ok(self.store.create_order(client, order, now).await?)
     }
 
@@ -236,6 +262,9 @@ impl Shop {
     }
 
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Order, ShopError> {
+        if let Some(up) = &self.upstream {
+            return Ok(up.order(id).await?);
+        }
         self.store
             .order(client, id)
             .await?
@@ -248,6 +277,9 @@ impl Shop {
         kind: ObjectKind,
         id: &ObjectId,
     ) -> Result<Order, ShopError> {
+        if let Some(up) = &self.upstream {
+            return Ok(up.order_containing(kind, id).await?);
+        }
         self.store
             .order_containing(client, kind, id)
             .await?
@@ -266,6 +298,9 @@ impl Shop {
     where
         F: FnOnce(&mut Order) -> Result<(), Problem> + Send,
     {
+        if let Some(up) = &self.upstream {
+            return Ok(up.modify(id, change).await?);
+        }
         Ok(self
             .store
             .modify_order(client, id, now, |order| {
@@ -291,6 +326,9 @@ impl Shop {
         transition: Transition,
         now: Timestamp,
     ) -> Result<Order, ShopError> {
+        if let Some(up) = &self.upstream {
+            return Ok(up.transition(id, transition, now).await?);
+        }
         Ok(self
             .store
             .modify_order(client, id, now, |order| {
@@ -303,6 +341,9 @@ impl Shop {
     where
         F: FnOnce(&Order) -> Result<(), Problem> + Send,
     {
+        if let Some(up) = &self.upstream {
+            return Ok(up.delete(id, refuse).await?);
+        }
         if self.store.delete_order(client, id, refuse).await? {
             Ok(())
         } else {
@@ -311,6 +352,9 @@ impl Shop {
     }
 
     pub async fn list(&self, client: &str, query: &OrderQuery) -> Result<Page<Order>, ShopError> {
+        if let Some(up) = &self.upstream {
+            return Ok(up.list(query).await?);
+        }
         Ok(self.store.list_orders(client, query).await?)
     }
 
@@ -320,6 +364,9 @@ impl Shop {
         client: &str,
         filter: &OrderFilter,
     ) -> Result<Vec<(crate::canonical::StatusTriple, u64)>, ShopError> {
+        if let Some(up) = &self.upstream {
+            return Ok(up.count_by_status(filter).await?);
+        }
         Ok(self.store.count_by_status(client, filter).await?)
     }
 

@@ -172,7 +172,7 @@ async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
     order.strip_platform_ext(P);
     let stored = ctx
         .shop
-        .create_order(&req.client.id, order, req.now)
+        .create_order(&req.client.id, order, req.now, req.idempotency_key())
         .await
         .map_err(|e| e.into_problem("order"))?;
     let rendered = wire::encode_order_with_links(&stored, &req.base_url);

@@ -500,7 +500,7 @@ async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
     order.timestamps.placed_at = Some(req.now);
     let created = ctx
         .shop
-        .create_order(&req.client.id, order, req.now)
+        .create_order(&req.client.id, order, req.now, req.idempotency_key())
         .await
         .map_err(shop_err)?;
     Ok(ok(json!({

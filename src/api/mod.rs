@@ -88,6 +88,13 @@ impl ApiRequest {
     pub fn segments(&self) -> Vec<&str> {
         self.segments.iter().map(String::as_str).collect()
     }
+
+    /// The request's `Idempotency-Key` (validated by the gateway), which an upstream create is stamped from.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+    }
 }
 
 /// What the shop and configuration offer the API modules.

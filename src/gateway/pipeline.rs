@@ -17,7 +17,8 @@ use tracing::Instrument;
 use super::idempotency;
 use super::rate::Budget;
 use super::Gateway;
-use crate::api::{self, ApiRequest, ApiResponse, Operation, QueryParams};
+use crate::api::{self, ApiContext, ApiRequest, ApiResponse, Operation, QueryParams};
+use crate::backends::Routed;
 use crate::canonical::{Platform, Problem, ProblemKind};
 use crate::dialects::{self, Dialect};
 use crate::store::{IdempotencyClaim, StoredResponse};
@@ -330,25 +331,50 @@ async fn dispatch(gw: &Gateway, req: Request<Incoming>, peer: std::net::SocketAd
             segments,
             store_hash,
         } => {
-            let outcome = match gw.upstreams.for_dialect(dialect, store_hash.as_deref()) {
+            let outcome = match gw.upstreams.route(dialect, store_hash.as_deref()) {
                 // The shop speaks the caller's dialect: the request goes through untouched, and the shop
                 // authenticates it.
-                Some(upstream) => pass_through(upstream, req, peer, Some(dialect)).await,
-                None => api_request(gw, req, dialect, root, segments, store_hash).await,
+                Routed::PassThrough(upstream) => {
+                    pass_through(upstream, req, peer, Some(dialect)).await
+                }
+                Routed::Embedded => {
+                    let target = ApiTarget { dialect, root, segments, store_hash };
+                    api_request(gw, &gw.api, req, target).await
+                }
+                Routed::Translate(backend) => match gw.translated.get(backend) {
+                    Some(ctx) => {
+                        let target = ApiTarget { dialect, root, segments, store_hash };
+                        api_request(gw, ctx, req, target).await
+                    }
+                    None => Outcome::new(render_problem(dialect, &internal()), "unrouted"),
+                },
             };
             outcome.in_dialect(dialect)
         }
     }
 }
 
-async fn api_request(
-    gw: &Gateway,
-    req: Request<Incoming>,
+/// Which dialect API a request is for, from its path.
+struct ApiTarget {
     dialect: Dialect,
     root: String,
     segments: Vec<String>,
     store_hash: Option<String>,
+}
+
+/// Serves a request on a dialect's API with `ctx`'s shop (the embedded one, or an upstream's).
+async fn api_request(
+    gw: &Gateway,
+    ctx: &ApiContext,
+    req: Request<Incoming>,
+    target: ApiTarget,
 ) -> Outcome {
+    let ApiTarget {
+        dialect,
+        root,
+        segments,
+        store_hash,
+    } = target;
     let operation = match api::operation(dialect, req.method(), &segments) {
         Ok(op) => op,
         Err(p) => return Outcome::new(render_problem(dialect, &p), "unrouted"),
@@ -431,7 +457,7 @@ async fn api_request(
         now,
     };
 
-    let work = execute(gw.clone(), dialect, operation, path, request);
+    let work = execute(gw.clone(), ctx.clone(), dialect, operation, path, request);
     let deadline = gw.config().server.request_timeout;
     // The work runs in its own task: a timed-out create still finishes and records its response for a retry
     // with the same Idempotency-Key, instead of being cut off half-way.
@@ -570,6 +596,7 @@ async fn read_body(
 /// Runs the operation, with `Idempotency-Key` handling for creates. Panics in the API code become a 500.
 async fn execute(
     gw: Gateway,
+    ctx: ApiContext,
     dialect: Dialect,
     operation: Operation,
     path: String,
@@ -584,7 +611,7 @@ async fn execute(
         None
     };
     let Some(key) = key else {
-        return run(&gw, dialect, &request).await;
+        return run(&gw, &ctx, dialect, &request).await;
     };
     let store = &gw.api.shop.store;
     let client = request.client.id.clone();
@@ -643,10 +670,12 @@ async fn execute(
             r
         }
         Ok(IdempotencyClaim::Claimed) => {
-            let response = run(&gw, dialect, &request).await;
+            let response = run(&gw, &ctx, dialect, &request).await;
             let status = response.status();
-            let outcome = if status.is_client_error() {
-                // Refused before anything changed (Stripe's rule): the key is free for a corrected retry.
+            let outcome = if status.is_client_error() || status.is_server_error() {
+                // A 4xx was refused before anything changed (Stripe's rule): the key is free for a corrected
+                // retry. A 5xx (an upstream that failed or did not answer) is not an answer to keep: the retry
+                // must run again, and an upstream create reconciles through its journal before resending.
                 store.idempotency_release(&client, &key).await
             } else {
                 let stored = StoredResponse {
@@ -676,8 +705,13 @@ async fn execute(
     }
 }
 
-async fn run(gw: &Gateway, dialect: Dialect, request: &ApiRequest) -> Response<Body> {
-    let call = std::panic::AssertUnwindSafe(api::handle(&gw.api, dialect, request)).catch_unwind();
+async fn run(
+    gw: &Gateway,
+    ctx: &ApiContext,
+    dialect: Dialect,
+    request: &ApiRequest,
+) -> Response<Body> {
+    let call = std::panic::AssertUnwindSafe(api::handle(ctx, dialect, request)).catch_unwind();
     match call.await {
         Ok(Ok(reply)) => render(gw, dialect, reply),
         Ok(Err(problem)) => render_problem(dialect, &problem),
