@@ -509,14 +509,10 @@ fn validate_backends(
             }
             Duration::from_millis(v)
         };
-        let credentials = read_credentials(&at, kind, b.credentials, sources, problems);
-        if kind == BackendKind::Upstream(crate::canonical::Platform::BigCommerce) {
-            match &b.store_hash {
-                Some(h) if !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()) => {}
-                Some(h) => problems.push(format!("{at}.store_hash: {h:?} is not a store hash")),
-                None => problems.push(format!(
-                    "{at}.store_hash: a BigCommerce backend names its store hash"
-                )),
+        let credentials = read_credentials(&at, b.credentials, sources, problems);
+        if let Some(h) = &b.store_hash {
+            if h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric()) {
+                problems.push(format!("{at}.store_hash: {h:?} is not a store hash"));
             }
         }
         let max_response_bytes = b.max_response_bytes.unwrap_or(8 << 20);
@@ -548,92 +544,88 @@ fn validate_backends(
     out
 }
 
-/// Reads each credential an upstream of `kind` needs from its environment variable or file; a variable that is
-/// not set or a file that cannot be read is a problem (so `check-config` reports it before `serve` needs it).
+/// Reads each configured credential from its environment variable or file; a variable that is not set or a file
+/// that cannot be read is a problem (so `check-config` reports it before `serve` needs it).
 fn read_credentials(
     at: &str,
-    kind: BackendKind,
     raw: raw::RawCredentials,
     sources: &Sources<'_>,
     problems: &mut Vec<String>,
 ) -> Credentials {
-    use crate::canonical::Platform;
-    let mut read =
-        |name: &str, env: Option<String>, file: Option<String>, required: bool| match (env, file) {
-            (Some(_), Some(_)) => {
+    let mut read = |name: &str, env: Option<String>, file: Option<String>| match (env, file) {
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{at}.credentials: give {name}_env or {name}_file, not both"
+            ));
+            None
+        }
+        (Some(var), None) => match (sources.env)(&var) {
+            Some(v) if !v.is_empty() => Some(Credential::new(v)),
+            _ => {
                 problems.push(format!(
-                    "{at}.credentials: give {name}_env or {name}_file, not both"
+                    "{at}.credentials.{name}_env: environment variable {var} is not set"
                 ));
                 None
             }
-            (Some(var), None) => match (sources.env)(&var) {
-                Some(v) if !v.is_empty() => Some(Credential::new(v)),
-                _ => {
-                    problems.push(format!(
-                        "{at}.credentials.{name}_env: environment variable {var} is not set"
-                    ));
-                    None
-                }
-            },
-            (None, Some(path)) => match (sources.read)(&sources.base.join(&path)) {
-                Ok(v) if !v.trim().is_empty() => Some(Credential::new(v.trim().to_owned())),
-                Ok(_) => {
-                    problems.push(format!("{at}.credentials.{name}_file: {path} is empty"));
-                    None
-                }
-                Err(e) => {
-                    problems.push(format!("{at}.credentials.{name}_file: {path}: {e}"));
-                    None
-                }
-            },
-            (None, None) => {
-                if required {
-                    problems.push(format!(
-                        "{at}.credentials: missing {name}_env (or {name}_file)"
-                    ));
-                }
+        },
+        (None, Some(path)) => match (sources.read)(&sources.base.join(&path)) {
+            Ok(v) if !v.trim().is_empty() => Some(Credential::new(v.trim().to_owned())),
+            Ok(_) => {
+                problems.push(format!("{at}.credentials.{name}_file: {path} is empty"));
                 None
             }
-        };
-    let needs = |p: Platform, field: &str| match (kind, field) {
-        (BackendKind::Upstream(k), "token") => k == p && p == Platform::BigCommerce,
-        (BackendKind::Upstream(k), "client_id" | "client_secret") => {
-            k == p && p == Platform::CommerceLayer
-        }
-        (BackendKind::Upstream(k), "username" | "password") => k == p && p == Platform::FluentCart,
-        _ => false,
+            Err(e) => {
+                problems.push(format!("{at}.credentials.{name}_file: {path}: {e}"));
+                None
+            }
+        },
+        (None, None) => None,
     };
-    let platform = match kind {
-        BackendKind::Upstream(p) => Some(p),
-        BackendKind::Embedded => None,
-    };
-    let required = |field: &str| platform.is_some_and(|p| needs(p, field));
     Credentials {
-        token: read("token", raw.token_env, raw.token_file, required("token")),
-        client_id: read(
-            "client_id",
-            raw.client_id_env,
-            raw.client_id_file,
-            required("client_id"),
-        ),
+        token: read("token", raw.token_env, raw.token_file),
+        client_id: read("client_id", raw.client_id_env, raw.client_id_file),
         client_secret: read(
             "client_secret",
             raw.client_secret_env,
             raw.client_secret_file,
-            required("client_secret"),
         ),
-        username: read(
-            "username",
-            raw.username_env,
-            raw.username_file,
-            required("username"),
-        ),
-        password: read(
-            "password",
-            raw.password_env,
-            raw.password_file,
-            required("password"),
-        ),
+        username: read("username", raw.username_env, raw.username_file),
+        password: read("password", raw.password_env, raw.password_file),
+    }
+}
+
+/// Reports what `backend` lacks of what ordermux needs to call it itself (a translating route): the credentials for its
+/// platform, and BigCommerce's store hash. Pass-through needs neither (the shop authenticates the caller).
+fn translation_ready(backend: &Backend, at: &str, problems: &mut Vec<String>) {
+    use crate::canonical::Platform;
+    let BackendKind::Upstream(platform) = backend.kind else {
+        return;
+    };
+    let c = &backend.credentials;
+    let needed: &[(&str, bool)] = match platform {
+        Platform::BigCommerce => &[("token", c.token.is_some())],
+        Platform::CommerceLayer => &[
+            ("client_id", c.client_id.is_some()),
+            ("client_secret", c.client_secret.is_some()),
+        ],
+        Platform::FluentCart => &[
+            ("username", c.username.is_some()),
+            ("password", c.password.is_some()),
+        ],
+    };
+    for (name, present) in needed {
+        if !present {
+            problems.push(format!(
+                "{at}: translating to backend {:?} needs its credentials.{name}_env (or {name}_file)",
+                backend.name
+            ));
+        }
+    }
+    if platform == Platform::BigCommerce && backend.store_hash.is_none() {
+        problems.push(format!(
+            "{at}: translating to backend {:?} needs its store_hash",
+            backend.name
+        ));
     }
 }
 
@@ -707,6 +699,9 @@ fn validate_routes(
                 BackendKind::Upstream(p) if p != dialect && r.mode.is_some() => problems.push(format!(
                     "{at}.mode: a {dialect} caller on a {p} backend is always translated; remove mode"
                 )),
+                BackendKind::Upstream(p) if p != dialect || mode == RouteMode::Translate => {
+                    translation_ready(b, &at, problems);
+                }
                 BackendKind::Embedded if r.mode.is_some() => problems.push(format!(
                     "{at}.mode: the embedded shop always translates; remove mode"
                 )),
@@ -1042,10 +1037,8 @@ mod tests {
             "backends[2].base_url: credentials do not belong in the URL",
             "backends[3].type: expected embedded, bigcommerce, commercelayer or fluentcart",
             "routes[1].store_hash: a BigCommerce route names its store hash",
-            "backends[0].store_hash: a BigCommerce backend names its store hash",
-            "backends[0].credentials: missing token_env (or token_file)",
-            "backends[1].credentials: missing client_id_env (or client_id_file)",
-            "backends[2].credentials: missing password_env (or password_file)",
+            "routes[2]: translating to backend \"bc\" needs its credentials.token_env (or token_file)",
+            "routes[2]: translating to backend \"bc\" needs its store_hash",
             "routes[3].mode: a commercelayer caller on a bigcommerce backend is always translated",
             "routes[4].backend: no backend named \"nowhere\"",
             "proxy.fallback_backend: no backend named \"missing\"",
