@@ -104,7 +104,8 @@ impl Upstreams {
     pub fn route(&self, dialect: Platform, store_hash: Option<&str>) -> Routed<'_> {
         let Some(entry) = self.routes.iter().find(|r| {
             r.dialect == dialect
-                && r.store_hash.as_deref() == store_hash.filter(|_| dialect == Platform::BigCommerce)
+                && r.store_hash.as_deref()
+                    == store_hash.filter(|_| dialect == Platform::BigCommerce)
         }) else {
             return Routed::Embedded;
         };

@@ -64,8 +64,8 @@ impl Gateway {
             config.server.rate_limit_quota,
             config.server.rate_limit_window,
         );
-        let upstreams = crate::backends::Upstreams::from_config(&config, &store)
-            .map_err(OpenError::Backend)?;
+        let upstreams =
+            crate::backends::Upstreams::from_config(&config, &store).map_err(OpenError::Backend)?;
         let config = Arc::new(config);
         let api = ApiContext {
             shop: Shop::new(store, config.markets.clone()),

@@ -338,12 +338,22 @@ async fn dispatch(gw: &Gateway, req: Request<Incoming>, peer: std::net::SocketAd
                     pass_through(upstream, req, peer, Some(dialect)).await
                 }
                 Routed::Embedded => {
-                    let target = ApiTarget { dialect, root, segments, store_hash };
+                    let target = ApiTarget {
+                        dialect,
+                        root,
+                        segments,
+                        store_hash,
+                    };
                     api_request(gw, &gw.api, req, target).await
                 }
                 Routed::Translate(backend) => match gw.translated.get(backend) {
                     Some(ctx) => {
-                        let target = ApiTarget { dialect, root, segments, store_hash };
+                        let target = ApiTarget {
+                            dialect,
+                            root,
+                            segments,
+                            store_hash,
+                        };
                         api_request(gw, ctx, req, target).await
                     }
                     None => Outcome::new(render_problem(dialect, &internal()), "unrouted"),
