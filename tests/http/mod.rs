@@ -12,3 +12,4 @@ mod passthrough;
 mod upstream_bigcommerce;
 mod upstream_commercelayer;
 mod upstream_fluentcart;
+mod upstream_gateway;

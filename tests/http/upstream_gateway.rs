@@ -1,0 +1,205 @@
+//! What the gateway itself does around a translated upstream, whatever the platform: failures rendered in the
+//! caller's dialect with the right status, the circuit breaker's fast 503, an upstream failure never kept as an
+//! Idempotency-Key's answer, and check-config's view of upstream credentials.
+
+use std::time::Duration;
+
+use ordermux::canonical::Platform;
+use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::harness::*;
+use crate::fakes::{Fake, FakePlatform, FakeRequest, FakeResponse};
+
+/// An upstream whose every answer is the same failure.
+struct Failing {
+    status: u16,
+    delay: Duration,
+}
+
+impl FakePlatform for Failing {
+    fn handle(&mut self, _req: &FakeRequest) -> FakeResponse {
+        if !self.delay.is_zero() {
+            // Runs under the fake's lock on a runtime thread: a short blocking sleep is the simplest slow upstream.
+            std::thread::sleep(self.delay);
+        }
+        FakeResponse::json(self.status, &self.error_body(self.status, "failing"))
+    }
+
+    fn error_body(&self, status: u16, message: &str) -> Value {
+        json!([{"status": status, "message": message}])
+    }
+}
+
+/// FluentCart callers routed to a BigCommerce backend at `base_url`.
+fn fc_on_bigcommerce(name: &str, base_url: String, tune: impl FnOnce(&mut Backend)) -> Config {
+    let mut config = config(&fresh_dir(name));
+    let mut backend = Backend {
+        store_hash: Some("up1".into()),
+        credentials: Credentials {
+            token: Some(Credential::new("upstream-token")),
+            ..Credentials::default()
+        },
+        connect_timeout: Duration::from_millis(300),
+        timeout: Duration::from_millis(800),
+        total_timeout: Duration::from_secs(3),
+        ..Backend::upstream("up", Platform::BigCommerce, base_url)
+    };
+    tune(&mut backend);
+    config.backends.push(backend);
+    config.routes.push(Route {
+        dialect: Platform::FluentCart,
+        store_hash: None,
+        backend: "up".into(),
+        mode: RouteMode::Translate,
+    });
+    config
+}
+
+fn order_body() -> Value {
+    json!({"customer_id": 1, "currency": "USD", "order_items": [{"object_id": 1001, "quantity": 1}]})
+}
+
+async fn fc_error(req: reqwest::RequestBuilder, status: u16) -> (Value, reqwest::header::HeaderMap) {
+    let resp = req.send().await.unwrap();
+    let headers = resp.headers().clone();
+    assert_eq!(resp.status().as_u16(), status);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["data"]["status"], status, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("failing"), "upstream body echoed: {body}");
+    (body, headers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_upstream_is_a_502_in_the_callers_shape() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw = TestGateway::start_with(fc_on_bigcommerce(
+        "up-refused",
+        format!("http://127.0.0.1:{port}"),
+        |_| {},
+    ))
+    .await;
+    fc_error(gw.fc(Method::GET, "/orders/1"), 502).await;
+    fc_error(gw.fc(Method::POST, "/orders").json(&order_body()), 502).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_upstream_opens_the_breaker_and_is_not_called_while_open() {
+    let fake = Fake::start(Failing {
+        status: 500,
+        delay: Duration::ZERO,
+    })
+    .await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-breaker", fake.base_url(), |b| {
+        b.breaker_failures = 3;
+        b.breaker_cooldown = Duration::from_secs(30);
+    }))
+    .await;
+    // Reads are retried, so the first request alone may reach the threshold; either way it is a 502.
+    fc_error(gw.fc(Method::GET, "/orders/1"), 502).await;
+    let mut open = None;
+    for _ in 0..5 {
+        let resp = gw.fc(Method::GET, "/orders/1").send().await.unwrap();
+        if resp.status().as_u16() == 503 {
+            open = Some(resp);
+            break;
+        }
+    }
+    let open = open.expect("the breaker opened within 6 requests");
+    let retry_after: u64 = open.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let body: Value = open.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    let calls = fake.seen().len();
+    for _ in 0..5 {
+        fc_error(gw.fc(Method::GET, "/orders/1"), 503).await;
+    }
+    assert_eq!(fake.seen().len(), calls, "an open breaker sends nothing upstream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_failure_is_not_replayed_for_the_same_idempotency_key() {
+    let fake = Fake::start(Failing {
+        status: 503,
+        delay: Duration::ZERO,
+    })
+    .await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-idem", fake.base_url(), |b| {
+        b.breaker_failures = 100;
+    }))
+    .await;
+    let send = || {
+        gw.fc(Method::POST, "/orders")
+            .header("idempotency-key", "retry-after-upstream-failure")
+            .json(&order_body())
+    };
+    let (_, first) = fc_error(send(), 502).await;
+    assert!(first.get("idempotent-replayed").is_none());
+    let before = fake.seen().len();
+    let (_, second) = fc_error(send(), 502).await;
+    assert!(
+        second.get("idempotent-replayed").is_none(),
+        "a 502 must not be kept as the key's answer"
+    );
+    assert!(fake.seen().len() > before, "the retry went upstream again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_does_not_answer_in_time_is_a_504() {
+    let fake = Fake::start(Failing {
+        status: 200,
+        delay: Duration::from_millis(600),
+    })
+    .await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-slow", fake.base_url(), |b| {
+        b.timeout = Duration::from_millis(200);
+        b.total_timeout = Duration::from_millis(300);
+        b.breaker_failures = 100;
+    }))
+    .await;
+    fc_error(gw.fc(Method::GET, "/orders/1"), 504).await;
+}
+
+#[test]
+fn check_config_requires_the_credentials_of_a_translating_route() {
+    let dir = fresh_dir("up-check");
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[clients]]
+id = "c"
+secret = "a-long-enough-secret"
+
+[[backends]]
+name = "bc"
+type = "bigcommerce"
+base_url = "http://127.0.0.1:9"
+store_hash = "abc"
+credentials = { token_env = "ORDERMUX_TEST_SURELY_UNSET_TOKEN" }
+
+[[routes]]
+dialect = "fluentcart"
+backend = "bc"
+"#,
+    )
+    .unwrap();
+    let err = Config::load(Some(&path)).unwrap_err().to_string();
+    assert!(
+        err.contains("backends[0].credentials.token_env: environment variable ORDERMUX_TEST_SURELY_UNSET_TOKEN is not set"),
+        "{err}"
+    );
+    assert!(err.contains("routes[0]: translating to backend \"bc\" needs its credentials.token_env"), "{err}");
+}
