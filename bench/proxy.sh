@@ -66,7 +66,7 @@ dialect = "bigcommerce"
 store_hash = "stub"
 backend = "stub"
 CONF
-RUST_LOG=warn TOKIO_WORKER_THREADS="${TOKIO_WORKER_THREADS:-2}" taskset -c 0 ./target/release/ordermux serve --config "$dir/gateway.toml" >"$dir/ordermux.out" 2>"$dir/ordermux.err" & pids+=($!)
+RUST_LOG=warn env ${TOKIO_WORKER_THREADS:+TOKIO_WORKER_THREADS=$TOKIO_WORKER_THREADS} taskset -c 0 ./target/release/ordermux serve --config "$dir/gateway.toml" >"$dir/ordermux.out" 2>"$dir/ordermux.err" & pids+=($!)
 
 for port in "$stub_port" "$nginx_port" "$ordermux_port"; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/stores/stub/v2/orders/100" && break; sleep 0.1; done

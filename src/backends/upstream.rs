@@ -12,7 +12,9 @@ use crate::canonical::{
     Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, ProblemKind,
     StatusTriple, Timestamp,
 };
-use crate::store::{JournalState, ObjectId, ObjectKind, ProductKey, Store, UpstreamObject};
+use crate::store::{
+    JournalState, JournalUpdate, ObjectId, ObjectKind, ProductKey, Store, UpstreamObject,
+};
 
 /// Most orders `count_by_status` walks through upstream (platforms without a count endpoint).
 const MAX_COUNTED: u32 = 10_000;
@@ -134,17 +136,10 @@ impl UpstreamShop {
             }
             JournalState::Pending | JournalState::Failed => {}
         }
-        self.store
-            .journal_update(
-                &self.backend,
-                stamp.key(),
-                JournalState::Sent,
-                None,
-                None,
-                None,
-                now(),
-            )
-            .await?;
+        if !entry.fresh {
+            self.journal(stamp.key(), JournalState::Sent, None, None)
+                .await?;
+        }
         let journal = Journal::new(self.store.clone(), &self.backend, stamp.key(), entry.steps);
         match self.adapter.create(&order, &stamp, &journal).await {
             Ok(created) => self.confirm(stamp.key(), created).await,
@@ -172,31 +167,32 @@ impl UpstreamShop {
 
     async fn confirm(&self, key: &str, created: Order) -> Result<Order> {
         let id = self.upstream_id_of(&created)?;
-        self.store
-            .journal_update(
-                &self.backend,
-                key,
-                JournalState::Confirmed,
-                Some(&id),
-                None,
-                None,
-                chrono::Utc::now().timestamp(),
-            )
+        self.journal(key, JournalState::Confirmed, Some(id), None)
             .await?;
         self.localize(created).await
     }
 
     async fn settle(&self, key: &str, state: JournalState, e: &UpstreamError) -> Result<()> {
+        self.journal(key, state, None, Some(e.to_string())).await
+    }
+
+    async fn journal(
+        &self,
+        key: &str,
+        state: JournalState,
+        upstream_id: Option<String>,
+        last_error: Option<String>,
+    ) -> Result<()> {
         self.store
-            .journal_update(
-                &self.backend,
-                key,
+            .journal_update(JournalUpdate {
+                backend: self.backend.clone(),
+                key: key.to_owned(),
                 state,
-                None,
-                None,
-                Some(&e.to_string()),
-                chrono::Utc::now().timestamp(),
-            )
+                upstream_id,
+                steps: None,
+                last_error,
+                now: chrono::Utc::now().timestamp(),
+            })
             .await?;
         Ok(())
     }

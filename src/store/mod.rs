@@ -16,7 +16,7 @@ use crate::canonical::{
 use crate::config::{Durability, Product, SeedCustomer};
 
 pub use sqlite::SqliteStore;
-pub use upstream::{JournalEntry, JournalState, UpstreamObject};
+pub use upstream::{JournalEntry, JournalState, JournalUpdate, UpstreamObject};
 
 /// Which object an id in a platform's scheme names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -327,6 +327,7 @@ impl Store {
         dispatch!(self, s => s.upstream_resolve(backend, kind, id).await)
     }
 
+    /// The journal row for `key`, created as `Sent` if new (see `JournalEntry::fresh`).
     pub async fn journal_begin(
         &self,
         backend: &str,
@@ -337,17 +338,7 @@ impl Store {
         dispatch!(self, s => s.journal_begin(backend, key, client, now).await)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn journal_update(
-        &self,
-        backend: &str,
-        key: &str,
-        state: JournalState,
-        upstream_id: Option<&str>,
-        steps: Option<&serde_json::Value>,
-        last_error: Option<&str>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.journal_update(backend, key, state, upstream_id, steps, last_error, now).await)
+    pub async fn journal_update(&self, update: JournalUpdate) -> Result<(), StoreError> {
+        dispatch!(self, s => s.journal_update(update).await)
     }
 }

@@ -100,6 +100,13 @@ enum WriteOp {
         key: String,
         response: StoredResponse,
     },
+    JournalBegin {
+        backend: String,
+        key: String,
+        client: String,
+        now: i64,
+    },
+    JournalUpdate(Box<super::upstream::JournalUpdate>),
 }
 
 /// What a write produced.
@@ -107,6 +114,7 @@ enum WriteOp {
 enum Outcome {
     Created(Box<Order>),
     Claimed(IdempotencyClaim),
+    Journal(super::upstream::JournalEntry),
     Done,
 }
 
@@ -183,6 +191,18 @@ async fn run_writes(writer: &SqlitePool, ops: Vec<WriteOp>) -> Result<Vec<Outcom
                 response,
             } => {
                 complete_key(&mut tx, &client, &key, &response).await?;
+                Outcome::Done
+            }
+            WriteOp::JournalBegin {
+                backend,
+                key,
+                client,
+                now,
+            } => Outcome::Journal(
+                super::upstream::journal_begin(&mut tx, &backend, &key, &client, now).await?,
+            ),
+            WriteOp::JournalUpdate(update) => {
+                super::upstream::journal_update(&mut tx, &update).await?;
                 Outcome::Done
             }
         });
@@ -668,6 +688,36 @@ impl SqliteStore {
             response: response.clone(),
         };
         self.write(op).await.map(drop)
+    }
+
+    /// The journal row for `key`, created (as `Sent`: the caller is about to send) if there is none; committed
+    /// with whatever other writes are waiting.
+    pub async fn journal_begin(
+        &self,
+        backend: &str,
+        key: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<super::upstream::JournalEntry, StoreError> {
+        let op = WriteOp::JournalBegin {
+            backend: backend.to_owned(),
+            key: key.to_owned(),
+            client: client.to_owned(),
+            now,
+        };
+        match self.write(op).await? {
+            Outcome::Journal(entry) => Ok(entry),
+            _ => Err(wrong_outcome()),
+        }
+    }
+
+    pub async fn journal_update(
+        &self,
+        update: super::upstream::JournalUpdate,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::JournalUpdate(Box::new(update)))
+            .await
+            .map(drop)
     }
 
     /// Hands a write to the batcher and waits for its outcome.

@@ -1,7 +1,7 @@
 //! What the store keeps about orders held by upstream shops (migration 0004): the id map that lets a caller of any
 //! dialect name an upstream object, and the create journal that makes sends to an upstream exactly-once.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::ids::random_token;
 use super::sqlite::{allocate, SqliteStore};
@@ -21,7 +21,7 @@ pub struct UpstreamObject {
 /// Where a create to an upstream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalState {
-    /// Recorded, not yet sent.
+    /// Not sent: an earlier attempt provably never reached the upstream.
     Pending,
     /// Sent (or being sent): the upstream may have the order; reconcile before sending again.
     Sent,
@@ -59,7 +59,7 @@ pub struct JournalEntry {
     pub upstream_id: Option<String>,
     /// The adapter's progress through a multi-step create.
     pub steps: serde_json::Value,
-    /// True when this call created the row (no earlier attempt exists).
+    /// True when this call created the row (no earlier attempt exists); it is created `Sent`.
     pub fresh: bool,
 }
 
@@ -243,71 +243,74 @@ impl SqliteStore {
         let row = q.build().fetch_optional(&self.reader).await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
+}
 
-    /// The journal row for `key`, created `Pending` if there is none.
-    pub async fn journal_begin(
-        &self,
-        backend: &str,
-        key: &str,
-        client: &str,
-        now: i64,
-    ) -> Result<JournalEntry, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'pending', ?)",
-        )
-        .bind(backend)
-        .bind(key)
-        .bind(client)
-        .bind(now)
-        .execute(&self.writer)
-        .await?
-        .rows_affected()
-            == 1;
-        let row = sqlx::query(
-            "SELECT state, upstream_id, steps FROM upstream_journal WHERE backend = ? AND key = ?",
-        )
-        .bind(backend)
-        .bind(key)
-        .fetch_one(&self.writer)
-        .await?;
-        let state: String = row.get(0);
-        let steps: String = row.get(2);
-        Ok(JournalEntry {
-            state: JournalState::parse(&state)
-                .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?,
-            upstream_id: row.get(1),
-            steps: serde_json::from_str(&steps)
-                .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?,
-            fresh: inserted,
-        })
-    }
+/// A change to one journal row: its new state, and the upstream id, steps and last error when given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalUpdate {
+    pub backend: String,
+    pub key: String,
+    pub state: JournalState,
+    pub upstream_id: Option<String>,
+    pub steps: Option<serde_json::Value>,
+    pub last_error: Option<String>,
+    pub now: i64,
+}
 
-    /// Moves a journal row to `state`; `upstream_id`, `steps` and `last_error` replace the stored values when given.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn journal_update(
-        &self,
-        backend: &str,
-        key: &str,
-        state: JournalState,
-        upstream_id: Option<&str>,
-        steps: Option<&serde_json::Value>,
-        last_error: Option<&str>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ? WHERE backend = ? AND key = ?",
-        )
-        .bind(state.key())
-        .bind(upstream_id)
-        .bind(steps.map(serde_json::Value::to_string))
-        .bind(last_error)
-        .bind(now)
-        .bind(backend)
-        .bind(key)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
+pub(super) async fn journal_begin(
+    conn: &mut SqliteConnection,
+    backend: &str,
+    key: &str,
+    client: &str,
+    now: i64,
+) -> Result<JournalEntry, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT OR IGNORE INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'sent', ?)",
+    )
+    .bind(backend)
+    .bind(key)
+    .bind(client)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    let row = sqlx::query(
+        "SELECT state, upstream_id, steps FROM upstream_journal WHERE backend = ? AND key = ?",
+    )
+    .bind(backend)
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    let state: String = row.get(0);
+    let steps: String = row.get(2);
+    Ok(JournalEntry {
+        state: JournalState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?,
+        upstream_id: row.get(1),
+        steps: serde_json::from_str(&steps)
+            .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?,
+        fresh: inserted,
+    })
+}
+
+pub(super) async fn journal_update(
+    conn: &mut SqliteConnection,
+    u: &JournalUpdate,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ? WHERE backend = ? AND key = ?",
+    )
+    .bind(u.state.key())
+    .bind(&u.upstream_id)
+    .bind(u.steps.as_ref().map(serde_json::Value::to_string))
+    .bind(&u.last_error)
+    .bind(u.now)
+    .bind(&u.backend)
+    .bind(&u.key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 enum Value {

@@ -61,7 +61,10 @@ fn order_body() -> Value {
     json!({"customer_id": 1, "currency": "USD", "order_items": [{"object_id": 1001, "quantity": 1}]})
 }
 
-async fn fc_error(req: reqwest::RequestBuilder, status: u16) -> (Value, reqwest::header::HeaderMap) {
+async fn fc_error(
+    req: reqwest::RequestBuilder,
+    status: u16,
+) -> (Value, reqwest::header::HeaderMap) {
     let resp = req.send().await.unwrap();
     let headers = resp.headers().clone();
     assert_eq!(resp.status().as_u16(), status);
@@ -126,7 +129,11 @@ async fn a_failing_upstream_opens_the_breaker_and_is_not_called_while_open() {
     for _ in 0..5 {
         fc_error(gw.fc(Method::GET, "/orders/1"), 503).await;
     }
-    assert_eq!(fake.seen().len(), calls, "an open breaker sends nothing upstream");
+    assert_eq!(
+        fake.seen().len(),
+        calls,
+        "an open breaker sends nothing upstream"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,6 +179,50 @@ async fn an_upstream_that_does_not_answer_in_time_is_a_504() {
     fc_error(gw.fc(Method::GET, "/orders/1"), 504).await;
 }
 
+/// An upstream answering every request with one fixed reply.
+struct Fixed(FakeResponse);
+
+impl FakePlatform for Fixed {
+    fn handle(&mut self, _req: &FakeRequest) -> FakeResponse {
+        self.0.clone()
+    }
+
+    fn error_body(&self, status: u16, message: &str) -> Value {
+        json!([{"status": status, "message": message}])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_upstream_reply_is_refused_not_buffered() {
+    let huge = json!({"id": 100, "padding": "x".repeat(64 * 1024)});
+    let fake = Fake::start(Fixed(FakeResponse::json(200, &huge))).await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-huge", fake.base_url(), |b| {
+        b.max_response_bytes = 4096;
+        b.breaker_failures = 100;
+    }))
+    .await;
+    fc_error(gw.fc(Method::GET, "/orders/1"), 502).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_redirect_is_not_followed() {
+    let target = Fake::start(Fixed(FakeResponse::json(200, &json!({"id": 100})))).await;
+    let fake = Fake::start(Fixed(
+        FakeResponse::empty(302)
+            .with_header("location", format!("{}/elsewhere", target.base_url())),
+    ))
+    .await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-redirect", fake.base_url(), |b| {
+        b.breaker_failures = 100;
+    }))
+    .await;
+    fc_error(gw.fc(Method::GET, "/orders/1"), 502).await;
+    assert!(
+        target.seen().is_empty(),
+        "the redirect target was never called"
+    );
+}
+
 #[test]
 fn check_config_requires_the_credentials_of_a_translating_route() {
     let dir = fresh_dir("up-check");
@@ -201,5 +252,8 @@ backend = "bc"
         err.contains("backends[0].credentials.token_env: environment variable ORDERMUX_TEST_SURELY_UNSET_TOKEN is not set"),
         "{err}"
     );
-    assert!(err.contains("routes[0]: translating to backend \"bc\" needs its credentials.token_env"), "{err}");
+    assert!(
+        err.contains("routes[0]: translating to backend \"bc\" needs its credentials.token_env"),
+        "{err}"
+    );
 }

@@ -20,7 +20,7 @@ use crate::canonical::lifecycle::Transition;
 use crate::canonical::{Order, OrderQuery, Page, Platform};
 use crate::config::{Backend, BackendKind};
 use crate::dialects::DecodeOptions;
-use crate::store::{JournalState, Store};
+use crate::store::{JournalState, JournalUpdate, Store};
 
 pub use bigcommerce::BigCommerceAdapter;
 pub use commercelayer::CommerceLayerAdapter;
@@ -109,15 +109,15 @@ impl Journal {
             s.clone()
         };
         self.store
-            .journal_update(
-                &self.backend,
-                &self.key,
-                JournalState::Sent,
-                None,
-                Some(&steps),
-                None,
-                chrono::Utc::now().timestamp(),
-            )
+            .journal_update(JournalUpdate {
+                backend: self.backend.clone(),
+                key: self.key.clone(),
+                state: JournalState::Sent,
+                upstream_id: None,
+                steps: Some(steps),
+                last_error: None,
+                now: chrono::Utc::now().timestamp(),
+            })
             .await
             .map_err(|e| UpstreamError::Local(format!("journal: {e}")))
     }
