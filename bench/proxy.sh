@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Pass-through benchmark (a benchmark, not a test): ordermux as a reverse proxy vs nginx `proxy_pass`, side by
-# side in one run, both in front of the same fast upstream stub (an nginx answering a fixed JSON body).
+# Upstream benchmark (a benchmark, not a test): ordermux in front of a shop vs nginx `proxy_pass`, side by side in
+# one run, both in front of the same fast upstream stub (an nginx answering fixed BigCommerce documents).
+#   1. pass-through: BigCommerce GET /orders/100 streamed through unchanged;
+#   2. translated create: a FluentCart POST /orders that ordermux decodes, resolves, journals and sends to the
+#      BigCommerce stub (create plus the reads that bring the order back), answering in FluentCart's shape;
+#      nginx forwards the same POST to the stub's create endpoint.
 # The proxy under test and the stub are pinned to CPU 0, wrk to CPU 1, so a proxy's CPU cost shows in throughput.
-# Reports requests/s, p50/p99 for each and the ratio ordermux / nginx (target: >= 0.9).
+# Reports requests/s, p50/p99, the proxy's CPU time per request, and ratios ordermux / nginx
+# (targets: pass-through >= 0.9x throughput; translated create >= 0.5x throughput with <= 2x CPU per request).
 #
-#   bench/proxy.sh                     # 30 s per proxy, 100 connections
+#   bench/proxy.sh                     # 30 s per run, 100 connections
 #   DURATION=10 bench/proxy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +31,28 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 stub_port="$(free_port)"; nginx_port="$(free_port)"; ordermux_port="$(free_port)"
 
+# The stub's BigCommerce documents, from a fixture: the order (sub-resources as links) and its sub-resources.
+python3 - "$dir" <<'PY'
+import json, sys
+d = json.load(open("fixtures/bigcommerce/order/ok/0002_status_01_pending_payment_pending.json"))
+oid = d["id"]
+subs = {k: d[k] for k in ("products", "shipping_addresses", "coupons")}
+for k in subs:
+    d[k] = {"url": f"https://api.bigcommerce.com/stores/stub/v2/orders/{oid}/{k}", "resource": f"/orders/{oid}/{k}"}
+def nginx_text(v):  # nginx `return` text: single-quoted, no variables
+    t = json.dumps(v, separators=(",", ":"))
+    assert "$" not in t
+    return t.replace("\\", "\\\\").replace("'", "\\'")
+with open(f"{sys.argv[1]}/stub_locations", "w") as f:
+    f.write(f"location = /stores/stub/v2/orders {{ default_type application/json; return 201 '{nginx_text(d)}'; }}\n")
+    f.write(f"location = /stores/stub/v2/orders/{oid} {{ default_type application/json; return 200 '{nginx_text(d)}'; }}\n")
+    for k, v in subs.items():
+        if v:
+            f.write(f"location = /stores/stub/v2/orders/{oid}/{k} {{ default_type application/json; return 200 '{nginx_text(v)}'; }}\n")
+        else:  # BigCommerce answers an empty sub-resource with 204
+            f.write(f"location = /stores/stub/v2/orders/{oid}/{k} {{ return 204; }}\n")
+PY
+
 nginx_conf() { # name, body of the http block
   mkdir -p "$dir/$1"
   cat >"$dir/$1/nginx.conf" <<CONF
@@ -41,14 +68,19 @@ http {
 }
 CONF
 }
-nginx_conf stub "server { listen 127.0.0.1:$stub_port; keepalive_requests 1000000; location / { default_type application/json; return 200 '{\"id\":100,\"status\":\"Pending\",\"total_inc_tax\":\"55.0000\"}'; } }"
+nginx_conf stub "server { listen 127.0.0.1:$stub_port; keepalive_requests 1000000;
+    $(cat "$dir/stub_locations")
+    location / { default_type application/json; return 200 '{\"id\":100,\"status\":\"Pending\",\"total_inc_tax\":\"55.0000\"}'; } }"
+forward="proxy_http_version 1.1; proxy_set_header Connection \"\";
+      proxy_set_header X-Forwarded-For \$remote_addr; proxy_set_header X-Forwarded-Proto http; proxy_set_header X-Forwarded-Host \$host;"
 nginx_conf proxy "upstream stub { server 127.0.0.1:$stub_port; keepalive 128; }
   server { listen 127.0.0.1:$nginx_port; keepalive_requests 1000000;
-    location / { proxy_pass http://stub; proxy_http_version 1.1; proxy_set_header Connection \"\";
-      proxy_set_header X-Forwarded-For \$remote_addr; proxy_set_header X-Forwarded-Proto http; proxy_set_header X-Forwarded-Host \$host; } }"
+    location = /wp-json/fluent-cart/v2/orders { proxy_pass http://stub/stores/stub/v2/orders; $forward }
+    location / { proxy_pass http://stub; $forward } }"
 taskset -c 0 nginx -c "$dir/stub/nginx.conf" -p "$dir/stub" & pids+=($!)
 taskset -c 0 nginx -c "$dir/proxy/nginx.conf" -p "$dir/proxy" & pids+=($!)
 
+echo "stub-token" >"$dir/bc_token"
 cat >"$dir/gateway.toml" <<CONF
 [server]
 listen = "127.0.0.1:$ordermux_port"
@@ -61,34 +93,83 @@ secret = "bench-secret-not-demo"
 name = "stub"
 type = "bigcommerce"
 base_url = "http://127.0.0.1:$stub_port"
+store_hash = "stub"
+credentials = { token_file = "bc_token" }
+# BigCommerce callers on the stub's own store: pass-through.
 [[routes]]
 dialect = "bigcommerce"
 store_hash = "stub"
 backend = "stub"
+# FluentCart callers: translated to the BigCommerce stub.
+[[routes]]
+dialect = "fluentcart"
+backend = "stub"
 CONF
 RUST_LOG=warn env ${TOKIO_WORKER_THREADS:+TOKIO_WORKER_THREADS=$TOKIO_WORKER_THREADS} taskset -c 0 ./target/release/ordermux serve --config "$dir/gateway.toml" >"$dir/ordermux.out" 2>"$dir/ordermux.err" & pids+=($!)
+ordermux_pid=$!
 
 for port in "$stub_port" "$nginx_port" "$ordermux_port"; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/stores/stub/v2/orders/100" && break; sleep 0.1; done
 done
+nginx_worker="$(pgrep -P "$(cat "$dir/proxy/nginx.pid")" | head -1)"
 
-run() { # label, port
-  local out
-  out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H 'X-Auth-Token: shop-token' \
-    "http://127.0.0.1:$2/stores/stub/v2/orders/100")"
-  local rps p50 p99 errors
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+cat >"$dir/create.lua" <<'LUA'
+-- FluentCart create with a fresh Idempotency-Key per request (an integrator's retry-safe create).
+local counter = 0
+wrk.method = "POST"
+wrk.body = [[{"customer_id":1,"currency":"USD","order_items":[{"object_id":1001,"quantity":1},{"object_id":1002,"quantity":2}]}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic YmVuY2g6YmVuY2gtc2VjcmV0LW5vdC1kZW1v"
+function request()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = "bench-" .. os.time() .. "-" .. counter .. "-" .. math.random(1, 1e9)
+  return wrk.format()
+end
+LUA
+
+run() { # label, port, proxy pid (or -), path, extra wrk args...
+  local label="$1" port="$2" pid="$3" path="$4"; shift 4
+  local before=0 after=0 out
+  [ "$pid" != - ] && before="$(cpu_ticks "$pid")"
+  out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port$path")"
+  [ "$pid" != - ] && after="$(cpu_ticks "$pid")"
+  local rps p50 p99 total errors cpu_us=""
   rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
   p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
   p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
+  total="$(echo "$out" | awk '/requests in/ {print $1}')"
   errors="$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')"
-  echo "$1 rps=$rps p50=$p50 p99=$p99 ${errors:+errors: $errors}"
+  if [ "$pid" != - ] && [ "$total" -gt 0 ]; then
+    cpu_us="$(python3 -c "import os; print(f'{($after - $before) * 1e6 / os.sysconf(\"SC_CLK_TCK\") / $total:.1f}')")"
+  fi
+  echo "$label rps=$rps p50=$p50 p99=$p99 requests=$total ${cpu_us:+cpu_us_per_request=$cpu_us} ${errors:+errors: $errors}"
 }
-echo "pass-through GET, ${DURATION}s, $CONNECTIONS connections; proxy and stub on CPU 0, wrk on CPU 1"
-direct="$(run stub-direct "$stub_port")"; echo "$direct"
-ng="$(run nginx "$nginx_port")"; echo "$ng"
-om="$(run ordermux "$ordermux_port")"; echo "$om"
-python3 - "$ng" "$om" <<'PY'
+ratio() { # title, nginx line, ordermux line, throughput target, cpu target
+  python3 - "$@" <<'PY'
 import sys
-def rps(line): return float(line.split("rps=")[1].split()[0])
-print(f"ratio ordermux/nginx = {rps(sys.argv[2]) / rps(sys.argv[1]):.2f} (target >= 0.90)")
+title, ng, om, rps_target, cpu_target = sys.argv[1:6]
+def field(line, name):
+    return float(line.split(name + "=")[1].split()[0]) if name + "=" in line else None
+r = field(om, "rps") / field(ng, "rps")
+line = f"{title}: throughput ordermux/nginx = {r:.2f} (target >= {rps_target})"
+c_om, c_ng = field(om, "cpu_us_per_request"), field(ng, "cpu_us_per_request")
+if c_om and c_ng:
+    line += f"; CPU per request ordermux/nginx = {c_om / c_ng:.2f}"
+    if cpu_target != "-":
+        line += f" (target <= {cpu_target})"
+print(line)
 PY
+}
+
+echo "1. pass-through GET, ${DURATION}s, $CONNECTIONS connections; proxy and stub on CPU 0, wrk on CPU 1"
+run stub-direct "$stub_port" - /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token'
+ng="$(run nginx "$nginx_port" "$nginx_worker" /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token')"; echo "$ng"
+om="$(run ordermux "$ordermux_port" "$ordermux_pid" /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token')"; echo "$om"
+ratio "pass-through" "$ng" "$om" 0.90 -
+
+echo "2. translated create (FluentCart in -> BigCommerce out), ${DURATION}s, $CONNECTIONS connections"
+ng="$(run nginx "$nginx_port" "$nginx_worker" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$ng"
+om="$(run ordermux "$ordermux_port" "$ordermux_pid" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$om"
+ratio "translated create" "$ng" "$om" 0.50 2
