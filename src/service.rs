@@ -4,8 +4,8 @@
 
 use crate::canonical::lifecycle::{self, Transition};
 use crate::canonical::{
-    Customer, FulfillmentType, LineItem, LineKind, Money, Order, OrderFilter, OrderQuery, Page,
-    Problem, ProblemKind, Timestamp,
+    Customer, FulfillmentType, LineItem, LineKind, Money, Order, OrderFilter, OrderQuery,
+    OrderStatus, Page, Problem, ProblemKind, Timestamp,
 };
 use std::sync::Arc;
 
@@ -110,9 +110,39 @@ impl Shop {
         self.prepare(client, &mut order).await?;
         order.timestamps.updated_at = Some(now);
         if let Some(up) = &self.upstream {
-            return Ok(up.create(client, order, idempotency_key).await?);
+            if !order.line_items.is_empty() || up.holds_empty_orders() {
+                return Ok(up.create(client, order, idempotency_key).await?);
+            }
+            // A Commerce Layer create makes an empty draft, which BigCommerce and FluentCart cannot hold: the
+            // draft is staged here, edited here, and sent upstream whole when it is placed (`transition`).
         }
         Ok(self.store.create_order(client, order, now).await?)
+    }
+
+    /// Placed: the staged draft goes upstream whole, keeping the ids its caller knows, and leaves the embedded
+    /// store. A failure leaves it staged; a retry sends it under the same stamp, so at most once.
+    async fn send_staged(
+        &self,
+        up: &UpstreamShop,
+        client: &str,
+        id: &ObjectId,
+        staged: &Order,
+        mut placed: Order,
+    ) -> Result<Order, ShopError> {
+        placed.applied.clear();
+        let sent = up.send_staged(client, staged, placed).await?;
+        if !self.store.delete_order(client, id, |_| Ok(())).await? {
+            tracing::warn!("a staged draft was already gone after it was sent upstream");
+        }
+        Ok(sent)
+    }
+
+    /// An order staged in the embedded store for an upstream shop (a draft not yet placed).
+    async fn staged(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, ShopError> {
+        match &self.upstream {
+            Some(up) if !up.holds_empty_orders() => Ok(self.store.order(client, id).await?),
+            _ => Ok(None),
+        }
     }
 
     /// Resolves what the shop must know about an order before storing it (catalog products, the customer) and
@@ -263,6 +293,9 @@ impl Shop {
 
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Order, ShopError> {
         if let Some(up) = &self.upstream {
+            if let Some(order) = self.staged(client, id).await? {
+                return Ok(order);
+            }
             return Ok(up.order(id).await?);
         }
         self.store
@@ -278,6 +311,11 @@ impl Shop {
         id: &ObjectId,
     ) -> Result<Order, ShopError> {
         if let Some(up) = &self.upstream {
+            if !up.holds_empty_orders() {
+                if let Some(order) = self.store.order_containing(client, kind, id).await? {
+                    return Ok(order);
+                }
+            }
             return Ok(up.order_containing(kind, id).await?);
         }
         self.store
@@ -299,7 +337,21 @@ impl Shop {
         F: FnOnce(&mut Order) -> Result<(), Problem> + Send,
     {
         if let Some(up) = &self.upstream {
-            return Ok(up.modify(id, change).await?);
+            let Some(staged) = self.staged(client, id).await? else {
+                return Ok(up.modify(id, now, change).await?);
+            };
+            let after = crate::backends::upstream::changed(&staged, change)?;
+            if !matches!(after.status, OrderStatus::Draft | OrderStatus::Pending) {
+                return self.send_staged(up, client, id, &staged, after).await;
+            }
+            // Still a draft: it stays staged, as changed.
+            return Ok(self
+                .store
+                .modify_order(client, id, now, move |order| {
+                    *order = after;
+                    Ok(())
+                })
+                .await?);
         }
         Ok(self
             .store
@@ -327,7 +379,14 @@ impl Shop {
         now: Timestamp,
     ) -> Result<Order, ShopError> {
         if let Some(up) = &self.upstream {
-            return Ok(up.transition(id, transition, now).await?);
+            let Some(staged) = self.staged(client, id).await? else {
+                return Ok(up.transition(id, transition, now).await?);
+            };
+            let mut after = staged.clone();
+            lifecycle::apply(&mut after, &transition, now)?;
+            if !matches!(after.status, OrderStatus::Draft | OrderStatus::Pending) {
+                return self.send_staged(up, client, id, &staged, after).await;
+            }
         }
         Ok(self
             .store
@@ -342,7 +401,9 @@ impl Shop {
         F: FnOnce(&Order) -> Result<(), Problem> + Send,
     {
         if let Some(up) = &self.upstream {
-            return Ok(up.delete(id, refuse).await?);
+            if self.staged(client, id).await?.is_none() {
+                return Ok(up.delete(id, refuse).await?);
+            }
         }
         if self.store.delete_order(client, id, refuse).await? {
             Ok(())

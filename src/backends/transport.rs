@@ -272,9 +272,13 @@ impl UpstreamHttp {
     pub async fn send(&self, call: Call) -> Result<Reply, UpstreamError> {
         let deadline = Instant::now() + self.total_timeout;
         let mut tries = 0;
+        let mut last: Option<Result<Reply, UpstreamError>> = None;
         loop {
             tries += 1;
-            self.breaker.admit()?;
+            if let Err(open) = self.breaker.admit() {
+                // Opened by this call's own failures: report what happened, not the breaker.
+                return last.unwrap_or(Err(open));
+            }
             if let Some(wait) = self.pacer.wait_needed() {
                 if Instant::now() + wait > deadline {
                     return Err(UpstreamError::Throttled { retry_after: wait });
@@ -294,6 +298,7 @@ impl UpstreamHttp {
                 Some(wait) if tries < MAX_TRIES && Instant::now() + wait < deadline => {
                     tracing::info!(backend = %self.name, path = %call.path, try_no = tries, "retrying upstream call");
                     tokio::time::sleep(wait).await;
+                    last = Some(result);
                 }
                 _ => return result,
             }

@@ -111,64 +111,141 @@ impl UpstreamShop {
             Some(key) => Stamp::for_key(client, key),
             None => Stamp::fresh(),
         };
+        self.create_stamped(client, order, stamp, None).await
+    }
+
+    /// Whether the platform can hold an order without line items (a Commerce Layer draft). Where it cannot, the
+    /// shop keeps such drafts itself until they are placed (`send_staged`).
+    pub fn holds_empty_orders(&self) -> bool {
+        self.platform() == Platform::CommerceLayer
+    }
+
+    /// Sends an order staged in the embedded store (`staged`, with the ids callers know it by) upstream as
+    /// `order`, exactly once per staged order, and maps the upstream order to the staged ids.
+    pub async fn send_staged(&self, client: &str, staged: &Order, order: Order) -> Result<Order> {
+        let gateway_id = staged.ids.gateway.clone().unwrap_or_default();
+        let stamp = Stamp::for_key(client, &format!("staged:{gateway_id}"));
+        self.create_stamped(client, order, stamp, Some(staged))
+            .await
+    }
+
+    async fn create_stamped(
+        &self,
+        client: &str,
+        order: Order,
+        stamp: Stamp,
+        adopt: Option<&Order>,
+    ) -> Result<Order> {
         let now = || chrono::Utc::now().timestamp();
         let entry = self
             .store
             .journal_begin(&self.backend, stamp.key(), client, now())
             .await?;
-        match entry.state {
-            JournalState::Confirmed => {
-                if let Some(id) = &entry.upstream_id {
-                    let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
-                    return self.localize(found).await;
-                }
-            }
-            JournalState::Sent => {
-                // An earlier attempt may have reached the upstream: look before sending anything.
-                if let Some(found) = self
-                    .adapter
-                    .find_by_stamp(&stamp)
-                    .await
-                    .map_err(|e| self.upstream(e))?
-                {
-                    return self.confirm(stamp.key(), found).await;
-                }
-            }
-            JournalState::Pending | JournalState::Failed => {}
+        if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
+            let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
+            return self.adopt_and_localize(found, adopt).await;
         }
-        if !entry.fresh {
+        if !entry.fresh && entry.state != JournalState::Sent {
             self.journal(stamp.key(), JournalState::Sent, None, None)
                 .await?;
         }
         let journal = Journal::new(self.store.clone(), &self.backend, stamp.key(), entry.steps);
-        match self.adapter.create(&order, &stamp, &journal).await {
-            Ok(created) => self.confirm(stamp.key(), created).await,
-            Err(e) if e.never_sent() => {
-                self.settle(stamp.key(), JournalState::Pending, &e).await?;
-                Err(self.upstream(e))
+        // An earlier attempt may have reached the upstream: look before sending anything.
+        if entry.state == JournalState::Sent && !entry.fresh {
+            let found = self
+                .adapter
+                .find_by_stamp(&stamp)
+                .await
+                .map_err(|e| self.upstream(e))?;
+            if let Some(found) = found {
+                self.note_order_id(&journal, &found).await?;
             }
-            Err(e) if e.outcome_unknown() => {
-                // The upstream may have the order. If it does, this create succeeded; if it cannot tell yet, the
-                // journal stays `sent` and the caller's retry reconciles again before any resend.
-                match self.adapter.find_by_stamp(&stamp).await {
-                    Ok(Some(found)) => self.confirm(stamp.key(), found).await,
-                    _ => {
-                        tracing::warn!(backend = %self.backend, stamp = stamp.key(), error = %e, "create outcome unknown; left for reconciliation");
-                        Err(self.upstream(e))
-                    }
+        }
+        let mut result = self.adapter.create(&order, &stamp, &journal).await;
+        if let Err(e) = &result {
+            if e.outcome_unknown() {
+                // The upstream may have the order. If it does, the adapter finishes what the interrupted create
+                // left (states, payment) from the journal; if it cannot tell yet, the journal stays `sent` and
+                // the caller's retry reconciles again before anything is resent.
+                if let Ok(Some(found)) = self.adapter.find_by_stamp(&stamp).await {
+                    self.note_order_id(&journal, &found).await?;
+                    result = self.adapter.create(&order, &stamp, &journal).await;
                 }
             }
+        }
+        match result {
+            Ok(created) => self.confirm(stamp.key(), created, adopt).await,
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(backend = %self.backend, stamp = stamp.key(), error = %e, "create outcome unknown; left for reconciliation");
+                Err(self.upstream(e))
+            }
             Err(e) => {
-                self.settle(stamp.key(), JournalState::Failed, &e).await?;
+                // Refused (4xx) or never sent: the journal keeps the steps already done, so a retry resumes.
+                let state = if e.never_sent() {
+                    JournalState::Pending
+                } else {
+                    JournalState::Failed
+                };
+                self.settle(stamp.key(), state, &e).await?;
                 Err(self.upstream(e))
             }
         }
     }
 
-    async fn confirm(&self, key: &str, created: Order) -> Result<Order> {
+    /// Records the upstream order found by its stamp as the journal's `order_id` step, which tells the adapter
+    /// the order exists and only what follows its creation remains to be done.
+    async fn note_order_id(&self, journal: &Journal, found: &Order) -> Result<()> {
+        if !journal.steps()["order_id"].is_null() {
+            return Ok(());
+        }
+        let id = self.upstream_id_of(found)?;
+        let value = match id.parse::<u64>() {
+            Ok(n) if self.platform() != Platform::CommerceLayer => serde_json::Value::from(n),
+            _ => serde_json::Value::from(id),
+        };
+        journal
+            .record("order_id", value)
+            .await
+            .map_err(|e| self.upstream(e))
+    }
+
+    async fn confirm(&self, key: &str, created: Order, adopt: Option<&Order>) -> Result<Order> {
         let id = self.upstream_id_of(&created)?;
         self.journal(key, JournalState::Confirmed, Some(id), None)
             .await?;
+        self.adopt_and_localize(created, adopt).await
+    }
+
+    /// Gives a new upstream order (and its line items, by position) the ids of the staged order it came from.
+    async fn adopt_and_localize(&self, created: Order, adopt: Option<&Order>) -> Result<Order> {
+        if let Some(staged) = adopt {
+            let order_id = self.upstream_id_of(&created)?;
+            let mut objects = vec![(
+                UpstreamObject {
+                    kind: "order",
+                    upstream_id: order_id.clone(),
+                    order_upstream_id: None,
+                },
+                staged.ids.platform.clone(),
+            )];
+            if created.line_items.len() == staged.line_items.len() {
+                for (new, old) in created.line_items.iter().zip(&staged.line_items) {
+                    if let Some(id) = platform_id(self.platform(), &new.ids) {
+                        objects.push((
+                            UpstreamObject {
+                                kind: "line_item",
+                                upstream_id: id,
+                                order_upstream_id: Some(order_id.clone()),
+                            },
+                            old.ids.clone(),
+                        ));
+                    }
+                }
+            }
+            self.store
+                .upstream_adopt(&self.backend, self.platform(), &objects)
+                .await?;
+        }
         self.localize(created).await
     }
 
@@ -239,31 +316,40 @@ impl UpstreamShop {
         self.localize(order).await
     }
 
-    /// Read-modify-write: the upstream's current order, changed by `change`, totals recomputed, sent back.
-    pub async fn modify<F>(&self, id: &ObjectId, change: F) -> Result<Order>
+    /// Read-modify-write: the upstream's current order, changed by `change`, totals recomputed, sent back. Field
+    /// edits go as one update with the states as they were; each transition `change` made (a status change, a
+    /// refund, `_place` …) then goes by the platform's own operation, in order.
+    pub async fn modify<F>(&self, id: &ObjectId, now: Timestamp, change: F) -> Result<Order>
     where
         F: FnOnce(&mut Order) -> std::result::Result<(), Problem> + Send,
     {
         let before = self.order(id).await?;
-        let mut after = before.clone();
-        change(&mut after).map_err(UpstreamShopError::Problem)?;
-        if after.line_items.len() > crate::service::MAX_LINE_ITEMS {
-            return Err(UpstreamShopError::Problem(Problem::new(
-                ProblemKind::TooManyItems,
-                "",
-                format!(
-                    "an order may have at most {} line items",
-                    crate::service::MAX_LINE_ITEMS
-                ),
-            )));
+        let after = changed(&before, change)?;
+        self.send_changes(before, after, now).await
+    }
+
+    async fn send_changes(&self, before: Order, mut after: Order, now: Timestamp) -> Result<Order> {
+        let transitions = std::mem::take(&mut after.applied);
+        let mut edited = after;
+        edited.take_lifecycle_of(&before);
+        let mut current = if edited == before {
+            before
+        } else {
+            self.adapter
+                .update(&before, &edited)
+                .await
+                .map_err(|e| self.upstream(e))?
+        };
+        for transition in transitions {
+            let mut target = current.clone();
+            lifecycle::apply(&mut target, &transition, now).map_err(UpstreamShopError::Problem)?;
+            current = self
+                .adapter
+                .transition(&current, &transition, &target)
+                .await
+                .map_err(|e| self.upstream(e))?;
         }
-        after.recompute_totals();
-        let updated = self
-            .adapter
-            .update(&before, &after)
-            .await
-            .map_err(|e| self.upstream(e))?;
-        self.localize(updated).await
+        self.localize(current).await
     }
 
     /// Checks `transition` with the canonical lifecycle (so a refusal reads the same whatever the backend), then
@@ -277,12 +363,7 @@ impl UpstreamShop {
         let before = self.order(id).await?;
         let mut after = before.clone();
         lifecycle::apply(&mut after, &transition, now).map_err(UpstreamShopError::Problem)?;
-        let done = self
-            .adapter
-            .transition(&before, &transition, &after)
-            .await
-            .map_err(|e| self.upstream(e))?;
-        self.localize(done).await
+        self.send_changes(before, after, now).await
     }
 
     pub async fn delete<F>(&self, id: &ObjectId, refuse: F) -> Result<()>
@@ -496,6 +577,28 @@ impl UpstreamShop {
         }
         Ok(order)
     }
+}
+
+/// `before` changed by `change`, within the shop's limits, totals recomputed.
+pub fn changed<F>(before: &Order, change: F) -> Result<Order>
+where
+    F: FnOnce(&mut Order) -> std::result::Result<(), Problem>,
+{
+    let mut after = before.clone();
+    after.applied.clear();
+    change(&mut after).map_err(UpstreamShopError::Problem)?;
+    if after.line_items.len() > crate::service::MAX_LINE_ITEMS {
+        return Err(UpstreamShopError::Problem(Problem::new(
+            ProblemKind::TooManyItems,
+            "",
+            format!(
+                "an order may have at most {} line items",
+                crate::service::MAX_LINE_ITEMS
+            ),
+        )));
+    }
+    after.recompute_totals();
+    Ok(after)
 }
 
 /// An object's id in `platform`'s scheme, as text.

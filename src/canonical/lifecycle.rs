@@ -177,6 +177,7 @@ pub fn apply(order: &mut Order, transition: &Transition, now: Timestamp) -> Resu
         }
     }
     order.timestamps.updated_at = Some(now);
+    order.applied.push(transition.clone());
     Ok(())
 }
 

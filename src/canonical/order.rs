@@ -306,10 +306,13 @@ pub struct Order {
     /// exactly, and the extensions captured from it are not replayed into another kind of document.
     #[serde(skip)]
     pub source: Provenance,
+    /// Transitions `lifecycle::apply` made on this copy since it was loaded, in order. A shop that keeps the
+    /// order elsewhere (an upstream) replays them with the platform's own operations; never stored.
+    #[serde(skip)]
+    pub applied: Vec<super::lifecycle::Transition>,
 }
 
 impl Order {
-    /// Drops everything kept for `platform`, on every object of the order.
     /// The order's three status axes together.
     pub fn status_triple(&self) -> super::status::StatusTriple {
         super::status::StatusTriple {
@@ -319,6 +322,21 @@ impl Order {
         }
     }
 
+    /// Gives this order `other`'s lifecycle: the fields `lifecycle::apply` owns (statuses, payments, paid and
+    /// refunded totals, payment method, timestamps), so an edit can be sent apart from the transitions made with
+    /// it.
+    pub fn take_lifecycle_of(&mut self, other: &Order) {
+        self.status = other.status;
+        self.payment_status = other.payment_status;
+        self.fulfillment_status = other.fulfillment_status;
+        self.payments.clone_from(&other.payments);
+        self.payment_method.clone_from(&other.payment_method);
+        self.totals.paid_total = other.totals.paid_total;
+        self.totals.refunded_total = other.totals.refunded_total;
+        self.timestamps.clone_from(&other.timestamps);
+    }
+
+    /// Drops everything kept for `platform`, on every object of the order.
     pub fn strip_platform_ext(&mut self, platform: Platform) {
         let strip = |ext: &mut Ext| ext.remove(platform);
         strip(&mut self.ext);
@@ -387,6 +405,7 @@ impl Order {
             sub_minor_amounts: Vec::new(),
             ext: Ext::default(),
             source: Provenance::default(),
+            applied: Vec::new(),
         }
     }
 

@@ -317,6 +317,16 @@ impl Store {
         dispatch!(self, s => s.upstream_localize(backend, platform, objects).await)
     }
 
+    /// Maps new upstream objects to ids callers already know (see `SqliteStore::upstream_adopt`).
+    pub async fn upstream_adopt(
+        &self,
+        backend: &str,
+        platform: Platform,
+        objects: &[(UpstreamObject, crate::canonical::PlatformIds)],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.upstream_adopt(backend, platform, objects).await)
+    }
+
     /// The upstream id of an object a caller names in its own scheme, and its order's upstream id.
     pub async fn upstream_resolve(
         &self,

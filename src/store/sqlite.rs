@@ -26,7 +26,7 @@ use crate::canonical::{
 use crate::config::{Durability, Product, SeedCustomer};
 
 /// BigCommerce order ids start at 100 on a new store; the offset keeps that look.
-const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
+pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
 /// `_sqlx_migrations`).

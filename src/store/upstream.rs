@@ -4,7 +4,7 @@
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::ids::random_token;
-use super::sqlite::{allocate, SqliteStore};
+use super::sqlite::{allocate, SqliteStore, BIGCOMMERCE_ORDER_ID_OFFSET};
 use super::{ObjectId, StoreError};
 use crate::canonical::{Platform, PlatformIds};
 
@@ -101,10 +101,9 @@ impl SqliteStore {
             .map(|(o, _)| o)
             .collect();
         let mut tx = self.writer.begin().await?;
-        let names: Vec<String> = missing
-            .iter()
-            .map(|o| format!("up:{backend}:{}", o.kind))
-            .collect();
+        // The embedded shop's sequences: an id ordermux gives an upstream object never collides with one it gave
+        // an embedded object, so a caller's id names one thing whichever shop holds it.
+        let names: Vec<String> = missing.iter().map(|o| o.kind.to_owned()).collect();
         let mut wants: Vec<(&str, i64)> = Vec::new();
         for name in &names {
             let name = name.as_str();
@@ -125,7 +124,9 @@ impl SqliteStore {
                 v
             });
             let int_id = |p: Platform| -> Result<i64, StoreError> {
-                if p == platform {
+                if p == Platform::BigCommerce && p != platform && o.kind == "order" {
+                    Ok(n + BIGCOMMERCE_ORDER_ID_OFFSET)
+                } else if p == platform {
                     o.upstream_id.parse::<i64>().map_err(|_| {
                         StoreError::Corrupt(
                             format!("upstream {} id", o.kind),
@@ -207,6 +208,47 @@ impl SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    /// Maps upstream objects to ids callers already know (an order staged in the embedded store and then sent
+    /// upstream keeps the ids it was created with). Objects already mapped keep their mapping.
+    pub async fn upstream_adopt(
+        &self,
+        backend: &str,
+        platform: Platform,
+        objects: &[(UpstreamObject, PlatformIds)],
+    ) -> Result<(), StoreError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+        );
+        q.push_values(objects, |mut b, (o, ids)| {
+            let int = |p: Platform, known: Option<u64>| {
+                if p == platform {
+                    o.upstream_id.parse::<i64>().unwrap_or(-1)
+                } else {
+                    known.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1)
+                }
+            };
+            let cl = if platform == Platform::CommerceLayer {
+                o.upstream_id.clone()
+            } else {
+                ids.commercelayer
+                    .clone()
+                    .unwrap_or_else(|| random_token(10))
+            };
+            b.push_bind(backend.to_owned())
+                .push_bind(o.kind)
+                .push_bind(o.upstream_id.clone())
+                .push_bind(o.order_upstream_id.clone())
+                .push_bind(int(Platform::FluentCart, ids.fluentcart))
+                .push_bind(cl)
+                .push_bind(int(Platform::BigCommerce, ids.bigcommerce));
+        });
+        q.build().execute(&self.writer).await?;
+        Ok(())
     }
 
     /// The upstream id (and owning order's upstream id) of the object a caller names by `id`.

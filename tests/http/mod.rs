@@ -13,3 +13,4 @@ mod upstream_bigcommerce;
 mod upstream_commercelayer;
 mod upstream_fluentcart;
 mod upstream_gateway;
+mod upstream_staged;

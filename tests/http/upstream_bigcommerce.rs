@@ -1,1 +1,1231 @@
-//! Upstream bigcommerce backend: adapter tests against the fake, and every caller dialect through the gateway.
+//! The BigCommerce v2 upstream adapter against the stateful fake (`tests/fakes/bigcommerce.rs`): the adapter's
+//! operations, then fault injection through `UpstreamShop` with every outcome checked against the fake's own
+//! records (no lost order, no duplicate, no phantom).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordermux::backends::adapters::{Adapter, AdapterContext, BigCommerceAdapter, Journal, Stamp};
+use ordermux::backends::transport::UpstreamError;
+use ordermux::backends::upstream::UpstreamShop;
+use ordermux::canonical::lifecycle::{self, Transition};
+use ordermux::canonical::{
+    Currency, FulfillmentStatus, Money, Order, OrderFilter, OrderQuery, OrderStatus, PaymentStatus,
+    Platform, ProblemKind, Range, SortKey, StatusTriple,
+};
+use ordermux::config::{Backend, Credential, Durability};
+use ordermux::dialects::bigcommerce::decode_create_request;
+use ordermux::dialects::DecodeOptions;
+use ordermux::store::Store;
+use serde_json::{json, Value};
+
+use super::harness::fresh_dir;
+use crate::fakes::bigcommerce::BigCommerceFake;
+use crate::fakes::{Fake, Fault};
+
+const HASH: &str = "abc123";
+const TOKEN: &str = "bc-token";
+const CLIENT: &str = "bc-client";
+
+fn usd() -> Currency {
+    Currency::parse("USD").unwrap()
+}
+
+fn fake_store() -> BigCommerceFake {
+    BigCommerceFake::new(HASH, TOKEN)
+        .with_client_id(CLIENT)
+        .with_product(77, "Poster", "POSTER-1", "5.5")
+}
+
+async fn start() -> Fake<BigCommerceFake> {
+    Fake::start(fake_store()).await
+}
+
+fn backend(base_url: &str) -> Backend {
+    let mut b = Backend::upstream("up", Platform::BigCommerce, base_url);
+    b.store_hash = Some(HASH.into());
+    b.credentials.token = Some(Credential::new(TOKEN));
+    b.credentials.client_id = Some(Credential::new(CLIENT));
+    b.connect_timeout = Duration::from_millis(500);
+    b.timeout = Duration::from_millis(2_000);
+    b.total_timeout = Duration::from_millis(5_000);
+    // Fault tests fail on purpose; the breaker has its own unit tests.
+    b.breaker_failures = 1_000;
+    b
+}
+
+fn ctx(backend: Backend) -> AdapterContext {
+    AdapterContext {
+        backend,
+        decode: DecodeOptions {
+            default_currency: Some(usd()),
+        },
+    }
+}
+
+fn adapter(base_url: &str) -> BigCommerceAdapter {
+    BigCommerceAdapter::new(ctx(backend(base_url))).expect("adapter builds")
+}
+
+async fn store(name: &str) -> Store {
+    Store::open_sqlite(&fresh_dir(name), Durability::Full)
+        .await
+        .unwrap()
+}
+
+/// A resolved, totalled order as the shop hands it over: two lines (custom and catalog), one destination.
+fn order(email: &str, status_id: u8) -> Order {
+    let doc = json!({
+        "customer_id": 0,
+        "status_id": status_id,
+        "billing_address": {
+            "first_name": "Jane", "last_name": "Doe", "street_1": "1 Main St", "city": "Austin",
+            "state": "Texas", "zip": "78751", "country": "United States", "country_iso2": "US", "email": email
+        },
+        "shipping_addresses": [{
+            "first_name": "Trish", "last_name": "Smith", "street_1": "666 Sussex St", "city": "Austin",
+            "state": "Texas", "zip": "78751", "country": "United States", "country_iso2": "US",
+            "email": email, "shipping_method": "Flat Rate"
+        }],
+        "products": [
+            {"name": "Mug", "sku": "MUG-1", "quantity": 2, "price_ex_tax": 10, "price_inc_tax": 10},
+            {"product_id": 77, "name": "Poster", "quantity": 1, "price_ex_tax": 5.5, "price_inc_tax": 5.5}
+        ],
+        "base_shipping_cost": "4.00", "shipping_cost_ex_tax": "4.00", "shipping_cost_inc_tax": "4.00",
+        "customer_message": "ring twice"
+    });
+    let mut o = decode_create_request(
+        doc,
+        &DecodeOptions {
+            default_currency: Some(usd()),
+        },
+    )
+    .expect("sample decodes");
+    o.recompute_totals();
+    o
+}
+
+async fn journal(store: &Store, stamp: &Stamp) -> Journal {
+    Journal::new(store.clone(), "up", stamp.key(), json!({}))
+}
+
+fn bc_id(o: &Order) -> u64 {
+    o.ids.platform.bigcommerce.expect("upstream id")
+}
+
+fn money(minor: i64) -> Money {
+    Money::new(minor, usd())
+}
+
+// ---- adapter ----
+
+#[tokio::test]
+async fn adapter_creates_reads_and_finds_by_stamp() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-create").await;
+    let stamp = Stamp::fresh();
+    let created = a
+        .create(
+            &order("jane@example.com", 7),
+            &stamp,
+            &journal(&store, &stamp).await,
+        )
+        .await
+        .expect("created");
+
+    let id = bc_id(&created);
+    assert_eq!(fake.with(|f| f.order_count()), 1);
+    assert_eq!(
+        fake.with(|f| f.count_with_external_order_id(stamp.key())),
+        1
+    );
+    let stored = fake.with(|f| f.expanded(id)).unwrap();
+    assert_eq!(stored["status_id"], 7, "status set by the create itself");
+    assert_eq!(stored["external_source"], "ordermux");
+    assert_eq!(
+        stored["external_id"],
+        Value::Null,
+        "read-only field never written"
+    );
+    assert_eq!(stored["total_inc_tax"], "29.5000");
+    assert_eq!(stored["products"].as_array().unwrap().len(), 2);
+    assert_eq!(stored["products"][1]["product_id"], 77);
+
+    // The returned order carries BigCommerce's own ids everywhere, and the triple the create asked for.
+    assert!(created
+        .line_items
+        .iter()
+        .all(|l| l.ids.bigcommerce.is_some()));
+    assert!(created.shipping_destinations[0].ids.bigcommerce.is_some());
+    assert_eq!(
+        created.line_items[1].product.bigcommerce_product_id,
+        Some(77)
+    );
+    assert_eq!(
+        created.status_triple(),
+        StatusTriple {
+            order: OrderStatus::Placed,
+            payment: PaymentStatus::Unpaid,
+            fulfillment: FulfillmentStatus::Unfulfilled
+        }
+    );
+    assert_eq!(created.totals.total, money(2950));
+    assert_eq!(created.customer_note.as_deref(), Some("ring twice"));
+    assert_eq!(
+        created.external_ref.reference, None,
+        "the stamp is not the order's reference"
+    );
+    assert_eq!(created.customer.email.as_deref(), Some("jane@example.com"));
+
+    let found = a
+        .find_by_stamp(&stamp)
+        .await
+        .unwrap()
+        .expect("found by stamp");
+    assert_eq!(bc_id(&found), id);
+    assert!(a.find_by_stamp(&Stamp::fresh()).await.unwrap().is_none());
+
+    let got = a.get(&id.to_string()).await.unwrap();
+    assert_eq!(got, created);
+    assert!(matches!(
+        a.get("999999").await,
+        Err(UpstreamError::Rejected { status, .. }) if status.as_u16() == 404
+    ));
+}
+
+#[tokio::test]
+async fn adapter_resumes_from_the_journal_without_posting_again() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-resume").await;
+    let stamp = Stamp::fresh();
+    let first = a
+        .create(
+            &order("resume@example.com", 7),
+            &stamp,
+            &journal(&store, &stamp).await,
+        )
+        .await
+        .unwrap();
+    // The shop found the order by its stamp and noted its id: a second create reads it back.
+    let noted = Journal::new(
+        store.clone(),
+        "up",
+        stamp.key(),
+        json!({"order_id": bc_id(&first)}),
+    );
+    let again = a
+        .create(&order("resume@example.com", 7), &stamp, &noted)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(fake.count("POST", "/orders"), 1);
+    assert_eq!(fake.with(|f| f.order_count()), 1);
+}
+
+#[tokio::test]
+async fn adapter_refuses_an_own_external_reference_rather_than_overwriting_it() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-ref").await;
+    let stamp = Stamp::fresh();
+    let mut o = order("ref@example.com", 1);
+    o.external_ref.reference = Some("AMZ-1".into());
+    let err = a
+        .create(&o, &stamp, &journal(&store, &stamp).await)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, UpstreamError::Unsupported(ref p) if p.kind == ProblemKind::ForbiddenField),
+        "{err:?}"
+    );
+    assert_eq!(fake.with(|f| f.order_count()), 0);
+    assert!(fake.seen().is_empty());
+}
+
+#[tokio::test]
+async fn empty_sub_resources_are_204_and_read_as_empty() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-204").await;
+    let stamp = Stamp::fresh();
+    let mut o = order("digital@example.com", 1);
+    o.shipping_destinations.clear();
+    o.shipping_lines.clear();
+    for l in &mut o.line_items {
+        l.destination = None;
+    }
+    o.recompute_totals();
+    let created = a
+        .create(&o, &stamp, &journal(&store, &stamp).await)
+        .await
+        .unwrap();
+    assert!(created.shipping_destinations.is_empty());
+    assert!(created.discounts.is_empty());
+    // Coupons are always empty on API orders: BigCommerce answers 204 with no body, and so does the fake.
+    let again = a.get(&bc_id(&created).to_string()).await.unwrap();
+    assert_eq!(again, created);
+    let coupons: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("/coupons"))
+        .collect();
+    assert!(!coupons.is_empty() && coupons.iter().all(|s| s.status == 204));
+}
+
+#[tokio::test]
+async fn adapter_lists_pages_filters_and_refuses_what_bigcommerce_cannot_filter() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-list").await;
+    let mut ids = Vec::new();
+    for (i, status) in [7u8, 7, 11, 7, 1].into_iter().enumerate() {
+        let stamp = Stamp::fresh();
+        let email = if i == 2 {
+            "vip@example.com".to_owned()
+        } else {
+            format!("c{i}@example.com")
+        };
+        let o = a
+            .create(
+                &order(&email, status),
+                &stamp,
+                &journal(&store, &stamp).await,
+            )
+            .await
+            .unwrap();
+        ids.push(bc_id(&o));
+    }
+    let query = |page: u32, per_page: u32| OrderQuery {
+        filter: OrderFilter::default(),
+        sort: SortKey::Id,
+        descending: false,
+        page,
+        per_page,
+    };
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let p = a.list(&query(page, 2)).await.unwrap();
+        assert_eq!(p.total, 5, "page {page}");
+        seen.extend(p.items.iter().map(bc_id));
+    }
+    assert_eq!(seen, ids);
+    // Past the last page BigCommerce answers 204: an empty page, total still known.
+    let past = a.list(&query(4, 2)).await.unwrap();
+    assert!(past.items.is_empty());
+    assert_eq!(past.total, 5);
+
+    let mut desc = query(1, 10);
+    desc.descending = true;
+    let all = a.list(&desc).await.unwrap();
+    assert_eq!(
+        all.items.iter().map(bc_id).collect::<Vec<_>>(),
+        ids.iter().rev().copied().collect::<Vec<_>>()
+    );
+
+    let mut by_email = query(1, 10);
+    by_email.filter.email = Some("vip@example.com".into());
+    let p = a.list(&by_email).await.unwrap();
+    assert_eq!(
+        (p.total, p.items.iter().map(bc_id).collect::<Vec<_>>()),
+        (1, vec![ids[2]])
+    );
+
+    // Every triple that renders as status_id 7 (Awaiting Payment): one BigCommerce status.
+    let mut by_status = query(1, 2);
+    by_status.filter.statuses = Some(ordermux::dialects::bigcommerce::triples_with_status_id(7));
+    let p = a.list(&by_status).await.unwrap();
+    assert_eq!(p.total, 3);
+    assert_eq!(
+        p.items.iter().map(bc_id).collect::<Vec<_>>(),
+        vec![ids[0], ids[1]]
+    );
+    assert!(
+        fake.seen()
+            .iter()
+            .any(|s| s.path.ends_with("/orders/count")),
+        "full page → total from /orders/count"
+    );
+
+    let mut by_id = query(1, 10);
+    by_id.filter.id_range = Some((
+        Platform::BigCommerce,
+        Range {
+            min: Some(ids[1]),
+            max: Some(ids[3]),
+        },
+    ));
+    let p = a.list(&by_id).await.unwrap();
+    assert_eq!(
+        p.items.iter().map(bc_id).collect::<Vec<_>>(),
+        ids[1..=3].to_vec()
+    );
+
+    let mut by_total = query(1, 10);
+    by_total.filter.total = Range {
+        min: Some(2950),
+        max: Some(2950),
+    };
+    assert_eq!(a.list(&by_total).await.unwrap().total, 5);
+    by_total.filter.total = Range {
+        min: Some(2951),
+        max: None,
+    };
+    assert_eq!(a.list(&by_total).await.unwrap().total, 0);
+
+    let mut by_date = query(1, 10);
+    by_date.filter.created = Range {
+        min: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
+        max: None,
+    };
+    assert_eq!(a.list(&by_date).await.unwrap().total, 5);
+
+    // Filters BigCommerce has no parameter for are refused, never ignored.
+    let refused = |f: fn(&mut OrderQuery)| {
+        let mut q = query(1, 10);
+        f(&mut q);
+        q
+    };
+    for q in [
+        refused(|q| q.filter.search = Some("jane".into())),
+        refused(|q| q.filter.number = Some("100".into())),
+        refused(|q| q.filter.currency = Some("USD".into())),
+        refused(|q| q.sort = SortKey::Total),
+        refused(|q| q.per_page = 500),
+        refused(|q| {
+            let mut mixed = ordermux::dialects::bigcommerce::triples_with_status_id(7);
+            mixed.extend(ordermux::dialects::bigcommerce::triples_with_status_id(11));
+            q.filter.statuses = Some(mixed);
+        }),
+    ] {
+        let before = fake.seen().len();
+        match a.list(&q).await {
+            Err(UpstreamError::Unsupported(p)) => assert_eq!(p.kind, ProblemKind::InvalidParameter),
+            other => panic!("expected Unsupported for {q:?}, got {other:?}"),
+        }
+        assert_eq!(fake.seen().len(), before, "refused before sending");
+    }
+}
+
+#[tokio::test]
+async fn adapter_updates_lines_notes_and_billing() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-update").await;
+    let stamp = Stamp::fresh();
+    let before = a
+        .create(
+            &order("up@example.com", 7),
+            &stamp,
+            &journal(&store, &stamp).await,
+        )
+        .await
+        .unwrap();
+    let id = bc_id(&before);
+    let kept_line = before.line_items[0].ids.bigcommerce.unwrap();
+    let removed_line = before.line_items[1].ids.bigcommerce.unwrap();
+
+    let mut after = before.clone();
+    after.line_items[0].quantity = 3;
+    after.line_items.remove(1);
+    let mut added = after.line_items[0].clone();
+    added.ids = Default::default();
+    added.name = "Tote".into();
+    added.product.sku = Some("TOTE-1".into());
+    added.quantity = 1;
+    added.unit_price = money(1200);
+    after.line_items.push(added);
+    after.staff_note = Some("fragile".into());
+    after.customer_note = None;
+    if let Some(b) = after.billing_address.as_mut() {
+        b.line1 = "2 Side St".into();
+    }
+    after.recompute_totals();
+    let updated = a.update(&before, &after).await.expect("updated");
+
+    let stored = fake.with(|f| f.expanded(id)).unwrap();
+    let products = stored["products"].as_array().unwrap();
+    assert_eq!(products.len(), 2);
+    assert_eq!(products[0]["id"], kept_line);
+    assert_eq!(products[0]["quantity"], 3);
+    assert_eq!(products[1]["name"], "Tote");
+    assert!(products.iter().all(|p| p["id"] != removed_line));
+    assert_eq!(stored["staff_notes"], "fragile");
+    assert_eq!(stored["customer_message"], "");
+    assert_eq!(stored["billing_address"]["street_1"], "2 Side St");
+    assert_eq!(
+        stored["total_inc_tax"], "46.0000",
+        "3×10 + 12 + 4 shipping, recomputed upstream"
+    );
+
+    assert_eq!(updated.line_items.len(), 2);
+    assert_eq!(updated.line_items[0].ids.bigcommerce, Some(kept_line));
+    assert_eq!(updated.line_items[0].quantity, 3);
+    assert!(updated.line_items[1].ids.bigcommerce.is_some());
+    assert_eq!(updated.staff_note.as_deref(), Some("fragile"));
+    assert_eq!(updated.totals.total, money(4600));
+    assert_eq!(updated.status_triple(), before.status_triple());
+
+    // Nothing to change: no write.
+    let puts = fake.count("PUT", "/orders/");
+    let same = a.update(&updated, &updated).await.unwrap();
+    assert_eq!(fake.count("PUT", "/orders/"), puts);
+    assert_eq!(bc_id(&same), id);
+
+    // What BigCommerce cannot do is named, not attempted.
+    let mut no_address = updated.clone();
+    no_address.shipping_destinations.clear();
+    let err = a.update(&updated, &no_address).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Unsupported(_)), "{err:?}");
+    assert_eq!(fake.count("PUT", "/orders/"), puts);
+    // A status carried by an update (BigCommerce PUT status_id, Commerce Layer triggers) goes in the same PUT.
+    let mut other_status = updated.clone();
+    other_status.status = OrderStatus::Cancelled;
+    let cancelled = a.update(&updated, &other_status).await.unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(fake.with(|f| f.order(id).unwrap().status_id), 5);
+}
+
+fn step(order: &Order, t: &Transition) -> Order {
+    let mut after = order.clone();
+    lifecycle::apply(&mut after, t, chrono::Utc::now()).expect("lifecycle accepts");
+    after
+}
+
+#[tokio::test]
+async fn adapter_transitions_by_status_id_and_archives_on_delete() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-transition").await;
+    let stamp = Stamp::fresh();
+    let mut o = a
+        .create(
+            &order("flow@example.com", 1),
+            &stamp,
+            &journal(&store, &stamp).await,
+        )
+        .await
+        .unwrap();
+    let id = bc_id(&o);
+    assert_eq!(o.status, OrderStatus::Pending);
+    let status_of = |fake: &Fake<BigCommerceFake>| fake.with(|f| f.order(id).unwrap().status_id);
+
+    for (t, status_id) in [
+        (Transition::Place, 7u8),
+        (
+            Transition::MarkPaid {
+                method: Some("cash".into()),
+            },
+            11,
+        ),
+        (Transition::Fulfill, 2),
+        (
+            Transition::Refund {
+                amount: Some(money(1000)),
+            },
+            14,
+        ),
+        (Transition::Refund { amount: None }, 4),
+    ] {
+        let after = step(&o, &t);
+        o = a
+            .transition(&o, &t, &after)
+            .await
+            .unwrap_or_else(|e| panic!("{t:?}: {e}"));
+        assert_eq!(status_of(&fake), status_id, "{t:?}");
+        assert_eq!(bc_id(&o), id);
+    }
+    let stored = fake.with(|f| f.expanded(id)).unwrap();
+    assert_eq!(stored["payment_method"], "cash");
+    assert_eq!(stored["refunded_amount"], "29.5000");
+    assert_eq!(o.payment_status, PaymentStatus::Refunded);
+
+    // A second order for approve / cancel and the operations BigCommerce lacks.
+    let stamp = Stamp::fresh();
+    let mut p = a
+        .create(
+            &order("flow2@example.com", 7),
+            &stamp,
+            &journal(&store, &stamp).await,
+        )
+        .await
+        .unwrap();
+    let pid = bc_id(&p);
+    for (t, status_id) in [
+        // Authorized, uncaptured: Awaiting Payment, which BigCommerce's decoder reads back as authorized.
+        (Transition::Authorize, 7u8),
+        (Transition::Approve, 11),
+        (Transition::Cancel, 5),
+    ] {
+        let after = step(&p, &t);
+        p = a.transition(&p, &t, &after).await.unwrap();
+        assert_eq!(
+            fake.with(|f| f.order(pid).unwrap().status_id),
+            status_id,
+            "{t:?}"
+        );
+    }
+    assert_eq!(p.status, OrderStatus::Cancelled);
+    let set = Transition::Set(StatusTriple {
+        order: OrderStatus::OnHold,
+        payment: PaymentStatus::Paid,
+        fulfillment: FulfillmentStatus::Unfulfilled,
+    });
+    let after = step(&p, &set);
+    a.transition(&p, &set, &after).await.unwrap();
+    assert_eq!(fake.with(|f| f.order(pid).unwrap().status_id), 12);
+
+    a.delete(&pid.to_string()).await.unwrap();
+    assert!(fake.with(|f| f.order(pid).unwrap().deleted));
+    assert_eq!(fake.with(|f| f.order_count()), 1);
+    match a.get(&pid.to_string()).await {
+        Err(UpstreamError::Unsupported(p)) => assert_eq!(p.kind, ProblemKind::NotFound),
+        other => panic!("archived order still served: {other:?}"),
+    }
+    let q = OrderQuery {
+        filter: OrderFilter::default(),
+        sort: SortKey::Id,
+        descending: false,
+        page: 1,
+        per_page: 50,
+    };
+    assert_eq!(
+        a.list(&q).await.unwrap().total,
+        1,
+        "archived orders leave the list"
+    );
+}
+
+#[tokio::test]
+async fn adapter_reads_bigcommerce_errors() {
+    let fake = start().await;
+    let a = adapter(&fake.base_url());
+    let store = store("bc-errors").await;
+    let stamp = Stamp::fresh();
+    let mut bad = order("bad@example.com", 1);
+    if let Some(b) = bad.billing_address.as_mut() {
+        b.postal_code = None;
+    }
+    match a.create(&bad, &stamp, &journal(&store, &stamp).await).await {
+        Err(UpstreamError::Rejected {
+            status, message, ..
+        }) => {
+            assert_eq!(status.as_u16(), 422);
+            assert!(message.contains("billing_address.zip"), "{message}");
+            assert!(
+                !message.contains('['),
+                "message, not the raw body: {message}"
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    assert_eq!(fake.with(|f| f.order_count()), 0);
+
+    match a.get("424242").await {
+        Err(UpstreamError::Rejected {
+            status, message, ..
+        }) => {
+            assert_eq!(status.as_u16(), 404);
+            assert_eq!(message, "The requested resource was not found.");
+        }
+        other => panic!("expected 404, got {other:?}"),
+    }
+
+    let mut wrong = backend(&fake.base_url());
+    wrong.credentials.token = Some(Credential::new("nope"));
+    let w = BigCommerceAdapter::new(ctx(wrong)).unwrap();
+    match w.get("1").await {
+        Err(UpstreamError::Rejected { status, .. }) => assert_eq!(status.as_u16(), 401),
+        other => panic!("expected 401, got {other:?}"),
+    }
+
+    let mut no_hash = backend(&fake.base_url());
+    no_hash.store_hash = None;
+    assert!(BigCommerceAdapter::new(ctx(no_hash)).is_err());
+    let mut no_token = backend(&fake.base_url());
+    no_token.credentials.token = None;
+    assert!(BigCommerceAdapter::new(ctx(no_token)).is_err());
+}
+
+#[tokio::test]
+async fn pacing_keeps_within_the_advertised_budget() {
+    const QUOTA: u64 = 4;
+    let window = Duration::from_millis(400);
+
+    // The fake does enforce its budget: a burst past it draws a 429 with BigCommerce's headers.
+    let burst = Fake::start(fake_store().with_rate_limit(QUOTA, window)).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/stores/{HASH}/v2/orders/count", burst.base_url());
+    let mut last = None;
+    for _ in 0..=QUOTA {
+        last = Some(
+            http.get(&url)
+                .header("x-auth-token", TOKEN)
+                .header("x-auth-client", CLIENT)
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status().as_u16(), 429);
+    for h in [
+        "x-rate-limit-requests-quota",
+        "x-rate-limit-requests-left",
+        "x-rate-limit-time-window-ms",
+        "x-rate-limit-time-reset-ms",
+        "x-retry-after",
+    ] {
+        assert!(last.headers().contains_key(h), "{h}");
+    }
+    assert_eq!(burst.seen().iter().filter(|s| s.status == 429).count(), 1);
+
+    // Through the adapter, 3×quota sequential calls: the first reply tells the pacer the budget, which then
+    // waits out each window instead of drawing a 429.
+    let fake = Fake::start(fake_store().with_rate_limit(QUOTA, window)).await;
+    let a = adapter(&fake.base_url());
+    for _ in 0..3 * QUOTA {
+        assert!(a.find_by_stamp(&Stamp::fresh()).await.unwrap().is_none());
+    }
+    let seen = fake.seen();
+    assert_eq!(seen.len() as u64, 3 * QUOTA);
+    let throttled = seen.iter().filter(|s| s.status == 429).count();
+    assert_eq!(throttled, 0, "adapter calls drew 429s: {seen:?}");
+}
+
+// ---- fault injection through UpstreamShop ----
+
+async fn shop(base_url: &str, name: &str) -> Arc<UpstreamShop> {
+    UpstreamShop::new(ctx(backend(base_url)), store(name).await).expect("shop")
+}
+
+fn with_stamp(fake: &Fake<BigCommerceFake>, client: &str, key: &str) -> usize {
+    fake.with(|f| f.count_with_external_order_id(Stamp::for_key(client, key).key()))
+}
+
+#[tokio::test]
+async fn refused_connection_creates_nothing() {
+    let fake = start().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let s = shop(&format!("http://{closed}"), "bc-refused").await;
+    let err = s
+        .create("demo", order("r@example.com", 7), Some("k-refused"))
+        .await;
+    assert!(err.is_err());
+    assert_eq!(fake.with(|f| f.order_count()), 0);
+}
+
+#[tokio::test]
+async fn slow_create_then_retry_makes_exactly_one_order() {
+    let fake = start().await;
+    let mut b = backend(&fake.base_url());
+    b.timeout = Duration::from_millis(300);
+    let s = UpstreamShop::new(ctx(b), store("bc-slow").await).unwrap();
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::DelayAfter(Duration::from_millis(900)),
+        1,
+    );
+    let first = s
+        .create("demo", order("slow@example.com", 7), Some("k-slow"))
+        .await;
+    let second = s
+        .create("demo", order("slow@example.com", 7), Some("k-slow"))
+        .await
+        .expect("retry succeeds");
+    if let Ok(first) = first {
+        assert_eq!(
+            first.ids.platform.bigcommerce,
+            second.ids.platform.bigcommerce
+        );
+    }
+    assert_eq!(fake.with(|f| f.order_count()), 1);
+    assert_eq!(with_stamp(&fake, "demo", "k-slow"), 1);
+    // No POST count here: the delayed reply is never recorded by the fake once the client has gone.
+}
+
+/// A failure before the platform saw the create: the caller is told it failed, the retry creates it once.
+async fn unseen_failure_then_retry(fault: Fault, name: &str) {
+    let fake = start().await;
+    let s = shop(&fake.base_url(), name).await;
+    fake.fail(Some("POST"), Some("/orders"), fault.clone(), 1);
+    let first = s
+        .create("demo", order("f@example.com", 7), Some(name))
+        .await;
+    assert!(first.is_err(), "{fault:?}: the caller learns it failed");
+    assert_eq!(fake.with(|f| f.order_count()), 0, "{fault:?}: no phantom");
+    let second = s
+        .create("demo", order("f@example.com", 7), Some(name))
+        .await
+        .unwrap_or_else(|e| panic!("{fault:?}: retry failed: {e}"));
+    assert!(second.ids.platform.bigcommerce.is_some());
+    assert_eq!(fake.with(|f| f.order_count()), 1, "{fault:?}: not lost");
+    assert_eq!(
+        with_stamp(&fake, "demo", name),
+        1,
+        "{fault:?}: no duplicate"
+    );
+}
+
+#[tokio::test]
+async fn server_error_then_retry_makes_exactly_one_order() {
+    unseen_failure_then_retry(Fault::Status(500), "bc-5xx").await;
+}
+
+#[tokio::test]
+async fn malformed_reply_then_retry_makes_exactly_one_order() {
+    unseen_failure_then_retry(Fault::MalformedJson, "bc-malformed").await;
+}
+
+#[tokio::test]
+async fn html_error_page_then_retry_makes_exactly_one_order() {
+    unseen_failure_then_retry(Fault::Html, "bc-html").await;
+}
+
+/// The platform made the order but the reply was lost: reconciliation finds it, a retry returns it.
+async fn lost_reply_is_reconciled(fault: Fault, name: &str) {
+    let fake = start().await;
+    let s = shop(&fake.base_url(), name).await;
+    fake.fail(Some("POST"), Some("/orders"), fault.clone(), 1);
+    let first = s
+        .create("demo", order("l@example.com", 7), Some(name))
+        .await;
+    let second = s
+        .create("demo", order("l@example.com", 7), Some(name))
+        .await
+        .unwrap_or_else(|e| panic!("{fault:?}: retry failed: {e}"));
+    if let Ok(first) = first {
+        assert_eq!(
+            first.ids.platform.bigcommerce,
+            second.ids.platform.bigcommerce
+        );
+    }
+    assert_eq!(fake.with(|f| f.order_count()), 1, "{fault:?}");
+    assert_eq!(
+        with_stamp(&fake, "demo", name),
+        1,
+        "{fault:?}: no duplicate"
+    );
+    assert_eq!(fake.count("POST", "/orders"), 1, "{fault:?}: never resent");
+}
+
+#[tokio::test]
+async fn reset_after_create_is_reconciled_not_resent() {
+    lost_reply_is_reconciled(Fault::ResetAfter, "bc-reset-after").await;
+}
+
+#[tokio::test]
+async fn reset_mid_body_is_reconciled_not_resent() {
+    lost_reply_is_reconciled(Fault::ResetMidBody, "bc-reset-mid").await;
+}
+
+#[tokio::test]
+async fn failed_read_back_after_create_is_reconciled_not_resent() {
+    // The POST succeeds; every read of its products fails for a while. The shop must not take this for
+    // "never sent" (which would resend the create).
+    let fake = start().await;
+    let s = shop(&fake.base_url(), "bc-readback").await;
+    fake.fail(Some("GET"), Some("/products"), Fault::Status(503), 8);
+    let _ = s
+        .create("demo", order("rb@example.com", 7), Some("k-rb"))
+        .await;
+    let second = s
+        .create("demo", order("rb@example.com", 7), Some("k-rb"))
+        .await;
+    if second.is_err() {
+        // Still failing reads: one more retry once the faults are spent.
+        s.create("demo", order("rb@example.com", 7), Some("k-rb"))
+            .await
+            .expect("retry succeeds");
+    }
+    assert_eq!(fake.count("POST", "/orders"), 1);
+    assert_eq!(with_stamp(&fake, "demo", "k-rb"), 1);
+}
+
+#[tokio::test]
+async fn rate_limited_create_is_retried_after_the_advertised_wait() {
+    let fake = start().await;
+    let s = shop(&fake.base_url(), "bc-429").await;
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    let created = s
+        .create("demo", order("rl@example.com", 7), Some("k-429"))
+        .await
+        .expect("retried after the 429");
+    assert!(created.ids.platform.bigcommerce.is_some());
+    assert_eq!(fake.count("POST", "/orders"), 2, "the 429 and the retry");
+    assert_eq!(with_stamp(&fake, "demo", "k-429"), 1);
+}
+
+#[tokio::test]
+async fn rejected_create_leaves_no_phantom() {
+    let fake = start().await;
+    let s = shop(&fake.base_url(), "bc-422").await;
+    let mut bad = order("bad@example.com", 7);
+    if let Some(b) = bad.billing_address.as_mut() {
+        b.postal_code = Some("7".into());
+    }
+    let err = s
+        .create("demo", bad.clone(), Some("k-422"))
+        .await
+        .unwrap_err();
+    let problem = err.into_problem("order");
+    assert_eq!(problem.kind, ProblemKind::InvalidField);
+    assert_eq!(fake.with(|f| f.order_count()), 0);
+    // The same key again is refused the same way, still nothing upstream.
+    assert!(s.create("demo", bad, Some("k-422")).await.is_err());
+    assert_eq!(fake.with(|f| f.order_count()), 0);
+}
+
+#[tokio::test]
+async fn adapter_enum_dispatches_to_bigcommerce() {
+    let fake = start().await;
+    let adapter = Adapter::new(ctx(backend(&fake.base_url())))
+        .unwrap()
+        .expect("an upstream adapter");
+    assert_eq!(adapter.platform(), Platform::BigCommerce);
+    assert!(adapter
+        .find_by_stamp(&Stamp::fresh())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+// ---- through the gateway, one caller per dialect ----
+
+mod gateway {
+    use std::time::Duration;
+
+    use ordermux::canonical::Platform;
+    use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
+    use reqwest::Method;
+    use serde_json::{json, Value};
+
+    use super::super::harness::*;
+    use super::{fake_store, CLIENT, HASH, TOKEN};
+    use crate::fakes::bigcommerce::BigCommerceFake;
+    use crate::fakes::{Fake, Fault};
+
+    /// Every caller dialect translated to the BigCommerce fake (BigCommerce callers on store `demo`).
+    fn config(name: &str, base_url: String) -> Config {
+        let mut config = super::super::harness::config(&fresh_dir(name));
+        config.backends.push(Backend {
+            store_hash: Some(HASH.into()),
+            credentials: Credentials {
+                token: Some(Credential::new(TOKEN)),
+                client_id: Some(Credential::new(CLIENT)),
+                ..Credentials::default()
+            },
+            connect_timeout: Duration::from_millis(300),
+            timeout: Duration::from_millis(700),
+            total_timeout: Duration::from_millis(1_500),
+            breaker_failures: 1_000,
+            ..Backend::upstream("up", Platform::BigCommerce, base_url)
+        });
+        for (dialect, store_hash) in [
+            (Platform::FluentCart, None),
+            (Platform::CommerceLayer, None),
+            (Platform::BigCommerce, Some("demo".to_owned())),
+        ] {
+            config.routes.push(Route {
+                dialect,
+                store_hash,
+                backend: "up".into(),
+                mode: RouteMode::Translate,
+            });
+        }
+        config
+    }
+
+    async fn start(name: &str) -> (Fake<BigCommerceFake>, TestGateway) {
+        let fake = Fake::start(fake_store()).await;
+        let gw = TestGateway::start_with(config(name, fake.base_url())).await;
+        (fake, gw)
+    }
+
+    fn only_order(fake: &Fake<BigCommerceFake>) -> Value {
+        let ids = fake.with(|f| f.ids());
+        assert_eq!(ids.len(), 1, "exactly one order upstream");
+        fake.with(|f| f.expanded(ids[0])).unwrap()
+    }
+
+    fn bc_body(email: &str) -> Value {
+        super::super::bigcommerce::create_body(email)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bigcommerce_callers_create_read_list_update_and_transition() {
+        let (fake, gw) = start("bcgw-bc").await;
+        let created = gw
+            .bc(Method::POST, "/orders")
+            .header("idempotency-key", "bc-gw-1")
+            .json(&bc_body("bc@example.com"))
+            .send()
+            .await
+            .unwrap();
+        let status = created.status().as_u16();
+        let created: Value = created.json().await.unwrap();
+        assert!(status == 200 || status == 201, "{status}: {created}");
+        let up = only_order(&fake);
+        assert_eq!(up["billing_address"]["email"], "bc@example.com");
+        assert_eq!(up["products"].as_array().unwrap().len(), 2);
+        assert_eq!(up["products"][0]["product_id"], 111);
+        let id = created["id"].as_u64().expect("order id");
+
+        let got = expect(gw.bc(Method::GET, &format!("/orders/{id}")), 200).await;
+        assert_eq!(got["id"], id);
+        assert_eq!(got["billing_address"]["email"], "bc@example.com");
+        let products = expect(gw.bc(Method::GET, &format!("/orders/{id}/products")), 200).await;
+        assert_eq!(products.as_array().unwrap().len(), 2);
+
+        let list = expect(gw.bc(Method::GET, "/orders?limit=10"), 200).await;
+        assert_eq!(list.as_array().unwrap().len(), 1);
+
+        let updated = expect(
+            gw.bc(Method::PUT, &format!("/orders/{id}"))
+                .json(&json!({"staff_notes": "rush"})),
+            200,
+        )
+        .await;
+        assert_eq!(updated["staff_notes"], "rush");
+        assert_eq!(only_order(&fake)["staff_notes"], "rush");
+
+        let moved = expect(
+            gw.bc(Method::PUT, &format!("/orders/{id}"))
+                .json(&json!({"status_id": 7})),
+            200,
+        )
+        .await;
+        assert_eq!(moved["status_id"], 7);
+        assert_eq!(only_order(&fake)["status_id"], 7);
+
+        // The same Idempotency-Key again: the first order, nothing new upstream.
+        let again = gw
+            .bc(Method::POST, "/orders")
+            .header("idempotency-key", "bc-gw-1")
+            .json(&bc_body("bc@example.com"))
+            .send()
+            .await
+            .unwrap();
+        assert!(again.status().is_success());
+        assert_eq!(fake.with(|f| f.ids().len()), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fluentcart_callers_read_list_update_and_transition_but_cannot_create_without_an_address(
+    ) {
+        let (fake, gw) = start("bcgw-fc").await;
+        // A FluentCart create names a customer but carries no address; BigCommerce requires a billing address
+        // with a ZIP code, so the upstream refuses it: 422 in FluentCart's shape, nothing stored.
+        let reply = gw
+            .fc(Method::POST, "/orders")
+            .json(&json!({
+                "customer_id": 1, "currency": "USD",
+                "order_items": [{"object_id": 1001, "quantity": 2}]
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 422);
+        let body: Value = reply.json().await.unwrap();
+        assert_eq!(body["success"], false, "{body}");
+        assert_eq!(body["data"]["status"], 422, "{body}");
+        assert_eq!(fake.with(|f| f.ids().len()), 0, "no phantom");
+
+        // An order made by a BigCommerce caller, read, listed, edited and moved through FluentCart.
+        expect(
+            gw.bc(Method::POST, "/orders")
+                .json(&bc_body("fc@example.com")),
+            201,
+        )
+        .await;
+        let list = expect(gw.fc(Method::GET, "/orders?per_page=10"), 200).await;
+        assert_eq!(list["orders"]["total"], 1, "{list}");
+        let id = list["orders"]["data"][0]["id"]
+            .as_u64()
+            .expect("FluentCart id");
+        let got = expect(gw.fc(Method::GET, &format!("/orders/{id}")), 200).await;
+        assert_eq!(got["order"]["id"], id);
+        assert_eq!(got["order"]["total_amount"], 5500);
+        let items = got["order"]["order_items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 2);
+        let shirt = items
+            .iter()
+            .find(|i| i["object_id"] == 1001)
+            .and_then(|i| i["id"].as_u64())
+            .expect("shirt line");
+        let wrap = items
+            .iter()
+            .find(|i| i["object_id"] != 1001)
+            .and_then(|i| i["id"].as_u64())
+            .expect("gift wrap line");
+
+        expect(
+            gw.fc(Method::POST, &format!("/orders/{id}")).json(&json!({
+                "customer_id": 1,
+                "order_items": [{"id": shirt, "quantity": 3, "unit_price": 2500}],
+                "deletedItems": [wrap]
+            })),
+            200,
+        )
+        .await;
+        let up = only_order(&fake);
+        let products = up["products"].as_array().unwrap();
+        assert_eq!(products.len(), 1, "{up}");
+        assert_eq!(products[0]["quantity"], 3);
+        assert_eq!(products[0]["product_id"], 111);
+
+        expect(
+            gw.fc(Method::PUT, &format!("/orders/{id}/statuses"))
+                .json(&json!({
+                    "action": "change_order_status",
+                    "statuses": {"order_status": "processing"}
+                })),
+            200,
+        )
+        .await;
+        let after = expect(gw.fc(Method::GET, &format!("/orders/{id}")), 200).await;
+        assert_eq!(after["order"]["status"], "processing");
+        assert_eq!(only_order(&fake)["status_id"], 11);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commercelayer_callers_read_list_and_transition_and_send_no_empty_draft() {
+        let (fake, gw) = start("bcgw-cl").await;
+        let token = gw.cl_token().await;
+        // An order made by another caller, read and moved through Commerce Layer.
+        expect(
+            gw.bc(Method::POST, "/orders")
+                .json(&bc_body("cl@example.com")),
+            201,
+        )
+        .await;
+        let list = expect(gw.cl(&token, Method::GET, "/orders"), 200).await;
+        let data = list["data"].as_array().unwrap();
+        assert_eq!(data.len(), 1, "{list}");
+        let id = data[0]["id"].as_str().unwrap().to_owned();
+        let got = expect(gw.cl(&token, Method::GET, &format!("/orders/{id}")), 200).await;
+        assert_eq!(
+            got["data"]["attributes"]["customer_email"],
+            "cl@example.com"
+        );
+        assert_eq!(got["data"]["attributes"]["status"], "pending");
+
+        expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{id}"))
+                .json(&json!({"data": {
+                    "type": "orders", "id": id, "attributes": {"_place": true}
+                }})),
+            200,
+        )
+        .await;
+        assert_eq!(only_order(&fake)["status_id"], 7);
+        expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{id}"))
+                .json(&json!({"data": {
+                    "type": "orders", "id": id, "attributes": {"_cancel": true}
+                }})),
+            200,
+        )
+        .await;
+        assert_eq!(only_order(&fake)["status_id"], 5);
+
+        // Commerce Layer creates an empty draft first, which BigCommerce cannot hold (`order_Post` requires
+        // products). Either the gateway refuses it in Commerce Layer's shape or keeps the draft itself until it is
+        // placed; in neither case does anything reach BigCommerce.
+        let draft = gw
+            .cl(&token, Method::POST, "/orders")
+            .json(&json!({"data": {"type": "orders", "attributes": {},
+                "relationships": {"market": {"data": {"type": "markets", "id": "usd"}}}}}))
+            .send()
+            .await
+            .unwrap();
+        let status = draft.status().as_u16();
+        let body: Value = draft.json().await.unwrap();
+        if status != 201 {
+            assert!((400..500).contains(&status), "{status}: {body}");
+            assert!(
+                body["errors"].is_array(),
+                "Commerce Layer's error shape: {body}"
+            );
+        }
+        assert_eq!(
+            fake.with(|f| f.ids().len()),
+            1,
+            "the empty draft is not sent upstream"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upstream_failures_reach_the_caller_in_its_own_shape() {
+        let (fake, gw) = start("bcgw-errors").await;
+        // 422 upstream (a ZIP code too short for BigCommerce) → 422 in BigCommerce's shape, nothing stored.
+        let mut bad = bc_body("bad@example.com");
+        bad["billing_address"]["zip"] = json!("7");
+        let err = expect(gw.bc(Method::POST, "/orders").json(&bad), 422).await;
+        assert_eq!(err[0]["status"], 422, "{err}");
+        assert_eq!(fake.with(|f| f.ids().len()), 0);
+
+        // 404 upstream for an id in the upstream's own scheme.
+        let err = expect(gw.bc(Method::GET, "/orders/987654"), 404).await;
+        assert_eq!(err[0]["status"], 404);
+        assert!(fake
+            .seen()
+            .iter()
+            .any(|s| s.path.ends_with("/orders/987654") && s.status == 404));
+
+        expect(
+            gw.bc(Method::POST, "/orders")
+                .json(&bc_body("ok@example.com")),
+            201,
+        )
+        .await;
+        let id = fake.with(|f| f.ids())[0];
+
+        // 5xx upstream → 502 in FluentCart's shape.
+        fake.fail(Some("GET"), Some("/orders"), Fault::Status(500), 20);
+        let resp = gw
+            .fc(Method::GET, "/orders?per_page=5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 502);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["success"], false, "{body}");
+        fake.with(|_| ());
+        // Drain the rest of the 5xx faults with reads that are allowed to fail.
+        for _ in 0..20 {
+            if gw
+                .bc(Method::GET, &format!("/orders/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+            {
+                break;
+            }
+        }
+
+        // No answer in time upstream → 504 in BigCommerce's shape.
+        fake.fail(
+            Some("GET"),
+            Some(&format!("/orders/{id}")),
+            Fault::Delay(Duration::from_millis(2_500)),
+            10,
+        );
+        let err = expect(gw.bc(Method::GET, &format!("/orders/{id}")), 504).await;
+        assert_eq!(err[0]["status"], 504);
+    }
+}

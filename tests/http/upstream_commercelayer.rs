@@ -1,1 +1,1092 @@
-//! Upstream commercelayer backend: adapter tests against the fake, and every caller dialect through the gateway.
+//! Upstream commercelayer backend: adapter tests against the fake, the multi-step create failing at each step,
+//! fault injection through `UpstreamShop`, and every caller dialect through the gateway.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use ordermux::backends::adapters::{AdapterContext, CommerceLayerAdapter, Journal, Stamp};
+use ordermux::backends::transport::UpstreamError;
+use ordermux::backends::upstream::UpstreamShop;
+use ordermux::canonical::lifecycle::{self, Transition};
+use ordermux::canonical::{
+    Currency, FulfillmentStatus, Money, Order, OrderFilter, OrderQuery, OrderStatus, PaymentStatus,
+    Platform, ProblemKind, Range, SortKey, StatusTriple,
+};
+use ordermux::config::{Backend, Credential, Credentials, Durability};
+use ordermux::dialects::commercelayer as wire;
+use ordermux::dialects::DecodeOptions;
+use ordermux::store::Store;
+
+use super::harness::fresh_dir;
+use crate::fakes::commercelayer::CommerceLayerFake;
+use crate::fakes::{Fake, Fault};
+
+const CLIENT_ID: &str = "cl-integration-id";
+const CLIENT_SECRET: &str = "cl-integration-secret";
+
+async fn fake() -> Fake<CommerceLayerFake> {
+    Fake::start(CommerceLayerFake::new(CLIENT_ID, CLIENT_SECRET)).await
+}
+
+fn backend(base_url: &str) -> Backend {
+    let mut b = Backend::upstream("up", Platform::CommerceLayer, base_url);
+    b.credentials = Credentials {
+        client_id: Some(Credential::new(CLIENT_ID)),
+        client_secret: Some(Credential::new(CLIENT_SECRET)),
+        ..Default::default()
+    };
+    b.markets = BTreeMap::from([
+        ("USD".to_owned(), "mkt_usd".to_owned()),
+        ("EUR".to_owned(), "mkt_eur".to_owned()),
+    ]);
+    b.timeout = Duration::from_millis(1_500);
+    b.total_timeout = Duration::from_millis(4_000);
+    b.connect_timeout = Duration::from_millis(500);
+    b.breaker_failures = 100;
+    b
+}
+
+fn ctx_with(backend: Backend) -> AdapterContext {
+    AdapterContext {
+        backend,
+        decode: DecodeOptions {
+            default_currency: Some(Currency::parse("USD").unwrap()),
+        },
+    }
+}
+
+fn adapter(f: &Fake<CommerceLayerFake>) -> CommerceLayerAdapter {
+    CommerceLayerAdapter::new(ctx_with(backend(&f.base_url()))).expect("adapter builds")
+}
+
+async fn store(name: &str) -> Store {
+    Store::open_sqlite(&fresh_dir(name), Durability::Full)
+        .await
+        .expect("store opens")
+}
+
+async fn journal(store: &Store, stamp: &Stamp) -> Journal {
+    store
+        .journal_begin("up", stamp.key(), "client", 0)
+        .await
+        .expect("journal row");
+    Journal::new(store.clone(), "up", stamp.key(), json!({}))
+}
+
+fn address(first: &str, line1: &str) -> serde_json::Value {
+    json!({"first_name": first, "last_name": "Lovelace", "line_1": line1, "city": "Austin", "zip_code": "78701",
+           "state_code": "TX", "country_code": "US", "phone": "+1 512 555 0100"})
+}
+
+/// A resolved order as the shop hands it to an adapter: a catalog line and a custom line, both addresses.
+fn order(email: &str, status: OrderStatus) -> Order {
+    let doc = json!({
+        "data": {"type": "orders",
+            "attributes": {"customer_email": email, "language_code": "en", "metadata": {"channel": "test"}},
+            "relationships": {
+                "market": {"data": {"type": "markets", "id": "m"}},
+                "line_items": {"data": [{"type": "line_items", "id": "l1"}, {"type": "line_items", "id": "l2"}]},
+                "billing_address": {"data": {"type": "addresses", "id": "a1"}},
+                "shipping_address": {"data": {"type": "addresses", "id": "a2"}}}},
+        "included": [
+            {"type": "markets", "id": "m", "attributes": {"currency_code": "USD"}},
+            {"type": "line_items", "id": "l1", "attributes": {"sku_code": "TSHIRT-BLK-M", "quantity": 2, "name": "T-shirt, black, M", "unit_amount_cents": 2500}},
+            {"type": "line_items", "id": "l2", "attributes": {"name": "Gift wrap", "quantity": 1, "unit_amount_cents": 350}},
+            {"type": "addresses", "id": "a1", "attributes": address("Ada", "12 Baker St")},
+            {"type": "addresses", "id": "a2", "attributes": address("Ada", "221B Baker St")}
+        ]
+    });
+    let mut o =
+        wire::decode_create_request(doc, &DecodeOptions::default()).expect("fixture decodes");
+    o.strip_platform_ext(Platform::CommerceLayer);
+    // Ids of the request document are not upstream ids.
+    for l in &mut o.line_items {
+        l.ids = Default::default();
+    }
+    for a in o
+        .billing_address
+        .iter_mut()
+        .chain(o.shipping_destinations.iter_mut())
+    {
+        a.ids = Default::default();
+    }
+    o.status = status;
+    o.recompute_totals();
+    o
+}
+
+fn query(page: u32, per_page: u32) -> OrderQuery {
+    OrderQuery {
+        filter: OrderFilter::default(),
+        sort: SortKey::Id,
+        descending: false,
+        page,
+        per_page,
+    }
+}
+
+fn upstream_id(o: &Order) -> String {
+    o.ids
+        .platform
+        .commercelayer
+        .clone()
+        .expect("Commerce Layer id")
+}
+
+async fn create(a: &CommerceLayerAdapter, s: &Store, o: &Order) -> (Order, Stamp) {
+    let stamp = Stamp::fresh();
+    let j = journal(s, &stamp).await;
+    (a.create(o, &stamp, &j).await.expect("create"), stamp)
+}
+
+fn triple(o: OrderStatus, p: PaymentStatus, f: FulfillmentStatus) -> StatusTriple {
+    StatusTriple {
+        order: o,
+        payment: p,
+        fulfillment: f,
+    }
+}
+
+/// Applies `t` as `UpstreamShop` does: the canonical lifecycle first, then the adapter.
+async fn step(
+    a: &CommerceLayerAdapter,
+    before: &Order,
+    t: Transition,
+) -> Result<Order, UpstreamError> {
+    let mut after = before.clone();
+    lifecycle::apply(&mut after, &t, chrono::Utc::now()).expect("lifecycle allows it");
+    a.transition(before, &t, &after).await
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Adapter against the fake
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_builds_the_order_step_by_step_and_finds_it_by_stamp() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-create").await;
+    let (created, stamp) = create(&a, &s, &order("ada@example.com", OrderStatus::Placed)).await;
+    let id = upstream_id(&created);
+    assert_eq!(created.status, OrderStatus::Placed);
+    assert_eq!(created.customer.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(created.line_items.len(), 2);
+    assert!(created
+        .line_items
+        .iter()
+        .all(|l| l.ids.commercelayer.is_some()));
+    assert_eq!(created.totals.total.minor, 2 * 2500 + 350);
+    assert_eq!(
+        created.billing_address.as_ref().map(|b| b.line1.as_str()),
+        Some("12 Baker St")
+    );
+    assert_eq!(created.shipping_destinations[0].line1, "221B Baker St");
+
+    let up = f.with(|p| p.order(&id)).expect("order upstream");
+    assert_eq!(up.reference.as_deref(), Some(stamp.key()));
+    assert_eq!(up.reference_origin.as_deref(), Some("ordermux"));
+    assert_eq!(up.status, "placed");
+    assert_eq!(up.market_id, "mkt_usd");
+    assert_eq!(up.metadata, json!({"channel": "test"}));
+    let lines = f.with(|p| p.lines_of(&id));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].sku_code.as_deref(), Some("TSHIRT-BLK-M"));
+    assert_eq!(lines[1].sku_code, None);
+    assert_eq!(lines[1].unit_amount_cents, 350);
+    // The flow: order, two line items, two addresses, their relationships, _place, the completion mark.
+    assert_eq!(f.count("POST", "/api/orders"), 1);
+    assert_eq!(f.count("POST", "/api/line_items"), 2);
+    assert_eq!(f.count("POST", "/api/addresses"), 2);
+    assert_eq!(f.count("PATCH", "/api/orders/"), 3);
+
+    let found = a
+        .find_by_stamp(&stamp)
+        .await
+        .unwrap()
+        .expect("found by stamp");
+    assert_eq!(upstream_id(&found), id);
+    assert!(a.find_by_stamp(&Stamp::fresh()).await.unwrap().is_none());
+    let got = a.get(&id).await.unwrap();
+    assert_eq!(got.line_items.len(), 2);
+    assert_eq!(got.status, OrderStatus::Placed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_reproduces_approved_paid_and_draft_states() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-states").await;
+    let mut paid = order("paid@example.com", OrderStatus::Processing);
+    paid.payment_status = PaymentStatus::Paid;
+    let (created, _) = create(&a, &s, &paid).await;
+    assert_eq!(
+        created.status_triple(),
+        triple(
+            OrderStatus::Processing,
+            PaymentStatus::Paid,
+            FulfillmentStatus::Unfulfilled
+        )
+    );
+    let up = f.with(|p| p.order(&upstream_id(&created))).unwrap();
+    assert_eq!(
+        (up.status.as_str(), up.payment_status.as_str()),
+        ("approved", "paid")
+    );
+
+    let (draft, _) = create(&a, &s, &order("draft@example.com", OrderStatus::Draft)).await;
+    // With line items and an email, Commerce Layer keeps a draft as pending by itself.
+    assert_eq!(draft.status, OrderStatus::Pending);
+    assert_eq!(
+        f.with(|p| p.order(&upstream_id(&draft))).unwrap().status,
+        "pending"
+    );
+
+    // A state the triggers cannot reach, or a currency without a market: refused before anything is sent.
+    let before = f.seen().len();
+    let mut odd = order("odd@example.com", OrderStatus::Placed);
+    odd.fulfillment_status = FulfillmentStatus::Fulfilled;
+    let stamp = Stamp::fresh();
+    let err = a
+        .create(&odd, &stamp, &journal(&s, &stamp).await)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpstreamError::Unsupported(_)), "{err:?}");
+    let mut yen = order("yen@example.com", OrderStatus::Draft);
+    yen.currency = Currency::parse("JPY").unwrap();
+    let err = a
+        .create(&yen, &stamp, &journal(&s, &stamp).await)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, UpstreamError::Unsupported(p) if p.reason.contains("JPY")),
+        "{err:?}"
+    );
+    assert_eq!(f.seen().len(), before, "nothing sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_sorts_and_filters() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-list").await;
+    let mut ids = Vec::new();
+    for email in ["a@example.com", "b@example.com", "a@example.com"] {
+        ids.push(upstream_id(
+            &create(&a, &s, &order(email, OrderStatus::Draft)).await.0,
+        ));
+    }
+    let (placed, _) = create(&a, &s, &order("c@example.com", OrderStatus::Placed)).await;
+    ids.push(upstream_id(&placed));
+
+    let page1 = a.list(&query(1, 3)).await.unwrap();
+    assert_eq!(page1.total, 4);
+    assert_eq!(
+        page1.items.iter().map(upstream_id).collect::<Vec<_>>(),
+        ids[..3]
+    );
+    let page2 = a.list(&query(2, 3)).await.unwrap();
+    assert_eq!(
+        page2.items.iter().map(upstream_id).collect::<Vec<_>>(),
+        ids[3..]
+    );
+    let mut newest = query(1, 1);
+    newest.descending = true;
+    assert_eq!(
+        upstream_id(&a.list(&newest).await.unwrap().items[0]),
+        ids[3]
+    );
+
+    // Pages larger than Commerce Layer's 25 are assembled from upstream pages.
+    let big = a.list(&query(1, 60)).await.unwrap();
+    assert_eq!((big.items.len(), big.total), (4, 4));
+    assert!(f
+        .seen()
+        .iter()
+        .all(|r| !r.path.contains("page%5Bsize%5D=60")));
+
+    let mut by_email = query(1, 10);
+    by_email.filter.email = Some("a@example.com".into());
+    assert_eq!(a.list(&by_email).await.unwrap().total, 2);
+
+    let mut by_status = query(1, 10);
+    let drafts: Vec<StatusTriple> = [OrderStatus::Draft, OrderStatus::Pending]
+        .iter()
+        .flat_map(|o| {
+            PaymentStatus::ALL.iter().flat_map(move |p| {
+                FulfillmentStatus::ALL
+                    .iter()
+                    .map(move |fu| triple(*o, *p, *fu))
+            })
+        })
+        .collect();
+    by_status.filter.statuses = Some(drafts);
+    let found = a.list(&by_status).await.unwrap();
+    assert_eq!(found.total, 3);
+    assert!(found.items.iter().all(|o| o.status == OrderStatus::Pending));
+
+    let mut by_total = query(1, 10);
+    by_total.filter.total = Range {
+        min: Some(5_000),
+        max: Some(5_350),
+    };
+    assert_eq!(a.list(&by_total).await.unwrap().total, 4);
+    by_total.filter.total.max = Some(100);
+    assert_eq!(a.list(&by_total).await.unwrap().total, 0);
+
+    let mut search = query(1, 10);
+    search.filter.search = Some("b@exa".into());
+    assert_eq!(a.list(&search).await.unwrap().total, 1);
+
+    // No parameter for integer id ranges, nor for a mixed status set: refused, never ignored.
+    let mut ranged = query(1, 10);
+    ranged.filter.id_range = Some((
+        Platform::CommerceLayer,
+        Range {
+            min: Some(1),
+            max: None,
+        },
+    ));
+    let err = a.list(&ranged).await.unwrap_err();
+    assert!(
+        matches!(&err, UpstreamError::Unsupported(p) if p.kind == ProblemKind::InvalidParameter)
+    );
+    let mut mixed = query(1, 10);
+    mixed.filter.statuses = Some(vec![
+        triple(
+            OrderStatus::Draft,
+            PaymentStatus::Unpaid,
+            FulfillmentStatus::Unfulfilled,
+        ),
+        triple(
+            OrderStatus::Placed,
+            PaymentStatus::Paid,
+            FulfillmentStatus::Unfulfilled,
+        ),
+    ]);
+    assert!(matches!(
+        a.list(&mixed).await,
+        Err(UpstreamError::Unsupported(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_changes_lines_attributes_and_addresses() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-update").await;
+    let (before, _) = create(&a, &s, &order("ada@example.com", OrderStatus::Draft)).await;
+    let id = upstream_id(&before);
+    let mut after = before.clone();
+    after.line_items[0].quantity = 5;
+    let mut mug = after.line_items[1].clone();
+    after.line_items.remove(1);
+    mug.ids = Default::default();
+    mug.kind = ordermux::canonical::LineKind::Catalog;
+    mug.product.sku = Some("MUG-WHT".into());
+    mug.name = "Mug, white".into();
+    mug.unit_price = Money::new(1250, before.currency);
+    after.line_items.push(mug);
+    after.customer.email = Some("ada@lovelace.example".into());
+    if let Some(b) = after.billing_address.as_mut() {
+        b.line1 = "1 New Road".into();
+    }
+    after.recompute_totals();
+    let updated = a.update(&before, &after).await.expect("update");
+    assert_eq!(updated.line_items.len(), 2);
+    assert_eq!(updated.line_items[0].quantity, 5);
+    assert_eq!(
+        updated.line_items[1].product.sku.as_deref(),
+        Some("MUG-WHT")
+    );
+    assert_eq!(
+        updated.customer.email.as_deref(),
+        Some("ada@lovelace.example")
+    );
+    assert_eq!(updated.totals.total.minor, 5 * 2500 + 1250);
+    let up = f.with(|p| p.order(&id)).unwrap();
+    assert_eq!(up.customer_email.as_deref(), Some("ada@lovelace.example"));
+    let billing = up.billing_address.clone().unwrap();
+    assert_eq!(
+        f.with(|p| p.addresses[&billing]["line_1"].clone()),
+        json!("1 New Road")
+    );
+    assert_eq!(f.with(|p| p.lines_of(&id)).len(), 2);
+
+    // Notes have no Commerce Layer field: refused before anything is sent.
+    let mut noted = updated.clone();
+    noted.customer_note = Some("leave at the door".into());
+    assert!(matches!(
+        a.update(&updated, &noted).await,
+        Err(UpstreamError::Unsupported(_))
+    ));
+
+    // Commerce Layer refuses line item edits on a placed order.
+    let placed = step(&a, &updated, Transition::Place).await.expect("placed");
+    let mut more = placed.clone();
+    more.line_items[0].quantity = 9;
+    let err = a.update(&placed, &more).await.unwrap_err();
+    assert!(
+        matches!(err, UpstreamError::Rejected { status, .. } if status.as_u16() == 422),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transitions_use_the_order_triggers() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-transitions").await;
+    let (o, _) = create(&a, &s, &order("ada@example.com", OrderStatus::Placed)).await;
+    let id = upstream_id(&o);
+    let state = |f: &Fake<CommerceLayerFake>| {
+        f.with(|p| {
+            let o = p.order(&id).unwrap();
+            (o.status, o.payment_status, o.fulfillment_status)
+        })
+    };
+    let o = step(&a, &o, Transition::Authorize).await.unwrap();
+    assert_eq!(state(&f).1, "authorized");
+    let o = step(&a, &o, Transition::Approve).await.unwrap();
+    assert_eq!(state(&f).0, "approved");
+    let o = step(&a, &o, Transition::Capture).await.unwrap();
+    assert_eq!(o.payment_status, PaymentStatus::Paid);
+    let o = step(&a, &o, Transition::Fulfill).await.unwrap();
+    assert_eq!(o.status, OrderStatus::Completed);
+    assert_eq!(state(&f).2, "fulfilled");
+    // Only whole refunds exist on the order.
+    let partial = Transition::Refund {
+        amount: Some(Money::new(100, o.currency)),
+    };
+    assert!(matches!(
+        step(&a, &o, partial).await,
+        Err(UpstreamError::Unsupported(_))
+    ));
+    let o = step(&a, &o, Transition::Refund { amount: None })
+        .await
+        .unwrap();
+    assert_eq!(o.payment_status, PaymentStatus::Refunded);
+    assert_eq!(state(&f).1, "refunded");
+
+    // Mark as paid: authorize and capture; cancel voids nothing once paid; a direct set goes by triggers.
+    let (o2, _) = create(&a, &s, &order("bob@example.com", OrderStatus::Placed)).await;
+    let o2 = step(&a, &o2, Transition::MarkPaid { method: None })
+        .await
+        .unwrap();
+    assert_eq!(o2.payment_status, PaymentStatus::Paid);
+    let set = Transition::Set(triple(
+        OrderStatus::Processing,
+        PaymentStatus::Paid,
+        FulfillmentStatus::Unfulfilled,
+    ));
+    let o2 = step(&a, &o2, set).await.unwrap();
+    assert_eq!(o2.status, OrderStatus::Processing);
+    let back = Transition::Set(triple(
+        OrderStatus::Placed,
+        PaymentStatus::Unpaid,
+        FulfillmentStatus::Unfulfilled,
+    ));
+    assert!(matches!(
+        step(&a, &o2, back).await,
+        Err(UpstreamError::Unsupported(_))
+    ));
+
+    let (o3, _) = create(&a, &s, &order("cat@example.com", OrderStatus::Placed)).await;
+    let o3 = step(&a, &o3, Transition::Authorize).await.unwrap();
+    let o3 = step(&a, &o3, Transition::Cancel).await.unwrap();
+    assert_eq!(
+        (o3.status, o3.payment_status),
+        (OrderStatus::Cancelled, PaymentStatus::Voided)
+    );
+
+    // Delete: drafts only.
+    let (d, _) = create(&a, &s, &order("del@example.com", OrderStatus::Draft)).await;
+    a.delete(&upstream_id(&d)).await.expect("draft deleted");
+    assert!(f.with(|p| p.order(&upstream_id(&d))).is_none());
+    let err = a.delete(&upstream_id(&o3)).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Rejected { status, .. } if status.as_u16() == 422));
+    let err = a.get("nope").await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Rejected { status, .. } if status.as_u16() == 404));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_cached_renewed_on_401_and_before_expiry() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-tokens").await;
+    let (o, _) = create(&a, &s, &order("ada@example.com", OrderStatus::Draft)).await;
+    let id = upstream_id(&o);
+    a.get(&id).await.unwrap();
+    assert_eq!(
+        f.with(|p| p.token_requests()),
+        1,
+        "one token for every call"
+    );
+    // Every token revoked: the next call is refused once, a new token is fetched, and the call succeeds.
+    f.with(|p| p.expire_tokens());
+    a.get(&id).await.expect("retried with a new token");
+    assert_eq!(f.with(|p| p.token_requests()), 2);
+    assert_eq!(f.seen().iter().filter(|r| r.status == 401).count(), 1);
+
+    // Short-lived tokens are renewed before they expire: no call is refused.
+    let short = Fake::start(
+        CommerceLayerFake::new(CLIENT_ID, CLIENT_SECRET).with_token_ttl(Duration::from_secs(2)),
+    )
+    .await;
+    let b = adapter(&short);
+    let (o, _) = create(&b, &s, &order("ada@example.com", OrderStatus::Draft)).await;
+    // A 2 s token is renewed once a tenth of its life (0.2 s) is left: by 1.85 s the adapter must not use it.
+    tokio::time::sleep(Duration::from_millis(1_850)).await;
+    b.get(&upstream_id(&o)).await.expect("fresh token");
+    assert_eq!(short.with(|p| p.token_requests()), 2);
+    assert!(short.seen().iter().all(|r| r.status != 401));
+
+    // Wrong credentials: the token request is refused, the gateway's own credentials are at fault.
+    let mut wrong = backend(&f.base_url());
+    wrong.credentials.client_secret = Some(Credential::new("not-it"));
+    let c = CommerceLayerAdapter::new(ctx_with(wrong)).unwrap();
+    let err = c.get(&id).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Rejected { status, .. } if status.as_u16() == 401));
+    assert_eq!(err.into_problem("up").kind, ProblemKind::BadGateway);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The create flow failing at each step, through `UpstreamShop`
+
+fn shop_backend(base_url: &str, timeout_ms: u64) -> Backend {
+    let mut b = backend(base_url);
+    b.timeout = Duration::from_millis(timeout_ms);
+    b
+}
+
+async fn shop(base_url: &str, name: &str, timeout_ms: u64) -> Arc<UpstreamShop> {
+    UpstreamShop::new(
+        ctx_with(shop_backend(base_url, timeout_ms)),
+        store(name).await,
+    )
+    .expect("shop builds")
+}
+
+fn stamp_of(key: &str) -> String {
+    Stamp::for_key("client", key).key().to_owned()
+}
+
+/// Exactly one order upstream carries the key's stamp, and it is complete: marked done, both lines once, both
+/// addresses, placed.
+fn assert_one_complete(f: &Fake<CommerceLayerFake>, key: &str) {
+    let found = f.with(|p| p.with_reference(&stamp_of(key)));
+    assert_eq!(found.len(), 1, "exactly one order for {key}");
+    let o = &found[0];
+    assert_eq!(o.reference_origin.as_deref(), Some("ordermux"), "{key}");
+    assert_eq!(o.status, "placed", "{key}");
+    assert!(
+        o.billing_address.is_some() && o.shipping_address.is_some(),
+        "{key}"
+    );
+    let lines = f.with(|p| p.lines_of(&o.id));
+    let skus: Vec<Option<String>> = lines.iter().map(|l| l.sku_code.clone()).collect();
+    assert_eq!(
+        skus,
+        vec![Some("TSHIRT-BLK-M".to_owned()), None],
+        "{key}: no duplicate lines"
+    );
+}
+
+/// Queues `fault` for the `(skip + 1)`-th request matching `method` and `path`: the first `skip` pass untouched.
+fn fail_nth(f: &Fake<CommerceLayerFake>, method: &str, path: &str, skip: u32, fault: Fault) {
+    if skip > 0 {
+        f.fail(Some(method), Some(path), Fault::Delay(Duration::ZERO), skip);
+    }
+    f.fail(Some(method), Some(path), fault, 1);
+}
+
+/// The steps after the order exists: the second line item, the first address, and the `_place` PATCH (the
+/// relationships PATCH before it passes).
+const STEPS: &[(&str, &str, &str, u32)] = &[
+    ("line", "POST", "/api/line_items", 1),
+    ("address", "POST", "/api/addresses", 0),
+    ("place", "PATCH", "/api/orders/", 1),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_lost_or_failed_resumes_on_retry_into_one_complete_order() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-steps-resume", 1_500).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    for (name, method, path, skip) in STEPS {
+        for (fault_name, fault) in [("5xx", Fault::Status(503)), ("reset", Fault::ResetAfter)] {
+            let key = format!("step-{name}-{fault_name}");
+            fail_nth(&f, method, path, *skip, fault);
+            let first = shop.create("client", o.clone(), Some(&key)).await;
+            assert!(first.is_err(), "{key}: the failed step fails the create");
+            // The half-built draft is not taken for the created order.
+            let found = f.with(|p| p.with_reference(&stamp_of(&key)));
+            assert_eq!(found.len(), 1, "{key}");
+            assert_eq!(
+                found[0].reference_origin.as_deref(),
+                Some("ordermux:incomplete")
+            );
+            let done = shop
+                .create("client", o.clone(), Some(&key))
+                .await
+                .unwrap_or_else(|e| panic!("{key}: retry resumes: {e}"));
+            assert_eq!(done.status, OrderStatus::Placed, "{key}");
+            assert_eq!(done.line_items.len(), 2, "{key}");
+            assert_one_complete(&f, &key);
+            // A third call with the key answers the same order and sends nothing new.
+            let again = shop.create("client", o.clone(), Some(&key)).await.unwrap();
+            assert_eq!(again.ids.gateway, done.ids.gateway, "{key}");
+        }
+    }
+    assert_eq!(f.with(|p| p.order_count()), STEPS.len() * 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_step_deletes_the_draft() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-steps-refused", 1_500).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    for (name, method, path, skip) in STEPS {
+        let key = format!("refused-{name}");
+        fail_nth(&f, method, path, *skip, Fault::Status(422));
+        let err = shop
+            .create("client", o.clone(), Some(&key))
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            err.into_problem("order").kind,
+            ProblemKind::InvalidField,
+            "{key}"
+        );
+        assert!(
+            f.with(|p| p.with_reference(&stamp_of(&key))).is_empty(),
+            "{key}: no phantom draft"
+        );
+        assert_eq!(f.with(|p| p.order_count()), 0, "{key}");
+    }
+    // The platform's own refusal (an unknown SKU) cleans up the same way.
+    let mut unknown = o.clone();
+    unknown.line_items[0].product.sku = Some("NO-SUCH-SKU".into());
+    let err = shop
+        .create("client", unknown, Some("refused-sku"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.into_problem("order").kind, ProblemKind::InvalidField);
+    assert_eq!(f.with(|p| p.order_count()), 0);
+    assert!(f.count("DELETE", "/api/orders/") >= 4);
+    // A later attempt with a refused key starts over and succeeds.
+    shop.create("client", o.clone(), Some("refused-line"))
+        .await
+        .expect("fresh attempt");
+    assert_one_complete(&f, "refused-line");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Transport faults on the order request, through `UpstreamShop`
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connection_creates_nothing() {
+    let f = fake().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let shop = shop(&format!("http://127.0.0.1:{port}"), "cl-refused", 500).await;
+    let err = shop
+        .create(
+            "client",
+            order("ada@example.com", OrderStatus::Placed),
+            Some("k-refused"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.into_problem("order").kind, ProblemKind::BadGateway);
+    assert_eq!(f.with(|p| p.order_count()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_order_request_then_retry_leaves_one_order() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-slow", 300).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    f.fail(
+        Some("POST"),
+        Some("/api/orders"),
+        Fault::DelayAfter(Duration::from_millis(700)),
+        1,
+    );
+    let err = shop
+        .create("client", o.clone(), Some("k-slow"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
+    // Let the slow request finish upstream.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shop.create("client", o, Some("k-slow"))
+        .await
+        .expect("retry");
+    assert_one_complete(&f, "k-slow");
+    assert_eq!(f.with(|p| p.order_count()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_rate_limits_never_duplicate() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-5xx", 1_500).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    f.fail(Some("POST"), Some("/api/orders"), Fault::Status(500), 1);
+    let err = shop
+        .create("client", o.clone(), Some("k-5xx"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.into_problem("order").kind, ProblemKind::BadGateway);
+    assert_eq!(
+        f.with(|p| p.order_count()),
+        0,
+        "a 500 before the platform saw it"
+    );
+    shop.create("client", o.clone(), Some("k-5xx"))
+        .await
+        .expect("retry");
+    assert_one_complete(&f, "k-5xx");
+
+    f.fail(
+        Some("POST"),
+        Some("/api/orders"),
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    shop.create("client", o, Some("k-429"))
+        .await
+        .expect("waited and sent");
+    assert_one_complete(&f, "k-429");
+    assert_eq!(f.with(|p| p.order_count()), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_and_unreadable_replies_are_reconciled_by_stamp() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-lost", 1_500).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    let faults = [
+        ("k-reset-after", Fault::ResetAfter),
+        ("k-mid-body", Fault::ResetMidBody),
+        ("k-json", Fault::MalformedJson),
+        ("k-html", Fault::Html),
+    ];
+    for (key, fault) in faults {
+        f.fail(Some("POST"), Some("/api/orders"), fault, 1);
+        let first = shop.create("client", o.clone(), Some(key)).await;
+        assert!(first.is_err(), "{key}");
+        shop.create("client", o.clone(), Some(key))
+            .await
+            .unwrap_or_else(|e| panic!("{key}: retry: {e}"));
+        assert_one_complete(&f, key);
+    }
+    assert_eq!(f.with(|p| p.order_count()), 4);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Through the gateway, for every caller dialect
+
+mod gateway {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use ordermux::canonical::Platform;
+    use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
+    use reqwest::Method;
+    use serde_json::{json, Value};
+
+    use super::super::harness::*;
+    use super::{fake, CLIENT_ID, CLIENT_SECRET};
+    use crate::fakes::commercelayer::{CommerceLayerFake, FakeOrder};
+    use crate::fakes::{Fake, Fault};
+
+    fn routed(name: &str, base_url: String) -> Config {
+        let mut config = config(&fresh_dir(name));
+        config.backends.push(Backend {
+            credentials: Credentials {
+                client_id: Some(Credential::new(CLIENT_ID)),
+                client_secret: Some(Credential::new(CLIENT_SECRET)),
+                ..Credentials::default()
+            },
+            markets: BTreeMap::from([("USD".to_owned(), "mkt_usd".to_owned())]),
+            connect_timeout: Duration::from_millis(300),
+            timeout: Duration::from_millis(800),
+            total_timeout: Duration::from_secs(3),
+            ..Backend::upstream("up", Platform::CommerceLayer, base_url)
+        });
+        for (dialect, store_hash) in [
+            (Platform::FluentCart, None),
+            (Platform::BigCommerce, Some("demo".to_owned())),
+            (Platform::CommerceLayer, None),
+        ] {
+            config.routes.push(Route {
+                dialect,
+                store_hash,
+                backend: "up".into(),
+                mode: RouteMode::Translate,
+            });
+        }
+        config
+    }
+
+    async fn start(name: &str) -> (Fake<CommerceLayerFake>, TestGateway) {
+        let f = fake().await;
+        let gw = TestGateway::start_with(routed(name, f.base_url())).await;
+        (f, gw)
+    }
+
+    fn only_order(f: &Fake<CommerceLayerFake>) -> FakeOrder {
+        let orders: Vec<FakeOrder> = f.with(|p| p.orders.values().cloned().collect());
+        assert_eq!(orders.len(), 1, "exactly one order upstream");
+        orders.into_iter().next().unwrap()
+    }
+
+    fn cl_address(line1: &str) -> Value {
+        json!({"data": {"type": "addresses", "attributes": {"first_name": "Ada", "last_name": "Lovelace",
+            "line_1": line1, "city": "Austin", "zip_code": "78701", "state_code": "TX", "country_code": "US",
+            "phone": "+1 512 555 0100"}}})
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commercelayer_callers_build_read_list_update_and_place() {
+        let (f, gw) = start("cl-up-gw-cl").await;
+        let token = gw.cl_token().await;
+        let created = expect(
+            gw.cl(&token, Method::POST, "/orders")
+                .header("idempotency-key", "cl-gw-1")
+                .json(&json!({"data": {"type": "orders",
+                    "attributes": {"customer_email": "ada@example.com", "language_code": "en"},
+                    "relationships": {"market": {"data": {"type": "markets", "id": "usd"}}}}})),
+            201,
+        )
+        .await;
+        let id = created["data"]["id"].as_str().expect("order id").to_owned();
+        let up = only_order(&f);
+        assert_eq!(up.status, "draft");
+        assert_eq!(up.customer_email.as_deref(), Some("ada@example.com"));
+        assert_eq!(up.reference_origin.as_deref(), Some("ordermux"));
+
+        expect(
+            gw.cl(&token, Method::POST, "/line_items")
+                .json(&json!({"data": {"type": "line_items",
+                "attributes": {"sku_code": "MUG-WHT", "quantity": 2},
+                "relationships": {"order": {"data": {"type": "orders", "id": id}}}}})),
+            201,
+        )
+        .await;
+        assert_eq!(f.with(|p| p.lines_of(&up.id)).len(), 1);
+
+        let got = expect(
+            gw.cl(
+                &token,
+                Method::GET,
+                &format!("/orders/{id}?include=line_items"),
+            ),
+            200,
+        )
+        .await;
+        assert_eq!(
+            got["data"]["attributes"]["total_amount_with_taxes_cents"],
+            2500
+        );
+        let list = expect(gw.cl(&token, Method::GET, "/orders"), 200).await;
+        assert_eq!(list["meta"]["record_count"], 1);
+
+        expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{id}")).json(&json!({"data": {
+                "type": "orders", "id": id, "attributes": {"customer_email": "ada@lovelace.example"}}})),
+            200,
+        )
+        .await;
+        assert_eq!(
+            only_order(&f).customer_email.as_deref(),
+            Some("ada@lovelace.example")
+        );
+
+        let billing = expect(
+            gw.cl(&token, Method::POST, "/addresses")
+                .json(&cl_address("1 Main St")),
+            201,
+        )
+        .await;
+        let shipping = expect(
+            gw.cl(&token, Method::POST, "/addresses")
+                .json(&cl_address("9 Side St")),
+            201,
+        )
+        .await;
+        let link = |doc: &Value| json!({"data": {"type": "addresses", "id": doc["data"]["id"]}});
+        expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{id}"))
+                .json(&json!({"data": {
+                "type": "orders", "id": id, "relationships": {
+                    "billing_address": link(&billing), "shipping_address": link(&shipping)}}})),
+            200,
+        )
+        .await;
+        let up = only_order(&f);
+        assert!(up.billing_address.is_some() && up.shipping_address.is_some());
+
+        let placed = expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{id}"))
+                .json(&json!({"data": {
+                "type": "orders", "id": id, "attributes": {"_place": true}}})),
+            200,
+        )
+        .await;
+        assert_eq!(placed["data"]["attributes"]["status"], "placed");
+        assert_eq!(only_order(&f).status, "placed");
+        gw.stop().await;
+    }
+
+    fn fc_address(line1: &str) -> Value {
+        json!({"first_name": "Ada", "last_name": "Lovelace", "address_1": line1, "city": "Austin",
+               "state": "TX", "postcode": "78701", "country": "US",
+               "meta": {"other_data": {"phone": "+1 512 555 0100"}}})
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fluentcart_callers_create_read_list_and_change_status() {
+        let (f, gw) = start("cl-up-gw-fc").await;
+        let body = json!({"customer": {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"},
+            "currency": "USD",
+            "billing_address": fc_address("1 Main St"), "shipping_address": fc_address("9 Side St"),
+            "order_items": [{"object_id": 1001, "quantity": 2}]});
+        let created = expect(
+            gw.fc(Method::POST, "/orders")
+                .header("idempotency-key", "fc-gw-1")
+                .json(&body),
+            200,
+        )
+        .await;
+        let id = created["order_id"].as_u64().expect("FluentCart id");
+        let up = only_order(&f);
+        assert_eq!(up.status, "placed");
+        let lines = f.with(|p| p.lines_of(&up.id));
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].sku_code.as_deref(), Some("TSHIRT-BLK-M"));
+
+        let got = expect(gw.fc(Method::GET, &format!("/orders/{id}")), 200).await;
+        assert_eq!(got["order"]["id"], id);
+        let list = expect(gw.fc(Method::GET, "/orders?per_page=5"), 200).await;
+        assert_eq!(list["orders"]["total"], 1);
+
+        // The same key again: the same order, nothing new upstream.
+        let again = expect(
+            gw.fc(Method::POST, "/orders")
+                .header("idempotency-key", "fc-gw-1")
+                .json(&body),
+            200,
+        )
+        .await;
+        assert_eq!(again["order_id"], id);
+        assert_eq!(f.with(|p| p.order_count()), 1);
+
+        // Commerce Layer refuses line item edits on a placed order: the caller gets a 422 in its own shape.
+        let item = got["order"]["order_items"][0]["id"].as_u64().unwrap();
+        let refused = expect(
+            gw.fc(Method::POST, &format!("/orders/{id}"))
+                .json(&json!({"order_items": [{"id": item, "object_id": 1001, "quantity": 3}]})),
+            422,
+        )
+        .await;
+        assert_eq!(refused["success"], false);
+
+        expect(
+            gw.fc(Method::POST, &format!("/orders/{id}/mark-as-paid"))
+                .json(&json!({})),
+            200,
+        )
+        .await;
+        assert_eq!(only_order(&f).payment_status, "paid");
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bigcommerce_callers_create_read_list_and_cancel() {
+        let (f, gw) = start("cl-up-gw-bc").await;
+        let address = |street: &str| {
+            json!({"first_name": "Jane", "last_name": "Doe", "street_1": street, "city": "Austin",
+                   "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
+                   "email": "jane@example.com", "phone": "+1 512 555 0100"})
+        };
+        let body = json!({"billing_address": address("1 Main St"), "shipping_addresses": [address("9 Side St")],
+            "products": [{"product_id": 111, "quantity": 2}]});
+        let order = expect(
+            gw.bc(Method::POST, "/orders")
+                .header("idempotency-key", "bc-gw-1")
+                .json(&body),
+            201,
+        )
+        .await;
+        let id = order["id"].as_u64().expect("BigCommerce id");
+        let up = only_order(&f);
+        assert_eq!(up.customer_email.as_deref(), Some("jane@example.com"));
+        let billing = up
+            .billing_address
+            .clone()
+            .expect("billing address upstream");
+        assert_eq!(
+            f.with(|p| p.addresses[&billing]["line_1"].clone()),
+            json!("1 Main St")
+        );
+
+        let got = expect(gw.bc(Method::GET, &format!("/orders/{id}")), 200).await;
+        assert_eq!(got["id"], id);
+        let list = expect(gw.bc(Method::GET, "/orders?limit=10"), 200).await;
+        assert_eq!(list.as_array().map(Vec::len), Some(1));
+
+        // A BigCommerce create without status_id is Pending (1): an unplaced (pending) order on Commerce Layer.
+        // Cancelling it (status_id 5) takes _place then _cancel: Commerce Layer cancels only placed orders.
+        assert_eq!(up.status, "pending");
+        expect(
+            gw.bc(Method::PUT, &format!("/orders/{id}"))
+                .json(&json!({"status_id": 5})),
+            200,
+        )
+        .await;
+        assert_eq!(only_order(&f).status, "cancelled");
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upstream_failures_reach_the_caller_in_its_shape() {
+        let (f, gw) = start("cl-up-gw-errors").await;
+        let token = gw.cl_token().await;
+        let draft = json!({"data": {"type": "orders", "attributes": {"customer_email": "ada@example.com"},
+            "relationships": {"market": {"data": {"type": "markets", "id": "usd"}}}}});
+        // 404 upstream → 404.
+        let body = expect(gw.cl(&token, Method::GET, "/orders/nope"), 404).await;
+        assert_eq!(body["errors"][0]["status"], "404");
+        // A 5xx on the order request → 502, nothing upstream.
+        f.fail(Some("POST"), Some("/api/orders"), Fault::Status(500), 1);
+        let body = expect(gw.cl(&token, Method::POST, "/orders").json(&draft), 502).await;
+        assert_eq!(body["errors"][0]["status"], "502");
+        assert_eq!(f.with(|p| p.order_count()), 0);
+        // Commerce Layer refuses it → 422 in the caller's shape, no phantom order.
+        f.fail(Some("POST"), Some("/api/orders"), Fault::Status(422), 1);
+        let body = expect(gw.cl(&token, Method::POST, "/orders").json(&draft), 422).await;
+        assert_eq!(body["errors"][0]["status"], "422");
+        assert_eq!(f.with(|p| p.order_count()), 0);
+        // A slow upstream → 504.
+        let created = expect(gw.cl(&token, Method::POST, "/orders").json(&draft), 201).await;
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        f.fail(
+            Some("GET"),
+            Some("/api/orders/"),
+            Fault::Delay(Duration::from_millis(1_500)),
+            4,
+        );
+        let body = expect(gw.cl(&token, Method::GET, &format!("/orders/{id}")), 504).await;
+        assert_eq!(body["errors"][0]["status"], "504");
+        gw.stop().await;
+    }
+}

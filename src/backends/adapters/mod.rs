@@ -173,6 +173,10 @@ impl Adapter {
     /// Creates `order` upstream, stamped with `stamp`, resuming from `journal` where an earlier attempt stopped.
     /// The order is fully resolved (catalog ids, totals); its status triple says how far the caller took it
     /// (placed, paid …), which the adapter reproduces with the platform's own follow-up calls.
+    ///
+    /// Journal step `order_id` (the upstream order's id: a JSON number for BigCommerce and FluentCart, a string
+    /// for Commerce Layer) means the order already exists upstream — recorded by the adapter right after its
+    /// create call, or by `UpstreamShop` after finding the stamp — and only the steps after creation remain.
     pub async fn create(
         &self,
         order: &Order,

@@ -604,6 +604,11 @@ pub fn encode_address(addr: &Address) -> Value {
     Value::Object(res)
 }
 
+/// An amount as Commerce Layer states it in `*_cents` (minor units; HUF unscaled, rounded half-even).
+pub fn wire_cents(money: Money) -> i64 {
+    super::encode::wire(money)
+}
+
 /// A configured market as a resource object. `currency_code` is where its price list's currency shows (the
 /// create-request codec reads an included market's currency from there too).
 pub fn encode_market(market: &Market) -> Value {
