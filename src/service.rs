@@ -162,7 +162,13 @@ impl Shop {
         for (i, line) in order.line_items.iter_mut().enumerate() {
             self.resolve_line(i, line, order.currency).await?;
         }
-        self.resolve_customer(client, &mut order.customer).await?;
+        let default_address = self.resolve_customer(client, &mut order.customer).await?;
+        if self.upstream.is_some() && order.billing_address.is_none() {
+            // Upstream platforms want an address on every order (BigCommerce's create requires a billing
+            // address); a caller that names a known customer without one gets the customer's default, as
+            // FluentCart's own create does. The embedded shop keeps orders exactly as sent.
+            order.billing_address = default_address;
+        }
         order.recompute_totals();
         if let Some(path) = order.out_of_range_amount() {
             return Err(Problem::new(
@@ -260,11 +266,12 @@ impl Shop {
     }
 
     /// A customer named by a platform id must exist; one named by email is found or created at store time.
+    /// Returns the customer's default address, when the customer is known and has one.
     async fn resolve_customer(
         &self,
         client: &str,
         customer: &mut Customer,
-    ) -> Result<(), ShopError> {
+    ) -> Result<Option<crate::canonical::Address>, ShopError> {
         let ids = &customer.ids;
         let id = ids
             .fluentcart
@@ -275,9 +282,13 @@ impl Shop {
                     .map(ObjectId::BigCommerce)
             })
             .or_else(|| ids.commercelayer.clone().map(ObjectId::CommerceLayer));
-        let Some(id) = id else { return Ok(()) };
+        let Some(id) = id else { return Ok(None) };
         match self.store.customer(client, &id).await? {
-            Some(record) => fill_customer(customer, record),
+            Some(mut record) => {
+                let address = record.address.take();
+                fill_customer(customer, record);
+                return Ok(address);
+            }
             None if customer.email.is_some() => {}
             None => {
                 return Err(Problem::new(
@@ -288,7 +299,7 @@ impl Shop {
                 .into())
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Order, ShopError> {
@@ -441,6 +452,7 @@ impl Shop {
             email: email.to_owned(),
             first_name: None,
             last_name: None,
+            address: None,
         };
         Ok(self.store.ensure_customer(client, &seed).await?)
     }

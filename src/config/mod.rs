@@ -224,6 +224,9 @@ pub struct SeedCustomer {
     pub email: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// Default address: what an upstream that needs one on every order (BigCommerce's billing address) gets
+    /// when the caller sends none.
+    pub address: Option<crate::canonical::Address>,
 }
 
 /// Everything wrong with a configuration, each problem on its own line.
@@ -887,11 +890,35 @@ fn validate_catalog(text: &str, file: &str, problems: &mut Vec<String>) -> Catal
     }
     for (i, c) in raw.customers.into_iter().enumerate() {
         match c.email.filter(|e| e.contains('@')) {
-            Some(email) => catalog.customers.push(SeedCustomer {
-                email,
-                first_name: c.first_name,
-                last_name: c.last_name,
-            }),
+            Some(email) => {
+                let address = c.address.map(|a| crate::canonical::Address {
+                    first_name: c.first_name.clone(),
+                    last_name: c.last_name.clone(),
+                    company: a.company,
+                    line1: a.line1,
+                    line2: a.line2,
+                    city: a.city,
+                    region: a.region,
+                    postal_code: a.postal_code,
+                    country_code: a.country_code.to_ascii_uppercase(),
+                    phone: a.phone,
+                    email: Some(email.clone()),
+                    ..Default::default()
+                });
+                if let Some(a) = &address {
+                    if a.line1.is_empty() || a.city.is_empty() || a.country_code.len() != 2 {
+                        problems.push(format!(
+                            "{file}: customers[{i}].address: needs line1, city and a two-letter country_code"
+                        ));
+                    }
+                }
+                catalog.customers.push(SeedCustomer {
+                    email,
+                    first_name: c.first_name,
+                    last_name: c.last_name,
+                    address,
+                })
+            }
             None => problems.push(format!(
                 "{file}: customers[{i}].email: missing or not an email address"
             )),

@@ -185,4 +185,22 @@ pub struct RawCustomer {
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    pub address: Option<RawAddress>,
+}
+
+/// A seeded customer's default address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAddress {
+    #[serde(default)]
+    pub line1: String,
+    pub line2: Option<String>,
+    #[serde(default)]
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    #[serde(default)]
+    pub country_code: String,
+    pub phone: Option<String>,
+    pub company: Option<String>,
 }

@@ -77,6 +77,8 @@ pub struct CustomerRecord {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub ids: crate::canonical::PlatformIds,
+    /// The customer's default address, if known.
+    pub address: Option<Address>,
 }
 
 /// What `idempotency_begin` found for a key.

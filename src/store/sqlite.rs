@@ -31,7 +31,7 @@ pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 /// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
 /// `_sqlx_migrations`).
 fn migrator() -> Migrator {
-    const MIGRATIONS: [(i64, &str, &str); 4] = [
+    const MIGRATIONS: [(i64, &str, &str); 5] = [
         (
             1,
             "embedded store",
@@ -51,6 +51,11 @@ fn migrator() -> Migrator {
             4,
             "upstream id map and create journal",
             include_str!("../../migrations/0004_upstream.sql"),
+        ),
+        (
+            5,
+            "customer default address",
+            include_str!("../../migrations/0005_customer_address.sql"),
         ),
     ];
     let migrations = MIGRATIONS
@@ -872,6 +877,7 @@ async fn assign_object_ids(
                 email,
                 first_name: order.customer.first_name.clone(),
                 last_name: order.customer.last_name.clone(),
+                address: None,
             };
             order.customer.ids = ensure_customer(conn, client, &seed).await?.ids;
         }
@@ -965,19 +971,33 @@ async fn ensure_customer(
     seed: &SeedCustomer,
 ) -> Result<CustomerRecord, StoreError> {
     let email = seed.email.trim().to_ascii_lowercase();
-    if let Some(found) = customer_by_email(conn, client, &email).await? {
+    let address = match &seed.address {
+        Some(a) => Some(serde_json::to_string(a).map_err(|e| corrupt("customer address", e))?),
+        None => None,
+    };
+    if let Some(mut found) = customer_by_email(conn, client, &email).await? {
+        if seed.address.is_some() && found.address != seed.address {
+            // The catalog's address for a seeded customer wins over what an older catalog said.
+            sqlx::query("UPDATE customers SET address = ? WHERE gateway_id = ?")
+                .bind(&address)
+                .bind(&found.gateway_id)
+                .execute(&mut *conn)
+                .await?;
+            found.address.clone_from(&seed.address);
+        }
         return Ok(found);
     }
     let ids = new_object(conn, client, "", ObjectKind::Customer).await?;
     let gid = object_gid(ObjectKind::Customer, ids.fluentcart.unwrap_or_default());
     sqlx::query(
-        "INSERT INTO customers (gateway_id, client, email, first_name, last_name) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO customers (gateway_id, client, email, first_name, last_name, address) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(&gid)
     .bind(client)
     .bind(&email)
     .bind(&seed.first_name)
     .bind(&seed.last_name)
+    .bind(&address)
     .execute(&mut *conn)
     .await?;
     Ok(CustomerRecord {
@@ -986,10 +1006,11 @@ async fn ensure_customer(
         first_name: seed.first_name.clone(),
         last_name: seed.last_name.clone(),
         ids,
+        address: seed.address.clone(),
     })
 }
 
-const CUSTOMER_SELECT: &str = "SELECT c.gateway_id, c.email, c.first_name, c.last_name, m.fluentcart_id, m.commercelayer_id, m.bigcommerce_id FROM customers c JOIN id_map m ON m.gateway_id = c.gateway_id WHERE c.client = ";
+const CUSTOMER_SELECT: &str = "SELECT c.gateway_id, c.email, c.first_name, c.last_name, m.fluentcart_id, m.commercelayer_id, m.bigcommerce_id, c.address FROM customers c JOIN id_map m ON m.gateway_id = c.gateway_id WHERE c.client = ";
 
 fn customer_from_row(row: &SqliteRow) -> CustomerRecord {
     let fc: i64 = row.get(4);
@@ -1004,6 +1025,10 @@ fn customer_from_row(row: &SqliteRow) -> CustomerRecord {
             commercelayer: Some(row.get(5)),
             bigcommerce: Some(bc.unsigned_abs()),
         },
+        // A stored address that no longer parses is dropped rather than failing every order of the customer.
+        address: row
+            .get::<Option<String>, _>(7)
+            .and_then(|text| serde_json::from_str(&text).ok()),
     }
 }
 

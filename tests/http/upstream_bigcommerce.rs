@@ -1023,26 +1023,8 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fluentcart_callers_read_list_update_and_transition_but_cannot_create_without_an_address(
-    ) {
+    async fn fluentcart_callers_create_read_list_update_and_transition() {
         let (fake, gw) = start("bcgw-fc").await;
-        // A FluentCart create names a customer but carries no address; BigCommerce requires a billing address
-        // with a ZIP code, so the upstream refuses it: 422 in FluentCart's shape, nothing stored.
-        let reply = gw
-            .fc(Method::POST, "/orders")
-            .json(&json!({
-                "customer_id": 1, "currency": "USD",
-                "order_items": [{"object_id": 1001, "quantity": 2}]
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status().as_u16(), 422);
-        let body: Value = reply.json().await.unwrap();
-        assert_eq!(body["success"], false, "{body}");
-        assert_eq!(body["data"]["status"], 422, "{body}");
-        assert_eq!(fake.with(|f| f.ids().len()), 0, "no phantom");
-
         // An order made by a BigCommerce caller, read, listed, edited and moved through FluentCart.
         expect(
             gw.bc(Method::POST, "/orders")
@@ -1098,6 +1080,27 @@ mod gateway {
         let after = expect(gw.fc(Method::GET, &format!("/orders/{id}")), 200).await;
         assert_eq!(after["order"]["status"], "processing");
         assert_eq!(only_order(&fake)["status_id"], 11);
+
+        // A FluentCart create names a customer but carries no address; BigCommerce requires a billing address,
+        // so the customer's default address (catalog.toml) goes with it. Then deleted: archived upstream.
+        let created = expect(
+            gw.fc(Method::POST, "/orders").json(&json!({
+                "customer_id": 1, "currency": "USD",
+                "order_items": [{"object_id": 1001, "quantity": 2}]
+            })),
+            200,
+        )
+        .await;
+        let first = created["order_id"].as_u64().expect("FluentCart order id");
+        let newest = fake.with(|f| f.ids().into_iter().max()).unwrap();
+        let up = fake.with(|f| f.expanded(newest)).unwrap();
+        assert_eq!(up["billing_address"]["zip"], "78701", "{up}");
+        assert_eq!(up["billing_address"]["email"], "ada@example.com", "{up}");
+        let got = expect(gw.fc(Method::GET, &format!("/orders/{first}")), 200).await;
+        assert_eq!(got["order"]["id"], first);
+        expect(gw.fc(Method::DELETE, &format!("/orders/{first}")), 200).await;
+        assert!(fake.with(|f| f.order(newest).is_some_and(|o| o.deleted)));
+        expect(gw.fc(Method::GET, &format!("/orders/{first}")), 404).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
