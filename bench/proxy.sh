@@ -31,7 +31,10 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 stub_port="$(free_port)"; nginx_port="$(free_port)"; ordermux_port="$(free_port)"
 
-# The stub's BigCommerce documents, from a fixture: the order (sub-resources as links) and its sub-resources.
+# The stub's BigCommerce documents, from a fixture: the order (sub-resources as links) and its sub-resources,
+# served as files (nginx limits inline `return` text to 4 KiB). A POST to a static file is a 405 in nginx, which
+# `error_page 405 =201` turns into the file itself: the create's reply.
+mkdir -p "$dir/docs"
 python3 - "$dir" <<'PY'
 import json, sys
 d = json.load(open("fixtures/bigcommerce/order/ok/0002_status_01_pending_payment_pending.json"))
@@ -39,19 +42,20 @@ oid = d["id"]
 subs = {k: d[k] for k in ("products", "shipping_addresses", "coupons")}
 for k in subs:
     d[k] = {"url": f"https://api.bigcommerce.com/stores/stub/v2/orders/{oid}/{k}", "resource": f"/orders/{oid}/{k}"}
-def nginx_text(v):  # nginx `return` text: single-quoted, no variables
-    t = json.dumps(v, separators=(",", ":"))
-    assert "$" not in t
-    return t.replace("\\", "\\\\").replace("'", "\\'")
+docs = f"{sys.argv[1]}/docs"
+json.dump(d, open(f"{docs}/order.json", "w"))
 with open(f"{sys.argv[1]}/stub_locations", "w") as f:
-    f.write(f"location = /stores/stub/v2/orders {{ default_type application/json; return 201 '{nginx_text(d)}'; }}\n")
-    f.write(f"location = /stores/stub/v2/orders/{oid} {{ default_type application/json; return 200 '{nginx_text(d)}'; }}\n")
+    f.write(f"location = /stores/stub/v2/orders {{ error_page 405 =201 /docs/order.json; return 405; }}\n")
+    f.write(f"location = /stores/stub/v2/orders/{oid} {{ default_type application/json; alias {docs}/order.json; }}\n")
     for k, v in subs.items():
         if v:
-            f.write(f"location = /stores/stub/v2/orders/{oid}/{k} {{ default_type application/json; return 200 '{nginx_text(v)}'; }}\n")
+            json.dump(v, open(f"{docs}/{k}.json", "w"))
+            f.write(f"location = /stores/stub/v2/orders/{oid}/{k} {{ default_type application/json; alias {docs}/{k}.json; }}\n")
         else:  # BigCommerce answers an empty sub-resource with 204
             f.write(f"location = /stores/stub/v2/orders/{oid}/{k} {{ return 204; }}\n")
+    f.write(f"location /docs/ {{ internal; default_type application/json; root {sys.argv[1]}; }}\n")
 PY
+chmod -R a+rX "$dir"   # nginx workers run unprivileged
 
 nginx_conf() { # name, body of the http block
   mkdir -p "$dir/$1"
@@ -86,6 +90,8 @@ cat >"$dir/gateway.toml" <<CONF
 listen = "127.0.0.1:$ordermux_port"
 data_dir = "data"
 rate_limit_quota = 1000000000
+[catalog]
+file = "$PWD/catalog.toml"
 [[clients]]
 id = "bench"
 secret = "bench-secret-not-demo"

@@ -83,6 +83,44 @@ pub struct SqliteStore {
     /// Creates and idempotency records, committed in groups (`write_batcher`). Unbounded on purpose: what bounds
     /// it is the number of requests in flight (connections, deadlines).
     writes: tokio::sync::mpsc::UnboundedSender<WriteJob>,
+    /// The catalog in memory: every line of every create looks a product up, and a query per line would be a
+    /// round trip to SQLite's worker thread each. The `products` table keeps it across restarts.
+    catalog: std::sync::Arc<std::sync::RwLock<std::sync::Arc<CatalogIndex>>>,
+}
+
+/// Products by each key they are known by.
+#[derive(Debug, Default)]
+struct CatalogIndex {
+    products: Vec<Product>,
+    by_sku: std::collections::HashMap<String, usize>,
+    by_fluentcart_object: std::collections::HashMap<u64, usize>,
+    by_bigcommerce_product: std::collections::HashMap<u64, usize>,
+}
+
+impl CatalogIndex {
+    fn new(products: Vec<Product>) -> Self {
+        let mut index = CatalogIndex::default();
+        for (i, p) in products.iter().enumerate() {
+            index.by_sku.insert(p.sku.clone(), i);
+            if let Some(id) = p.fluentcart_object_id {
+                index.by_fluentcart_object.insert(id, i);
+            }
+            if let Some(id) = p.bigcommerce_product_id {
+                index.by_bigcommerce_product.insert(id, i);
+            }
+        }
+        index.products = products;
+        index
+    }
+
+    fn get(&self, key: &ProductKey) -> Option<&Product> {
+        let i = match key {
+            ProductKey::Sku(s) => self.by_sku.get(s),
+            ProductKey::FluentCartObject(id) => self.by_fluentcart_object.get(id),
+            ProductKey::BigCommerceProduct(id) => self.by_bigcommerce_product.get(id),
+        }?;
+        self.products.get(*i)
+    }
 }
 
 /// A write that may share a transaction with others (see `write_batcher`).
@@ -372,10 +410,21 @@ impl SqliteStore {
             .await?;
         let (writes, jobs) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(write_batcher(writer.clone(), jobs));
+        let mut products = Vec::new();
+        for row in sqlx::query("SELECT body FROM products")
+            .fetch_all(&writer)
+            .await?
+        {
+            let body: String = row.get(0);
+            products.push(serde_json::from_str(&body).map_err(|e| corrupt("product", e))?);
+        }
         Ok(SqliteStore {
             writer,
             reader,
             writes,
+            catalog: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(
+                CatalogIndex::new(products),
+            ))),
         })
     }
 
@@ -402,26 +451,18 @@ impl SqliteStore {
             .await?;
         }
         tx.commit().await?;
+        let index = std::sync::Arc::new(CatalogIndex::new(products.to_vec()));
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = index;
         Ok(())
     }
 
     pub async fn product(&self, key: &ProductKey) -> Result<Option<Product>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT body FROM products WHERE ");
-        match key {
-            ProductKey::Sku(s) => q.push("sku = ").push_bind(s.clone()),
-            ProductKey::FluentCartObject(id) => {
-                q.push("fluentcart_object_id = ").push_bind(to_i64(*id))
-            }
-            ProductKey::BigCommerceProduct(id) => {
-                q.push("bigcommerce_product_id = ").push_bind(to_i64(*id))
-            }
-        };
-        let row = q.build().fetch_optional(&self.reader).await?;
-        row.map(|r| {
-            let body: String = r.get(0);
-            serde_json::from_str(&body).map_err(|e| corrupt("product", e))
-        })
-        .transpose()
+        let index = self
+            .catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Ok(index.get(key).cloned())
     }
 
     pub async fn ensure_customer(
