@@ -32,6 +32,65 @@ pub fn config(data_dir: &Path) -> Config {
     config
 }
 
+/// The shipped configuration with `backend` added and every dialect's order routes (BigCommerce: the demo store)
+/// translated to it.
+pub fn routed_to(name: &str, backend: ordermux::config::Backend) -> Config {
+    use ordermux::canonical::Platform;
+    use ordermux::config::{Route, RouteMode};
+    let mut config = config(&fresh_dir(name));
+    let backend_name = backend.name.clone();
+    config.backends.push(backend);
+    for (dialect, store_hash) in [
+        (Platform::FluentCart, None),
+        (Platform::BigCommerce, Some("demo".to_owned())),
+        (Platform::CommerceLayer, None),
+    ] {
+        config.routes.push(Route {
+            dialect,
+            store_hash,
+            backend: backend_name.clone(),
+            mode: RouteMode::Translate,
+        });
+    }
+    config
+}
+
+/// What an adapter under test gets: `backend`, decoding in USD.
+pub fn usd_context(
+    backend: ordermux::config::Backend,
+) -> ordermux::backends::adapters::AdapterContext {
+    ordermux::backends::adapters::AdapterContext {
+        backend,
+        decode: ordermux::dialects::DecodeOptions {
+            default_currency: ordermux::canonical::Currency::parse("USD").ok(),
+        },
+    }
+}
+
+/// A fresh store in its own directory (for adapters' journals and `UpstreamShop`'s id map).
+pub async fn scratch_store(name: &str) -> ordermux::store::Store {
+    ordermux::store::Store::open_sqlite(&fresh_dir(name), ordermux::config::Durability::Full)
+        .await
+        .expect("store opens")
+}
+
+/// A journal row for `stamp` on backend `up`, as `UpstreamShop` opens one before calling an adapter.
+pub async fn journal_for(
+    store: &ordermux::store::Store,
+    stamp: &ordermux::backends::adapters::Stamp,
+) -> ordermux::backends::adapters::Journal {
+    store
+        .journal_begin("up", stamp.key(), "client", 0)
+        .await
+        .expect("journal row");
+    ordermux::backends::adapters::Journal::new(
+        store.clone(),
+        "up",
+        stamp.key(),
+        serde_json::json!({}),
+    )
+}
+
 pub fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ordermux-http-{name}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();

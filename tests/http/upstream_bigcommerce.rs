@@ -13,13 +13,13 @@ use ordermux::canonical::{
     Currency, FulfillmentStatus, Money, Order, OrderFilter, OrderQuery, OrderStatus, PaymentStatus,
     Platform, ProblemKind, Range, SortKey, StatusTriple,
 };
-use ordermux::config::{Backend, Credential, Durability};
+use ordermux::config::{Backend, Credential};
 use ordermux::dialects::bigcommerce::decode_create_request;
 use ordermux::dialects::DecodeOptions;
 use ordermux::store::Store;
 use serde_json::{json, Value};
 
-use super::harness::fresh_dir;
+use super::harness::{journal_for, scratch_store, usd_context};
 use crate::fakes::bigcommerce::BigCommerceFake;
 use crate::fakes::{Fake, Fault};
 
@@ -55,12 +55,7 @@ fn backend(base_url: &str) -> Backend {
 }
 
 fn ctx(backend: Backend) -> AdapterContext {
-    AdapterContext {
-        backend,
-        decode: DecodeOptions {
-            default_currency: Some(usd()),
-        },
-    }
+    usd_context(backend)
 }
 
 fn adapter(base_url: &str) -> BigCommerceAdapter {
@@ -68,9 +63,7 @@ fn adapter(base_url: &str) -> BigCommerceAdapter {
 }
 
 async fn store(name: &str) -> Store {
-    Store::open_sqlite(&fresh_dir(name), Durability::Full)
-        .await
-        .unwrap()
+    scratch_store(name).await
 }
 
 /// A resolved, totalled order as the shop hands it over: two lines (custom and catalog), one destination.
@@ -106,7 +99,7 @@ fn order(email: &str, status_id: u8) -> Order {
 }
 
 async fn journal(store: &Store, stamp: &Stamp) -> Journal {
-    Journal::new(store.clone(), "up", stamp.key(), json!({}))
+    journal_for(store, stamp).await
 }
 
 fn bc_id(o: &Order) -> u64 {
@@ -908,7 +901,7 @@ mod gateway {
     use std::time::Duration;
 
     use ordermux::canonical::Platform;
-    use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
+    use ordermux::config::{Backend, Config, Credential, Credentials};
     use reqwest::Method;
     use serde_json::{json, Value};
 
@@ -919,33 +912,22 @@ mod gateway {
 
     /// Every caller dialect translated to the BigCommerce fake (BigCommerce callers on store `demo`).
     fn config(name: &str, base_url: String) -> Config {
-        let mut config = super::super::harness::config(&fresh_dir(name));
-        config.backends.push(Backend {
-            store_hash: Some(HASH.into()),
-            credentials: Credentials {
-                token: Some(Credential::new(TOKEN)),
-                client_id: Some(Credential::new(CLIENT)),
-                ..Credentials::default()
+        routed_to(
+            name,
+            Backend {
+                store_hash: Some(HASH.into()),
+                credentials: Credentials {
+                    token: Some(Credential::new(TOKEN)),
+                    client_id: Some(Credential::new(CLIENT)),
+                    ..Credentials::default()
+                },
+                connect_timeout: Duration::from_millis(300),
+                timeout: Duration::from_millis(700),
+                total_timeout: Duration::from_millis(1_500),
+                breaker_failures: 1_000,
+                ..Backend::upstream("up", Platform::BigCommerce, base_url)
             },
-            connect_timeout: Duration::from_millis(300),
-            timeout: Duration::from_millis(700),
-            total_timeout: Duration::from_millis(1_500),
-            breaker_failures: 1_000,
-            ..Backend::upstream("up", Platform::BigCommerce, base_url)
-        });
-        for (dialect, store_hash) in [
-            (Platform::FluentCart, None),
-            (Platform::CommerceLayer, None),
-            (Platform::BigCommerce, Some("demo".to_owned())),
-        ] {
-            config.routes.push(Route {
-                dialect,
-                store_hash,
-                backend: "up".into(),
-                mode: RouteMode::Translate,
-            });
-        }
-        config
+        )
     }
 
     async fn start(name: &str) -> (Fake<BigCommerceFake>, TestGateway) {

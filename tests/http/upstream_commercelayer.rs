@@ -15,12 +15,12 @@ use ordermux::canonical::{
     Currency, FulfillmentStatus, Money, Order, OrderFilter, OrderQuery, OrderStatus, PaymentStatus,
     Platform, ProblemKind, Range, SortKey, StatusTriple,
 };
-use ordermux::config::{Backend, Credential, Credentials, Durability};
+use ordermux::config::{Backend, Credential, Credentials};
 use ordermux::dialects::commercelayer as wire;
 use ordermux::dialects::DecodeOptions;
 use ordermux::store::Store;
 
-use super::harness::fresh_dir;
+use super::harness::{journal_for, scratch_store, usd_context};
 use crate::fakes::commercelayer::CommerceLayerFake;
 use crate::fakes::{Fake, Fault};
 
@@ -50,12 +50,7 @@ fn backend(base_url: &str) -> Backend {
 }
 
 fn ctx_with(backend: Backend) -> AdapterContext {
-    AdapterContext {
-        backend,
-        decode: DecodeOptions {
-            default_currency: Some(Currency::parse("USD").unwrap()),
-        },
-    }
+    usd_context(backend)
 }
 
 fn adapter(f: &Fake<CommerceLayerFake>) -> CommerceLayerAdapter {
@@ -63,17 +58,11 @@ fn adapter(f: &Fake<CommerceLayerFake>) -> CommerceLayerAdapter {
 }
 
 async fn store(name: &str) -> Store {
-    Store::open_sqlite(&fresh_dir(name), Durability::Full)
-        .await
-        .expect("store opens")
+    scratch_store(name).await
 }
 
 async fn journal(store: &Store, stamp: &Stamp) -> Journal {
-    store
-        .journal_begin("up", stamp.key(), "client", 0)
-        .await
-        .expect("journal row");
-    Journal::new(store.clone(), "up", stamp.key(), json!({}))
+    journal_for(store, stamp).await
 }
 
 fn address(first: &str, line1: &str) -> serde_json::Value {
@@ -799,7 +788,7 @@ mod gateway {
     use std::time::Duration;
 
     use ordermux::canonical::Platform;
-    use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
+    use ordermux::config::{Backend, Config, Credential, Credentials};
     use reqwest::Method;
     use serde_json::{json, Value};
 
@@ -809,32 +798,21 @@ mod gateway {
     use crate::fakes::{Fake, Fault};
 
     fn routed(name: &str, base_url: String) -> Config {
-        let mut config = config(&fresh_dir(name));
-        config.backends.push(Backend {
-            credentials: Credentials {
-                client_id: Some(Credential::new(CLIENT_ID)),
-                client_secret: Some(Credential::new(CLIENT_SECRET)),
-                ..Credentials::default()
+        routed_to(
+            name,
+            Backend {
+                credentials: Credentials {
+                    client_id: Some(Credential::new(CLIENT_ID)),
+                    client_secret: Some(Credential::new(CLIENT_SECRET)),
+                    ..Credentials::default()
+                },
+                markets: BTreeMap::from([("USD".to_owned(), "mkt_usd".to_owned())]),
+                connect_timeout: Duration::from_millis(300),
+                timeout: Duration::from_millis(800),
+                total_timeout: Duration::from_secs(3),
+                ..Backend::upstream("up", Platform::CommerceLayer, base_url)
             },
-            markets: BTreeMap::from([("USD".to_owned(), "mkt_usd".to_owned())]),
-            connect_timeout: Duration::from_millis(300),
-            timeout: Duration::from_millis(800),
-            total_timeout: Duration::from_secs(3),
-            ..Backend::upstream("up", Platform::CommerceLayer, base_url)
-        });
-        for (dialect, store_hash) in [
-            (Platform::FluentCart, None),
-            (Platform::BigCommerce, Some("demo".to_owned())),
-            (Platform::CommerceLayer, None),
-        ] {
-            config.routes.push(Route {
-                dialect,
-                store_hash,
-                backend: "up".into(),
-                mode: RouteMode::Translate,
-            });
-        }
-        config
+        )
     }
 
     async fn start(name: &str) -> (Fake<CommerceLayerFake>, TestGateway) {

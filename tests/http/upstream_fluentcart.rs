@@ -14,12 +14,12 @@ use ordermux::canonical::{
     Address, Currency, FulfillmentStatus, Money, Order, OrderFilter, OrderQuery, OrderStatus,
     PaymentStatus, Platform, ProblemKind, Range, SortKey,
 };
-use ordermux::config::{Backend, Credential, Credentials, Durability};
+use ordermux::config::{Backend, Credential, Credentials};
 use ordermux::dialects::fluentcart as wire;
 use ordermux::dialects::DecodeOptions;
 use ordermux::store::Store;
 
-use super::harness::fresh_dir;
+use super::harness::{journal_for, scratch_store, usd_context};
 use crate::fakes::fluentcart::FluentCartFake;
 use crate::fakes::{Fake, Fault};
 
@@ -49,12 +49,7 @@ fn backend(base_url: &str) -> Backend {
 }
 
 fn ctx(base_url: &str) -> AdapterContext {
-    AdapterContext {
-        backend: backend(base_url),
-        decode: DecodeOptions {
-            default_currency: Some(usd()),
-        },
-    }
+    usd_context(backend(base_url))
 }
 
 fn adapter(f: &Fake<FluentCartFake>) -> FluentCartAdapter {
@@ -62,17 +57,11 @@ fn adapter(f: &Fake<FluentCartFake>) -> FluentCartAdapter {
 }
 
 async fn store(name: &str) -> Store {
-    Store::open_sqlite(&fresh_dir(name), Durability::Full)
-        .await
-        .expect("store opens")
+    scratch_store(name).await
 }
 
 async fn journal(store: &Store, stamp: &Stamp) -> Journal {
-    store
-        .journal_begin("up", stamp.key(), "client", 0)
-        .await
-        .expect("journal row");
-    Journal::new(store.clone(), "up", stamp.key(), json!({}))
+    journal_for(store, stamp).await
 }
 
 fn address(first: &str, line1: &str) -> Address {
@@ -640,7 +629,7 @@ mod gateway {
     use std::time::Duration;
 
     use ordermux::canonical::Platform;
-    use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
+    use ordermux::config::{Backend, Config, Credential, Credentials};
     use reqwest::Method;
     use serde_json::{json, Value};
 
@@ -650,31 +639,20 @@ mod gateway {
     use crate::fakes::{Fake, Fault};
 
     fn routed(name: &str, base_url: String) -> Config {
-        let mut config = config(&fresh_dir(name));
-        config.backends.push(Backend {
-            credentials: Credentials {
-                username: Some(Credential::new(USER)),
-                password: Some(Credential::new(PASSWORD)),
-                ..Credentials::default()
+        routed_to(
+            name,
+            Backend {
+                credentials: Credentials {
+                    username: Some(Credential::new(USER)),
+                    password: Some(Credential::new(PASSWORD)),
+                    ..Credentials::default()
+                },
+                connect_timeout: Duration::from_millis(300),
+                timeout: Duration::from_millis(800),
+                total_timeout: Duration::from_secs(3),
+                ..Backend::upstream("up", Platform::FluentCart, base_url)
             },
-            connect_timeout: Duration::from_millis(300),
-            timeout: Duration::from_millis(800),
-            total_timeout: Duration::from_secs(3),
-            ..Backend::upstream("up", Platform::FluentCart, base_url)
-        });
-        for (dialect, store_hash) in [
-            (Platform::FluentCart, None),
-            (Platform::BigCommerce, Some("demo".to_owned())),
-            (Platform::CommerceLayer, None),
-        ] {
-            config.routes.push(Route {
-                dialect,
-                store_hash,
-                backend: "up".into(),
-                mode: RouteMode::Translate,
-            });
-        }
-        config
+        )
     }
 
     async fn start(name: &str) -> (Fake<FluentCartFake>, TestGateway) {

@@ -9,7 +9,10 @@ use super::super::query::invalid;
 use super::super::{ApiContext, QueryParams};
 use crate::canonical::{Order, Platform, Problem};
 use crate::config::Market;
-use crate::dialects::commercelayer::{encode_order, resources::encode_market};
+use crate::dialects::commercelayer::{
+    encode_order,
+    resources::{encode_market, linkage},
+};
 use crate::dialects::{Loss, Translated};
 
 /// Relationships of an order a client may `include`.
@@ -166,25 +169,6 @@ pub(super) fn render_order(ctx: &ApiContext, base: &str, order: &Order) -> Order
             .collect(),
         market: market.map(|m| with_self_link(encode_market(m), base)),
         losses,
-    }
-}
-
-/// The resource identifiers of relationship `name` of `resource`.
-pub(super) fn linkage(resource: &Value, name: &str) -> Vec<(String, String)> {
-    let ident = |v: &Value| {
-        Some((
-            v.get("type")?.as_str()?.to_owned(),
-            v.get("id")?.as_str()?.to_owned(),
-        ))
-    };
-    match resource
-        .get("relationships")
-        .and_then(|r| r.get(name))
-        .and_then(|r| r.get("data"))
-    {
-        Some(Value::Array(list)) => list.iter().filter_map(ident).collect(),
-        Some(v @ Value::Object(_)) => ident(v).into_iter().collect(),
-        _ => Vec::new(),
     }
 }
 

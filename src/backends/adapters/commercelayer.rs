@@ -25,6 +25,7 @@ use crate::canonical::{
     Address, FulfillmentStatus, LineItem, LineKind, Order, OrderQuery, OrderStatus, Page, Platform,
     Problem, ProblemKind, SortKey, StatusTriple,
 };
+use crate::dialects::commercelayer::resources::linkage;
 use crate::dialects::commercelayer::{cents_exponent, decode_order, encode_create_request};
 use crate::dialects::dates::render_iso_millis;
 use crate::dialects::tables;
@@ -178,25 +179,6 @@ fn attr<'a>(resource: &'a Value, name: &str) -> Option<&'a Value> {
 
 fn attr_str<'a>(resource: &'a Value, name: &str) -> Option<&'a str> {
     attr(resource, name).and_then(Value::as_str)
-}
-
-/// The resource identifiers of one relationship (to-one or to-many; none when it has no `data`).
-fn linkage(resource: &Value, name: &str) -> Vec<(String, String)> {
-    let one = |v: &Value| {
-        Some((
-            v.get("type")?.as_str()?.to_owned(),
-            v.get("id")?.as_str()?.to_owned(),
-        ))
-    };
-    match resource
-        .get("relationships")
-        .and_then(|r| r.get(name))
-        .and_then(|r| r.get("data"))
-    {
-        Some(Value::Array(items)) => items.iter().filter_map(one).collect(),
-        Some(v @ Value::Object(_)) => one(v).into_iter().collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Splits a collection document into one resource document per order, each with the included resources its

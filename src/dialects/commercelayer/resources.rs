@@ -605,6 +605,26 @@ pub fn encode_address(addr: &Address) -> Value {
 }
 
 /// An amount as Commerce Layer states it in `*_cents` (minor units; HUF unscaled, rounded half-even).
+/// The resource identifiers (`type`, `id`) of relationship `name` of a JSON:API resource object: one for a
+/// to-one linkage, each for a to-many one, none when the relationship has no `data`.
+pub fn linkage(resource: &Value, name: &str) -> Vec<(String, String)> {
+    let ident = |v: &Value| {
+        Some((
+            v.get("type")?.as_str()?.to_owned(),
+            v.get("id")?.as_str()?.to_owned(),
+        ))
+    };
+    match resource
+        .get("relationships")
+        .and_then(|r| r.get(name))
+        .and_then(|r| r.get("data"))
+    {
+        Some(Value::Array(list)) => list.iter().filter_map(ident).collect(),
+        Some(v @ Value::Object(_)) => ident(v).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub fn wire_cents(money: Money) -> i64 {
     super::encode::wire(money)
 }
