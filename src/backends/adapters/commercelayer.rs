@@ -494,15 +494,7 @@ impl CreatePlan {
         let data = doc.get("data");
         let mut order_attrs = pick(data.and_then(|d| d.get("attributes")), ORDER_WRITABLE);
         order_attrs.insert("reference_origin".into(), ORIGIN_BUILDING.into());
-        let line_docs: Vec<&Value> = doc
-            .get("included")
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .filter(|r| r.get("type").and_then(Value::as_str) == Some("line_items"))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let line_docs = included_line_items(&doc);
         if line_docs.len() != order.line_items.len() {
             return Err(UpstreamError::Local(
                 "the Commerce Layer codec wrote a different number of line items".into(),
@@ -1417,16 +1409,20 @@ fn create_doc(order: &Order) -> Value {
     encode_create_request(order).value
 }
 
-fn line_attrs(doc: &Value, index: usize) -> Map<String, Value> {
-    let lines: Vec<&Value> = doc
-        .get("included")
+/// The line item resources a compound document includes, in order.
+fn included_line_items(doc: &Value) -> Vec<&Value> {
+    doc.get("included")
         .and_then(Value::as_array)
         .map(|l| {
             l.iter()
                 .filter(|r| r.get("type").and_then(Value::as_str) == Some("line_items"))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn line_attrs(doc: &Value, index: usize) -> Map<String, Value> {
+    let lines = included_line_items(doc);
     pick(
         lines.get(index).and_then(|r| r.get("attributes")),
         LINE_WRITABLE,
