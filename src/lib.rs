@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod dialects;
 pub mod gateway;
+pub mod replay;
 pub mod service;
 pub mod store;
 pub mod telemetry;

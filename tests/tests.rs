@@ -12,5 +12,6 @@ mod golden;
 mod invariants;
 mod lossless;
 mod properties;
+mod replay;
 mod schema;
 mod serve_cli;

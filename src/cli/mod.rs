@@ -1,5 +1,6 @@
 //! The `ordermux` command line: clap definitions and thin runners over the library.
 
+mod replay;
 mod serve;
 mod translate;
 
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use replay::ReplayArgs;
 pub use serve::{CheckConfigArgs, ServeArgs};
 pub use translate::TranslateArgs;
 
@@ -29,6 +31,8 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     /// Translate an order document from one dialect into another.
     Translate(TranslateArgs),
+    /// Migrate orders into a shop exactly once: resumable, with progress, a report and an id map.
+    Replay(ReplayArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -37,5 +41,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::CheckConfig(args) => serve::check_config(&args),
         Command::Translate(args) => translate::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }

@@ -5,6 +5,7 @@
 //! a compile error at every place that must learn about it. Today it has the SQLite implementation.
 
 mod ids;
+mod replay;
 mod sqlite;
 mod upstream;
 
@@ -15,6 +16,7 @@ use crate::canonical::{
 };
 use crate::config::{Durability, Product, SeedCustomer};
 
+pub use replay::{ReplayEntry, ReplayMark};
 pub use sqlite::SqliteStore;
 pub use upstream::{JournalEntry, JournalState, JournalUpdate, UpstreamObject};
 
@@ -193,6 +195,31 @@ impl Store {
         now: Timestamp,
     ) -> Result<Order, StoreError> {
         dispatch!(self, s => s.create_order(client, order, now).await)
+    }
+
+    /// Creates an order and confirms its replay journal row in the same transaction.
+    pub async fn create_order_replayed(
+        &self,
+        client: &str,
+        order: Order,
+        now: Timestamp,
+        mark: ReplayMark,
+    ) -> Result<Order, StoreError> {
+        dispatch!(self, s => s.create_order_replayed(client, order, now, Some(mark)).await)
+    }
+
+    /// The replay journal rows for `keys` on `target`.
+    pub async fn replay_entries(
+        &self,
+        target: &str,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, ReplayEntry>, StoreError> {
+        dispatch!(self, s => s.replay_entries(target, keys).await)
+    }
+
+    /// Records where one replayed source order stands.
+    pub async fn replay_mark(&self, mark: ReplayMark) -> Result<(), StoreError> {
+        dispatch!(self, s => s.replay_mark(mark).await)
     }
 
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, StoreError> {

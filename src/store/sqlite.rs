@@ -31,7 +31,7 @@ pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 /// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
 /// `_sqlx_migrations`).
 fn migrator() -> Migrator {
-    const MIGRATIONS: [(i64, &str, &str); 5] = [
+    const MIGRATIONS: [(i64, &str, &str); 6] = [
         (
             1,
             "embedded store",
@@ -56,6 +56,11 @@ fn migrator() -> Migrator {
             5,
             "customer default address",
             include_str!("../../migrations/0005_customer_address.sql"),
+        ),
+        (
+            6,
+            "replay journal",
+            include_str!("../../migrations/0006_replay_journal.sql"),
         ),
     ];
     let migrations = MIGRATIONS
@@ -130,7 +135,11 @@ enum WriteOp {
         client: String,
         order: Box<Order>,
         now: Timestamp,
+        /// A replayed order: its journal row is confirmed in the same transaction, so the order and the record
+        /// that it exists can never part (a crash leaves both or neither).
+        replay: Option<Box<super::replay::ReplayMark>>,
     },
+    ReplayMark(Box<super::replay::ReplayMark>),
     Claim {
         client: String,
         key: String,
@@ -216,8 +225,22 @@ async fn run_writes(writer: &SqlitePool, ops: Vec<WriteOp>) -> Result<Vec<Outcom
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         out.push(match op {
-            WriteOp::Create { client, order, now } => {
-                Outcome::Created(Box::new(insert_order(&mut tx, &client, *order, now).await?))
+            WriteOp::Create {
+                client,
+                order,
+                now,
+                replay,
+            } => {
+                let order = insert_order(&mut tx, &client, *order, now).await?;
+                if let Some(mut mark) = replay {
+                    mark.target_id.clone_from(&order.ids.gateway);
+                    super::replay::upsert(&mut tx, &mark).await?;
+                }
+                Outcome::Created(Box::new(order))
+            }
+            WriteOp::ReplayMark(mark) => {
+                super::replay::upsert(&mut tx, &mark).await?;
+                Outcome::Done
             }
             WriteOp::Claim {
                 client,
@@ -403,7 +426,20 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        migrator().run(&writer).await?;
+        // Two processes opening one data directory at once (`serve` and `replay`) can race to apply the same
+        // migration; SQLite's migrator takes no lock, so the loser sees "already exists". Its retry finds the
+        // migration recorded and goes on.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match migrator().run(&writer).await {
+                Ok(()) => break,
+                Err(_) if tries < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))
@@ -491,15 +527,36 @@ impl SqliteStore {
         order: Order,
         now: Timestamp,
     ) -> Result<Order, StoreError> {
+        self.create_order_replayed(client, order, now, None).await
+    }
+
+    /// Creates an order and, for a replayed one, confirms its replay journal row in the same transaction.
+    pub async fn create_order_replayed(
+        &self,
+        client: &str,
+        order: Order,
+        now: Timestamp,
+        replay: Option<super::replay::ReplayMark>,
+    ) -> Result<Order, StoreError> {
         let op = WriteOp::Create {
             client: client.to_owned(),
             order: Box::new(order),
             now,
+            replay: replay.map(Box::new),
         };
         match self.write(op).await? {
             Outcome::Created(order) => Ok(*order),
             _ => Err(wrong_outcome()),
         }
+    }
+
+    pub(super) async fn write_replay_mark(
+        &self,
+        mark: super::replay::ReplayMark,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::ReplayMark(Box::new(mark)))
+            .await
+            .map(drop)
     }
 
     /// Stores an address that belongs to no order yet, with new ids in every scheme.

@@ -32,7 +32,7 @@ pub enum JournalState {
 }
 
 impl JournalState {
-    fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             JournalState::Pending => "pending",
             JournalState::Sent => "sent",
@@ -41,7 +41,7 @@ impl JournalState {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(super) fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "pending" => JournalState::Pending,
             "sent" => JournalState::Sent,

@@ -1,7 +1,7 @@
 //! Integration tests over real HTTP: the gateway runs in-process on an ephemeral 127.0.0.1 port with its own
 //! temporary data directory, and is called with reqwest exactly as a client would.
 
-mod harness;
+pub mod harness;
 
 pub mod bigcommerce;
 mod commercelayer;

@@ -1,0 +1,88 @@
+//! The replay journal (migration 0006): where each source order of an `ordermux replay` stands on each target.
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::sqlite::SqliteStore;
+use super::upstream::JournalState;
+use super::StoreError;
+
+/// One source order's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayEntry {
+    pub state: JournalState,
+    pub target_id: Option<String>,
+}
+
+/// A change to one row: its new state and what is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayMark {
+    pub target: String,
+    pub source_key: String,
+    pub state: JournalState,
+    pub target_id: Option<String>,
+    /// JSON array of the losses the translation reported.
+    pub losses: String,
+    pub last_error: Option<String>,
+    pub now: i64,
+}
+
+pub(super) async fn upsert(conn: &mut SqliteConnection, m: &ReplayMark) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (target, source_key) DO UPDATE SET state = excluded.state, target_id = COALESCE(excluded.target_id, target_id), \
+         losses = excluded.losses, last_error = excluded.last_error, updated_at = excluded.updated_at",
+    )
+    .bind(&m.target)
+    .bind(&m.source_key)
+    .bind(m.state.key())
+    .bind(&m.target_id)
+    .bind(&m.losses)
+    .bind(&m.last_error)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// The rows for `keys` on `target` (keys without a row are absent), in one query per 500 keys.
+    pub async fn replay_entries(
+        &self,
+        target: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, ReplayEntry>, StoreError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT source_key, state, target_id FROM replay_journal WHERE target = ",
+            );
+            q.push_bind(target.to_owned()).push(" AND source_key IN (");
+            let mut sep = q.separated(", ");
+            for k in chunk {
+                sep.push_bind(k.clone());
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.reader).await? {
+                let key: String = row.get(0);
+                let state: String = row.get(1);
+                let state = JournalState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("replay journal {key}"), state))?;
+                out.insert(
+                    key,
+                    ReplayEntry {
+                        state,
+                        target_id: row.get(2),
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a row's new state (committed with whatever other writes are waiting).
+    pub async fn replay_mark(&self, mark: ReplayMark) -> Result<(), StoreError> {
+        self.write_replay_mark(mark).await
+    }
+}

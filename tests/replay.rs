@@ -1,0 +1,380 @@
+//! `ordermux replay`: files of orders into the embedded shop and into fake upstreams, exactly once — across
+//! re-runs, injected upstream failures and a SIGKILL in the middle of a run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ordermux::backends::adapters::Stamp;
+use ordermux::canonical::{OrderFilter, OrderQuery, Platform, SortKey};
+use ordermux::config::{Backend, Config, Credential, Credentials};
+use ordermux::replay::{self, FileSource, IdMapLine, LineProgress, ReplayOptions, Report};
+use ordermux::service::Shop;
+use serde_json::{json, Value};
+
+use crate::fakes::bigcommerce::BigCommerceFake;
+use crate::fakes::fluentcart::FluentCartFake;
+use crate::fakes::{Fake, Fault};
+use crate::http::harness::{config, fresh_dir};
+
+/// `n` BigCommerce create requests as NDJSON envelopes keyed `gen-<i>`.
+fn bigcommerce_ndjson(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("orders.ndjson");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        let doc = json!({
+            "billing_address": {
+                "first_name": "Buyer", "last_name": format!("No{i}"), "street_1": "1 Main St", "city": "Austin",
+                "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
+                "email": format!("buyer{i}@example.com")
+            },
+            "products": [
+                {"product_id": 111, "quantity": 1 + i % 3},
+                {"product_id": 112, "quantity": 1}
+            ]
+        });
+        writeln!(
+            f,
+            "{}",
+            json!({"source_id": format!("gen-{i}"), "document": doc})
+        )
+        .unwrap();
+    }
+    f.flush().unwrap();
+    path
+}
+
+fn options(config: &Config, target: &str, path: PathBuf, dialect: Platform) -> ReplayOptions {
+    ReplayOptions {
+        target: target.to_owned(),
+        source: FileSource { path, dialect },
+        client: "demo".to_owned(),
+        concurrency: 8,
+        max_failures: None,
+        dry_run: false,
+        decode: ordermux::dialects::DecodeOptions {
+            default_currency: Some(config.defaults.currency),
+        },
+    }
+}
+
+async fn run(options: &ReplayOptions, shop: &Shop) -> (Report, Vec<IdMapLine>) {
+    let mut ids = Vec::new();
+    let progress = LineProgress::new(Duration::from_secs(3600));
+    let report = replay::run(options, shop, &progress, &mut |line| ids.push(line))
+        .await
+        .expect("replay runs");
+    (report, ids)
+}
+
+/// Every embedded order of the demo client, by the source it was replayed from.
+async fn embedded_sources(shop: &Shop) -> Vec<String> {
+    let mut out = Vec::new();
+    for page in 1.. {
+        let query = OrderQuery {
+            filter: OrderFilter::default(),
+            sort: SortKey::Id,
+            descending: false,
+            page,
+            per_page: 250,
+        };
+        let found = shop.store.list_orders("demo", &query).await.unwrap();
+        let n = found.items.len();
+        out.extend(found.items.into_iter().map(|o| {
+            o.metadata
+                .get("ordermux_source")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        }));
+        if n < 250 {
+            break;
+        }
+    }
+    out
+}
+
+fn assert_each_once(mut sources: Vec<String>, n: usize) {
+    assert_eq!(sources.len(), n, "orders in the target");
+    sources.sort();
+    sources.dedup();
+    assert_eq!(sources.len(), n, "no source order twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ndjson_into_the_embedded_shop_once_then_everything_is_already_done() {
+    let dir = fresh_dir("replay-embedded");
+    let config = config(&dir);
+    let file = bigcommerce_ndjson(&dir, 300);
+    let shop = replay::target_shop(&config, "embedded", "demo")
+        .await
+        .unwrap();
+    let opts = options(&config, "embedded", file, Platform::BigCommerce);
+    let (first, ids) = run(&opts, &shop).await;
+    assert_eq!(
+        (first.read, first.created, first.failed),
+        (300, 300, 0),
+        "{first:?}"
+    );
+    assert_eq!(ids.len(), 300);
+    assert!(ids
+        .iter()
+        .all(|l| l.source_platform == "bigcommerce" && l.target_id.starts_with("ord_")));
+    let (second, ids_again) = run(&opts, &shop).await;
+    assert_eq!(
+        (second.created, second.already_done),
+        (0, 300),
+        "{second:?}"
+    );
+    // The id map is complete on a re-run too, from the journal.
+    let mut a: Vec<_> = ids
+        .iter()
+        .map(|l| (l.source_id.clone(), l.target_id.clone()))
+        .collect();
+    let mut b: Vec<_> = ids_again
+        .iter()
+        .map(|l| (l.source_id.clone(), l.target_id.clone()))
+        .collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_each_once(embedded_sources(&shop).await, 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_writes_nothing_and_bad_records_fail_without_stopping_the_run() {
+    let dir = fresh_dir("replay-dry");
+    let config = config(&dir);
+    let file = dir.join("mixed.ndjson");
+    std::fs::write(
+        &file,
+        [
+            r#"{"source_id": "ok-1", "document": {"billing_address": {"first_name": "A", "last_name": "B", "street_1": "1 Main St", "city": "Austin", "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US", "email": "a@example.com"}, "products": [{"product_id": 111, "quantity": 1}]}}"#,
+            r#"{"source_id": "bad-json", "document": "#,
+            r#"{"source_id": "bad-product", "document": {"billing_address": {"first_name": "A", "last_name": "B", "street_1": "1 Main St", "city": "Austin", "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US", "email": "a@example.com"}, "products": [{"product_id": 999999, "quantity": 1}]}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let shop = replay::target_shop(&config, "embedded", "demo")
+        .await
+        .unwrap();
+    let mut opts = options(&config, "embedded", file, Platform::BigCommerce);
+    opts.dry_run = true;
+    let (report, _) = run(&opts, &shop).await;
+    assert_eq!(
+        (report.read, report.would_create, report.failed),
+        (3, 1, 2),
+        "{report:?}"
+    );
+    assert!(
+        embedded_sources(&shop).await.is_empty(),
+        "a dry run writes nothing"
+    );
+    opts.dry_run = false;
+    let (report, _) = run(&opts, &shop).await;
+    assert_eq!((report.created, report.failed), (1, 2), "{report:?}");
+    assert!(report
+        .failures
+        .iter()
+        .any(|f| f.at.ends_with(":2") && f.error.contains("not JSON")));
+    assert!(report.failures.iter().any(
+        |f| f.source_key == "bigcommerce:bad-product" && f.error.contains("no catalog product")
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_orders_replay_into_the_embedded_shop() {
+    let dir = fresh_dir("replay-10k");
+    let config = config(&dir);
+    let file = bigcommerce_ndjson(&dir, 10_000);
+    let shop = replay::target_shop(&config, "embedded", "demo")
+        .await
+        .unwrap();
+    let mut opts = options(&config, "embedded", file, Platform::BigCommerce);
+    opts.concurrency = 32;
+    let (first, _) = run(&opts, &shop).await;
+    assert_eq!((first.created, first.failed), (10_000, 0), "{first:?}");
+    let (second, _) = run(&opts, &shop).await;
+    assert_eq!(second.already_done, 10_000);
+    assert_each_once(embedded_sources(&shop).await, 10_000);
+}
+
+fn bigcommerce_target(config: &mut Config, fake_url: String) {
+    config.backends.push(Backend {
+        store_hash: Some("up1".into()),
+        credentials: Credentials {
+            token: Some(Credential::new("up-token")),
+            ..Credentials::default()
+        },
+        connect_timeout: Duration::from_millis(300),
+        timeout: Duration::from_millis(500),
+        total_timeout: Duration::from_secs(3),
+        breaker_failures: 1_000,
+        ..Backend::upstream("bc", Platform::BigCommerce, fake_url)
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_a_failing_bigcommerce_nothing_is_lost_or_doubled() {
+    let fake = Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
+    )
+    .await;
+    // 5xx before the shop acts, resets after it acted (the reply is lost), a burst of 429s, a timeout after
+    // the create took effect.
+    fake.fail(Some("POST"), Some("/orders"), Fault::Status(503), 3);
+    fake.fail(Some("POST"), Some("/orders"), Fault::ResetAfter, 3);
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        3,
+    );
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::DelayAfter(Duration::from_millis(800)),
+        2,
+    );
+    let dir = fresh_dir("replay-bc");
+    let mut config = config(&dir);
+    bigcommerce_target(&mut config, fake.base_url());
+    let file = bigcommerce_ndjson(&dir, 40);
+    let shop = replay::target_shop(&config, "bc", "demo").await.unwrap();
+    let mut opts = options(&config, "bc", file, Platform::BigCommerce);
+    opts.concurrency = 4;
+    let (first, _) = run(&opts, &shop).await;
+    let (second, ids) = run(&opts, &shop).await;
+    assert_eq!(first.created + first.failed, 40, "{first:?}");
+    assert_eq!(
+        second.failed, 0,
+        "everything lands by the second run: {second:?}"
+    );
+    assert_eq!(second.already_done + second.created, 40);
+    assert_eq!(
+        fake.with(|f| f.order_count()),
+        40,
+        "no lost order, no duplicate"
+    );
+    for i in 0..40 {
+        let stamp = Stamp::for_key("demo", &format!("bigcommerce:gen-{i}"));
+        assert_eq!(
+            fake.with(|f| f.count_with_external_order_id(stamp.key())),
+            1,
+            "gen-{i} exactly once"
+        );
+    }
+    assert_eq!(ids.len(), 40);
+    let upstream = fake.with(|f| f.ids());
+    assert!(ids
+        .iter()
+        .all(|l| upstream.iter().any(|id| id.to_string() == l.target_id)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bigcommerce_orders_into_fluentcart_land_once_despite_lost_replies() {
+    let fake = Fake::start(FluentCartFake::new("wp-user", "app pass word")).await;
+    let dir = fresh_dir("replay-fc");
+    let mut config = config(&dir);
+    config.backends.push(Backend {
+        credentials: Credentials {
+            username: Some(Credential::new("wp-user")),
+            password: Some(Credential::new("app pass word")),
+            ..Credentials::default()
+        },
+        breaker_failures: 1_000,
+        ..Backend::upstream("fc", Platform::FluentCart, fake.base_url())
+    });
+    let file = bigcommerce_ndjson(&dir, 12);
+    fake.fail(Some("POST"), Some("/orders"), Fault::ResetAfter, 2);
+    let shop = replay::target_shop(&config, "fc", "demo").await.unwrap();
+    let opts = options(&config, "fc", file, Platform::BigCommerce);
+    let (first, _) = run(&opts, &shop).await;
+    let (second, _) = run(&opts, &shop).await;
+    assert_eq!(second.failed, 0, "{first:?} then {second:?}");
+    assert_eq!(fake.with(|f| f.order_count()), 12);
+    assert_eq!(fake.with(|f| f.stamped_orders()), 12);
+}
+
+/// Counts rows of the replay journal marked confirmed (the process may be gone; the store is opened afresh).
+async fn confirmed_rows(data_dir: &Path) -> usize {
+    let store = ordermux::store::Store::open_sqlite(data_dir, ordermux::config::Durability::Full)
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..5_000).map(|i| format!("bigcommerce:gen-{i}")).collect();
+    store
+        .replay_entries("embedded", &keys)
+        .await
+        .unwrap()
+        .values()
+        .filter(|e| e.state == ordermux::store::JournalState::Confirmed)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_run_then_rerun_gives_every_order_exactly_once() {
+    let dir = fresh_dir("replay-kill");
+    let data = dir.join("data");
+    let file = bigcommerce_ndjson(&dir, 5_000);
+    let gateway_toml = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.toml");
+    let command = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ordermux"));
+        c.args([
+            "replay",
+            "--to",
+            "embedded",
+            "--dialect",
+            "bigcommerce",
+            "--concurrency",
+            "2",
+        ])
+        .arg("--from-file")
+        .arg(&file)
+        .arg("--config")
+        .arg(&gateway_toml)
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        c
+    };
+    let mut child = command().spawn().unwrap();
+    // Kill it once part of the run is committed (bounded wait), at whatever instant that is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if data.join("ordermux.db").exists() && confirmed_rows(&data).await >= 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replay made no progress"
+        );
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+    let part = confirmed_rows(&data).await;
+    assert!(
+        (200..5_000).contains(&part),
+        "killed mid-run: {part} confirmed"
+    );
+    let status = command().status().unwrap();
+    assert!(status.success(), "the re-run finishes: {status:?}");
+    let config = {
+        let mut c = config(&dir);
+        c.server.data_dir.clone_from(&data);
+        c
+    };
+    let shop = replay::target_shop(&config, "embedded", "demo")
+        .await
+        .unwrap();
+    assert_each_once(embedded_sources(&shop).await, 5_000);
+}
