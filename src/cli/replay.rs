@@ -35,9 +35,10 @@ pub struct ReplayArgs {
     /// The client whose orders these become (default: the first configured client).
     #[arg(long)]
     pub client: Option<String>,
-    /// Orders in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    /// Orders in flight at once (default: 128 into the embedded shop, whose group commit thrives on many; 8 into
+    /// an upstream, whose rate limits do not).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     /// Stop once this many orders have failed (the journal keeps what was done).
     #[arg(long)]
     pub max_failures: Option<u64>,
@@ -104,7 +105,9 @@ async fn replay(args: &ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
             dialect: args.dialect.into(),
         },
         client,
-        concurrency: args.concurrency,
+        concurrency: args
+            .concurrency
+            .unwrap_or(if shop.upstream.is_some() { 8 } else { 128 }),
         max_failures: args.max_failures,
         dry_run: args.dry_run,
         decode,
