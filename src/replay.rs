@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backends::adapters::AdapterContext;
 use crate::backends::upstream::{UpstreamShop, UpstreamShopError};
-use crate::canonical::{Money, Platform};
+use crate::canonical::{Money, OrderFilter, OrderQuery, Platform, SortKey};
 use crate::config::{BackendKind, Config};
 use crate::dialects::{self, DecodeOptions, DocumentKind, Loss};
 use crate::service::Shop;
@@ -32,12 +32,47 @@ pub struct FileSource {
     pub dialect: Platform,
 }
 
+/// Orders read from a configured backend's list API, oldest first, page by page.
+#[derive(Debug, Clone)]
+pub struct BackendSource {
+    /// The backend's name (`embedded` for the embedded shop), for identities and the report.
+    pub name: String,
+    /// The shop to list from (the embedded one, or an upstream's).
+    pub shop: Shop,
+    /// Created / modified windows and an id window, in the source platform's id scheme.
+    pub filter: OrderFilter,
+}
+
+/// Where the orders come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(FileSource),
+    Backend(BackendSource),
+}
+
+impl Source {
+    fn label(&self) -> String {
+        match self {
+            Source::File(f) => f.path.display().to_string(),
+            Source::Backend(b) => format!("backend {}", b.name),
+        }
+    }
+
+    /// The platform source ids belong to (`None`: the embedded shop, whose ids are ordermux's own).
+    fn platform(&self) -> Option<Platform> {
+        match self {
+            Source::File(f) => Some(f.dialect),
+            Source::Backend(b) => b.shop.upstream.as_ref().map(|u| u.platform()),
+        }
+    }
+}
+
 /// What a run does.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
     /// Backend name (`embedded` for the embedded shop): journal rows are per target.
     pub target: String,
-    pub source: FileSource,
+    pub source: Source,
     pub client: String,
     pub concurrency: usize,
     /// Stop scheduling new orders once this many have failed.
@@ -59,6 +94,8 @@ pub enum ReplayError {
     Store(#[from] crate::store::StoreError),
     #[error("target: {0}")]
     Target(String),
+    #[error("source: {0}")]
+    Source(String),
 }
 
 /// One source order.
@@ -69,7 +106,15 @@ struct Record {
     source_id: String,
     /// Where it was read (`file:line`), for messages.
     at: String,
-    document: Result<Value, String>,
+    document: Result<Document, String>,
+}
+
+#[derive(Debug, Clone)]
+enum Document {
+    /// A document of the file's dialect, to decode.
+    Json(Value),
+    /// An order a backend listed.
+    Canonical(Box<crate::canonical::Order>),
 }
 
 /// What happened to one source order.
@@ -135,11 +180,23 @@ const MAX_TRIES: u32 = 4;
 /// The shop a replay writes into: the embedded one (`embedded`, or a backend of that type), or an upstream
 /// backend's. Opens the store in the configured data directory, with the catalog and `client`'s seed customers.
 pub async fn target_shop(config: &Config, target: &str, client: &str) -> Result<Shop, ReplayError> {
+    let store = open_store(config, client).await?;
+    shop_for(config, &store, target)
+}
+
+/// The store in the configured data directory, with the catalog and `client`'s seed customers loaded.
+pub async fn open_store(config: &Config, client: &str) -> Result<Store, ReplayError> {
     let store = Store::open_sqlite(&config.server.data_dir, config.store.durability).await?;
     store.load_catalog(&config.catalog.products).await?;
     for customer in &config.catalog.customers {
         store.ensure_customer(client, customer).await?;
     }
+    Ok(store)
+}
+
+/// The shop named `name` over `store`: the embedded one (`embedded`, or a backend of that type) or an upstream's.
+pub fn shop_for(config: &Config, store: &Store, name: &str) -> Result<Shop, ReplayError> {
+    let target = name;
     let shop = Shop::new(store.clone(), config.markets.clone());
     if target == "embedded" {
         return Ok(shop);
@@ -158,7 +215,7 @@ pub async fn target_shop(config: &Config, target: &str, client: &str) -> Result<
                     default_currency: Some(config.defaults.currency),
                 },
             };
-            let upstream = UpstreamShop::new(ctx, store).map_err(ReplayError::Target)?;
+            let upstream = UpstreamShop::new(ctx, store.clone()).map_err(ReplayError::Target)?;
             Ok(shop.with_upstream(upstream))
         }
     }
@@ -174,17 +231,33 @@ pub async fn run(
     let started = Instant::now();
     let mut report = Report {
         target: options.target.clone(),
-        source: options.source.path.display().to_string(),
-        dialect: options.source.dialect.name().to_owned(),
+        source: options.source.label(),
+        dialect: options
+            .source
+            .platform()
+            .map_or("embedded", Platform::name)
+            .to_owned(),
         dry_run: options.dry_run,
         ..Report::default()
     };
-    progress.start(count_records(&options.source.path)?);
-    let mut reader = RecordReader::open(&options.source)?;
+    let mut reader = match &options.source {
+        Source::File(file) => {
+            progress.start(count_records(&file.path)?);
+            Reader::File(RecordReader::open(file)?)
+        }
+        Source::Backend(backend) => {
+            progress.start(None);
+            Reader::Backend {
+                source: backend,
+                page: 1,
+                done: false,
+            }
+        }
+    };
     let mut seen: HashSet<String> = HashSet::new();
     let concurrency = options.concurrency.max(1);
     loop {
-        let chunk = reader.next_chunk(CHUNK)?;
+        let chunk = reader.next_chunk(CHUNK, &options.client).await?;
         if chunk.is_empty() {
             break;
         }
@@ -203,7 +276,7 @@ pub async fn run(
                     record_outcome(
                         &mut report,
                         id_map,
-                        options.source.dialect,
+                        source_name(&options.source),
                         &record,
                         Outcome::AlreadyDone {
                             target_id: entry.target_id.clone(),
@@ -226,7 +299,7 @@ pub async fn run(
             record_outcome(
                 &mut report,
                 id_map,
-                options.source.dialect,
+                source_name(&options.source),
                 &record,
                 outcome,
                 losses,
@@ -249,10 +322,15 @@ pub async fn run(
     Ok(report)
 }
 
+/// The id map's source column: the source platform, or `embedded`.
+fn source_name(source: &Source) -> &'static str {
+    source.platform().map_or("embedded", Platform::name)
+}
+
 fn record_outcome(
     report: &mut Report,
     id_map: &mut dyn FnMut(IdMapLine),
-    platform: Platform,
+    source_platform: &'static str,
     record: &Record,
     outcome: Outcome,
     losses: Vec<Loss>,
@@ -264,7 +342,7 @@ fn record_outcome(
         Outcome::Created { target_id } => {
             report.created += 1;
             id_map(IdMapLine {
-                source_platform: platform.name(),
+                source_platform,
                 source_id: record.source_id.clone(),
                 target_id,
             });
@@ -273,7 +351,7 @@ fn record_outcome(
             report.already_done += 1;
             if let Some(target_id) = target_id {
                 id_map(IdMapLine {
-                    source_platform: platform.name(),
+                    source_platform,
                     source_id: record.source_id.clone(),
                     target_id,
                 });
@@ -296,15 +374,19 @@ fn record_outcome(
 /// Decodes, checks, translates and (unless a dry run) writes one order.
 async fn replay_one(options: &ReplayOptions, shop: &Shop, record: &Record) -> (Outcome, Vec<Loss>) {
     let failed = |error: String| (Outcome::Failed { error }, Vec::new());
-    let document = match &record.document {
-        Ok(d) => d.clone(),
-        Err(why) => return failed(why.clone()),
+    let (mut order, kind) = match (&record.document, &options.source) {
+        (Err(why), _) => return failed(why.clone()),
+        (Ok(Document::Canonical(order)), _) => ((**order).clone(), DocumentKind::Order),
+        (Ok(Document::Json(document)), Source::File(file)) => {
+            match dialects::decode_value(file.dialect, document.clone(), &options.decode) {
+                Ok(d) => (d.order, d.kind),
+                Err(p) => return failed(format!("cannot decode: {}", p.message())),
+            }
+        }
+        (Ok(Document::Json(_)), Source::Backend(_)) => {
+            return failed("a backend source yields orders, not documents".to_owned())
+        }
     };
-    let decoded = match dialects::decode_value(options.source.dialect, document, &options.decode) {
-        Ok(d) => d,
-        Err(p) => return failed(format!("cannot decode: {}", p.message())),
-    };
-    let mut order = decoded.order;
     // Ids and customer ids are the source platform's: the target gives its own.
     order.customer.ids = Default::default();
     order.metadata.insert(
@@ -315,7 +397,7 @@ async fn replay_one(options: &ReplayOptions, shop: &Shop, record: &Record) -> (O
         // BigCommerce's `external_source` convention for migrated orders.
         order.external_ref.origin = Some("M-MIG".to_owned());
     }
-    let stated = (decoded.kind == DocumentKind::Order).then_some(order.totals.total);
+    let stated = (kind == DocumentKind::Order).then_some(order.totals.total);
     if let Err(e) = shop.prepare(&options.client, &mut order).await {
         return failed(e.into_problem("order").message());
     }
@@ -519,6 +601,68 @@ fn json_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Records from the source, a chunk at a time.
+enum Reader<'a> {
+    File(RecordReader),
+    Backend {
+        source: &'a BackendSource,
+        page: u32,
+        done: bool,
+    },
+}
+
+/// Orders per page read from a backend source.
+const SOURCE_PAGE: u32 = 100;
+
+impl Reader<'_> {
+    async fn next_chunk(&mut self, max: usize, client: &str) -> Result<Vec<Record>, ReplayError> {
+        match self {
+            Reader::File(r) => r.next_chunk(max),
+            Reader::Backend { source, page, done } => {
+                if *done {
+                    return Ok(Vec::new());
+                }
+                let query = OrderQuery {
+                    filter: source.filter.clone(),
+                    sort: SortKey::Id,
+                    descending: false,
+                    page: *page,
+                    per_page: SOURCE_PAGE,
+                };
+                let found = source
+                    .shop
+                    .list(client, &query)
+                    .await
+                    .map_err(|e| ReplayError::Source(e.into_problem("order").message()))?;
+                *page += 1;
+                if found.items.len() < SOURCE_PAGE as usize {
+                    *done = true;
+                }
+                let platform = source.shop.upstream.as_ref().map(|u| u.platform());
+                Ok(found
+                    .items
+                    .into_iter()
+                    .map(|order| {
+                        let id = match platform {
+                            Some(p) => {
+                                crate::backends::upstream::platform_id(p, &order.ids.platform)
+                            }
+                            None => order.ids.gateway.clone(),
+                        }
+                        .unwrap_or_default();
+                        Record {
+                            key: format!("{}:{id}", platform.map_or("embedded", Platform::name)),
+                            at: format!("{} order {id}", source.name),
+                            source_id: id,
+                            document: Ok(Document::Canonical(Box::new(order))),
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
 /// Reads records lazily: NDJSON line by line, directories file by file; a JSON array is read whole.
 struct RecordReader {
     dialect: Platform,
@@ -660,7 +804,7 @@ fn record(dialect: Platform, at: String, doc: Result<Value, String>, bytes: &[u8
         key: format!("{}:{source_id}", dialect.name()),
         source_id,
         at,
-        document,
+        document: document.map(Document::Json),
     }
 }
 

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ordermux::backends::adapters::Stamp;
-use ordermux::canonical::{OrderFilter, OrderQuery, Platform, SortKey};
+use ordermux::canonical::{OrderFilter, OrderQuery, Platform, Range, SortKey};
 use ordermux::config::{Backend, Config, Credential, Credentials};
-use ordermux::replay::{self, FileSource, IdMapLine, LineProgress, ReplayOptions, Report};
+use ordermux::replay::{
+    self, BackendSource, FileSource, IdMapLine, LineProgress, ReplayOptions, Report, Source,
+};
 use ordermux::service::Shop;
 use serde_json::{json, Value};
 
@@ -47,7 +49,7 @@ fn bigcommerce_ndjson(dir: &Path, n: usize) -> PathBuf {
 fn options(config: &Config, target: &str, path: PathBuf, dialect: Platform) -> ReplayOptions {
     ReplayOptions {
         target: target.to_owned(),
-        source: FileSource { path, dialect },
+        source: Source::File(FileSource { path, dialect }),
         client: "demo".to_owned(),
         concurrency: 8,
         max_failures: None,
@@ -299,6 +301,83 @@ async fn bigcommerce_orders_into_fluentcart_land_once_despite_lost_replies() {
     assert_eq!(second.failed, 0, "{first:?} then {second:?}");
     assert_eq!(fake.with(|f| f.order_count()), 12);
     assert_eq!(fake.with(|f| f.stamped_orders()), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop() {
+    let fake = Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
+    )
+    .await;
+    // 30 orders into the embedded shop, from a file.
+    let dir = fresh_dir("replay-chain");
+    let mut config = config(&dir);
+    bigcommerce_target(&mut config, fake.base_url());
+    let file = bigcommerce_ndjson(&dir, 30);
+    let embedded = replay::target_shop(&config, "embedded", "demo")
+        .await
+        .unwrap();
+    let (seeded, _) = run(
+        &options(&config, "embedded", file.clone(), Platform::BigCommerce),
+        &embedded,
+    )
+    .await;
+    assert_eq!(seeded.created, 30);
+
+    // Embedded (orders 11..=30 by FluentCart id, i.e. an id window) → BigCommerce.
+    let to_bc = replay::shop_for(&config, &embedded.store, "bc").unwrap();
+    let mut opts = options(&config, "bc", file, Platform::BigCommerce);
+    opts.source = Source::Backend(BackendSource {
+        name: "embedded".into(),
+        shop: embedded.clone(),
+        filter: OrderFilter {
+            id_range: Some((
+                Platform::FluentCart,
+                Range {
+                    min: Some(11),
+                    max: None,
+                },
+            )),
+            ..OrderFilter::default()
+        },
+    });
+    let (moved, ids) = run(&opts, &to_bc).await;
+    assert_eq!(
+        (moved.read, moved.created, moved.failed),
+        (20, 20, 0),
+        "{moved:?}"
+    );
+    assert!(ids
+        .iter()
+        .all(|l| l.source_platform == "embedded" && l.source_id.starts_with("ord_")));
+    let (again, _) = run(&opts, &to_bc).await;
+    assert_eq!(again.already_done, 20);
+    assert_eq!(fake.with(|f| f.order_count()), 20);
+
+    // BigCommerce → a second, empty embedded shop (paged through the adapter's list).
+    let dir2 = fresh_dir("replay-chain-2");
+    let mut config2 = crate::http::harness::config(&dir2);
+    bigcommerce_target(&mut config2, fake.base_url());
+    let second = replay::target_shop(&config2, "embedded", "demo")
+        .await
+        .unwrap();
+    let from_bc = replay::shop_for(&config2, &second.store, "bc").unwrap();
+    let mut opts2 = options(&config2, "embedded", dir2.clone(), Platform::BigCommerce);
+    opts2.source = Source::Backend(BackendSource {
+        name: "bc".into(),
+        shop: from_bc,
+        filter: OrderFilter::default(),
+    });
+    let (back, ids) = run(&opts2, &second).await;
+    assert_eq!(
+        (back.read, back.created, back.failed),
+        (20, 20, 0),
+        "{back:?}"
+    );
+    assert!(ids.iter().all(|l| l.source_platform == "bigcommerce"));
+    assert_each_once(embedded_sources(&second).await, 20);
 }
 
 /// Counts rows of the replay journal marked confirmed (the process may be gone; the store is opened afresh).

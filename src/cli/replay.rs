@@ -8,10 +8,12 @@ use std::time::Duration;
 use clap::Args;
 
 use super::translate::DialectArg;
+use crate::canonical::{OrderFilter, Range};
 use crate::config::Config;
 use crate::dialects::DecodeOptions;
 use crate::replay::{
-    self, BarProgress, FileSource, IdMapLine, LineProgress, Progress, ReplayOptions,
+    self, BackendSource, BarProgress, FileSource, IdMapLine, LineProgress, Progress, ReplayOptions,
+    Source,
 };
 
 #[derive(Debug, Args)]
@@ -21,11 +23,38 @@ pub struct ReplayArgs {
     pub to: String,
     /// The orders: a JSON array, NDJSON (one document per line), or a directory of `*.json` documents. Each is a
     /// create request or an order object, bare or as `{"source_id": …, "document": …}`.
-    #[arg(long, value_name = "PATH")]
-    pub from_file: PathBuf,
-    /// The documents' dialect.
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "from_backend",
+        conflicts_with = "from_backend",
+        requires = "dialect"
+    )]
+    pub from_file: Option<PathBuf>,
+    /// The documents' dialect (with --from-file).
     #[arg(long, value_enum)]
-    pub dialect: DialectArg,
+    pub dialect: Option<DialectArg>,
+    /// Read the orders from a configured backend's list API instead (`embedded` or a `[[backends]]` name).
+    #[arg(long, value_name = "BACKEND")]
+    pub from_backend: Option<String>,
+    /// Backend source: orders created at or after this instant (RFC 3339, or YYYY-MM-DD).
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Backend source: orders created at or before this instant.
+    #[arg(long, value_parser = parse_instant)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Backend source: orders modified at or after this instant.
+    #[arg(long, value_parser = parse_instant)]
+    pub modified_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Backend source: orders modified at or before this instant.
+    #[arg(long, value_parser = parse_instant)]
+    pub modified_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Backend source: lowest order id, in the source platform's id scheme (the embedded shop: FluentCart ids).
+    #[arg(long)]
+    pub min_id: Option<u64>,
+    /// Backend source: highest order id.
+    #[arg(long)]
+    pub max_id: Option<u64>,
     /// Configuration file (default: ./gateway.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -98,12 +127,49 @@ async fn replay(args: &ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
         default_currency: Some(config.defaults.currency),
     };
     let shop = replay::target_shop(&config, &args.to, &client).await?;
+    let source = match (&args.from_file, args.dialect, &args.from_backend) {
+        (Some(path), Some(dialect), None) => Source::File(FileSource {
+            path: path.clone(),
+            dialect: dialect.into(),
+        }),
+        (None, _, Some(name)) => {
+            if name == &args.to {
+                anyhow::bail!("--from-backend and --to name the same shop");
+            }
+            let source_shop = replay::shop_for(&config, &shop.store, name)?;
+            let platform = source_shop
+                .upstream
+                .as_ref()
+                .map_or(crate::canonical::Platform::FluentCart, |u| u.platform());
+            let filter = OrderFilter {
+                created: Range {
+                    min: args.since,
+                    max: args.until,
+                },
+                updated: Range {
+                    min: args.modified_since,
+                    max: args.modified_until,
+                },
+                id_range: (args.min_id.is_some() || args.max_id.is_some()).then_some((
+                    platform,
+                    Range {
+                        min: args.min_id,
+                        max: args.max_id,
+                    },
+                )),
+                ..OrderFilter::default()
+            };
+            Source::Backend(BackendSource {
+                name: name.clone(),
+                shop: source_shop,
+                filter,
+            })
+        }
+        _ => anyhow::bail!("give --from-file with --dialect, or --from-backend"),
+    };
     let options = ReplayOptions {
         target: args.to.clone(),
-        source: FileSource {
-            path: args.from_file.clone(),
-            dialect: args.dialect.into(),
-        },
+        source,
         client,
         concurrency: args
             .concurrency
@@ -158,6 +224,18 @@ async fn replay(args: &ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// An instant on the command line: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC), or a date (its start, UTC).
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Some(t) = crate::dialects::dates::parse_iso_or_naive(text) {
+        return Ok(t);
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 instant or a YYYY-MM-DD date"))
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
