@@ -47,7 +47,7 @@ pub struct BackendSource {
 #[derive(Debug, Clone)]
 pub enum Source {
     File(FileSource),
-    Backend(BackendSource),
+    Backend(Box<BackendSource>),
 }
 
 impl Source {
@@ -248,7 +248,7 @@ pub async fn run(
         Source::Backend(backend) => {
             progress.start(None);
             Reader::Backend {
-                source: backend,
+                source: backend.as_ref(),
                 page: 1,
                 done: false,
             }

@@ -329,7 +329,7 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
     // Embedded (orders 11..=30 by FluentCart id, i.e. an id window) → BigCommerce.
     let to_bc = replay::shop_for(&config, &embedded.store, "bc").unwrap();
     let mut opts = options(&config, "bc", file, Platform::BigCommerce);
-    opts.source = Source::Backend(BackendSource {
+    opts.source = Source::Backend(Box::new(BackendSource {
         name: "embedded".into(),
         shop: embedded.clone(),
         filter: OrderFilter {
@@ -342,7 +342,7 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
             )),
             ..OrderFilter::default()
         },
-    });
+    }));
     let (moved, ids) = run(&opts, &to_bc).await;
     assert_eq!(
         (moved.read, moved.created, moved.failed),
@@ -365,11 +365,11 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
         .unwrap();
     let from_bc = replay::shop_for(&config2, &second.store, "bc").unwrap();
     let mut opts2 = options(&config2, "embedded", dir2.clone(), Platform::BigCommerce);
-    opts2.source = Source::Backend(BackendSource {
+    opts2.source = Source::Backend(Box::new(BackendSource {
         name: "bc".into(),
         shop: from_bc,
         filter: OrderFilter::default(),
-    });
+    }));
     let (back, ids) = run(&opts2, &second).await;
     assert_eq!(
         (back.read, back.created, back.failed),

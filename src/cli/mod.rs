@@ -32,7 +32,7 @@ pub enum Command {
     /// Translate an order document from one dialect into another.
     Translate(TranslateArgs),
     /// Migrate orders into a shop exactly once: resumable, with progress, a report and an id map.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
 }
 
 /// Runs the parsed command and returns the process exit code.

@@ -159,11 +159,11 @@ async fn replay(args: &ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
                 )),
                 ..OrderFilter::default()
             };
-            Source::Backend(BackendSource {
+            Source::Backend(Box::new(BackendSource {
                 name: name.clone(),
                 shop: source_shop,
                 filter,
-            })
+            }))
         }
         _ => anyhow::bail!("give --from-file with --dialect, or --from-backend"),
     };
