@@ -35,6 +35,32 @@ pub enum Command {
     Replay(Box<ReplayArgs>),
 }
 
+/// The configuration at `path` with the data directory overridden, or exit code 2 with every problem printed.
+fn load_config(
+    path: Option<&std::path::Path>,
+    data_dir: Option<&std::path::PathBuf>,
+) -> Result<crate::config::Config, ExitCode> {
+    let mut config = crate::config::Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    if let Some(dir) = data_dir {
+        config.server.data_dir.clone_from(dir);
+    }
+    Ok(config)
+}
+
+/// The multi-threaded async runtime the long-running commands use.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {

@@ -84,25 +84,13 @@ pub struct ReplayArgs {
 
 /// Exit codes: 0 every order is in the target; 1 some failed (see the report); 2 the run could not start.
 pub fn run(args: &ReplayArgs) -> ExitCode {
-    let mut config = match Config::load(args.config.as_deref()) {
+    let config = match super::load_config(args.config.as_deref(), args.data_dir.as_ref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if let Some(dir) = &args.data_dir {
-        config.server.data_dir.clone_from(dir);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(replay(args, config)) {
         Ok(code) => code,

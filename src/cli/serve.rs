@@ -70,18 +70,12 @@ pub fn check_config(args: &CheckConfigArgs) -> ExitCode {
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
-    let mut config = match Config::load(args.config.as_deref()) {
+    let mut config = match super::load_config(args.config.as_deref(), args.data_dir.as_ref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if let Some(listen) = args.listen {
         config.server.listen = listen;
-    }
-    if let Some(dir) = &args.data_dir {
-        config.server.data_dir.clone_from(dir);
     }
     if let Some(format) = args.log_format {
         config.server.log_format = match format {
@@ -90,15 +84,9 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         };
     }
     crate::telemetry::init(config.server.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
