@@ -46,6 +46,34 @@ pub(super) async fn upsert(conn: &mut SqliteConnection, m: &ReplayMark) -> Resul
     Ok(())
 }
 
+/// Upserts many rows in one statement per 2000 (confirmations committed with a group of creates).
+pub(super) async fn upsert_many(
+    conn: &mut SqliteConnection,
+    marks: &[ReplayMark],
+) -> Result<(), StoreError> {
+    for chunk in marks.chunks(2000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, m| {
+            b.push_bind(m.target.clone())
+                .push_bind(m.source_key.clone())
+                .push_bind(m.state.key())
+                .push_bind(m.target_id.clone())
+                .push_bind(m.losses.clone())
+                .push_bind(m.last_error.clone())
+                .push_bind(m.now);
+        });
+        q.push(
+            " ON CONFLICT (target, source_key) DO UPDATE SET state = excluded.state, \
+             target_id = COALESCE(excluded.target_id, target_id), losses = excluded.losses, \
+             last_error = excluded.last_error, updated_at = excluded.updated_at",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// The rows for `keys` on `target` (keys without a row are absent), in one query per 500 keys.
     pub async fn replay_entries(

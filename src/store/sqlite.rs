@@ -3,6 +3,7 @@
 //! queue instead of busy errors) and a pool of readers.
 
 use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -222,22 +223,52 @@ async fn write_batcher(
 
 async fn run_writes(writer: &SqlitePool, ops: Vec<WriteOp>) -> Result<Vec<Outcome>, StoreError> {
     let mut tx = writer.begin().await?;
-    let mut out = Vec::with_capacity(ops.len());
-    for op in ops {
-        out.push(match op {
+    // Creates are independent of each other and of the batch's other writes (a request's idempotency claim is
+    // committed before its create is queued), so they go first, together.
+    let mut creates = Vec::new();
+    let mut marks = Vec::new();
+    let mut rest = Vec::new();
+    for (i, op) in ops.into_iter().enumerate() {
+        match op {
             WriteOp::Create {
                 client,
                 order,
                 now,
                 replay,
             } => {
-                let order = insert_order(&mut tx, &client, *order, now).await?;
-                if let Some(mut mark) = replay {
-                    mark.target_id.clone_from(&order.ids.gateway);
-                    super::replay::upsert(&mut tx, &mark).await?;
-                }
-                Outcome::Created(Box::new(order))
+                creates.push((i, client, order, now));
+                marks.push(replay);
             }
+            other => rest.push((i, other)),
+        }
+    }
+    let mut out: Vec<Option<Outcome>> = Vec::new();
+    out.resize_with(creates.len() + rest.len(), || None);
+    if !creates.is_empty() {
+        let positions: Vec<usize> = creates.iter().map(|(i, ..)| *i).collect();
+        let orders = insert_orders(
+            &mut tx,
+            creates
+                .into_iter()
+                .map(|(_, client, order, now)| (client, *order, now))
+                .collect(),
+        )
+        .await?;
+        let mut replayed = Vec::new();
+        for ((i, order), mark) in positions.into_iter().zip(orders).zip(marks) {
+            if let Some(mut mark) = mark {
+                mark.target_id.clone_from(&order.ids.gateway);
+                replayed.push(*mark);
+            }
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(Outcome::Created(Box::new(order)));
+            }
+        }
+        super::replay::upsert_many(&mut tx, &replayed).await?;
+    }
+    for (i, op) in rest {
+        let outcome = match op {
+            WriteOp::Create { .. } => return Err(wrong_outcome()),
             WriteOp::ReplayMark(mark) => {
                 super::replay::upsert(&mut tx, &mark).await?;
                 Outcome::Done
@@ -271,10 +302,15 @@ async fn run_writes(writer: &SqlitePool, ops: Vec<WriteOp>) -> Result<Vec<Outcom
                 super::upstream::journal_update(&mut tx, &update).await?;
                 Outcome::Done
             }
-        });
+        };
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(outcome);
+        }
     }
     tx.commit().await?;
-    Ok(out)
+    out.into_iter()
+        .map(|o| o.ok_or_else(wrong_outcome))
+        .collect()
 }
 
 async fn claim_key(
@@ -362,35 +398,55 @@ async fn complete_key(
     Ok(())
 }
 
-async fn insert_order(
+/// Stores new orders, all in the caller's transaction: one statement allocates their numbers, two give their
+/// objects ids, a few link their customers, one writes them. Each statement is a round trip to SQLite's worker
+/// thread, so a group commit of many creates costs about what one used to.
+async fn insert_orders(
     conn: &mut SqliteConnection,
-    client: &str,
-    mut order: Order,
-    now: Timestamp,
-) -> Result<Order, StoreError> {
-    let n = next_sequence(conn, "order").await?;
-    let gid = gateway_id("ord");
-    order.ids.gateway = Some(gid.clone());
-    order.ids.platform = PlatformIds {
-        fluentcart: Some(n.unsigned_abs()),
-        commercelayer: Some(random_token(10)),
-        bigcommerce: Some((n + BIGCOMMERCE_ORDER_ID_OFFSET).unsigned_abs()),
-    };
-    if order.ids.number.is_none() {
-        order.ids.number = Some(n.to_string());
+    mut creates: Vec<(String, Order, Timestamp)>,
+) -> Result<Vec<Order>, StoreError> {
+    let count = i64::try_from(creates.len()).unwrap_or(i64::MAX);
+    let first = allocate(conn, &[("order", count)])
+        .await?
+        .get("order")
+        .copied()
+        .unwrap_or(0);
+    for (i, (_, order, now)) in creates.iter_mut().enumerate() {
+        let n = first + i64::try_from(i).unwrap_or(0);
+        order.ids.gateway = Some(gateway_id("ord"));
+        order.ids.platform = PlatformIds {
+            fluentcart: Some(n.unsigned_abs()),
+            commercelayer: Some(random_token(10)),
+            bigcommerce: Some((n + BIGCOMMERCE_ORDER_ID_OFFSET).unsigned_abs()),
+        };
+        if order.ids.number.is_none() {
+            order.ids.number = Some(n.to_string());
+        }
+        if order.ids.uuid.is_none() {
+            order.ids.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
+        }
+        if order.ids.cart_token.is_none() {
+            order.ids.cart_token = Some(random_token(32));
+        }
+        order.timestamps.created_at.get_or_insert(*now);
+        order.timestamps.updated_at = Some(*now);
+        clear_object_ids(order);
     }
-    if order.ids.uuid.is_none() {
-        order.ids.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
+    {
+        let mut targets: Vec<(&str, &mut Order)> = creates
+            .iter_mut()
+            .map(|(client, order, _)| (client.as_str(), order))
+            .collect();
+        assign_object_ids(conn, &mut targets).await?;
     }
-    if order.ids.cart_token.is_none() {
-        order.ids.cart_token = Some(random_token(32));
-    }
-    order.timestamps.created_at.get_or_insert(now);
-    order.timestamps.updated_at = Some(now);
-    clear_object_ids(&mut order);
-    assign_object_ids(conn, client, &gid, &mut order).await?;
-    write_order(conn, client, &order, 1, true).await?;
-    Ok(order)
+    let mut q = QueryBuilder::<Sqlite>::new(ORDER_INSERT);
+    let rows = creates
+        .iter()
+        .map(|(client, order, _)| OrderRow::new(client, order, 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    q.push_values(rows, |mut b, row| row.bind(&mut b));
+    q.build().execute(&mut *conn).await?;
+    Ok(creates.into_iter().map(|(_, order, _)| order).collect())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -645,14 +701,14 @@ impl SqliteStore {
         change(&mut order).map_err(ModifyError::Rejected)?;
         order.timestamps.updated_at = Some(now);
         let gid = order.ids.gateway.clone().unwrap_or_default();
-        assign_object_ids(&mut tx, client, &gid, &mut order).await?;
+        assign_object_ids(&mut tx, &mut [(client, &mut order)]).await?;
         sqlx::query("DELETE FROM id_map WHERE order_gateway_id = ? AND kind != 'customer' AND gateway_id NOT IN (SELECT value FROM json_each(?))")
             .bind(&gid)
             .bind(serde_json::Value::from(live_object_gids(&order)).to_string())
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        write_order(&mut tx, client, &order, version + 1, false).await?;
+        update_order_row(&mut tx, client, &order, version + 1).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(order)
     }
@@ -893,91 +949,225 @@ fn clear_object_ids(order: &mut Order) {
     }
 }
 
-/// Gives every object of `order` that has no ids a new id in every scheme, and links the customer by email.
-/// Ids are allocated for all objects in one statement and mapped in one more: each statement is a round trip to
-/// SQLite's worker thread, which is what a create costs.
+/// Gives every object of each order that has no ids a new id in every scheme, and links each customer by email
+/// (creating the customers not seen before). However many orders, this is two statements for the objects and at
+/// most one per client plus three for customers: each statement is a round trip to SQLite's worker thread.
 async fn assign_object_ids(
     conn: &mut SqliteConnection,
-    client: &str,
-    order_gid: &str,
-    order: &mut Order,
+    orders: &mut [(&str, &mut Order)],
 ) -> Result<(), StoreError> {
-    let mut slots: Vec<(ObjectKind, &mut PlatformIds)> = Vec::new();
-    slots.extend(
-        order
-            .line_items
-            .iter_mut()
-            .filter(|l| l.ids.is_empty())
-            .map(|l| (ObjectKind::LineItem, &mut l.ids)),
-    );
-    slots.extend(
-        order
-            .billing_address
-            .iter_mut()
-            .chain(order.shipping_destinations.iter_mut())
-            .filter(|a| a.ids.is_empty())
-            .map(|a| (ObjectKind::Address, &mut a.ids)),
-    );
-    slots.extend(
-        order
-            .shipping_lines
-            .iter_mut()
-            .filter(|s| s.ids.is_empty())
-            .map(|s| (ObjectKind::ShippingLine, &mut s.ids)),
-    );
-    if !slots.is_empty() {
-        let kinds = [
+    let kinds = [
+        ObjectKind::LineItem,
+        ObjectKind::Address,
+        ObjectKind::ShippingLine,
+    ];
+    let mut wants: Vec<(&'static str, i64)> = kinds.iter().map(|k| (k.key(), 0)).collect();
+    for (_, order) in orders.iter() {
+        let mut count = |kind: ObjectKind, n: usize| {
+            if let Some(w) = wants.iter_mut().find(|(k, _)| *k == kind.key()) {
+                w.1 += i64::try_from(n).unwrap_or(0);
+            }
+        };
+        count(
             ObjectKind::LineItem,
+            order.line_items.iter().filter(|l| l.ids.is_empty()).count(),
+        );
+        count(
             ObjectKind::Address,
+            order
+                .billing_address
+                .iter()
+                .chain(order.shipping_destinations.iter())
+                .filter(|a| a.ids.is_empty())
+                .count(),
+        );
+        count(
             ObjectKind::ShippingLine,
-        ];
-        let wants: Vec<(&'static str, i64)> = kinds
-            .iter()
-            .map(|k| {
-                (
-                    k.key(),
-                    slots.iter().filter(|(kind, _)| kind == k).count() as i64,
-                )
-            })
-            .collect();
-        let mut next = allocate(conn, &wants).await?;
-        let mut rows = Vec::with_capacity(slots.len());
-        for (kind, ids) in &mut slots {
+            order
+                .shipping_lines
+                .iter()
+                .filter(|s| s.ids.is_empty())
+                .count(),
+        );
+    }
+    let mut next = allocate(conn, &wants).await?;
+    let mut rows: Vec<(ObjectKind, i64, String, String, String)> = Vec::new();
+    for (client, order) in orders.iter_mut() {
+        let order_gid = order.ids.gateway.clone().unwrap_or_default();
+        let mut slots: Vec<(ObjectKind, &mut PlatformIds)> = Vec::new();
+        slots.extend(
+            order
+                .line_items
+                .iter_mut()
+                .filter(|l| l.ids.is_empty())
+                .map(|l| (ObjectKind::LineItem, &mut l.ids)),
+        );
+        slots.extend(
+            order
+                .billing_address
+                .iter_mut()
+                .chain(order.shipping_destinations.iter_mut())
+                .filter(|a| a.ids.is_empty())
+                .map(|a| (ObjectKind::Address, &mut a.ids)),
+        );
+        slots.extend(
+            order
+                .shipping_lines
+                .iter_mut()
+                .filter(|s| s.ids.is_empty())
+                .map(|s| (ObjectKind::ShippingLine, &mut s.ids)),
+        );
+        for (kind, ids) in slots {
             let n = next.get_mut(kind.key()).map_or(0, |n| {
                 let v = *n;
                 *n += 1;
                 v
             });
-            **ids = PlatformIds {
+            *ids = PlatformIds {
                 fluentcart: Some(n.unsigned_abs()),
                 commercelayer: Some(random_token(10)),
                 bigcommerce: Some(n.unsigned_abs()),
             };
-            rows.push((*kind, n, ids.commercelayer.clone().unwrap_or_default()));
+            rows.push((
+                kind,
+                n,
+                ids.commercelayer.clone().unwrap_or_default(),
+                (*client).to_owned(),
+                order_gid.clone(),
+            ));
         }
+    }
+    for chunk in rows.chunks(4000) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO id_map (gateway_id, kind, client, order_gateway_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
         );
-        q.push_values(rows, |mut b, (kind, n, cl)| {
-            b.push_bind(object_gid(kind, n.unsigned_abs()))
+        q.push_values(chunk, |mut b, (kind, n, cl, client, order_gid)| {
+            b.push_bind(object_gid(*kind, n.unsigned_abs()))
                 .push_bind(kind.key())
-                .push_bind(client.to_owned())
-                .push_bind(order_gid.to_owned())
-                .push_bind(n)
-                .push_bind(cl)
-                .push_bind(n);
+                .push_bind(client.clone())
+                .push_bind(order_gid.clone())
+                .push_bind(*n)
+                .push_bind(cl.clone())
+                .push_bind(*n);
         });
         q.build().execute(&mut *conn).await?;
     }
-    if order.customer.ids.is_empty() {
-        if let Some(email) = order.customer.email.clone() {
-            let seed = SeedCustomer {
-                email,
-                first_name: order.customer.first_name.clone(),
-                last_name: order.customer.last_name.clone(),
-                address: None,
-            };
-            order.customer.ids = ensure_customer(conn, client, &seed).await?.ids;
+    link_customers(conn, orders).await
+}
+
+/// A customer an order names by email: client, email (lowercase), first and last name.
+type WantedCustomer = (String, String, Option<String>, Option<String>);
+
+/// Sets the customer ids of orders whose customer has none, by email: existing customers of the order's client
+/// are found in one query per client, the rest are created together (the same new email twice is one customer).
+async fn link_customers(
+    conn: &mut SqliteConnection,
+    orders: &mut [(&str, &mut Order)],
+) -> Result<(), StoreError> {
+    let mut wanted: Vec<WantedCustomer> = Vec::new();
+    for (client, order) in orders.iter() {
+        if !order.customer.ids.is_empty() {
+            continue;
+        }
+        if let Some(email) = &order.customer.email {
+            let email = email.trim().to_ascii_lowercase();
+            if !wanted.iter().any(|(c, e, ..)| c == client && *e == email) {
+                wanted.push((
+                    (*client).to_owned(),
+                    email,
+                    order.customer.first_name.clone(),
+                    order.customer.last_name.clone(),
+                ));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut known: HashMap<(String, String), PlatformIds> = HashMap::new();
+    let clients: BTreeSet<&str> = wanted.iter().map(|(c, ..)| c.as_str()).collect();
+    for client in clients {
+        let emails: Vec<&str> = wanted
+            .iter()
+            .filter(|(c, ..)| c == client)
+            .map(|(_, e, ..)| e.as_str())
+            .collect();
+        for chunk in emails.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(CUSTOMER_SELECT);
+            q.push_bind(client.to_owned()).push(" AND c.email IN (");
+            let mut sep = q.separated(", ");
+            for e in chunk {
+                sep.push_bind((*e).to_owned());
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&mut *conn).await? {
+                let record = customer_from_row(&row);
+                known.insert((client.to_owned(), record.email), record.ids);
+            }
+        }
+    }
+    let new: Vec<&WantedCustomer> = wanted
+        .iter()
+        .filter(|(c, e, ..)| !known.contains_key(&(c.clone(), e.clone())))
+        .collect();
+    if !new.is_empty() {
+        let count = i64::try_from(new.len()).unwrap_or(i64::MAX);
+        let first = allocate(conn, &[(ObjectKind::Customer.key(), count)])
+            .await?
+            .get(ObjectKind::Customer.key())
+            .copied()
+            .unwrap_or(0);
+        let created: Vec<(i64, String, &WantedCustomer)> = new
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| (first + i64::try_from(i).unwrap_or(0), random_token(10), w))
+            .collect();
+        for chunk in created.chunks(2000) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO id_map (gateway_id, kind, client, order_gateway_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+            );
+            q.push_values(chunk, |mut b, (n, cl, (client, ..))| {
+                b.push_bind(object_gid(ObjectKind::Customer, n.unsigned_abs()))
+                    .push_bind(ObjectKind::Customer.key())
+                    .push_bind(client.clone())
+                    .push_bind(None::<String>)
+                    .push_bind(*n)
+                    .push_bind(cl.clone())
+                    .push_bind(*n);
+            });
+            q.build().execute(&mut *conn).await?;
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO customers (gateway_id, client, email, first_name, last_name) ",
+            );
+            q.push_values(chunk, |mut b, (n, _, (client, email, first, last))| {
+                b.push_bind(object_gid(ObjectKind::Customer, n.unsigned_abs()))
+                    .push_bind(client.clone())
+                    .push_bind(email.clone())
+                    .push_bind(first.clone())
+                    .push_bind(last.clone());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+        for (n, cl, (client, email, ..)) in created {
+            known.insert(
+                (client.clone(), email.clone()),
+                PlatformIds {
+                    fluentcart: Some(n.unsigned_abs()),
+                    commercelayer: Some(cl),
+                    bigcommerce: Some(n.unsigned_abs()),
+                },
+            );
+        }
+    }
+    for (client, order) in orders.iter_mut() {
+        if !order.customer.ids.is_empty() {
+            continue;
+        }
+        if let Some(email) = &order.customer.email {
+            let key = ((*client).to_owned(), email.trim().to_ascii_lowercase());
+            if let Some(ids) = known.get(&key) {
+                order.customer.ids = ids.clone();
+            }
         }
     }
     Ok(())
@@ -1216,76 +1406,141 @@ async fn read_order(
     Ok(Some((order_from_row(&row)?, row.get(1))))
 }
 
-async fn write_order(
-    conn: &mut SqliteConnection,
-    client: &str,
-    order: &Order,
+/// The columns of an orders row, shared by the one-row UPDATE and the multi-row INSERT.
+const ORDER_INSERT: &str = "INSERT INTO orders (client, fluentcart_id, commercelayer_id, bigcommerce_id, number, reference, email, customer_gateway_id, status, payment_status, fulfillment_status, currency, total_minor, created_at, updated_at, version, search_text, body, gateway_id) ";
+
+/// One order's row values, in `ORDER_INSERT`'s column order.
+struct OrderRow {
+    client: String,
+    fluentcart_id: Option<i64>,
+    commercelayer_id: Option<String>,
+    bigcommerce_id: Option<i64>,
+    number: String,
+    reference: Option<String>,
+    email: Option<String>,
+    customer_gateway_id: Option<String>,
+    status: &'static str,
+    payment_status: &'static str,
+    fulfillment_status: &'static str,
+    currency: String,
+    total_minor: i64,
+    created_at: String,
+    updated_at: String,
     version: i64,
-    insert: bool,
-) -> Result<(), StoreError> {
-    let body = serde_json::to_string(order).map_err(|e| corrupt("order", e))?;
-    let ids = &order.ids.platform;
-    let search = [
-        order.ids.number.as_deref(),
-        order.customer.email.as_deref(),
-        order.customer.first_name.as_deref(),
-        order.customer.last_name.as_deref(),
-        order.external_ref.reference.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" ")
-    .to_lowercase();
-    let created = order
-        .timestamps
-        .created_at
-        .map(timestamp_text)
-        .unwrap_or_default();
-    let updated = order
-        .timestamps
-        .updated_at
-        .map(timestamp_text)
-        .unwrap_or_default();
-    let sql = if insert {
-        "INSERT INTO orders (client, fluentcart_id, commercelayer_id, bigcommerce_id, number, reference, email, customer_gateway_id, status, payment_status, fulfillment_status, currency, total_minor, created_at, updated_at, version, search_text, body, gateway_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    } else {
-        "UPDATE orders SET client = ?, fluentcart_id = ?, commercelayer_id = ?, bigcommerce_id = ?, number = ?, reference = ?, email = ?, customer_gateway_id = ?, status = ?, payment_status = ?, fulfillment_status = ?, currency = ?, total_minor = ?, created_at = ?, updated_at = ?, version = ?, search_text = ?, body = ? WHERE gateway_id = ?"
-    };
-    sqlx::query(sql)
-        .bind(client)
-        .bind(ids.fluentcart.map(to_i64))
-        .bind(&ids.commercelayer)
-        .bind(ids.bigcommerce.map(to_i64))
-        .bind(order.ids.number.as_deref().unwrap_or_default())
-        .bind(&order.external_ref.reference)
-        .bind(
-            order
+    search_text: String,
+    body: String,
+    gateway_id: String,
+}
+
+impl OrderRow {
+    fn new(client: &str, order: &Order, version: i64) -> Result<Self, StoreError> {
+        let ids = &order.ids.platform;
+        let search_text = [
+            order.ids.number.as_deref(),
+            order.customer.email.as_deref(),
+            order.customer.first_name.as_deref(),
+            order.customer.last_name.as_deref(),
+            order.external_ref.reference.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+        Ok(OrderRow {
+            client: client.to_owned(),
+            fluentcart_id: ids.fluentcart.map(to_i64),
+            commercelayer_id: ids.commercelayer.clone(),
+            bigcommerce_id: ids.bigcommerce.map(to_i64),
+            number: order.ids.number.clone().unwrap_or_default(),
+            reference: order.external_ref.reference.clone(),
+            email: order
                 .customer
                 .email
                 .as_ref()
                 .map(|e| e.to_ascii_lowercase()),
-        )
-        .bind(
-            order
+            customer_gateway_id: order
                 .customer
                 .ids
                 .fluentcart
                 .map(|n| object_gid(ObjectKind::Customer, n)),
-        )
-        .bind(order.status.key())
-        .bind(order.payment_status.key())
-        .bind(order.fulfillment_status.key())
-        .bind(order.currency.as_str())
-        .bind(order.totals.total.minor)
-        .bind(created)
-        .bind(updated)
-        .bind(version)
-        .bind(search)
-        .bind(body)
-        .bind(order.ids.gateway.as_deref().unwrap_or_default())
-        .execute(&mut *conn)
-        .await?;
+            status: order.status.key(),
+            payment_status: order.payment_status.key(),
+            fulfillment_status: order.fulfillment_status.key(),
+            currency: order.currency.as_str().to_owned(),
+            total_minor: order.totals.total.minor,
+            created_at: order
+                .timestamps
+                .created_at
+                .map(timestamp_text)
+                .unwrap_or_default(),
+            updated_at: order
+                .timestamps
+                .updated_at
+                .map(timestamp_text)
+                .unwrap_or_default(),
+            version,
+            search_text,
+            body: serde_json::to_string(order).map_err(|e| corrupt("order", e))?,
+            gateway_id: order.ids.gateway.clone().unwrap_or_default(),
+        })
+    }
+
+    fn bind(self, b: &mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>) {
+        b.push_bind(self.client)
+            .push_bind(self.fluentcart_id)
+            .push_bind(self.commercelayer_id)
+            .push_bind(self.bigcommerce_id)
+            .push_bind(self.number)
+            .push_bind(self.reference)
+            .push_bind(self.email)
+            .push_bind(self.customer_gateway_id)
+            .push_bind(self.status)
+            .push_bind(self.payment_status)
+            .push_bind(self.fulfillment_status)
+            .push_bind(self.currency)
+            .push_bind(self.total_minor)
+            .push_bind(self.created_at)
+            .push_bind(self.updated_at)
+            .push_bind(self.version)
+            .push_bind(self.search_text)
+            .push_bind(self.body)
+            .push_bind(self.gateway_id);
+    }
+}
+
+/// Rewrites a stored order's row.
+async fn update_order_row(
+    conn: &mut SqliteConnection,
+    client: &str,
+    order: &Order,
+    version: i64,
+) -> Result<(), StoreError> {
+    let row = OrderRow::new(client, order, version)?;
+    sqlx::query(
+        "UPDATE orders SET client = ?, fluentcart_id = ?, commercelayer_id = ?, bigcommerce_id = ?, number = ?, reference = ?, email = ?, customer_gateway_id = ?, status = ?, payment_status = ?, fulfillment_status = ?, currency = ?, total_minor = ?, created_at = ?, updated_at = ?, version = ?, search_text = ?, body = ? WHERE gateway_id = ?",
+    )
+    .bind(row.client)
+    .bind(row.fluentcart_id)
+    .bind(row.commercelayer_id)
+    .bind(row.bigcommerce_id)
+    .bind(row.number)
+    .bind(row.reference)
+    .bind(row.email)
+    .bind(row.customer_gateway_id)
+    .bind(row.status)
+    .bind(row.payment_status)
+    .bind(row.fulfillment_status)
+    .bind(row.currency)
+    .bind(row.total_minor)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .bind(row.version)
+    .bind(row.search_text)
+    .bind(row.body)
+    .bind(row.gateway_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
