@@ -28,7 +28,7 @@ fn bigcommerce_ndjson(dir: &Path, n: usize) -> PathBuf {
             "billing_address": {
                 "first_name": "Buyer", "last_name": format!("No{i}"), "street_1": "1 Main St", "city": "Austin",
                 "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
-                "email": format!("buyer{i}@example.com")
+                "email": format!("buyer{i}@example.com"), "phone": "+1 512 555 0100"
             },
             "products": [
                 {"product_id": 111, "quantity": 1 + i % 3},
@@ -378,6 +378,73 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
     );
     assert!(ids.iter().all(|l| l.source_platform == "bigcommerce"));
     assert_each_once(embedded_sources(&second).await, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn into_commercelayer_despite_failures_then_from_commercelayer_into_an_embedded_shop() {
+    use crate::fakes::commercelayer::CommerceLayerFake;
+    let fake = Fake::start(CommerceLayerFake::new("cl-id", "cl-secret")).await;
+    let backend = |url: String| Backend {
+        credentials: Credentials {
+            client_id: Some(Credential::new("cl-id")),
+            client_secret: Some(Credential::new("cl-secret")),
+            ..Credentials::default()
+        },
+        markets: [("USD".to_owned(), "mkt_usd".to_owned())].into(),
+        timeout: Duration::from_millis(1_500),
+        total_timeout: Duration::from_secs(4),
+        breaker_failures: 1_000,
+        ..Backend::upstream("cl", Platform::CommerceLayer, url)
+    };
+    let dir = fresh_dir("replay-cl");
+    let mut cfg = config(&dir);
+    cfg.backends.push(backend(fake.base_url()));
+    let file = bigcommerce_ndjson(&dir, 15);
+    // The order request fails outright twice; a line item's reply is lost twice (each step is journaled).
+    fake.fail(Some("POST"), Some("/api/orders"), Fault::Status(503), 2);
+    fake.fail(Some("POST"), Some("/api/line_items"), Fault::ResetAfter, 2);
+    let shop = replay::target_shop(&cfg, "cl", "demo").await.unwrap();
+    let opts = options(&cfg, "cl", file, Platform::BigCommerce);
+    let (first, _) = run(&opts, &shop).await;
+    let (second, _) = run(&opts, &shop).await;
+    assert_eq!(second.failed, 0, "{first:?} then {second:?}");
+    assert_eq!(
+        fake.with(|f| f.order_count()),
+        15,
+        "no lost order, no duplicate"
+    );
+    for i in 0..15 {
+        let stamp = Stamp::for_key("demo", &format!("bigcommerce:gen-{i}"));
+        let found = fake.with(|f| f.with_reference(stamp.key()));
+        assert_eq!(found.len(), 1, "gen-{i} exactly once");
+        assert_eq!(
+            fake.with(|f| f.lines_of(&found[0].id).len()),
+            2,
+            "gen-{i} complete"
+        );
+    }
+
+    // Back out of Commerce Layer into a fresh embedded shop, through the adapter's paged list.
+    let dir2 = fresh_dir("replay-cl-2");
+    let mut cfg2 = crate::http::harness::config(&dir2);
+    cfg2.backends.push(backend(fake.base_url()));
+    let embedded = replay::target_shop(&cfg2, "embedded", "demo")
+        .await
+        .unwrap();
+    let mut opts2 = options(&cfg2, "embedded", dir2.clone(), Platform::CommerceLayer);
+    opts2.source = Source::Backend(Box::new(BackendSource {
+        name: "cl".into(),
+        shop: replay::shop_for(&cfg2, &embedded.store, "cl").unwrap(),
+        filter: OrderFilter::default(),
+    }));
+    let (back, ids) = run(&opts2, &embedded).await;
+    assert_eq!(
+        (back.read, back.created, back.failed),
+        (15, 15, 0),
+        "{back:?}"
+    );
+    assert!(ids.iter().all(|l| l.source_platform == "commercelayer"));
+    assert_each_once(embedded_sources(&embedded).await, 15);
 }
 
 /// Counts rows of the replay journal marked confirmed (the process may be gone; the store is opened afresh).
