@@ -29,21 +29,7 @@ pub struct ReplayMark {
 }
 
 pub(super) async fn upsert(conn: &mut SqliteConnection, m: &ReplayMark) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (target, source_key) DO UPDATE SET state = excluded.state, target_id = COALESCE(excluded.target_id, target_id), \
-         losses = excluded.losses, last_error = excluded.last_error, updated_at = excluded.updated_at",
-    )
-    .bind(&m.target)
-    .bind(&m.source_key)
-    .bind(m.state.key())
-    .bind(&m.target_id)
-    .bind(&m.losses)
-    .bind(&m.last_error)
-    .bind(m.now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    upsert_many(conn, std::slice::from_ref(m)).await
 }
 
 /// Upserts many rows in one statement per 2000 (confirmations committed with a group of creates).
