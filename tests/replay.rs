@@ -447,6 +447,82 @@ async fn into_commercelayer_despite_failures_then_from_commercelayer_into_an_emb
     assert_each_once(embedded_sources(&embedded).await, 15);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fluentcart_into_bigcommerce_upstream_to_upstream_and_a_created_window() {
+    let fc = Fake::start(FluentCartFake::new("wp-user", "app pass word")).await;
+    let bc = Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
+    )
+    .await;
+    let dir = fresh_dir("replay-u2u");
+    let mut cfg = config(&dir);
+    cfg.backends.push(Backend {
+        credentials: Credentials {
+            username: Some(Credential::new("wp-user")),
+            password: Some(Credential::new("app pass word")),
+            ..Credentials::default()
+        },
+        breaker_failures: 1_000,
+        ..Backend::upstream("fc", Platform::FluentCart, fc.base_url())
+    });
+    bigcommerce_target(&mut cfg, bc.base_url());
+    // Seed FluentCart with 8 orders (through a replay), then move them FluentCart → BigCommerce.
+    let file = bigcommerce_ndjson(&dir, 8);
+    let into_fc = replay::target_shop(&cfg, "fc", "demo").await.unwrap();
+    let (seeded, _) = run(
+        &options(&cfg, "fc", file.clone(), Platform::BigCommerce),
+        &into_fc,
+    )
+    .await;
+    assert_eq!(seeded.created, 8, "{seeded:?}");
+    let into_bc = replay::shop_for(&cfg, &into_fc.store, "bc").unwrap();
+    let mut opts = options(&cfg, "bc", file.clone(), Platform::BigCommerce);
+    opts.source = Source::Backend(Box::new(BackendSource {
+        name: "fc".into(),
+        shop: into_fc.clone(),
+        filter: OrderFilter::default(),
+    }));
+    let (moved, ids) = run(&opts, &into_bc).await;
+    assert_eq!(
+        (moved.read, moved.created, moved.failed),
+        (8, 8, 0),
+        "{moved:?}"
+    );
+    assert!(ids.iter().all(|l| l.source_platform == "fluentcart"));
+    assert_eq!(bc.with(|f| f.order_count()), 8);
+
+    // A created window in the future selects nothing; one in the past selects everything (embedded source).
+    let embedded = replay::shop_for(&cfg, &into_fc.store, "embedded").unwrap();
+    let (_, _) = run(
+        &options(&cfg, "embedded", file, Platform::BigCommerce),
+        &embedded,
+    )
+    .await;
+    let window = |min: chrono::DateTime<chrono::Utc>| {
+        let mut o = options(&cfg, "fc", dir.clone(), Platform::BigCommerce);
+        o.dry_run = true;
+        o.source = Source::Backend(Box::new(BackendSource {
+            name: "embedded".into(),
+            shop: embedded.clone(),
+            filter: OrderFilter {
+                created: Range {
+                    min: Some(min),
+                    max: None,
+                },
+                ..OrderFilter::default()
+            },
+        }));
+        o
+    };
+    let now = chrono::Utc::now();
+    let (future, _) = run(&window(now + chrono::Duration::hours(1)), &into_fc).await;
+    assert_eq!(future.read, 0, "{future:?}");
+    let (past, _) = run(&window(now - chrono::Duration::hours(1)), &into_fc).await;
+    assert_eq!((past.read, past.would_create), (8, 8), "{past:?}");
+}
+
 /// Counts rows of the replay journal marked confirmed (the process may be gone; the store is opened afresh).
 async fn confirmed_rows(data_dir: &Path) -> usize {
     let store = ordermux::store::Store::open_sqlite(data_dir, ordermux::config::Durability::Full)
