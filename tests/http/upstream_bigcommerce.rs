@@ -218,23 +218,34 @@ async fn adapter_resumes_from_the_journal_without_posting_again() {
 }
 
 #[tokio::test]
-async fn adapter_refuses_an_own_external_reference_rather_than_overwriting_it() {
+async fn an_own_external_reference_lives_in_staff_notes_and_reads_back() {
     let fake = start().await;
     let a = adapter(&fake.base_url());
     let store = store("bc-ref").await;
     let stamp = Stamp::fresh();
     let mut o = order("ref@example.com", 1);
     o.external_ref.reference = Some("AMZ-1".into());
-    let err = a
+    o.staff_note = Some("gift".into());
+    let created = a
         .create(&o, &stamp, &journal(&store, &stamp).await)
         .await
-        .unwrap_err();
-    assert!(
-        matches!(err, UpstreamError::Unsupported(ref p) if p.kind == ProblemKind::ForbiddenField),
-        "{err:?}"
-    );
-    assert_eq!(fake.with(|f| f.order_count()), 0);
-    assert!(fake.seen().is_empty());
+        .unwrap();
+    // The stamp keeps external_order_id; the reference rides on a staff-notes line and comes back as itself.
+    let id = bc_id(&created);
+    let doc = fake.with(|f| f.expanded(id)).unwrap();
+    assert_eq!(doc["external_order_id"], stamp.key());
+    assert_eq!(doc["staff_notes"], "gift\nordermux-reference: AMZ-1");
+    assert_eq!(created.external_ref.reference.as_deref(), Some("AMZ-1"));
+    assert_eq!(created.staff_note.as_deref(), Some("gift"));
+    assert!(a.find_by_stamp(&stamp).await.unwrap().is_some());
+    // Changing it is a staff-notes write; the stamp stays.
+    let mut after = created.clone();
+    after.external_ref.reference = Some("AMZ-2".into());
+    let updated = a.update(&created, &after).await.unwrap();
+    assert_eq!(updated.external_ref.reference.as_deref(), Some("AMZ-2"));
+    let doc = fake.with(|f| f.expanded(id)).unwrap();
+    assert_eq!(doc["external_order_id"], stamp.key());
+    assert_eq!(doc["staff_notes"], "gift\nordermux-reference: AMZ-2");
 }
 
 #[tokio::test]

@@ -6,10 +6,11 @@
 //! The stamp: `external_id` is read-only in the v2 spec (`readOnly: true` on every schema that names it), so the
 //! stamp goes in `external_order_id`, which `order_Post`/`order_Put` accept and which `GET /orders` and
 //! `GET /orders/count` take as an exact filter. That makes `find_by_stamp` one filtered call instead of a scan.
-//! The price: the order's own external reference (the canonical `external_ref.reference`, which the codec maps to
-//! the same field) cannot be stored beside it, so a create carrying one is refused rather than silently
-//! overwritten. `external_source` carries the order's origin, or `ordermux` when it has none (BigCommerce asks
-//! apps to name themselves there).
+//! The order's own external reference (the canonical `external_ref.reference`, which the codec maps to the same
+//! field) then lives on a marked line of `staff_notes` (`REFERENCE_LINE`), written on create and update and read
+//! back into the reference, so it round-trips through ordermux; BigCommerce's own admin shows it as a staff note.
+//! `external_source` carries the order's origin, or `ordermux` when it has none (BigCommerce asks apps to name
+//! themselves there).
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use http::{HeaderName, Method};
@@ -38,6 +39,59 @@ const MAX_SUB_PAGES: u32 = 8;
 
 /// Orders whose sub-resources are fetched at once while assembling a list page.
 const ASSEMBLE_CONCURRENCY: usize = 4;
+
+/// The staff-notes line that holds an order's own external reference (its `external_order_id` holds the stamp).
+const REFERENCE_LINE: &str = "ordermux-reference: ";
+
+/// The order as written to BigCommerce: its own reference moved onto a staff-notes line.
+fn to_wire(order: &Order) -> std::borrow::Cow<'_, Order> {
+    match order
+        .external_ref
+        .reference
+        .as_deref()
+        .filter(|r| Stamp::parse(r).is_none())
+    {
+        None => std::borrow::Cow::Borrowed(order),
+        Some(reference) => {
+            let mut wire = order.clone();
+            let line = format!("{REFERENCE_LINE}{reference}");
+            wire.staff_note = Some(match wire.staff_note.take().filter(|n| !n.is_empty()) {
+                Some(note) => format!("{note}\n{line}"),
+                None => line,
+            });
+            wire.external_ref.reference = None;
+            std::borrow::Cow::Owned(wire)
+        }
+    }
+}
+
+/// The order as callers see it: the stamp is ordermux's mark, not its reference; the reference comes back from
+/// its staff-notes line.
+fn from_wire(order: &mut Order) {
+    if order
+        .external_ref
+        .reference
+        .as_deref()
+        .and_then(Stamp::parse)
+        .is_some()
+    {
+        order.external_ref.reference = None;
+    }
+    let Some(note) = order.staff_note.take() else {
+        return;
+    };
+    let mut kept = Vec::new();
+    for line in note.split('\n') {
+        match line.strip_prefix(REFERENCE_LINE) {
+            Some(reference) if order.external_ref.reference.is_none() => {
+                order.external_ref.reference = Some(reference.to_owned());
+            }
+            _ => kept.push(line),
+        }
+    }
+    let kept = kept.join("\n");
+    order.staff_note = (!kept.is_empty()).then_some(kept);
+}
 
 /// Newest orders `find_by_stamp` scans when the upstream ignores the `external_order_id` filter: 4 pages of 250.
 /// A reconciliation happens right after the create it checks, so the order, if it exists, is among the newest.
@@ -249,16 +303,7 @@ impl BigCommerceAdapter {
         map.insert("coupons".into(), Value::Array(coupons?));
         let mut order = decode_order(Value::Object(map), &self.decode)
             .map_err(|p| UpstreamError::Malformed(format!("order {id}: {}", p.message())))?;
-        // The stamp is ordermux's mark, not the order's own external reference.
-        if order
-            .external_ref
-            .reference
-            .as_deref()
-            .and_then(Stamp::parse)
-            .is_some()
-        {
-            order.external_ref.reference = None;
-        }
+        from_wire(&mut order);
         Ok(order)
     }
 
@@ -282,18 +327,6 @@ impl BigCommerceAdapter {
         if let Some(id) = made {
             return self.get(&id.to_string()).await;
         }
-        if let Some(reference) = order
-            .external_ref
-            .reference
-            .as_deref()
-            .filter(|r| Stamp::parse(r).is_none())
-        {
-            return Err(UpstreamError::Unsupported(Problem::new(
-                ProblemKind::ForbiddenField,
-                "",
-                format!("upstream BigCommerce keeps ordermux's idempotency stamp in external_order_id; the order's own external reference {reference:?} cannot be stored there"),
-            )));
-        }
         if order.line_items.is_empty() {
             // `order_Post` requires products: BigCommerce cannot hold an empty (draft) order.
             return Err(UpstreamError::Unsupported(Problem::new(
@@ -302,7 +335,8 @@ impl BigCommerceAdapter {
                 "upstream BigCommerce cannot create an order without line items; create it with its items",
             )));
         }
-        let mut body = crate::dialects::encode(P, DocumentKind::Request, order).value;
+        let order = to_wire(order);
+        let mut body = crate::dialects::encode(P, DocumentKind::Request, &order).value;
         let Value::Object(map) = &mut body else {
             return Err(UpstreamError::Local(
                 "the BigCommerce codec rendered a non-object create request".into(),
@@ -429,8 +463,12 @@ impl BigCommerceAdapter {
                 "upstream BigCommerce has no order number filter (filter by id range instead)",
             ));
         }
-        if let Some(reference) = &filter.reference {
-            out.push(("external_order_id", reference.clone()));
+        if filter.reference.is_some() {
+            // `external_order_id` holds ordermux's stamps; the orders' own references are in staff notes, which
+            // BigCommerce cannot filter on.
+            return Err(unsupported(
+                "upstream BigCommerce keeps order references in staff notes and cannot filter on them",
+            ));
         }
         if filter.currency.is_some() {
             return Err(unsupported("upstream BigCommerce has no currency filter"));
@@ -717,8 +755,8 @@ fn array_of(map: &Map<String, Value>, key: &str) -> Vec<Value> {
 /// The `order_Put` body that turns `before` into `after`, and whether it adds lines or addresses. Both orders are
 /// rendered as create requests by the codec and compared member by member.
 fn update_body(before: &Order, after: &Order) -> Result<(Map<String, Value>, bool), UpstreamError> {
-    let b = create_form(before);
-    let a = create_form(after);
+    let b = create_form(&to_wire(before));
+    let a = create_form(&to_wire(after));
     let mut body = Map::new();
     let mut adds = false;
 
