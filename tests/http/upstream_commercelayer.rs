@@ -154,6 +154,28 @@ async fn step(
 // Adapter against the fake
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_own_reference_and_origin_live_in_metadata_and_read_back() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-own-ref").await;
+    let mut o = order("ref@example.com", OrderStatus::Pending);
+    o.external_ref.reference = Some("AMZ-7".into());
+    o.external_ref.origin = Some("M-MIG".into());
+    let (created, stamp) = create(&a, &s, &o).await;
+    let up = f
+        .with(|p| p.order(&upstream_id(&created)))
+        .expect("order upstream");
+    // The order itself carries ordermux's stamp and marker; its own values ride in metadata.
+    assert_eq!(up.reference.as_deref(), Some(stamp.key()));
+    assert_eq!(up.metadata["ordermux_reference"], "AMZ-7");
+    assert_eq!(up.metadata["ordermux_reference_origin"], "M-MIG");
+    assert_eq!(created.external_ref.reference.as_deref(), Some("AMZ-7"));
+    assert_eq!(created.external_ref.origin.as_deref(), Some("M-MIG"));
+    assert!(!created.metadata.contains_key("ordermux_reference"));
+    assert!(a.find_by_stamp(&stamp).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_builds_the_order_step_by_step_and_finds_it_by_stamp() {
     let f = fake().await;
     let a = adapter(&f);

@@ -33,6 +33,67 @@ use crate::dialects::tables;
 const JSONAPI: &str = "application/vnd.api+json";
 /// Everything `decode_order` reads from `included`.
 const INCLUDE: &str = "line_items,billing_address,shipping_address,market,customer";
+/// Metadata keys that hold an order's own `reference` and `reference_origin`, which ordermux's stamp and
+/// completion marker occupy on the order itself.
+const META_REFERENCE: &str = "ordermux_reference";
+const META_REFERENCE_ORIGIN: &str = "ordermux_reference_origin";
+
+/// The order as written to Commerce Layer: its own reference and origin moved into metadata.
+fn to_wire(order: &Order) -> std::borrow::Cow<'_, Order> {
+    let own_reference = order
+        .external_ref
+        .reference
+        .as_deref()
+        .filter(|r| Stamp::parse(r).is_none());
+    let own_origin = order
+        .external_ref
+        .origin
+        .as_deref()
+        .filter(|o| *o != ORIGIN && *o != ORIGIN_BUILDING);
+    if own_reference.is_none() && own_origin.is_none() {
+        return std::borrow::Cow::Borrowed(order);
+    }
+    let mut wire = order.clone();
+    if let Some(r) = own_reference {
+        wire.metadata
+            .insert(META_REFERENCE.to_owned(), Value::String(r.to_owned()));
+    }
+    if let Some(o) = own_origin {
+        wire.metadata.insert(
+            META_REFERENCE_ORIGIN.to_owned(),
+            Value::String(o.to_owned()),
+        );
+    }
+    wire.external_ref = Default::default();
+    std::borrow::Cow::Owned(wire)
+}
+
+/// The order as callers see it: the stamp and marker are ordermux's; its own reference and origin come back from
+/// metadata.
+fn from_wire(order: &mut Order) {
+    if order
+        .external_ref
+        .reference
+        .as_deref()
+        .and_then(Stamp::parse)
+        .is_some()
+    {
+        order.external_ref.reference = None;
+    }
+    if matches!(
+        order.external_ref.origin.as_deref(),
+        Some(ORIGIN | ORIGIN_BUILDING)
+    ) {
+        order.external_ref.origin = None;
+    }
+    if let Some(Value::String(r)) = order.metadata.remove(META_REFERENCE) {
+        order.external_ref.reference = Some(r);
+    }
+    if let Some(Value::String(o)) = order.metadata.remove(META_REFERENCE_ORIGIN) {
+        order.external_ref.origin = Some(o);
+    }
+}
+
 /// `reference_origin` of a completed order, and of one still being built.
 const ORIGIN: &str = "ordermux";
 const ORIGIN_BUILDING: &str = "ordermux:incomplete";
@@ -694,12 +755,14 @@ impl CommerceLayerAdapter {
     }
 
     fn decode(&self, doc: Value) -> Result<Order, UpstreamError> {
-        decode_order(doc, &self.ctx.decode).map_err(|p| {
+        let mut order = decode_order(doc, &self.ctx.decode).map_err(|p| {
             malformed(format!(
                 "Commerce Layer order the codec refuses at {}: {}",
                 p.pointer, p.reason
             ))
-        })
+        })?;
+        from_wire(&mut order);
+        Ok(order)
     }
 
     fn order_path(id: &str, include: bool) -> String {
@@ -782,7 +845,7 @@ impl CommerceLayerAdapter {
         stamp: &Stamp,
         journal: &Journal,
     ) -> Result<Order, UpstreamError> {
-        let plan = CreatePlan::new(order, &self.ctx)?;
+        let plan = CreatePlan::new(&to_wire(order), &self.ctx)?;
         let mut progress = Progress::read(&journal.steps());
         match self.build(&plan, stamp, journal, &mut progress).await {
             Ok(created) => Ok(created),
@@ -1104,7 +1167,7 @@ impl CommerceLayerAdapter {
 
     pub async fn update(&self, before: &Order, after: &Order) -> Result<Order, UpstreamError> {
         let id = own_id(before)?;
-        let changes = UpdatePlan::new(before, after)?;
+        let changes = UpdatePlan::new(&to_wire(before), &to_wire(after))?;
         // States the change asks for (a caller's `_place` in the same PATCH, a mark-as-paid) are reached with
         // triggers after the data changes; refused up front when no trigger path leads there.
         let target = after.status_triple();
