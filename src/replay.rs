@@ -675,7 +675,12 @@ enum ReaderKind {
         reader: std::io::BufReader<std::fs::File>,
         line_no: u64,
     },
-    Array(std::vec::IntoIter<Value>, u64),
+    /// Elements of a top-level JSON array, parsed one at a time on a reader thread (so memory stays flat
+    /// whatever the file's size) and handed over through a bounded channel.
+    Array {
+        items: std::sync::mpsc::Receiver<Result<Value, String>>,
+        index: u64,
+    },
     Files(std::vec::IntoIter<PathBuf>),
 }
 
@@ -692,16 +697,12 @@ impl RecordReader {
             let file = std::fs::File::open(path).map_err(read_err)?;
             let mut reader = std::io::BufReader::new(file);
             if first_byte(&mut reader).map_err(read_err)? == Some(b'[') {
-                let items: Value =
-                    serde_json::from_reader(reader).map_err(|e| ReplayError::Read {
-                        path: path.display().to_string(),
-                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                    })?;
-                let items = match items {
-                    Value::Array(items) => items,
-                    _ => Vec::new(),
-                };
-                ReaderKind::Array(items.into_iter(), 0)
+                let (tx, rx) = std::sync::mpsc::sync_channel(CHUNK);
+                std::thread::spawn(move || stream_array(reader, &tx));
+                ReaderKind::Array {
+                    items: rx,
+                    index: 0,
+                }
             } else {
                 ReaderKind::Lines { reader, line_no: 0 }
             }
@@ -739,11 +740,21 @@ impl RecordReader {
                         ))
                     }
                 }
-                ReaderKind::Array(items, index) => items.next().map(|v| {
-                    *index += 1;
-                    let bytes = v.to_string().into_bytes();
-                    (format!("{}[{}]", self.label, *index - 1), Ok(v), bytes)
-                }),
+                ReaderKind::Array { items, index } => match items.recv() {
+                    // The reader thread is done (end of the array, or it reported an error).
+                    Err(_) => None,
+                    Ok(Err(why)) => {
+                        return Err(ReplayError::Read {
+                            path: self.label.clone(),
+                            source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+                        })
+                    }
+                    Ok(Ok(v)) => {
+                        *index += 1;
+                        let bytes = v.to_string().into_bytes();
+                        Some((format!("{}[{}]", self.label, *index - 1), Ok(v), bytes))
+                    }
+                },
                 ReaderKind::Files(files) => match files.next() {
                     None => None,
                     Some(path) => {
@@ -762,6 +773,47 @@ impl RecordReader {
             out.push(record(self.dialect, at, doc, &bytes));
         }
         Ok(out)
+    }
+}
+
+/// Parses a top-level JSON array from `reader`, sending each element as soon as it is read; stops early when the
+/// receiver is gone.
+fn stream_array(
+    reader: impl std::io::Read,
+    tx: &std::sync::mpsc::SyncSender<Result<Value, String>>,
+) {
+    use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+
+    struct Elements<'a>(&'a std::sync::mpsc::SyncSender<Result<Value, String>>);
+
+    impl<'de> Visitor<'de> for Elements<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON array of documents")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(v) = seq.next_element::<Value>()? {
+                if self.0.send(Ok(v)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Elements<'_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    if let Err(e) = Elements(tx).deserialize(&mut de) {
+        let _ = tx.send(Err(e.to_string()));
     }
 }
 
@@ -999,6 +1051,41 @@ mod tests {
             b"{",
         );
         assert!(bad.document.is_err());
+    }
+
+    #[test]
+    fn a_json_array_is_read_element_by_element_and_a_broken_one_is_an_error() {
+        let dir =
+            std::env::temp_dir().join(format!("ordermux-replay-array-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(
+            &good,
+            r#" [{"id": 1}, {"id": 2}, {"source_id": "x", "document": {}}] "#,
+        )
+        .unwrap();
+        let source = FileSource {
+            path: good,
+            dialect: Platform::BigCommerce,
+        };
+        let mut reader = RecordReader::open(&source).unwrap();
+        let keys: Vec<String> = reader
+            .next_chunk(10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(keys, ["bigcommerce:1", "bigcommerce:2", "bigcommerce:x"]);
+        assert!(reader.next_chunk(10).unwrap().is_empty());
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"[{"id": 1}, {"id": "#).unwrap();
+        let mut reader = RecordReader::open(&FileSource {
+            path: bad,
+            dialect: Platform::BigCommerce,
+        })
+        .unwrap();
+        assert!(reader.next_chunk(10).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
