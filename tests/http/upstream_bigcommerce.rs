@@ -102,6 +102,16 @@ async fn journal(store: &Store, stamp: &Stamp) -> Journal {
     journal_for(store, stamp).await
 }
 
+/// Creates `order` under a fresh stamp, as `UpstreamShop` would on a first attempt.
+async fn create_fresh(a: &BigCommerceAdapter, store: &Store, order: &Order) -> (Order, Stamp) {
+    let stamp = Stamp::fresh();
+    let created = a
+        .create(order, &stamp, &journal(store, &stamp).await)
+        .await
+        .expect("created");
+    (created, stamp)
+}
+
 fn bc_id(o: &Order) -> u64 {
     o.ids.platform.bigcommerce.expect("upstream id")
 }
@@ -117,15 +127,7 @@ async fn adapter_creates_reads_and_finds_by_stamp() {
     let fake = start().await;
     let a = adapter(&fake.base_url());
     let store = store("bc-create").await;
-    let stamp = Stamp::fresh();
-    let created = a
-        .create(
-            &order("jane@example.com", 7),
-            &stamp,
-            &journal(&store, &stamp).await,
-        )
-        .await
-        .expect("created");
+    let (created, stamp) = create_fresh(&a, &store, &order("jane@example.com", 7)).await;
 
     let id = bc_id(&created);
     assert_eq!(fake.with(|f| f.order_count()), 1);
@@ -192,15 +194,7 @@ async fn adapter_resumes_from_the_journal_without_posting_again() {
     let fake = start().await;
     let a = adapter(&fake.base_url());
     let store = store("bc-resume").await;
-    let stamp = Stamp::fresh();
-    let first = a
-        .create(
-            &order("resume@example.com", 7),
-            &stamp,
-            &journal(&store, &stamp).await,
-        )
-        .await
-        .unwrap();
+    let (first, stamp) = create_fresh(&a, &store, &order("resume@example.com", 7)).await;
     // The shop found the order by its stamp and noted its id: a second create reads it back.
     let noted = Journal::new(
         store.clone(),
@@ -222,14 +216,10 @@ async fn an_own_external_reference_lives_in_staff_notes_and_reads_back() {
     let fake = start().await;
     let a = adapter(&fake.base_url());
     let store = store("bc-ref").await;
-    let stamp = Stamp::fresh();
     let mut o = order("ref@example.com", 1);
     o.external_ref.reference = Some("AMZ-1".into());
     o.staff_note = Some("gift".into());
-    let created = a
-        .create(&o, &stamp, &journal(&store, &stamp).await)
-        .await
-        .unwrap();
+    let (created, stamp) = create_fresh(&a, &store, &o).await;
     // The stamp keeps external_order_id; the reference rides on a staff-notes line and comes back as itself.
     let id = bc_id(&created);
     let doc = fake.with(|f| f.expanded(id)).unwrap();
@@ -253,7 +243,6 @@ async fn empty_sub_resources_are_204_and_read_as_empty() {
     let fake = start().await;
     let a = adapter(&fake.base_url());
     let store = store("bc-204").await;
-    let stamp = Stamp::fresh();
     let mut o = order("digital@example.com", 1);
     o.shipping_destinations.clear();
     o.shipping_lines.clear();
@@ -261,10 +250,7 @@ async fn empty_sub_resources_are_204_and_read_as_empty() {
         l.destination = None;
     }
     o.recompute_totals();
-    let created = a
-        .create(&o, &stamp, &journal(&store, &stamp).await)
-        .await
-        .unwrap();
+    let (created, _) = create_fresh(&a, &store, &o).await;
     assert!(created.shipping_destinations.is_empty());
     assert!(created.discounts.is_empty());
     // Coupons are always empty on API orders: BigCommerce answers 204 with no body, and so does the fake.
@@ -417,15 +403,7 @@ async fn adapter_updates_lines_notes_and_billing() {
     let fake = start().await;
     let a = adapter(&fake.base_url());
     let store = store("bc-update").await;
-    let stamp = Stamp::fresh();
-    let before = a
-        .create(
-            &order("up@example.com", 7),
-            &stamp,
-            &journal(&store, &stamp).await,
-        )
-        .await
-        .unwrap();
+    let (before, _) = create_fresh(&a, &store, &order("up@example.com", 7)).await;
     let id = bc_id(&before);
     let kept_line = before.line_items[0].ids.bigcommerce.unwrap();
     let removed_line = before.line_items[1].ids.bigcommerce.unwrap();
@@ -502,15 +480,7 @@ async fn adapter_transitions_by_status_id_and_archives_on_delete() {
     let fake = start().await;
     let a = adapter(&fake.base_url());
     let store = store("bc-transition").await;
-    let stamp = Stamp::fresh();
-    let mut o = a
-        .create(
-            &order("flow@example.com", 1),
-            &stamp,
-            &journal(&store, &stamp).await,
-        )
-        .await
-        .unwrap();
+    let (mut o, _) = create_fresh(&a, &store, &order("flow@example.com", 1)).await;
     let id = bc_id(&o);
     assert_eq!(o.status, OrderStatus::Pending);
     let status_of = |fake: &Fake<BigCommerceFake>| fake.with(|f| f.order(id).unwrap().status_id);
@@ -546,15 +516,7 @@ async fn adapter_transitions_by_status_id_and_archives_on_delete() {
     assert_eq!(o.payment_status, PaymentStatus::Refunded);
 
     // A second order for approve / cancel and the operations BigCommerce lacks.
-    let stamp = Stamp::fresh();
-    let mut p = a
-        .create(
-            &order("flow2@example.com", 7),
-            &stamp,
-            &journal(&store, &stamp).await,
-        )
-        .await
-        .unwrap();
+    let (mut p, _) = create_fresh(&a, &store, &order("flow2@example.com", 7)).await;
     let pid = bc_id(&p);
     for (t, status_id) in [
         // Authorized, uncaptured: Awaiting Payment, which BigCommerce's decoder reads back as authorized.
