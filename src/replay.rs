@@ -532,11 +532,9 @@ fn is_transient(e: &UpstreamShopError) -> bool {
     }
 }
 
-/// Jittered exponential backoff: 250 ms, 500 ms, 1 s … plus up to half again.
+/// Jittered exponential backoff from 250 ms (each try reconciles upstream before resending).
 fn backoff(tries: u32) -> Duration {
-    let base = 250u64 << tries.saturating_sub(1).min(5);
-    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 512;
-    Duration::from_millis(base + jitter)
+    crate::backends::transport::jittered_backoff(Duration::from_millis(250), tries)
 }
 
 /// The accounting identity: what the source said the order totals must be what its lines, shipping, fees,

@@ -200,20 +200,7 @@ impl Shop {
             }
             return Ok(());
         }
-        let p = &line.product;
-        let keys = [
-            p.sku.clone().map(ProductKey::Sku),
-            p.fluentcart_object_id.map(ProductKey::FluentCartObject),
-            p.bigcommerce_product_id.map(ProductKey::BigCommerceProduct),
-        ];
-        let mut product: Option<Product> = None;
-        for key in keys.into_iter().flatten() {
-            if let Some(found) = self.store.product(&key).await? {
-                product = Some(found);
-                break;
-            }
-        }
-        let Some(product) = product else {
+        let Some(product) = catalog_product(&self.store, &line.product).await? else {
             if line.unit_price.minor > 0 && !line.name.trim().is_empty() {
                 // Priced and named by the caller: an item the catalog does not list, kept as sent.
                 return Ok(());
@@ -248,13 +235,9 @@ impl Shop {
         if line.name.trim().is_empty() {
             line.name.clone_from(&product.name);
         }
-        // The catalog fills in the platform ids the caller did not give; the SKU is the catalog's.
-        let p = &mut line.product;
-        p.sku = Some(product.sku.clone());
-        p.fluentcart_post_id = p.fluentcart_post_id.or(product.fluentcart_post_id);
-        p.fluentcart_object_id = p.fluentcart_object_id.or(product.fluentcart_object_id);
-        p.bigcommerce_product_id = p.bigcommerce_product_id.or(product.bigcommerce_product_id);
-        p.bigcommerce_variant_id = p.bigcommerce_variant_id.or(product.bigcommerce_variant_id);
+        // The SKU is the catalog's.
+        line.product.sku = Some(product.sku.clone());
+        fill_platform_ids(&mut line.product, &product);
         if line.fulfillment_type.is_none() {
             line.fulfillment_type = Some(if product.digital {
                 FulfillmentType::Digital
@@ -467,6 +450,33 @@ impl Shop {
     pub fn market(&self, id: &str) -> Option<&Market> {
         self.markets.iter().find(|m| m.id == id || m.code == id)
     }
+}
+
+/// The catalog product a line names, by SKU, FluentCart object id or BigCommerce product id (the first that
+/// matches).
+pub async fn catalog_product(
+    store: &Store,
+    p: &crate::canonical::ProductRef,
+) -> Result<Option<Product>, StoreError> {
+    let keys = [
+        p.sku.clone().map(ProductKey::Sku),
+        p.fluentcart_object_id.map(ProductKey::FluentCartObject),
+        p.bigcommerce_product_id.map(ProductKey::BigCommerceProduct),
+    ];
+    for key in keys.into_iter().flatten() {
+        if let Some(found) = store.product(&key).await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// Fills in the platform ids a line does not carry from its catalog product.
+pub fn fill_platform_ids(p: &mut crate::canonical::ProductRef, product: &Product) {
+    p.fluentcart_post_id = p.fluentcart_post_id.or(product.fluentcart_post_id);
+    p.fluentcart_object_id = p.fluentcart_object_id.or(product.fluentcart_object_id);
+    p.bigcommerce_product_id = p.bigcommerce_product_id.or(product.bigcommerce_product_id);
+    p.bigcommerce_variant_id = p.bigcommerce_variant_id.or(product.bigcommerce_variant_id);
 }
 
 /// Puts a stored customer on an order.

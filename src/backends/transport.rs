@@ -396,20 +396,29 @@ fn classify(e: reqwest::Error) -> UpstreamError {
 
 /// Jittered exponential backoff: 100 ms, 200 ms, 400 ms … plus up to half again.
 fn backoff(tries: u32) -> Duration {
-    let base = 100u64 << tries.saturating_sub(1).min(6);
-    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 512;
-    Duration::from_millis(base + jitter)
+    jittered_backoff(Duration::from_millis(100), tries)
+}
+
+/// `first`, doubled for each try after the first (at most 64×), plus a random part of up to half again, so
+/// callers that failed together do not retry together.
+pub fn jittered_backoff(first: Duration, tries: u32) -> Duration {
+    let base = first.saturating_mul(1 << tries.saturating_sub(1).min(6));
+    let jitter = base / 512 * u32::from(uuid::Uuid::new_v4().as_bytes()[0]);
+    base + jitter
+}
+
+/// A header holding a whole number.
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// How long a 429 asks to wait: BigCommerce's `X-Rate-Limit-Time-Reset-Ms` or `X-Retry-After` (seconds), or the
 /// standard `Retry-After` (seconds).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let num = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
+    let num = |name: &str| header_u64(headers, name);
     num("x-rate-limit-time-reset-ms")
         .map(Duration::from_millis)
         .or_else(|| num("x-retry-after").map(Duration::from_secs))
@@ -432,12 +441,7 @@ struct Budget {
 
 impl Pacer {
     fn observe(&self, status: StatusCode, headers: &HeaderMap) {
-        let num = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
+        let num = |name: &str| header_u64(headers, name);
         let left = num("x-rate-limit-requests-left");
         let reset = num("x-rate-limit-time-reset-ms").map(Duration::from_millis);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());

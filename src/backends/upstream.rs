@@ -12,9 +12,7 @@ use crate::canonical::{
     Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, ProblemKind,
     StatusTriple, Timestamp,
 };
-use crate::store::{
-    JournalState, JournalUpdate, ObjectId, ObjectKind, ProductKey, Store, UpstreamObject,
-};
+use crate::store::{JournalState, JournalUpdate, ObjectId, ObjectKind, Store, UpstreamObject};
 
 /// Most orders `count_by_status` walks through upstream (platforms without a count endpoint).
 const MAX_COUNTED: u32 = 10_000;
@@ -386,11 +384,13 @@ impl UpstreamShop {
             .list(&query)
             .await
             .map_err(|e| self.upstream(e))?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for order in page.items {
-            items.push(self.localize(order).await?);
-        }
-        Ok(Page { items, ..page })
+        let items = self.localize_all(page.items).await?;
+        Ok(Page {
+            items,
+            total: page.total,
+            page: page.page,
+            per_page: page.per_page,
+        })
     }
 
     /// Counts per status by walking the upstream's list (at most `MAX_COUNTED` orders; more is refused rather
@@ -398,16 +398,17 @@ impl UpstreamShop {
     pub async fn count_by_status(&self, filter: &OrderFilter) -> Result<Vec<(StatusTriple, u64)>> {
         let mut counts: Vec<(StatusTriple, u64)> = Vec::new();
         let per_page = 250;
-        let mut page = 1;
-        loop {
-            let query = OrderQuery {
+        let mut query = self
+            .upstream_query(&OrderQuery {
                 filter: filter.clone(),
                 sort: Default::default(),
                 descending: false,
-                page,
+                page: 1,
                 per_page,
-            };
-            let query = self.upstream_query(&query).await?;
+            })
+            .await?;
+        loop {
+            let page = query.page;
             let found = self
                 .adapter
                 .list(&query)
@@ -434,7 +435,7 @@ impl UpstreamShop {
             if n < per_page as usize || u64::from(page) * u64::from(per_page) >= found.total {
                 return Ok(counts);
             }
-            page += 1;
+            query.page += 1;
         }
     }
 
@@ -482,101 +483,107 @@ impl UpstreamShop {
 
     /// Gives every object of an upstream order its ids in the other two schemes (allocated on first sight), and
     /// fills in catalog product ids the upstream does not know.
-    async fn localize(&self, mut order: Order) -> Result<Order> {
+    async fn localize(&self, order: Order) -> Result<Order> {
+        let mut one = self.localize_all(vec![order]).await?;
+        one.pop().ok_or(UpstreamShopError::NotFound)
+    }
+
+    /// `localize` for a page of orders: one store round trip for all their ids, however many orders.
+    async fn localize_all(&self, mut orders: Vec<Order>) -> Result<Vec<Order>> {
         let platform = self.platform();
-        let order_id = self.upstream_id_of(&order)?;
-        let mut objects = vec![UpstreamObject {
-            kind: "order",
-            upstream_id: order_id.clone(),
-            order_upstream_id: None,
-        }];
-        let inner = |kind: &'static str, ids: &PlatformIds| {
-            platform_id(platform, ids).map(|id| UpstreamObject {
-                kind,
-                upstream_id: id,
-                order_upstream_id: Some(order_id.clone()),
-            })
-        };
-        objects.extend(
-            order
-                .line_items
-                .iter()
-                .filter_map(|l| inner("line_item", &l.ids)),
-        );
-        objects.extend(
-            order
-                .billing_address
-                .iter()
-                .chain(order.shipping_destinations.iter())
-                .filter_map(|a| inner("address", &a.ids)),
-        );
-        objects.extend(
-            order
-                .shipping_lines
-                .iter()
-                .filter_map(|s| inner("shipping_line", &s.ids)),
-        );
-        if let Some(id) = platform_id(platform, &order.customer.ids).filter(|id| id != "0") {
-            objects.push(UpstreamObject {
-                kind: "customer",
-                upstream_id: id,
-                order_upstream_id: None,
-            });
+        let mut objects = Vec::new();
+        let mut order_ids = Vec::with_capacity(orders.len());
+        for order in &orders {
+            let order_id = self.upstream_id_of(order)?;
+            objects.extend(objects_of(platform, order, &order_id));
+            order_ids.push(order_id);
         }
         let mapped = self
             .store
             .upstream_localize(&self.backend, platform, &objects)
             .await?;
         let mut mapped = mapped.into_iter();
-        let mut take = |ids: &mut PlatformIds| {
-            if platform_id(platform, ids).is_some() {
-                if let Some(m) = mapped.next() {
-                    *ids = m;
+        for (order, order_id) in orders.iter_mut().zip(order_ids) {
+            // The same objects in the same order as `objects_of` listed them.
+            let mut take = |ids: &mut PlatformIds| {
+                if platform_id(platform, ids).is_some() {
+                    if let Some(m) = mapped.next() {
+                        *ids = m;
+                    }
                 }
+            };
+            take(&mut order.ids.platform);
+            for l in &mut order.line_items {
+                take(&mut l.ids);
             }
-        };
-        take(&mut order.ids.platform);
-        for l in &mut order.line_items {
-            take(&mut l.ids);
-        }
-        for a in order
-            .billing_address
-            .iter_mut()
-            .chain(order.shipping_destinations.iter_mut())
-        {
-            take(&mut a.ids);
-        }
-        for s in &mut order.shipping_lines {
-            take(&mut s.ids);
-        }
-        if platform_id(platform, &order.customer.ids).is_some_and(|id| id != "0") {
-            take(&mut order.customer.ids);
-        }
-        order.ids.gateway = Some(format!("{}:{order_id}", self.backend));
-        for line in &mut order.line_items {
-            let p = &line.product;
-            let keys = [
-                p.sku.clone().map(ProductKey::Sku),
-                p.fluentcart_object_id.map(ProductKey::FluentCartObject),
-                p.bigcommerce_product_id.map(ProductKey::BigCommerceProduct),
-            ];
-            for key in keys.into_iter().flatten() {
-                if let Some(product) = self.store.product(&key).await? {
-                    let p = &mut line.product;
-                    p.sku.get_or_insert(product.sku);
-                    p.fluentcart_post_id = p.fluentcart_post_id.or(product.fluentcart_post_id);
-                    p.fluentcart_object_id =
-                        p.fluentcart_object_id.or(product.fluentcart_object_id);
-                    p.bigcommerce_product_id =
-                        p.bigcommerce_product_id.or(product.bigcommerce_product_id);
-                    p.bigcommerce_variant_id =
-                        p.bigcommerce_variant_id.or(product.bigcommerce_variant_id);
-                    break;
+            for a in order
+                .billing_address
+                .iter_mut()
+                .chain(order.shipping_destinations.iter_mut())
+            {
+                take(&mut a.ids);
+            }
+            for s in &mut order.shipping_lines {
+                take(&mut s.ids);
+            }
+            if platform_id(platform, &order.customer.ids).is_some_and(|id| id != "0") {
+                take(&mut order.customer.ids);
+            }
+            order.ids.gateway = Some(format!("{}:{order_id}", self.backend));
+            for line in &mut order.line_items {
+                if let Some(product) =
+                    crate::service::catalog_product(&self.store, &line.product).await?
+                {
+                    line.product.sku.get_or_insert_with(|| product.sku.clone());
+                    crate::service::fill_platform_ids(&mut line.product, &product);
                 }
             }
         }
-        Ok(order)
+        Ok(orders)
     }
+}
+
+/// The objects of an upstream order that carry an upstream id, in the order `localize_all` assigns them.
+fn objects_of(platform: Platform, order: &Order, order_id: &str) -> Vec<UpstreamObject> {
+    let mut objects = vec![UpstreamObject {
+        kind: "order",
+        upstream_id: order_id.to_owned(),
+        order_upstream_id: None,
+    }];
+    let inner = |kind: &'static str, ids: &PlatformIds| {
+        platform_id(platform, ids).map(|id| UpstreamObject {
+            kind,
+            upstream_id: id,
+            order_upstream_id: Some(order_id.to_owned()),
+        })
+    };
+    objects.extend(
+        order
+            .line_items
+            .iter()
+            .filter_map(|l| inner("line_item", &l.ids)),
+    );
+    objects.extend(
+        order
+            .billing_address
+            .iter()
+            .chain(order.shipping_destinations.iter())
+            .filter_map(|a| inner("address", &a.ids)),
+    );
+    objects.extend(
+        order
+            .shipping_lines
+            .iter()
+            .filter_map(|s| inner("shipping_line", &s.ids)),
+    );
+    if let Some(id) = platform_id(platform, &order.customer.ids).filter(|id| id != "0") {
+        objects.push(UpstreamObject {
+            kind: "customer",
+            upstream_id: id,
+            order_upstream_id: None,
+        });
+    }
+    objects
 }
 
 /// `before` changed by `change`, within the shop's limits, totals recomputed.
