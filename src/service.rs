@@ -137,10 +137,13 @@ impl Shop {
         Ok(sent)
     }
 
-    /// An order staged in the embedded store for an upstream shop (a draft not yet placed).
+    /// An order staged in the embedded store for an upstream shop (a draft not yet placed). Only Commerce Layer
+    /// callers create empty drafts, so only their ids are looked up: other requests skip the store read.
     async fn staged(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, ShopError> {
         match &self.upstream {
-            Some(up) if !up.holds_empty_orders() => Ok(self.store.order(client, id).await?),
+            Some(up) if !up.holds_empty_orders() && matches!(id, ObjectId::CommerceLayer(_)) => {
+                Ok(self.store.order(client, id).await?)
+            }
             _ => Ok(None),
         }
     }
