@@ -11,11 +11,13 @@
 #
 #   bench/proxy.sh                     # 30 s per run, 100 connections
 #   DURATION=10 bench/proxy.sh
+#   PARTS=passthrough bench/proxy.sh     # only one part (passthrough | create)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-30}"
 CONNECTIONS="${CONNECTIONS:-100}"
+PARTS="${PARTS:-passthrough create}"
 
 need() { command -v "$1" >/dev/null || (apt-get install -y "$2" >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y "$2" >/dev/null)); }
 need wrk wrk
@@ -137,8 +139,13 @@ LUA
 
 run() { # label, port, proxy pid (or -), path, extra wrk args...
   local label="$1" port="$2" pid="$3" path="$4"; shift 4
+  local path_tag="${path//\//_}"
   local before=0 after=0 out
   [ "$pid" != - ] && before="$(cpu_ticks "$pid")"
+  # PERF_OUT=file records ordermux's call graph during its runs (for finding where the CPU goes).
+  if [ -n "${PERF_OUT:-}" ] && [ "$label" = ordermux ]; then
+    perf record -F 2000 -g -p "$pid" -o "$PERF_OUT.$port$path_tag" -- sleep "$DURATION" >/dev/null 2>&1 &
+  fi
   out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port$path")"
   [ "$pid" != - ] && after="$(cpu_ticks "$pid")"
   local rps p50 p99 total errors cpu_us=""
@@ -169,13 +176,17 @@ print(line)
 PY
 }
 
+if [[ " $PARTS " == *" passthrough "* ]]; then
 echo "1. pass-through GET, ${DURATION}s, $CONNECTIONS connections; proxy and stub on CPU 0, wrk on CPU 1"
 run stub-direct "$stub_port" - /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token'
 ng="$(run nginx "$nginx_port" "$nginx_worker" /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token')"; echo "$ng"
 om="$(run ordermux "$ordermux_port" "$ordermux_pid" /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token')"; echo "$om"
 ratio "pass-through" "$ng" "$om" 0.90 -
+fi
 
+if [[ " $PARTS " == *" create "* ]]; then
 echo "2. translated create (FluentCart in -> BigCommerce out), ${DURATION}s, $CONNECTIONS connections"
 ng="$(run nginx "$nginx_port" "$nginx_worker" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$ng"
 om="$(run ordermux "$ordermux_port" "$ordermux_pid" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$om"
 ratio "translated create" "$ng" "$om" 0.50 2
+fi

@@ -24,6 +24,9 @@ use crate::dialects::{self, DecodeOptions, DocumentKind, Loss};
 use crate::service::Shop;
 use crate::store::{JournalState, ReplayEntry, ReplayMark, Store};
 
+mod notifications;
+pub use notifications::{restore as restore_notifications, NotificationPolicy, NotificationReport};
+
 /// Where the orders come from.
 #[derive(Debug, Clone)]
 pub struct FileSource {
@@ -80,6 +83,8 @@ pub struct ReplayOptions {
     /// Decode, validate and translate everything; write nothing.
     pub dry_run: bool,
     pub decode: DecodeOptions,
+    /// What to do about the target's customer e-mails while the run lasts.
+    pub notifications: NotificationPolicy,
 }
 
 /// Why a run could not go on (per-order failures are not errors: they are counted and reported).
@@ -146,6 +151,8 @@ pub struct Report {
     /// The first failures (at most 100): source key, where it was read, why.
     pub failures: Vec<FailureLine>,
     pub stopped_early: bool,
+    /// What the run did about the target's customer e-mails.
+    pub notifications: NotificationReport,
     pub elapsed_ms: u64,
     pub orders_per_sec: u64,
 }
@@ -240,6 +247,37 @@ pub async fn run(
         dry_run: options.dry_run,
         ..Report::default()
     };
+    let muted = notifications::prepare(
+        shop,
+        options.notifications,
+        options.dry_run,
+        &mut report.notifications,
+    )
+    .await?;
+    let outcome = replay_all(options, shop, progress, id_map, &mut report).await;
+    if muted {
+        notifications::restore(shop, &mut report.notifications).await?;
+    }
+    outcome?;
+    let elapsed = started.elapsed();
+    report.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let handled = report.created + report.already_done + report.would_create + report.failed;
+    report.orders_per_sec = handled
+        .saturating_mul(1000)
+        .checked_div(report.elapsed_ms.max(1))
+        .unwrap_or(0);
+    progress.finish(&report);
+    Ok(report)
+}
+
+/// Reads every source order and sends those not yet done, tallying into `report`.
+async fn replay_all(
+    options: &ReplayOptions,
+    shop: &Shop,
+    progress: &dyn Progress,
+    id_map: &mut dyn FnMut(IdMapLine),
+    report: &mut Report,
+) -> Result<(), ReplayError> {
     let mut reader = match &options.source {
         Source::File(file) => {
             progress.start(count_records(&file.path)?);
@@ -274,7 +312,7 @@ pub async fn run(
             match done.get(&record.key) {
                 Some(entry) if entry.state == JournalState::Confirmed => {
                     record_outcome(
-                        &mut report,
+                        report,
                         id_map,
                         source_name(&options.source),
                         &record,
@@ -297,7 +335,7 @@ pub async fn run(
             .await;
         for (record, outcome, losses) in results {
             record_outcome(
-                &mut report,
+                report,
                 id_map,
                 source_name(&options.source),
                 &record,
@@ -305,21 +343,13 @@ pub async fn run(
                 losses,
             );
         }
-        progress.advance(&report);
+        progress.advance(report);
         if options.max_failures.is_some_and(|max| report.failed >= max) {
             report.stopped_early = true;
             break;
         }
     }
-    let elapsed = started.elapsed();
-    report.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let handled = report.created + report.already_done + report.would_create + report.failed;
-    report.orders_per_sec = handled
-        .saturating_mul(1000)
-        .checked_div(report.elapsed_ms.max(1))
-        .unwrap_or(0);
-    progress.finish(&report);
-    Ok(report)
+    Ok(())
 }
 
 /// The id map's source column: the source platform, or `embedded`.
@@ -393,9 +423,17 @@ async fn replay_one(options: &ReplayOptions, shop: &Shop, record: &Record) -> (O
         "ordermux_source".to_owned(),
         Value::String(record.key.clone()),
     );
-    if order.external_ref.origin.is_none() {
-        // BigCommerce's `external_source` convention for migrated orders.
-        order.external_ref.origin = Some("M-MIG".to_owned());
+    // BigCommerce's `external_source` convention for migrated orders (it keeps them out of the store's GMV and
+    // order count); an origin of the order's own is kept beside its source identity.
+    if let Some(own) = order
+        .external_ref
+        .origin
+        .replace("M-MIG".to_owned())
+        .filter(|o| o != "M-MIG")
+    {
+        order
+            .metadata
+            .insert("ordermux_source_origin".to_owned(), Value::String(own));
     }
     let stated = (kind == DocumentKind::Order).then_some(order.totals.total);
     if let Err(e) = shop.prepare(&options.client, &mut order).await {
@@ -997,6 +1035,16 @@ pub fn summary(report: &Report) -> String {
     row("orders/s", report.orders_per_sec.to_string());
     if report.stopped_early {
         out.push_str("  stopped early: --max-failures reached\n");
+    }
+    let n = &report.notifications;
+    if !n.note.is_empty() {
+        out.push_str(&format!("  customer e-mails: {}\n", n.note));
+    }
+    if !n.not_restored.is_empty() {
+        out.push_str(&format!(
+            "  NOT SWITCHED BACK ON (still off in the shop; re-run, or run with --notifications restore): {}\n",
+            n.not_restored.join(", ")
+        ));
     }
     out
 }

@@ -57,6 +57,7 @@ fn options(config: &Config, target: &str, path: PathBuf, dialect: Platform) -> R
         decode: ordermux::dialects::DecodeOptions {
             default_currency: Some(config.defaults.currency),
         },
+        notifications: replay::NotificationPolicy::Mute,
     }
 }
 
@@ -355,6 +356,12 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
     let (again, _) = run(&opts, &to_bc).await;
     assert_eq!(again.already_done, 20);
     assert_eq!(fake.with(|f| f.order_count()), 20);
+    // Marked as migrated, as BigCommerce asks (kept out of the store's GMV).
+    fake.with(|f| {
+        for id in f.ids() {
+            assert_eq!(f.order(id).unwrap().external_source(), Some("M-MIG"));
+        }
+    });
 
     // BigCommerce → a second, empty embedded shop (paged through the adapter's list).
     let dir2 = fresh_dir("replay-chain-2");
@@ -599,4 +606,300 @@ async fn sigkill_mid_run_then_rerun_gives_every_order_exactly_once() {
         .await
         .unwrap();
     assert_each_once(embedded_sources(&shop).await, 5_000);
+}
+
+/// Sets `status_id` on every document of an NDJSON file written by `bigcommerce_ndjson`, and a shipping address
+/// (orders that have shipped went somewhere).
+fn with_status_id(path: &Path, status_id: u64) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            let doc = &mut v["document"];
+            doc["status_id"] = json!(status_id);
+            doc["shipping_addresses"] = json!([doc["billing_address"].clone()]);
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+fn fluentcart_target(config: &mut Config, fake_url: String) {
+    config.backends.push(Backend {
+        credentials: Credentials {
+            username: Some(Credential::new("wp-user")),
+            password: Some(Credential::new("app pass word")),
+            ..Credentials::default()
+        },
+        breaker_failures: 1_000,
+        ..Backend::upstream("fc", Platform::FluentCart, fake_url)
+    });
+}
+
+/// The notifications the FluentCart fake e-mails customers with by default, which a replay may switch off.
+const FLUENTCART_CUSTOMER_SWITCHES: [&str; 4] = [
+    "order_delivered_customer",
+    "order_paid_customer",
+    "order_refunded_customer",
+    "order_shipped_customer",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_to_fluentcart_with_customer_emails_off_then_back_and_embedded_to_commercelayer() {
+    let fc = Fake::start(FluentCartFake::new("wp-user", "app pass word")).await;
+    let dir = fresh_dir("replay-fc-mail");
+    let mut cfg = config(&dir);
+    fluentcart_target(&mut cfg, fc.base_url());
+    let cl = Fake::start(crate::fakes::commercelayer::CommerceLayerFake::new(
+        "cl-id",
+        "cl-secret",
+    ))
+    .await;
+    cfg.backends.push(Backend {
+        credentials: Credentials {
+            client_id: Some(Credential::new("cl-id")),
+            client_secret: Some(Credential::new("cl-secret")),
+            ..Credentials::default()
+        },
+        markets: [("USD".to_owned(), "mkt_usd".to_owned())].into(),
+        breaker_failures: 1_000,
+        ..Backend::upstream("cl", Platform::CommerceLayer, cl.base_url())
+    });
+    // 12 shipped (so paid) orders in the embedded shop.
+    let file = bigcommerce_ndjson(&dir, 12);
+    with_status_id(&file, 2);
+    let embedded = replay::target_shop(&cfg, "embedded", "demo").await.unwrap();
+    let (seeded, _) = run(
+        &options(&cfg, "embedded", file.clone(), Platform::BigCommerce),
+        &embedded,
+    )
+    .await;
+    assert_eq!(seeded.created, 12, "{seeded:?}");
+    assert_eq!(
+        seeded.notifications.note,
+        "the embedded shop sends no e-mail"
+    );
+
+    // A dry run reads the switches and touches nothing.
+    let from_embedded = |dry_run: bool| {
+        let mut o = options(&cfg, "fc", file.clone(), Platform::BigCommerce);
+        o.dry_run = dry_run;
+        o.source = Source::Backend(Box::new(BackendSource {
+            name: "embedded".into(),
+            shop: embedded.clone(),
+            filter: OrderFilter::default(),
+        }));
+        o
+    };
+    let into_fc = replay::shop_for(&cfg, &embedded.store, "fc").unwrap();
+    let (dry, _) = run(&from_embedded(true), &into_fc).await;
+    assert_eq!((dry.would_create, dry.created), (12, 0), "{dry:?}");
+    assert!(
+        dry.notifications.note.contains("order_paid_customer"),
+        "{dry:?}"
+    );
+    assert!(dry.notifications.muted.is_empty());
+
+    // Embedded → FluentCart: the paid and shipped e-mails are off while the run lasts, on again after it.
+    let (moved, ids) = run(&from_embedded(false), &into_fc).await;
+    assert_eq!(
+        (moved.read, moved.created, moved.failed),
+        (12, 12, 0),
+        "{moved:?}"
+    );
+    assert!(ids.iter().all(|l| l.source_platform == "embedded"));
+    assert_eq!(moved.notifications.muted, FLUENTCART_CUSTOMER_SWITCHES);
+    assert_eq!(moved.notifications.unswitchable, ["order_placed_customer"]);
+    assert!(moved.notifications.not_restored.is_empty());
+    fc.with(|f| {
+        assert_eq!(f.order_count(), 12);
+        let shipped = f
+            .orders
+            .iter()
+            .filter(|o| o.fulfillment_status == ordermux::canonical::FulfillmentStatus::Fulfilled)
+            .count();
+        assert_eq!(shipped, 12, "orders arrive paid and shipped");
+        // FluentCart's order-placed e-mail has no switch: it is the only one customers got.
+        let mut mails = f.customer_mails();
+        mails.dedup();
+        assert_eq!(mails, ["order_placed_customer"]);
+        for name in FLUENTCART_CUSTOMER_SWITCHES {
+            assert_eq!(
+                f.notification_active(name),
+                Some("yes"),
+                "{name} is back on"
+            );
+        }
+        assert_eq!(
+            f.notification_active("order_refunded_admin"),
+            Some("no"),
+            "left as it was"
+        );
+    });
+    assert!(into_fc
+        .store
+        .muted_notifications("fc")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // FluentCart → a fresh embedded shop, each once.
+    let dir2 = fresh_dir("replay-fc-mail-2");
+    let mut cfg2 = crate::http::harness::config(&dir2);
+    fluentcart_target(&mut cfg2, fc.base_url());
+    let second = replay::target_shop(&cfg2, "embedded", "demo")
+        .await
+        .unwrap();
+    let mut back = options(&cfg2, "embedded", dir2.clone(), Platform::FluentCart);
+    back.source = Source::Backend(Box::new(BackendSource {
+        name: "fc".into(),
+        shop: replay::shop_for(&cfg2, &second.store, "fc").unwrap(),
+        filter: OrderFilter::default(),
+    }));
+    let (returned, ids) = run(&back, &second).await;
+    assert_eq!(
+        (returned.read, returned.created, returned.failed),
+        (12, 12, 0),
+        "{returned:?}"
+    );
+    assert!(ids.iter().all(|l| l.source_platform == "fluentcart"));
+    assert_each_once(embedded_sources(&second).await, 12);
+
+    // Embedded → Commerce Layer: nothing to switch, and the report says what to pause instead.
+    let into_cl = replay::shop_for(&cfg, &embedded.store, "cl").unwrap();
+    let mut to_cl = from_embedded(false);
+    to_cl.target = "cl".into();
+    let (moved, _) = run(&to_cl, &into_cl).await;
+    assert_eq!(
+        (moved.read, moved.created, moved.failed),
+        (12, 12, 0),
+        "{moved:?}"
+    );
+    assert!(moved.notifications.note.contains("webhooks"), "{moved:?}");
+    assert_eq!(cl.with(|f| f.order_count()), 12);
+    let (again, _) = run(&to_cl, &into_cl).await;
+    assert_eq!(again.already_done, 12);
+    assert_eq!(cl.with(|f| f.order_count()), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_a_killed_run_left_off_are_switched_back_on() {
+    let fc = Fake::start(FluentCartFake::new("wp-user", "app pass word")).await;
+    // Every payment is slow, so the run is still going when it is killed.
+    fc.fail(
+        Some("POST"),
+        Some("mark-as-paid"),
+        Fault::Delay(Duration::from_millis(250)),
+        10_000,
+    );
+    let dir = fresh_dir("replay-fc-kill");
+    let file = bigcommerce_ndjson(&dir, 40);
+    with_status_id(&file, 11);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let toml = std::fs::read_to_string(repo.join("gateway.toml"))
+        .unwrap()
+        .replace(
+            "file = \"catalog.toml\"",
+            &format!("file = {:?}", repo.join("catalog.toml").display().to_string()),
+        )
+        + &format!(
+            "\n[[backends]]\nname = \"fc\"\ntype = \"fluentcart\"\nbase_url = \"{}\"\n\
+             credentials = {{ username_env = \"OMX_TEST_WP_USER\", password_env = \"OMX_TEST_WP_PASS\" }}\n",
+            fc.base_url()
+        );
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let command = |extra: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ordermux"));
+        c.args(["replay", "--to", "fc", "--concurrency", "2"])
+            .args(extra)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("OMX_TEST_WP_USER", "wp-user")
+            .env("OMX_TEST_WP_PASS", "app pass word")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let from_file = [
+        "--from-file",
+        file.to_str().unwrap(),
+        "--dialect",
+        "bigcommerce",
+    ];
+    let mut child = command(&from_file).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (muted, orders) = fc.with(|f| {
+            (
+                f.notification_active("order_paid_customer") == Some("no"),
+                f.order_count(),
+            )
+        });
+        if muted && orders >= 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+    }
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+    assert_eq!(
+        fc.with(|f| f
+            .notification_active("order_paid_customer")
+            .map(str::to_owned)),
+        Some("no".to_owned()),
+        "killed with the e-mails off"
+    );
+
+    // `--notifications restore` switches back on what the killed run recorded, and only that.
+    let out = command(&["--notifications", "restore"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    for name in FLUENTCART_CUSTOMER_SWITCHES {
+        assert!(printed.contains(name), "{printed}");
+        assert_eq!(
+            fc.with(|f| f.notification_active(name).map(str::to_owned)),
+            Some("yes".into())
+        );
+    }
+    assert_eq!(
+        fc.with(|f| f
+            .notification_active("order_refunded_admin")
+            .map(str::to_owned)),
+        Some("no".into())
+    );
+    // Nothing is recorded any more: a second restore has nothing to do.
+    let again = command(&["--notifications", "restore"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing"));
+
+    // The re-run finishes the migration exactly once, with the e-mails off again while it runs.
+    let status = command(&from_file).status().unwrap();
+    assert!(status.success(), "{status:?}");
+    fc.with(|f| {
+        assert_eq!(f.order_count(), 40);
+        assert!(f
+            .customer_mails()
+            .iter()
+            .all(|m| *m == "order_placed_customer"));
+        assert_eq!(f.notification_active("order_paid_customer"), Some("yes"));
+    });
+    for i in 0..40 {
+        let stamp = Stamp::for_key("demo", &format!("bigcommerce:gen-{i}"));
+        assert_eq!(
+            fc.with(|f| f.orders_with_stamp(stamp.key()).len()),
+            1,
+            "gen-{i} once"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::adapters::{Adapter, AdapterContext, Journal, Stamp};
+use super::adapters::{Adapter, AdapterContext, CustomerNotifications, Journal, Stamp};
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::{self, Transition};
 use crate::canonical::{
@@ -375,6 +375,27 @@ impl UpstreamShop {
             .delete(&upstream_id)
             .await
             .map_err(|e| self.upstream(e))
+    }
+
+    /// What the upstream platform lets ordermux do about the e-mails orders send customers.
+    pub async fn customer_notifications(&self) -> Result<CustomerNotifications> {
+        self.adapter
+            .customer_notifications()
+            .await
+            .map_err(|e| self.upstream(e))
+    }
+
+    /// Switches the upstream's customer notification `name` on or off.
+    pub async fn switch_notification(&self, name: &str, on: bool) -> Result<()> {
+        self.adapter
+            .switch_notification(name, on)
+            .await
+            .map_err(|e| self.upstream(e))
+    }
+
+    /// The backend's configured name (journal rows and muted notifications are kept per backend).
+    pub fn backend(&self) -> &str {
+        &self.backend
     }
 
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {

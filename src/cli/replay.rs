@@ -12,8 +12,8 @@ use crate::canonical::{OrderFilter, Range};
 use crate::config::Config;
 use crate::dialects::DecodeOptions;
 use crate::replay::{
-    self, BackendSource, BarProgress, FileSource, IdMapLine, LineProgress, Progress, ReplayOptions,
-    Source,
+    self, BackendSource, BarProgress, FileSource, IdMapLine, LineProgress, NotificationPolicy,
+    Progress, ReplayOptions, Source,
 };
 
 #[derive(Debug, Args)]
@@ -26,7 +26,7 @@ pub struct ReplayArgs {
     #[arg(
         long,
         value_name = "PATH",
-        required_unless_present = "from_backend",
+        required_unless_present_any = ["from_backend", "notifications"],
         conflicts_with = "from_backend",
         requires = "dialect"
     )]
@@ -80,6 +80,18 @@ pub struct ReplayArgs {
     /// Write the id map (CSV: source platform, source id, target id) here.
     #[arg(long, value_name = "FILE")]
     pub id_map: Option<PathBuf>,
+    /// The target's customer e-mails: `mute` switches off, for the run, those the platform lets an API client
+    /// switch off (FluentCart) and switches them back on at its end; `keep` leaves them on; `restore` only
+    /// switches back on what an interrupted run left off, then exits.
+    #[arg(long, value_enum, default_value = "mute")]
+    pub notifications: NotificationsArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NotificationsArg {
+    Mute,
+    Keep,
+    Restore,
 }
 
 /// Exit codes: 0 every order is in the target; 1 some failed (see the report); 2 the run could not start.
@@ -115,6 +127,26 @@ async fn replay(args: &ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
         default_currency: Some(config.defaults.currency),
     };
     let shop = replay::target_shop(&config, &args.to, &client).await?;
+    if args.notifications == NotificationsArg::Restore {
+        let mut report = replay::NotificationReport::default();
+        let restored = replay::restore_notifications(&shop, &mut report).await?;
+        println!(
+            "switched back on: {}",
+            if restored.is_empty() {
+                "nothing (no notification of this shop is recorded as switched off)".to_owned()
+            } else {
+                restored.join(", ")
+            }
+        );
+        if !report.not_restored.is_empty() {
+            eprintln!(
+                "could not switch back on (still off): {}",
+                report.not_restored.join(", ")
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let source = match (&args.from_file, args.dialect, &args.from_backend) {
         (Some(path), Some(dialect), None) => Source::File(FileSource {
             path: path.clone(),
@@ -165,6 +197,11 @@ async fn replay(args: &ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
         max_failures: args.max_failures,
         dry_run: args.dry_run,
         decode,
+        notifications: if args.notifications == NotificationsArg::Keep {
+            NotificationPolicy::Keep
+        } else {
+            NotificationPolicy::Mute
+        },
     };
     let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
         Box::new(BarProgress::new())
@@ -207,11 +244,23 @@ async fn replay(args: &ReplayArgs, config: Config) -> anyhow::Result<ExitCode> {
     for f in report.failures.iter().take(10) {
         eprintln!("failed {} ({}): {}", f.source_key, f.at, f.error);
     }
-    Ok(if report.failed == 0 && !report.stopped_early {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if !report.notifications.not_restored.is_empty() {
+        eprintln!(
+            "ordermux replay: customer notifications still switched off in {}: {} (re-run, or run with --notifications restore)",
+            args.to,
+            report.notifications.not_restored.join(", ")
+        );
+    }
+    Ok(
+        if report.failed == 0
+            && !report.stopped_early
+            && report.notifications.not_restored.is_empty()
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 /// An instant on the command line: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC), or a date (its start, UTC).

@@ -222,6 +222,22 @@ impl Store {
         dispatch!(self, s => s.replay_mark(mark).await)
     }
 
+    /// Notifications of `backend` a replay switched off and has not switched back on.
+    pub async fn muted_notifications(&self, backend: &str) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.muted_notifications(backend).await)
+    }
+
+    /// Records that a replay switched notification `name` of `backend` off (`muted`) or back on.
+    pub async fn set_muted_notification(
+        &self,
+        backend: &str,
+        name: &str,
+        muted: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_muted_notification(backend, name, muted, now).await)
+    }
+
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, StoreError> {
         dispatch!(self, s => s.order(client, id).await)
     }

@@ -99,4 +99,41 @@ impl SqliteStore {
     pub async fn replay_mark(&self, mark: ReplayMark) -> Result<(), StoreError> {
         self.write_replay_mark(mark).await
     }
+
+    /// The notifications of `backend` that a replay switched off and has not yet switched back on, oldest first.
+    pub async fn muted_notifications(&self, backend: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name FROM muted_notifications WHERE backend = ? ORDER BY muted_at, name",
+        )
+        .bind(backend)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Remembers (`muted`) or forgets that a replay switched `name` off. Written directly, not batched: it must be
+    /// durable before the switch is flipped upstream.
+    pub async fn set_muted_notification(
+        &self,
+        backend: &str,
+        name: &str,
+        muted: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let q = if muted {
+            sqlx::query(
+                "INSERT INTO muted_notifications (backend, name, muted_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (backend, name) DO NOTHING",
+            )
+            .bind(backend)
+            .bind(name)
+            .bind(now)
+        } else {
+            sqlx::query("DELETE FROM muted_notifications WHERE backend = ? AND name = ?")
+                .bind(backend)
+                .bind(name)
+        };
+        q.execute(&self.writer).await?;
+        Ok(())
+    }
 }

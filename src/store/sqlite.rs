@@ -32,7 +32,7 @@ pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 /// Versioned migrations, embedded at compile time and applied by sqlx's migrator (checksummed, recorded in
 /// `_sqlx_migrations`).
 fn migrator() -> Migrator {
-    const MIGRATIONS: [(i64, &str, &str); 6] = [
+    const MIGRATIONS: [(i64, &str, &str); 7] = [
         (
             1,
             "embedded store",
@@ -62,6 +62,11 @@ fn migrator() -> Migrator {
             6,
             "replay journal",
             include_str!("../../migrations/0006_replay_journal.sql"),
+        ),
+        (
+            7,
+            "notifications a replay switched off",
+            include_str!("../../migrations/0007_muted_notifications.sql"),
         ),
     ];
     let migrations = MIGRATIONS

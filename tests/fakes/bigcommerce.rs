@@ -86,6 +86,9 @@ impl FakeOrder {
     pub fn external_order_id(&self) -> Option<&str> {
         self.str("external_order_id")
     }
+    pub fn external_source(&self) -> Option<&str> {
+        self.str("external_source")
+    }
 }
 
 /// The fake store.

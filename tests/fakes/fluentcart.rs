@@ -49,6 +49,100 @@ pub struct FluentCartFake {
     pub addresses: Vec<FakeCustomerAddress>,
     next_id: u64,
     options: DecodeOptions,
+    /// The shop's e-mail notifications (`/email-notification`), by name.
+    pub notifications: Vec<FakeNotification>,
+    /// Every e-mail the shop sent: (notification name, order id).
+    pub mails: Vec<(String, u64)>,
+}
+
+/// One of FluentCart's e-mail notifications, as `EmailNotifications` defines the defaults.
+#[derive(Debug, Clone)]
+pub struct FakeNotification {
+    pub name: &'static str,
+    pub event: &'static str,
+    pub recipient: &'static str,
+    pub title: &'static str,
+    /// `settings.active`: only `"yes"` sends.
+    pub active: String,
+    /// `manage_toggle: "no"`: sent whatever `active` says (the order-placed e-mails).
+    pub always: bool,
+}
+
+fn default_notifications() -> Vec<FakeNotification> {
+    let n = |name, event, recipient, title, active: &str, always| FakeNotification {
+        name,
+        event,
+        recipient,
+        title,
+        active: active.to_owned(),
+        always,
+    };
+    vec![
+        n(
+            "order_placed_customer",
+            "order_placed_offline",
+            "customer",
+            "Order Placed",
+            "",
+            true,
+        ),
+        n(
+            "order_placed_admin",
+            "order_placed_offline",
+            "admin",
+            "New Order (Admin)",
+            "",
+            true,
+        ),
+        n(
+            "order_paid_customer",
+            "order_paid",
+            "customer",
+            "Purchase Receipt",
+            "yes",
+            false,
+        ),
+        n(
+            "order_paid_admin",
+            "order_paid_done",
+            "admin",
+            "New Sale (Admin)",
+            "yes",
+            false,
+        ),
+        n(
+            "order_refunded_customer",
+            "order_refunded",
+            "customer",
+            "Refund Notice",
+            "yes",
+            false,
+        ),
+        n(
+            "order_refunded_admin",
+            "order_refunded",
+            "admin",
+            "Refund (Admin)",
+            "no",
+            false,
+        ),
+        n(
+            "order_shipped_customer",
+            "shipping_status_changed_to_shipped",
+            "customer",
+            "Order Shipped",
+            "yes",
+            false,
+        ),
+        n(
+            "order_delivered_customer",
+            "shipping_status_changed_to_delivered",
+            "customer",
+            "Order Delivered",
+            "yes",
+            false,
+        ),
+    ]
 }
 
 fn fc_error(status: u16, code: &str, message: &str) -> FakeResponse {
@@ -109,6 +203,70 @@ impl FluentCartFake {
             options: DecodeOptions {
                 default_currency: Some(usd()),
             },
+            notifications: default_notifications(),
+            mails: Vec::new(),
+        }
+    }
+
+    /// Sends the e-mails listening to `event` about order `order_id`, as the plugin's mailer does.
+    fn fire(&mut self, event: &str, order_id: u64) {
+        let sent: Vec<String> = self
+            .notifications
+            .iter()
+            .filter(|n| n.event == event && (n.always || n.active == "yes"))
+            .map(|n| n.name.to_owned())
+            .collect();
+        self.mails
+            .extend(sent.into_iter().map(|name| (name, order_id)));
+    }
+
+    /// E-mails sent to customers (not the shop's admin), by notification name.
+    pub fn customer_mails(&self) -> Vec<&str> {
+        self.mails
+            .iter()
+            .filter(|(name, _)| name.ends_with("_customer"))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// `settings.active` of notification `name`.
+    pub fn notification_active(&self, name: &str) -> Option<&str> {
+        self.notifications
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.active.as_str())
+    }
+
+    fn list_notifications(&self) -> FakeResponse {
+        let data: serde_json::Map<String, Value> = self
+            .notifications
+            .iter()
+            .map(|n| {
+                let mut settings = json!({"subject": n.title, "is_default_body": "yes", "email_body": ""});
+                let mut entry = json!({"name": n.name, "event": n.event, "group": "order", "title": n.title, "recipient": n.recipient});
+                if n.always {
+                    entry["manage_toggle"] = json!("no");
+                } else {
+                    settings["active"] = json!(n.active);
+                }
+                entry["settings"] = settings;
+                (n.name.to_owned(), entry)
+            })
+            .collect();
+        ok(json!({ "data": data }))
+    }
+
+    fn enable_notification(&mut self, name: &str, req: &FakeRequest) -> FakeResponse {
+        let active = req
+            .json()
+            .and_then(|b| b.get("active").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        match self.notifications.iter_mut().find(|n| n.name == name) {
+            Some(n) => {
+                n.active = active;
+                ok(json!({"message": "Notification updated successfully"}))
+            }
+            None => message(422, "Failed to update notification"),
         }
     }
 
@@ -417,7 +575,12 @@ impl FluentCartFake {
         order.timestamps.created_at = Some(now);
         order.timestamps.updated_at = Some(now);
         let uuid = order.ids.uuid.clone();
+        let payable = order.totals.total.minor > 0;
         self.orders.push(order);
+        if payable {
+            // The forced offline payment's handler announces the order.
+            self.fire("order_placed_offline", id);
+        }
         ok(json!({"message": "Order created successfully!", "order_id": id, "uuid": uuid}))
     }
 
@@ -659,6 +822,9 @@ impl FluentCartFake {
         if digital && order.status == OrderStatus::Processing {
             order.status = OrderStatus::Completed;
         }
+        let id = order.ids.platform.fluentcart.unwrap_or_default();
+        self.fire("order_paid", id);
+        self.fire("order_paid_done", id);
         ok(json!({"message": "Order has been marked as paid"}))
     }
 
@@ -690,6 +856,8 @@ impl FluentCartFake {
         if let Some(p) = order.payments.last_mut() {
             p.ids.fluentcart = Some(tx);
         }
+        let id = order.ids.platform.fluentcart.unwrap_or_default();
+        self.fire("order_refunded", id);
         ok(json!({
             "fluent_cart_refund": {"status": "success", "message": "Refund processed on FluentCart."},
             "gateway_refund": {"status": "success", "message": "Refund processed manually."},
@@ -718,6 +886,18 @@ impl FluentCartFake {
         order.payment_status = target.payment;
         order.fulfillment_status = target.fulfillment;
         order.timestamps.updated_at = Some(chrono::Utc::now());
+        let id = order.ids.platform.fluentcart.unwrap_or_default();
+        let shipped = (before.fulfillment != target.fulfillment).then_some(target.fulfillment);
+        match shipped {
+            Some(FulfillmentStatus::Fulfilled) => {
+                self.fire("shipping_status_changed_to_shipped", id)
+            }
+            Some(FulfillmentStatus::Delivered) => {
+                self.fire("shipping_status_changed_to_delivered", id)
+            }
+            _ => {}
+        }
+        let order = &self.orders[i];
         ok(
             json!({"message": "Status has been updated", "data": {"order_id": order.ids.platform.fluentcart, "old_status": old, "new_status": change.value()}}),
         )
@@ -918,6 +1098,10 @@ impl FakePlatform for FluentCartFake {
             ("GET", ["customers"]) => self.list_customers(req),
             ("POST", ["customers"]) => self.create_customer(req),
             ("GET" | "POST", ["customers", id, "address"]) => self.customer_addresses(req, id),
+            ("GET", ["email-notification"]) => self.list_notifications(),
+            ("POST", ["email-notification", "enable-notification", name]) => {
+                self.enable_notification(name, req)
+            }
             ("GET", ["orders"]) => self.list_orders(req),
             ("POST", ["orders"]) => self.create_order(req),
             ("POST", ["orders", "do-bulk-action"]) => self.bulk(req),

@@ -16,7 +16,7 @@ use base64::Engine;
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{AdapterContext, Journal, Stamp};
+use super::{AdapterContext, Journal, NotificationSwitch, Stamp};
 use crate::backends::transport::{Call, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -1314,6 +1314,62 @@ impl FluentCartAdapter {
         self.send(self.call(Method::DELETE, format!("/orders/{id}")))
             .await
             .map(|_| ())
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Customer e-mail notifications (switched off while a migration runs)
+
+    /// The shop's customer notifications (`GET /email-notification`): an object keyed by name, each entry with
+    /// `recipient`, `title` and `settings.active` (`"yes"` sends). Entries marked `manage_toggle: "no"` (the
+    /// order-placed e-mail) are sent whatever their setting.
+    pub async fn customer_notifications(&self) -> Result<Vec<NotificationSwitch>, UpstreamError> {
+        let body = self
+            .send(self.call(Method::GET, "/email-notification"))
+            .await?;
+        let entries = body.get("data").and_then(Value::as_object).ok_or_else(|| {
+            UpstreamError::Malformed("FluentCart notification list without a `data` object".into())
+        })?;
+        let text = |e: &Value, pointer: &str| {
+            e.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        Ok(entries
+            .iter()
+            .filter(|(_, e)| text(e, "/recipient").as_deref() == Some("customer"))
+            .map(|(name, e)| {
+                let switchable = text(e, "/manage_toggle").as_deref() != Some("no");
+                NotificationSwitch {
+                    name: name.clone(),
+                    title: text(e, "/title").unwrap_or_else(|| name.clone()),
+                    active: !switchable || text(e, "/settings/active").as_deref() == Some("yes"),
+                    switchable,
+                }
+            })
+            .collect())
+    }
+
+    /// `POST /email-notification/enable-notification/{name}` with `{"active": "yes" | "no"}`: other settings of
+    /// the notification (subject, body) are kept. Setting a value is safe to repeat.
+    pub async fn switch_notification(&self, name: &str, on: bool) -> Result<(), UpstreamError> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(unsupported(
+                ProblemKind::InvalidParameter,
+                format!("{name:?} is not a FluentCart notification name"),
+            ));
+        }
+        let call = self
+            .call(
+                Method::POST,
+                format!("/email-notification/enable-notification/{name}"),
+            )
+            .json(json!({"active": if on { "yes" } else { "no" }}))
+            .retry(Retry::Safe);
+        self.send(call).await.map(drop)
     }
 }
 

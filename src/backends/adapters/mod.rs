@@ -221,4 +221,62 @@ impl Adapter {
     pub async fn delete(&self, upstream_id: &str) -> Result<(), UpstreamError> {
         each!(self, a => a.delete(upstream_id).await)
     }
+
+    /// What the platform lets an API client do about the e-mails orders make it send to customers (a migration
+    /// switches them off while it runs).
+    pub async fn customer_notifications(&self) -> Result<CustomerNotifications, UpstreamError> {
+        match self {
+            Adapter::BigCommerce(_) => Ok(CustomerNotifications::NoneSent(
+                "BigCommerce's v2 order create sends no order e-mail, and ordermux sets each order's status in the \
+                 create itself (no status change follows)",
+            )),
+            Adapter::CommerceLayer(_) => Ok(CustomerNotifications::NoSwitch(
+                "Commerce Layer's API sends no e-mail itself, but webhooks subscribed to order events (orders.place, \
+                 orders.approve …) fire for migrated orders and cannot be paused through the API: pause what they \
+                 feed (e-mail, ERP) during the migration",
+            )),
+            Adapter::FluentCart(a) => a
+                .customer_notifications()
+                .await
+                .map(CustomerNotifications::Switches),
+        }
+    }
+
+    /// Switches customer notification `name` (one of `customer_notifications`' switches) on or off.
+    pub async fn switch_notification(&self, name: &str, on: bool) -> Result<(), UpstreamError> {
+        match self {
+            Adapter::FluentCart(a) => a.switch_notification(name, on).await,
+            Adapter::BigCommerce(_) | Adapter::CommerceLayer(_) => {
+                Err(UpstreamError::Unsupported(crate::canonical::Problem::new(
+                    crate::canonical::ProblemKind::InvalidParameter,
+                    "",
+                    format!("{} has no notification switches", self.platform().name()),
+                )))
+            }
+        }
+    }
+}
+
+/// A shop setting that makes the platform e-mail customers about their orders, as the upstream reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationSwitch {
+    /// The platform's key for it (FluentCart `order_paid_customer`).
+    pub name: String,
+    /// What the platform calls it, for people.
+    pub title: String,
+    /// Whether it is sent now.
+    pub active: bool,
+    /// False for notifications the platform sends whatever the setting (FluentCart's order-placed e-mail).
+    pub switchable: bool,
+}
+
+/// What a platform lets an API client do about the e-mails its orders trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerNotifications {
+    /// Orders created through the API notify no customer; why.
+    NoneSent(&'static str),
+    /// Customers may be notified and the API offers no switch; what a migration team should do instead.
+    NoSwitch(&'static str),
+    /// The shop's customer notifications, each with its switch.
+    Switches(Vec<NotificationSwitch>),
 }
