@@ -22,7 +22,7 @@ use crate::store::Store;
 use adapters::AdapterContext;
 use upstream::UpstreamShop;
 
-pub use passthrough::{ForwardError, Upstream};
+pub use passthrough::{ForwardError, Links, Upstream};
 
 /// The configured upstreams and which requests each serves.
 #[derive(Debug, Clone, Default)]

@@ -221,7 +221,7 @@ fn rate_headers(response: &mut Response<Body>, budget: &Budget) {
 pub async fn handle(
     gw: Gateway,
     req: Request<Incoming>,
-    peer: std::net::SocketAddr,
+    conn: std::sync::Arc<Connection>,
 ) -> Result<Response<OutBody>, std::convert::Infallible> {
     let started = Instant::now();
     let id = request_id(&req);
@@ -235,7 +235,7 @@ pub async fn handle(
         latency_ms = tracing::field::Empty,
     );
     let outcome = async {
-        let outcome = dispatch(&gw, req, peer).await;
+        let outcome = dispatch(&gw, req, &conn).await;
         let status = outcome.response.status().as_u16();
         let dialect = outcome.dialect;
         let elapsed = started.elapsed();
@@ -267,7 +267,23 @@ pub async fn handle(
     Ok(response)
 }
 
-async fn dispatch(gw: &Gateway, req: Request<Incoming>, peer: std::net::SocketAddr) -> Outcome {
+/// What the requests of one downstream connection share.
+pub struct Connection {
+    pub peer: std::net::SocketAddr,
+    /// Its own connections to pass-through upstreams.
+    pub links: crate::backends::Links,
+}
+
+impl Connection {
+    pub fn new(peer: std::net::SocketAddr) -> Self {
+        Connection {
+            peer,
+            links: crate::backends::Links::default(),
+        }
+    }
+}
+
+async fn dispatch(gw: &Gateway, req: Request<Incoming>, conn: &Connection) -> Outcome {
     if let Some(name) = req.headers().keys().find(|n| n.as_str().contains('_')) {
         // Proxies disagree on whether `X_Foo` is `X-Foo`; refusing the ambiguity (as Envoy does) keeps a header
         // from meaning one thing here and another upstream.
@@ -281,7 +297,7 @@ async fn dispatch(gw: &Gateway, req: Request<Incoming>, peer: std::net::SocketAd
         Ok(Some(t)) => t,
         Ok(None) => {
             if let Some(upstream) = gw.upstreams.fallback() {
-                return pass_through(upstream, req, peer, None).await;
+                return pass_through(upstream, req, conn, None).await;
             }
             return Outcome::new(
                 plain(
@@ -335,7 +351,7 @@ async fn dispatch(gw: &Gateway, req: Request<Incoming>, peer: std::net::SocketAd
                 // The shop speaks the caller's dialect: the request goes through untouched, and the shop
                 // authenticates it.
                 Routed::PassThrough(upstream) => {
-                    pass_through(upstream, req, peer, Some(dialect)).await
+                    pass_through(upstream, req, conn, Some(dialect)).await
                 }
                 Routed::Embedded => {
                     let target = ApiTarget {
@@ -520,11 +536,11 @@ fn hide_credentials(headers: &mut http::HeaderMap) {
 async fn pass_through(
     upstream: &crate::backends::Upstream,
     req: Request<Incoming>,
-    peer: std::net::SocketAddr,
+    conn: &Connection,
     dialect: Option<Dialect>,
 ) -> Outcome {
     use crate::backends::ForwardError;
-    match upstream.forward(req, peer).await {
+    match upstream.forward(req, conn.peer, &conn.links).await {
         Ok(reply) => Outcome {
             response: reply.map(|b| b.boxed_unsync()),
             operation: "pass_through",

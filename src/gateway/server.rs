@@ -75,7 +75,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
-        let service = service_fn(move |req| super::pipeline::handle(gw.clone(), req, peer));
+        let conn_state = Arc::new(super::pipeline::Connection::new(peer));
+        let service =
+            service_fn(move |req| super::pipeline::handle(gw.clone(), req, conn_state.clone()));
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)

@@ -38,6 +38,11 @@ struct FakeShop {
 const REPLY_BODY: &[u8] = b"{\"id\":7,\"note\":\"caf\xc3\xa9 \\u00e9\",\"data\":[1,2,3]}";
 
 async fn fake_shop(delay: Duration) -> FakeShop {
+    fake_shop_with(delay, true).await
+}
+
+/// `keep_alive: false`: the shop closes every connection after its reply.
+async fn fake_shop_with(delay: Duration, keep_alive: bool) -> FakeShop {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -83,6 +88,7 @@ async fn fake_shop(delay: Duration) -> FakeShop {
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(keep_alive)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
@@ -342,4 +348,55 @@ async fn shutdown_drains_a_request_in_flight_and_then_refuses_connections() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no new connections after shutdown"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_upstream_connection_is_reopened_and_a_base_path_is_kept() {
+    // The shop closes each connection after its reply, so every request after the first on one caller
+    // connection finds its upstream connection closed and needs a fresh one.
+    let shop = fake_shop_with(Duration::ZERO, false).await;
+    let mut config = with_upstream(
+        "pt-reopen",
+        Platform::BigCommerce,
+        shop.addr,
+        Duration::from_secs(5),
+    );
+    config.backends[0].base_url = format!("http://{}/shop-api", shop.addr);
+    let gw = TestGateway::start_with(config).await;
+    // One pooled client connection carries all requests.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .no_proxy()
+        .build()
+        .unwrap();
+    for i in 0..4 {
+        let reply = http
+            .get(gw.url(&format!("/stores/live/v3/catalog/products?n={i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 201, "request {i}");
+        assert_eq!(&reply.bytes().await.unwrap()[..], REPLY_BODY);
+    }
+    let seen = shop.seen.lock().unwrap().clone();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        (0..4)
+            .map(|i| format!("/shop-api/stores/live/v3/catalog/products?n={i}"))
+            .collect::<Vec<_>>(),
+        "each request once, under the base URL's path"
+    );
+    let host: Vec<&[u8]> = seen[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "host")
+        .map(|(_, v)| v.as_slice())
+        .collect();
+    assert_eq!(
+        host,
+        [shop.addr.to_string().as_bytes()],
+        "the shop's own Host"
+    );
+    gw.stop().await;
 }
