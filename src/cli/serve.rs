@@ -84,9 +84,16 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         };
     }
     crate::telemetry::init(config.server.log_format);
-    let runtime = match super::runtime() {
+    // Single-threaded: this thread is one of the serving workers (`gateway::serve_workers`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,7 +114,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(listen = %local, data_dir = %data_dir.display(), "ordermux gateway listening");
     // Scripts and tests that start the server on port 0 read the address from this line.
     println!("listening on http://{local}");
-    gateway::serve(gateway, listener, shutdown_signal()).await?;
+    gateway::serve_workers(gateway, listener, shutdown_signal()).await?;
     Ok(())
 }
 

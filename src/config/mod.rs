@@ -152,6 +152,9 @@ pub struct ServerConfig {
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
     pub max_connections: usize,
+    /// Serving threads, each with its own single-threaded runtime accepting from the listening socket (as nginx
+    /// runs one worker per core). 0: one per core the process may run on.
+    pub workers: usize,
     pub log_format: LogFormat,
     /// Lifetime of Commerce Layer bearer tokens.
     pub token_ttl: Duration,
@@ -430,6 +433,9 @@ fn validate(
                 max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
                 shutdown_grace,
                 max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                workers: usize::try_from(s.workers.unwrap_or(0))
+                    .unwrap_or(usize::MAX)
+                    .min(1024),
                 log_format,
                 token_ttl,
                 rate_limit_quota: u32::try_from(rate_limit_quota).unwrap_or(u32::MAX),

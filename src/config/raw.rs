@@ -100,6 +100,7 @@ pub struct RawServer {
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
     pub max_connections: Option<u64>,
+    pub workers: Option<u64>,
     pub log_format: Option<String>,
     pub token_ttl_secs: Option<u64>,
     pub rate_limit_quota: Option<u64>,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use auth::{Grant, TokenIssuer};
 pub use metrics::Metrics;
-pub use server::{bind, serve, ServeError};
+pub use server::{bind, serve, serve_workers, ServeError};
 
 use crate::api::ApiContext;
 use crate::config::Config;

@@ -107,7 +107,22 @@ fn request_id(req: &Request<Incoming>) -> String {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+        .map_or_else(new_request_id, str::to_owned)
+}
+
+/// A request id unique to this process run: a random per-process prefix and a counter, 32 hex digits. (A random
+/// UUID per request cost a `getrandom` system call on every request.)
+fn new_request_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let random = uuid::Uuid::new_v4().as_u64_pair();
+        random.0 ^ random.1
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix:016x}{n:016x}")
 }
 
 fn content_type(dialect: Dialect) -> &'static str {

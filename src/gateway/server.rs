@@ -23,6 +23,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Refused(String),
+    #[error("cannot start a serving worker: {0}")]
+    Worker(std::io::Error),
 }
 
 /// Binds the listening socket. Refuses a non-loopback address while a demo credential is configured.
@@ -40,6 +42,64 @@ pub async fn bind(gateway: &Gateway, addr: SocketAddr) -> Result<TcpListener, Se
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
+/// Serves on `server.workers` threads until `shutdown` resolves. Each thread runs its own single-threaded
+/// runtime and accepts from the same listening socket, so a connection lives on one thread from accept to close
+/// (as in nginx's worker processes): no cross-thread wake-ups or work stealing on the request path. The calling
+/// thread is one of the workers; its runtime must be single-threaded too, and it keeps running (with the tasks
+/// it owns, such as the store's writer) until every worker has drained.
+pub async fn serve_workers(
+    gateway: Gateway,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let server = &gateway.config().server;
+    let workers = match server.workers {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    // The connection limit is the whole server's: each worker gets its share.
+    let share = server.max_connections.div_ceil(workers);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let listener = listener.into_std().map_err(ServeError::Worker)?;
+    let mut threads = Vec::with_capacity(workers.saturating_sub(1));
+    for i in 1..workers {
+        let listener = listener.try_clone().map_err(ServeError::Worker)?;
+        let gateway = gateway.clone();
+        let mut stopped = stopped.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("ordermux-worker-{i}"))
+            .spawn(move || -> Result<(), ServeError> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ServeError::Worker)?;
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener).map_err(ServeError::Worker)?;
+                    let stop = async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    };
+                    serve_with(gateway, listener, stop, share).await
+                })
+            })
+            .map_err(ServeError::Worker)?;
+        threads.push(thread);
+    }
+    let listener = TcpListener::from_std(listener).map_err(ServeError::Worker)?;
+    let stop_all = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let result = serve_with(gateway, listener, stop_all, share).await;
+    for thread in threads {
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "a serving worker failed"),
+            Ok(Err(_)) | Err(_) => tracing::error!("a serving worker panicked"),
+            Ok(Ok(Ok(()))) => {}
+        }
+    }
+    result
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, marks the gateway not ready and gives in-flight
 /// requests the configured grace period to finish.
 pub async fn serve(
@@ -47,10 +107,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    let max_connections = gateway.config().server.max_connections;
+    serve_with(gateway, listener, shutdown, max_connections).await
+}
+
+async fn serve_with(
+    gateway: Gateway,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    max_connections: usize,
+) -> Result<(), ServeError> {
     let server = &gateway.config().server;
     let header_timeout = server.header_read_timeout;
     let grace = server.shutdown_grace;
-    let slots = Arc::new(Semaphore::new(server.max_connections));
+    let slots = Arc::new(Semaphore::new(max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
