@@ -203,6 +203,35 @@ async fn ten_thousand_orders_replay_into_the_embedded_shop() {
     assert_each_once(embedded_sources(&shop).await, 10_000);
 }
 
+/// Replays everything backend `name` (added to a fresh configuration by `add`) lists into a fresh embedded shop,
+/// and checks that each of its `n` orders arrived once, identified by `platform`'s ids.
+async fn into_a_fresh_embedded_shop(
+    tag: &str,
+    add: impl FnOnce(&mut Config),
+    name: &str,
+    platform: Platform,
+    n: u64,
+) {
+    let dir = fresh_dir(tag);
+    let mut cfg = crate::http::harness::config(&dir);
+    add(&mut cfg);
+    let shop = replay::target_shop(&cfg, "embedded", "demo").await.unwrap();
+    let mut opts = options(&cfg, "embedded", dir.clone(), platform);
+    opts.source = Source::Backend(Box::new(BackendSource {
+        name: name.into(),
+        shop: replay::shop_for(&cfg, &shop.store, name).unwrap(),
+        filter: OrderFilter::default(),
+    }));
+    let (report, ids) = run(&opts, &shop).await;
+    assert_eq!(
+        (report.read, report.created, report.failed),
+        (n, n, 0),
+        "{report:?}"
+    );
+    assert!(ids.iter().all(|l| l.source_platform == platform.name()));
+    assert_each_once(embedded_sources(&shop).await, usize::try_from(n).unwrap());
+}
+
 fn bigcommerce_target(config: &mut Config, fake_url: String) {
     config.backends.push(Backend {
         store_hash: Some("up1".into()),
@@ -364,27 +393,14 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
     });
 
     // BigCommerce → a second, empty embedded shop (paged through the adapter's list).
-    let dir2 = fresh_dir("replay-chain-2");
-    let mut config2 = crate::http::harness::config(&dir2);
-    bigcommerce_target(&mut config2, fake.base_url());
-    let second = replay::target_shop(&config2, "embedded", "demo")
-        .await
-        .unwrap();
-    let from_bc = replay::shop_for(&config2, &second.store, "bc").unwrap();
-    let mut opts2 = options(&config2, "embedded", dir2.clone(), Platform::BigCommerce);
-    opts2.source = Source::Backend(Box::new(BackendSource {
-        name: "bc".into(),
-        shop: from_bc,
-        filter: OrderFilter::default(),
-    }));
-    let (back, ids) = run(&opts2, &second).await;
-    assert_eq!(
-        (back.read, back.created, back.failed),
-        (20, 20, 0),
-        "{back:?}"
-    );
-    assert!(ids.iter().all(|l| l.source_platform == "bigcommerce"));
-    assert_each_once(embedded_sources(&second).await, 20);
+    into_a_fresh_embedded_shop(
+        "replay-chain-2",
+        |c| bigcommerce_target(c, fake.base_url()),
+        "bc",
+        Platform::BigCommerce,
+        20,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,26 +448,14 @@ async fn into_commercelayer_despite_failures_then_from_commercelayer_into_an_emb
     }
 
     // Back out of Commerce Layer into a fresh embedded shop, through the adapter's paged list.
-    let dir2 = fresh_dir("replay-cl-2");
-    let mut cfg2 = crate::http::harness::config(&dir2);
-    cfg2.backends.push(backend(fake.base_url()));
-    let embedded = replay::target_shop(&cfg2, "embedded", "demo")
-        .await
-        .unwrap();
-    let mut opts2 = options(&cfg2, "embedded", dir2.clone(), Platform::CommerceLayer);
-    opts2.source = Source::Backend(Box::new(BackendSource {
-        name: "cl".into(),
-        shop: replay::shop_for(&cfg2, &embedded.store, "cl").unwrap(),
-        filter: OrderFilter::default(),
-    }));
-    let (back, ids) = run(&opts2, &embedded).await;
-    assert_eq!(
-        (back.read, back.created, back.failed),
-        (15, 15, 0),
-        "{back:?}"
-    );
-    assert!(ids.iter().all(|l| l.source_platform == "commercelayer"));
-    assert_each_once(embedded_sources(&embedded).await, 15);
+    into_a_fresh_embedded_shop(
+        "replay-cl-2",
+        |c| c.backends.push(backend(fake.base_url())),
+        "cl",
+        Platform::CommerceLayer,
+        15,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -745,26 +749,14 @@ async fn embedded_to_fluentcart_with_customer_emails_off_then_back_and_embedded_
         .is_empty());
 
     // FluentCart → a fresh embedded shop, each once.
-    let dir2 = fresh_dir("replay-fc-mail-2");
-    let mut cfg2 = crate::http::harness::config(&dir2);
-    fluentcart_target(&mut cfg2, fc.base_url());
-    let second = replay::target_shop(&cfg2, "embedded", "demo")
-        .await
-        .unwrap();
-    let mut back = options(&cfg2, "embedded", dir2.clone(), Platform::FluentCart);
-    back.source = Source::Backend(Box::new(BackendSource {
-        name: "fc".into(),
-        shop: replay::shop_for(&cfg2, &second.store, "fc").unwrap(),
-        filter: OrderFilter::default(),
-    }));
-    let (returned, ids) = run(&back, &second).await;
-    assert_eq!(
-        (returned.read, returned.created, returned.failed),
-        (12, 12, 0),
-        "{returned:?}"
-    );
-    assert!(ids.iter().all(|l| l.source_platform == "fluentcart"));
-    assert_each_once(embedded_sources(&second).await, 12);
+    into_a_fresh_embedded_shop(
+        "replay-fc-mail-2",
+        |c| fluentcart_target(c, fc.base_url()),
+        "fc",
+        Platform::FluentCart,
+        12,
+    )
+    .await;
 
     // Embedded → Commerce Layer: nothing to switch, and the report says what to pause instead.
     let into_cl = replay::shop_for(&cfg, &embedded.store, "cl").unwrap();
