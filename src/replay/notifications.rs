@@ -94,7 +94,7 @@ pub(super) async fn prepare(
     let now = chrono::Utc::now().timestamp();
     for name in &active {
         shop.store
-            .set_muted_notification(backend, name, true, now)
+            .record_muted_notification(backend, name, now)
             .await?;
         if let Err(e) = upstream.switch_notification(name, false).await {
             // Put back what this run already switched off before giving up.
@@ -125,9 +125,7 @@ pub async fn restore(
     for name in shop.store.muted_notifications(backend).await? {
         match upstream.switch_notification(&name, true).await {
             Ok(()) => {
-                shop.store
-                    .set_muted_notification(backend, &name, false, 0)
-                    .await?;
+                shop.store.forget_muted_notification(backend, &name).await?;
                 restored.push(name);
             }
             Err(e) => {

@@ -227,15 +227,23 @@ impl Store {
         dispatch!(self, s => s.muted_notifications(backend).await)
     }
 
-    /// Records that a replay switched notification `name` of `backend` off (`muted`) or back on.
-    pub async fn set_muted_notification(
+    /// Records that a replay switches notification `name` of `backend` off (before it does).
+    pub async fn record_muted_notification(
         &self,
         backend: &str,
         name: &str,
-        muted: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_muted_notification(backend, name, muted, now).await)
+        dispatch!(self, s => s.record_muted_notification(backend, name, now).await)
+    }
+
+    /// Forgets notification `name` of `backend` once it is switched back on.
+    pub async fn forget_muted_notification(
+        &self,
+        backend: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.forget_muted_notification(backend, name).await)
     }
 
     pub async fn order(&self, client: &str, id: &ObjectId) -> Result<Option<Order>, StoreError> {

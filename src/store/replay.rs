@@ -111,29 +111,37 @@ impl SqliteStore {
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
-    /// Remembers (`muted`) or forgets that a replay switched `name` off. Written directly, not batched: it must be
-    /// durable before the switch is flipped upstream.
-    pub async fn set_muted_notification(
+    /// Remembers that a replay switches `name` off. Written directly, not batched: it must be durable before the
+    /// switch is flipped upstream.
+    pub async fn record_muted_notification(
         &self,
         backend: &str,
         name: &str,
-        muted: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        let q = if muted {
-            sqlx::query(
-                "INSERT INTO muted_notifications (backend, name, muted_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (backend, name) DO NOTHING",
-            )
+        sqlx::query(
+            "INSERT INTO muted_notifications (backend, name, muted_at) VALUES (?, ?, ?) \
+             ON CONFLICT (backend, name) DO NOTHING",
+        )
+        .bind(backend)
+        .bind(name)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets `name` once it is switched back on.
+    pub async fn forget_muted_notification(
+        &self,
+        backend: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM muted_notifications WHERE backend = ? AND name = ?")
             .bind(backend)
             .bind(name)
-            .bind(now)
-        } else {
-            sqlx::query("DELETE FROM muted_notifications WHERE backend = ? AND name = ?")
-                .bind(backend)
-                .bind(name)
-        };
-        q.execute(&self.writer).await?;
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 }

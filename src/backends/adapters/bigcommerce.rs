@@ -68,15 +68,7 @@ fn to_wire(order: &Order) -> std::borrow::Cow<'_, Order> {
 /// The order as callers see it: the stamp is ordermux's mark, not its reference; the reference comes back from
 /// its staff-notes line.
 fn from_wire(order: &mut Order) {
-    if order
-        .external_ref
-        .reference
-        .as_deref()
-        .and_then(Stamp::parse)
-        .is_some()
-    {
-        order.external_ref.reference = None;
-    }
+    Stamp::clear_from(&mut order.external_ref.reference);
     let Some(note) = order.staff_note.take() else {
         return;
     };

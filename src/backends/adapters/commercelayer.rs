@@ -71,15 +71,7 @@ fn to_wire(order: &Order) -> std::borrow::Cow<'_, Order> {
 /// The order as callers see it: the stamp and marker are ordermux's; its own reference and origin come back from
 /// metadata.
 fn from_wire(order: &mut Order) {
-    if order
-        .external_ref
-        .reference
-        .as_deref()
-        .and_then(Stamp::parse)
-        .is_some()
-    {
-        order.external_ref.reference = None;
-    }
+    Stamp::clear_from(&mut order.external_ref.reference);
     if matches!(
         order.external_ref.origin.as_deref(),
         Some(ORIGIN | ORIGIN_BUILDING)

@@ -68,6 +68,14 @@ impl Stamp {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// Empties `reference` when it holds one of ordermux's stamps: that is ordermux's mark on the upstream order,
+    /// never the order's own reference.
+    pub fn clear_from(reference: &mut Option<String>) {
+        if reference.as_deref().and_then(Stamp::parse).is_some() {
+            *reference = None;
+        }
+    }
 }
 
 /// A create's durable progress: what an earlier attempt under the same stamp already did upstream. Adapters with
