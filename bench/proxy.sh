@@ -5,6 +5,7 @@
 #   2. translated create: a FluentCart POST /orders that ordermux decodes, resolves, journals and sends to the
 #      BigCommerce stub (create plus the reads that bring the order back), answering in FluentCart's shape;
 #      nginx forwards the same POST to the stub's create endpoint.
+# ordermux is built with the `dist` profile (whole-program optimisation), as for production.
 # The proxy under test and the stub are pinned to CPU 0, wrk to CPU 1, so a proxy's CPU cost shows in throughput.
 # Reports requests/s, p50/p99, the proxy's CPU time per request, and ratios ordermux / nginx
 # (targets: pass-through >= 0.9x throughput; translated create >= 0.5x throughput with <= 2x CPU per request).
@@ -24,7 +25,7 @@ need wrk wrk
 need nginx nginx
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (proxy+stub on one, wrk on the other)" >&2; exit 1; }
 
-cargo build --release --bin ordermux >&2
+cargo build --profile dist --bin ordermux >&2
 dir="$(mktemp -d "${TMPDIR:-/tmp}/ordermux-proxy-XXXXXX")"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
@@ -113,7 +114,7 @@ backend = "stub"
 dialect = "fluentcart"
 backend = "stub"
 CONF
-RUST_LOG=warn env ${TOKIO_WORKER_THREADS:+TOKIO_WORKER_THREADS=$TOKIO_WORKER_THREADS} taskset -c 0 ./target/release/ordermux serve --config "$dir/gateway.toml" >"$dir/ordermux.out" 2>"$dir/ordermux.err" & pids+=($!)
+RUST_LOG=warn env ${TOKIO_WORKER_THREADS:+TOKIO_WORKER_THREADS=$TOKIO_WORKER_THREADS} taskset -c 0 ./target/dist/ordermux serve --config "$dir/gateway.toml" >"$dir/ordermux.out" 2>"$dir/ordermux.err" & pids+=($!)
 ordermux_pid=$!
 
 for port in "$stub_port" "$nginx_port" "$ordermux_port"; do

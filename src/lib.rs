@@ -13,6 +13,7 @@ pub mod api;
 pub mod backends;
 pub mod canonical;
 pub mod cli;
+pub mod coarse_timer;
 pub mod config;
 pub mod dialects;
 pub mod gateway;

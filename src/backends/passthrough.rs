@@ -2,7 +2,8 @@
 //! streamed both ways; `X-Forwarded-For/-Proto/-Host` added. The upstream's base URL comes from configuration only.
 //! No redirect is followed (a redirect is the upstream's reply, passed back as is).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
+use std::sync::atomic::AtomicU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
+use crate::coarse_timer::CoarseTimer;
 use crate::config::Backend;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -25,6 +27,8 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[derive(Clone)]
 pub struct Upstream {
     pub name: String,
+    /// Unique in this process: the key of a connection to it in `Links`.
+    id: u32,
     base: String,
     /// The base URL's scheme and authority, where connections go.
     origin: Uri,
@@ -46,6 +50,8 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+static NEXT_UPSTREAM_ID: AtomicU32 = AtomicU32::new(0);
+
 /// The upstream connections of one downstream connection: at most one per upstream, opened on first use and
 /// closed with the downstream connection.
 ///
@@ -53,22 +59,35 @@ impl std::fmt::Debug for Upstream {
 /// connections at once. Pairing them, instead of sharing a pool, spares every request the pool's lock and the hop
 /// through a separate dispatch task, which made pass-through cost twice nginx's CPU (`bench/proxy.sh`). The cost
 /// is one upstream connection per open downstream connection that passes requests through.
-#[derive(Default)]
 pub struct Links {
-    open: Mutex<Vec<(String, SendRequest<Incoming>)>>,
+    /// By `Upstream::id`.
+    open: Mutex<Vec<(u32, SendRequest<Incoming>)>>,
+    /// The downstream peer's address, rendered once for `X-Forwarded-For`.
+    peer: HeaderValue,
+    /// Times the wait for each reply head.
+    timer: CoarseTimer,
 }
 
 impl Links {
+    pub fn new(peer: IpAddr, timer: CoarseTimer) -> Links {
+        Links {
+            open: Mutex::new(Vec::new()),
+            peer: HeaderValue::from_str(&peer.to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            timer,
+        }
+    }
+
     /// The open connection to `upstream`, taken out while a request uses it.
-    fn take(&self, upstream: &str) -> Option<SendRequest<Incoming>> {
+    fn take(&self, upstream: u32) -> Option<SendRequest<Incoming>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let at = open.iter().position(|(name, _)| name == upstream)?;
+        let at = open.iter().position(|(id, _)| *id == upstream)?;
         Some(open.swap_remove(at).1)
     }
 
-    fn put(&self, upstream: &str, link: SendRequest<Incoming>) {
+    fn put(&self, upstream: u32, link: SendRequest<Incoming>) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.push((upstream.to_owned(), link));
+        open.push((upstream, link));
     }
 }
 
@@ -142,6 +161,7 @@ impl Upstream {
             .unwrap_or_else(|| HeaderValue::from_static("localhost"));
         Upstream {
             name: backend.name.clone(),
+            id: NEXT_UPSTREAM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             base: backend.base_url.clone(),
             origin,
             prefix,
@@ -176,7 +196,6 @@ impl Upstream {
     pub async fn forward(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
         links: &Links,
     ) -> Result<Response<Incoming>, ForwardError> {
         let (mut parts, body) = req.into_parts();
@@ -194,15 +213,17 @@ impl Upstream {
         parts.version = http::Version::HTTP_11;
         let original_host = parts.headers.insert(HOST, self.host.clone());
         strip_hop_by_hop(&mut parts.headers);
-        let forwarded_for = match parts
-            .headers
-            .get(&X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) => format!("{prior}, {}", peer.ip()),
-            None => peer.ip().to_string(),
+        let forwarded_for = match parts.headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
+            Some(prior) => {
+                let mut chain = Vec::with_capacity(prior.len() + 2 + links.peer.len());
+                chain.extend_from_slice(prior);
+                chain.extend_from_slice(b", ");
+                chain.extend_from_slice(links.peer.as_bytes());
+                HeaderValue::from_bytes(&chain).ok()
+            }
+            None => Some(links.peer.clone()),
         };
-        if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        if let Some(v) = forwarded_for {
             parts.headers.insert(X_FORWARDED_FOR, v);
         }
         parts
@@ -218,7 +239,7 @@ impl Upstream {
             // A kept connection the upstream has since closed gives the request back unsent: it then goes once
             // over a fresh connection. A request that may have been sent is never sent again.
             loop {
-                let kept = match links.take(&self.name) {
+                let kept = match links.take(self.id) {
                     Some(mut link) if !fresh => link.ready().await.is_ok().then_some(link),
                     _ => None,
                 };
@@ -228,7 +249,7 @@ impl Upstream {
                 };
                 match link.try_send_request(request).await {
                     Ok(reply) => {
-                        links.put(&self.name, link);
+                        links.put(self.id, link);
                         return Ok(reply);
                     }
                     Err(mut e) => match e.take_message() {
@@ -246,7 +267,9 @@ impl Upstream {
                 }
             }
         };
-        let mut response = tokio::time::timeout(self.timeout, exchange)
+        let mut response = links
+            .timer
+            .timeout(self.timeout, exchange)
             .await
             .map_err(|_| ForwardError::Timeout(self.name.clone(), self.timeout))??;
         strip_hop_by_hop(response.headers_mut());

@@ -3,7 +3,9 @@
 //! idempotency → the dialect's API in its own task under a deadline → render (errors in the caller's dialect) →
 //! metrics and the request's log line.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -33,96 +35,126 @@ fn boxed(response: Response<Body>) -> Response<OutBody> {
     response.map(|b| b.map_err(|never| match never {}).boxed_unsync())
 }
 
-const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Where a path leads.
-enum Target {
+/// Where a path leads. Borrows the path: deciding where a request goes allocates nothing, so a pass-through
+/// request pays only for forwarding.
+enum Target<'a> {
     Health,
     Ready,
     Metrics,
-    /// A dialect's API: the segments after its root, and the BigCommerce store hash.
+    /// A dialect's API: `skip` leading segments are its root; BigCommerce's second segment is the store hash.
     Api {
         dialect: Dialect,
-        root: String,
-        segments: Vec<String>,
-        store_hash: Option<String>,
+        skip: usize,
+        store_hash: Option<Cow<'a, str>>,
     },
 }
 
-/// Splits and percent-decodes a path; refuses traversal, encoded slashes and control characters.
-fn decode_segments(path: &str) -> Result<Vec<String>, Problem> {
-    let bad = || {
-        Problem::new(
-            ProblemKind::InvalidParameter,
-            "",
-            "the request path is not acceptable",
-        )
-    };
-    let mut out = Vec::new();
-    for raw in path.split('/').filter(|s| !s.is_empty()) {
-        let seg = percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| bad())?;
-        if seg == "." || seg == ".." || seg.contains('/') || seg.chars().any(char::is_control) {
-            return Err(bad());
-        }
-        out.push(seg.into_owned());
-    }
-    Ok(out)
+fn bad_path() -> Problem {
+    Problem::new(
+        ProblemKind::InvalidParameter,
+        "",
+        "the request path is not acceptable",
+    )
 }
 
-fn route(path: &str) -> Result<Option<Target>, Problem> {
-    let segments = decode_segments(path)?;
-    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let api = |dialect, root: String, skip: usize, store_hash: Option<String>| Target::Api {
+/// The path's segments, percent-decoded (borrowed unless a segment was encoded); traversal, encoded slashes and
+/// control characters are errors.
+fn decoded_segments(path: &str) -> impl Iterator<Item = Result<Cow<'_, str>, Problem>> {
+    path.split('/').filter(|s| !s.is_empty()).map(|raw| {
+        let seg = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| bad_path())?;
+        if seg == "." || seg == ".." || seg.contains('/') || seg.chars().any(char::is_control) {
+            return Err(bad_path());
+        }
+        Ok(seg)
+    })
+}
+
+/// The decoded segments after the first `skip`.
+fn api_segments(path: &str, skip: usize) -> Result<Vec<String>, Problem> {
+    decoded_segments(path)
+        .skip(skip)
+        .map(|s| s.map(Cow::into_owned))
+        .collect()
+}
+
+fn route(path: &str) -> Result<Option<Target<'_>>, Problem> {
+    // Only the first three segments choose; every segment is checked.
+    let mut head: [Option<Cow<'_, str>>; 3] = [None, None, None];
+    for (at, seg) in decoded_segments(path).enumerate() {
+        let seg = seg?;
+        if let Some(slot) = head.get_mut(at) {
+            *slot = Some(seg);
+        }
+    }
+    let [a, b, c] = head;
+    let api = |dialect, skip, store_hash| Target::Api {
         dialect,
-        root,
-        segments: segments[skip..].to_vec(),
+        skip,
         store_hash,
     };
-    Ok(Some(match s.as_slice() {
-        ["healthz"] => Target::Health,
-        ["readyz"] => Target::Ready,
-        ["metrics"] => Target::Metrics,
-        ["wp-json", "fluent-cart", "v2", ..] => api(
-            Platform::FluentCart,
-            "/wp-json/fluent-cart/v2".into(),
-            3,
-            None,
-        ),
-        ["oauth", "token"] => api(Platform::CommerceLayer, String::new(), 0, None),
-        ["api", ..] => api(Platform::CommerceLayer, "/api".into(), 1, None),
-        ["stores", hash, "v2", ..] => api(
-            Platform::BigCommerce,
-            format!("/stores/{hash}/v2"),
-            3,
-            Some((*hash).to_owned()),
-        ),
+    Ok(Some(match (a.as_deref(), b.as_deref(), c.as_deref()) {
+        (Some("healthz"), None, _) => Target::Health,
+        (Some("readyz"), None, _) => Target::Ready,
+        (Some("metrics"), None, _) => Target::Metrics,
+        (Some("wp-json"), Some("fluent-cart"), Some("v2")) => api(Platform::FluentCart, 3, None),
+        (Some("oauth"), Some("token"), None) => api(Platform::CommerceLayer, 0, None),
+        (Some("api"), ..) => api(Platform::CommerceLayer, 1, None),
+        (Some("stores"), Some(_), Some("v2")) => api(Platform::BigCommerce, 3, b.clone()),
         _ => return Ok(None),
     }))
 }
 
-fn request_id(req: &Request<Incoming>) -> String {
+/// The path prefix a dialect's API answers under (base of the links its replies carry).
+fn api_root(dialect: Dialect, skip: usize, store_hash: Option<&str>) -> String {
+    match (dialect, skip) {
+        (Platform::FluentCart, _) => "/wp-json/fluent-cart/v2".into(),
+        (Platform::CommerceLayer, 0) => String::new(),
+        (Platform::CommerceLayer, _) => "/api".into(),
+        (Platform::BigCommerce, _) => format!("/stores/{}/v2", store_hash.unwrap_or_default()),
+    }
+}
+
+/// The caller's `X-Request-Id` when it is a sane one, or a new id.
+fn request_id(req: &Request<Incoming>) -> HeaderValue {
     req.headers()
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(new_request_id, str::to_owned)
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(new_request_id)
 }
 
 /// A request id unique to this process run: a random per-process prefix and a counter, 32 hex digits. (A random
-/// UUID per request cost a `getrandom` system call on every request.)
-fn new_request_id() -> String {
+/// UUID per request cost a `getrandom` system call on every request; `format!` cost more than the rest of the
+/// id.)
+fn new_request_id() -> HeaderValue {
     use std::sync::atomic::AtomicU64;
     use std::sync::OnceLock;
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| {
+    let prefix = *PREFIX.get_or_init(|| {
         let random = uuid::Uuid::new_v4().as_u64_pair();
         random.0 ^ random.1
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix:016x}{n:016x}")
+    let mut hex = [0u8; 32];
+    let digits = b"0123456789abcdef";
+    for (i, byte) in prefix
+        .to_be_bytes()
+        .into_iter()
+        .chain(n.to_be_bytes())
+        .enumerate()
+    {
+        hex[2 * i] = digits[usize::from(byte >> 4)];
+        hex[2 * i + 1] = digits[usize::from(byte & 0xf)];
+    }
+    // Hex digits are always a valid header value.
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 fn content_type(dialect: Dialect) -> &'static str {
@@ -234,7 +266,7 @@ fn rate_headers(response: &mut Response<Body>, budget: &Budget) {
 
 /// Serves one request. Never fails and never panics: every failure becomes a reply in the caller's dialect.
 pub async fn handle(
-    gw: Gateway,
+    gw: Arc<Gateway>,
     req: Request<Incoming>,
     conn: std::sync::Arc<Connection>,
 ) -> Result<Response<OutBody>, std::convert::Infallible> {
@@ -242,7 +274,7 @@ pub async fn handle(
     let id = request_id(&req);
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
+        request_id = id.to_str().unwrap_or_default(),
         method = %req.method(),
         dialect = tracing::field::Empty,
         operation = tracing::field::Empty,
@@ -271,34 +303,27 @@ pub async fn handle(
     .await;
     let mut response = outcome.response;
     // An upstream's own request id (pass-through) is its reply's, and stays.
-    if let (false, Ok(v)) = (
-        response.headers().contains_key(REQUEST_ID),
-        HeaderValue::from_str(&id),
-    ) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID), v);
+    if let http::header::Entry::Vacant(slot) = response.headers_mut().entry(REQUEST_ID) {
+        slot.insert(id);
     }
     Ok(response)
 }
 
 /// What the requests of one downstream connection share.
 pub struct Connection {
-    pub peer: std::net::SocketAddr,
-    /// Its own connections to pass-through upstreams.
+    /// Its own connections to pass-through upstreams, and its peer's address as they forward it.
     pub links: crate::backends::Links,
 }
 
 impl Connection {
-    pub fn new(peer: std::net::SocketAddr) -> Self {
+    pub fn new(peer: std::net::SocketAddr, timer: crate::coarse_timer::CoarseTimer) -> Self {
         Connection {
-            peer,
-            links: crate::backends::Links::default(),
+            links: crate::backends::Links::new(peer.ip(), timer),
         }
     }
 }
 
-async fn dispatch(gw: &Gateway, req: Request<Incoming>, conn: &Connection) -> Outcome {
+async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) -> Outcome {
     if let Some(name) = req.headers().keys().find(|n| n.as_str().contains('_')) {
         // Proxies disagree on whether `X_Foo` is `X-Foo`; refusing the ambiguity (as Envoy does) keeps a header
         // from meaning one thing here and another upstream.
@@ -308,7 +333,9 @@ async fn dispatch(gw: &Gateway, req: Request<Incoming>, conn: &Connection) -> Ou
                 serde_json::json!({"status": 400, "message": format!("header name {:?} contains '_'", name.as_str())}).to_string(),
             ), "rejected");
     }
-    let target = match route(req.uri().path()) {
+    // The URI is shared bytes: this clone lets the routing decision borrow the path while `req` moves on.
+    let uri = req.uri().clone();
+    let target = match route(uri.path()) {
         Ok(Some(t)) => t,
         Ok(None) => {
             if let Some(upstream) = gw.upstreams.fallback() {
@@ -358,39 +385,40 @@ async fn dispatch(gw: &Gateway, req: Request<Incoming>, conn: &Connection) -> Ou
         ),
         Target::Api {
             dialect,
-            root,
-            segments,
+            skip,
             store_hash,
         } => {
-            let outcome = match gw.upstreams.route(dialect, store_hash.as_deref()) {
+            let ctx = match gw.upstreams.route(dialect, store_hash.as_deref()) {
                 // The shop speaks the caller's dialect: the request goes through untouched, and the shop
                 // authenticates it.
                 Routed::PassThrough(upstream) => {
-                    pass_through(upstream, req, conn, Some(dialect)).await
+                    return pass_through(upstream, req, conn, Some(dialect))
+                        .await
+                        .in_dialect(dialect)
                 }
-                Routed::Embedded => {
-                    let target = ApiTarget {
-                        dialect,
-                        root,
-                        segments,
-                        store_hash,
-                    };
-                    api_request(gw, &gw.api, req, target).await
-                }
+                Routed::Embedded => &gw.api,
                 Routed::Translate(backend) => match gw.translated.get(backend) {
-                    Some(ctx) => {
-                        let target = ApiTarget {
-                            dialect,
-                            root,
-                            segments,
-                            store_hash,
-                        };
-                        api_request(gw, ctx, req, target).await
+                    Some(ctx) => ctx,
+                    None => {
+                        return Outcome::new(render_problem(dialect, &internal()), "unrouted")
+                            .in_dialect(dialect)
                     }
-                    None => Outcome::new(render_problem(dialect, &internal()), "unrouted"),
                 },
             };
-            outcome.in_dialect(dialect)
+            let target = match api_segments(uri.path(), skip) {
+                Ok(segments) => ApiTarget {
+                    dialect,
+                    root: api_root(dialect, skip, store_hash.as_deref()),
+                    segments,
+                    store_hash: store_hash.map(Cow::into_owned),
+                },
+                Err(p) => return Outcome::new(render_problem(dialect, &p), "unrouted"),
+            };
+            // Boxed: the API path's state is large, and keeping it out of line keeps every request's future
+            // (moved into hyper's connection state) small for pass-through.
+            Box::pin(api_request(gw, ctx, req, target))
+                .await
+                .in_dialect(dialect)
         }
     }
 }
@@ -405,7 +433,7 @@ struct ApiTarget {
 
 /// Serves a request on a dialect's API with `ctx`'s shop (the embedded one, or an upstream's).
 async fn api_request(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     ctx: &ApiContext,
     req: Request<Incoming>,
     target: ApiTarget,
@@ -555,7 +583,7 @@ async fn pass_through(
     dialect: Option<Dialect>,
 ) -> Outcome {
     use crate::backends::ForwardError;
-    match upstream.forward(req, conn.peer, &conn.links).await {
+    match upstream.forward(req, &conn.links).await {
         Ok(reply) => Outcome {
             response: reply.map(|b| b.boxed_unsync()),
             operation: "pass_through",
@@ -636,7 +664,7 @@ async fn read_body(
 
 /// Runs the operation, with `Idempotency-Key` handling for creates. Panics in the API code become a 500.
 async fn execute(
-    gw: Gateway,
+    gw: Arc<Gateway>,
     ctx: ApiContext,
     dialect: Dialect,
     operation: Operation,
@@ -785,9 +813,15 @@ mod tests {
 
     #[test]
     fn paths_route_to_dialects_and_traversal_is_refused() {
-        let t = route("/stores/demo/v2/orders/100").unwrap().unwrap();
+        let path = "/stores/d%65mo/v2/orders/100";
+        let t = route(path).unwrap().unwrap();
         assert!(
-            matches!(t, Target::Api { dialect: Platform::BigCommerce, ref segments, .. } if segments == &["orders", "100"])
+            matches!(t, Target::Api { dialect: Platform::BigCommerce, skip: 3, ref store_hash } if store_hash.as_deref() == Some("demo"))
+        );
+        assert_eq!(api_segments(path, 3).unwrap(), ["orders", "100"]);
+        assert_eq!(
+            api_root(Platform::BigCommerce, 3, Some("demo")),
+            "/stores/demo/v2"
         );
         assert!(matches!(
             route("/oauth/token").unwrap(),

@@ -5,13 +5,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::Gateway;
+use crate::coarse_timer::CoarseTimer;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -117,10 +119,20 @@ async fn serve_with(
     shutdown: impl Future<Output = ()>,
     max_connections: usize,
 ) -> Result<(), ServeError> {
+    // Shared by reference count: a request holds one pointer, not a copy of every handle inside.
+    let gateway = Arc::new(gateway);
     let server = &gateway.config().server;
     let header_timeout = server.header_read_timeout;
     let grace = server.shutdown_grace;
     let slots = Arc::new(Semaphore::new(max_connections));
+    // Header-read and pass-through deadlines; ticks fine enough for the shortest of them.
+    let shortest = gateway
+        .config()
+        .backends
+        .iter()
+        .map(|b| b.timeout)
+        .fold(header_timeout, Duration::min);
+    let timer = CoarseTimer::new(CoarseTimer::tick_for(shortest));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -145,14 +157,15 @@ async fn serve_with(
         };
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
-        let conn_state = Arc::new(super::pipeline::Connection::new(peer));
+        let conn_state = Arc::new(super::pipeline::Connection::new(peer, timer.clone()));
         let service =
             service_fn(move |req| super::pipeline::handle(gw.clone(), req, conn_state.clone()));
         let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
+            .timer(timer.clone())
             .header_read_timeout(header_timeout)
+            // hyper's default header limit is 100; setting it explicitly makes hyper fill a 100-slot array on
+            // every request head instead of leaving it uninitialised, so the default is left alone.
             .max_buf_size(64 * 1024)
-            .max_headers(100)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

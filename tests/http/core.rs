@@ -309,6 +309,23 @@ async fn underscore_header_names_are_refused() {
     gw.stop().await;
 }
 
+/// hyper's default limit of 100 header fields holds (ordermux relies on the default rather than setting it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_one_hundred_headers_are_refused() {
+    let gw = TestGateway::start("header-count").await;
+    let with_headers = |n: usize| {
+        let mut req = gw.http.get(gw.url("/healthz"));
+        for i in 0..n {
+            req = req.header(format!("x-filler-{i}"), "1");
+        }
+        req
+    };
+    // reqwest adds `accept` and `host`: 90 + 2 is within the limit, 100 + 2 is not.
+    assert_eq!(with_headers(90).send().await.unwrap().status(), 200);
+    assert_eq!(with_headers(100).send().await.unwrap().status(), 431);
+    gw.stop().await;
+}
+
 /// Every malformed create-request fixture, sent to its dialect's create route, gets a 4xx in that dialect's error
 /// shape; and a bounded run of garbage bodies gets no 5xx. Afterwards the store holds no order at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
