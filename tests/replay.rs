@@ -313,15 +313,7 @@ async fn bigcommerce_orders_into_fluentcart_land_once_despite_lost_replies() {
     let fake = Fake::start(FluentCartFake::new("wp-user", "app pass word")).await;
     let dir = fresh_dir("replay-fc");
     let mut config = config(&dir);
-    config.backends.push(Backend {
-        credentials: Credentials {
-            username: Some(Credential::new("wp-user")),
-            password: Some(Credential::new("app pass word")),
-            ..Credentials::default()
-        },
-        breaker_failures: 1_000,
-        ..Backend::upstream("fc", Platform::FluentCart, fake.base_url())
-    });
+    fluentcart_target(&mut config, fake.base_url());
     let file = bigcommerce_ndjson(&dir, 12);
     fake.fail(Some("POST"), Some("/orders"), Fault::ResetAfter, 2);
     let shop = replay::target_shop(&config, "fc", "demo").await.unwrap();
@@ -469,15 +461,7 @@ async fn fluentcart_into_bigcommerce_upstream_to_upstream_and_a_created_window()
     .await;
     let dir = fresh_dir("replay-u2u");
     let mut cfg = config(&dir);
-    cfg.backends.push(Backend {
-        credentials: Credentials {
-            username: Some(Credential::new("wp-user")),
-            password: Some(Credential::new("app pass word")),
-            ..Credentials::default()
-        },
-        breaker_failures: 1_000,
-        ..Backend::upstream("fc", Platform::FluentCart, fc.base_url())
-    });
+    fluentcart_target(&mut cfg, fc.base_url());
     bigcommerce_target(&mut cfg, bc.base_url());
     // Seed FluentCart with 8 orders (through a replay), then move them FluentCart → BigCommerce.
     let file = bigcommerce_ndjson(&dir, 8);
