@@ -124,6 +124,11 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none or only `Connection`: one pass over the names finds out, where removing each
+    // of the eight by name would hash and probe sixteen times per exchange.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     if headers.contains_key(CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)
@@ -245,7 +250,9 @@ impl Upstream {
                 };
                 let mut link = match kept {
                     Some(link) => link,
-                    None => self.connect().await?,
+                    // Boxed: connecting (TLS included) is rare and its future is large; kept inline it would
+                    // grow every request's future, which is moved on each request.
+                    None => Box::pin(self.connect()).await?,
                 };
                 match link.try_send_request(request).await {
                     Ok(reply) => {

@@ -281,26 +281,21 @@ pub async fn handle(
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
-    let outcome = async {
-        let outcome = dispatch(&gw, req, &conn).await;
-        let status = outcome.response.status().as_u16();
-        let dialect = outcome.dialect;
-        let elapsed = started.elapsed();
-        let span = tracing::Span::current();
-        span.record("dialect", dialect);
-        span.record("operation", outcome.operation);
-        span.record("status", status);
-        span.record(
-            "latency_ms",
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        );
-        tracing::info!("request served");
-        gw.metrics
-            .request(dialect, outcome.operation, status, elapsed);
-        outcome
-    }
-    .instrument(span)
-    .await;
+    let outcome = dispatch(&gw, req, &conn).instrument(span.clone()).await;
+    let status = outcome.response.status().as_u16();
+    let dialect = outcome.dialect;
+    let elapsed = started.elapsed();
+    // On the span itself, not `Span::current()`: no look-up, and nothing at all when INFO is off.
+    span.record("dialect", dialect);
+    span.record("operation", outcome.operation);
+    span.record("status", status);
+    span.record(
+        "latency_ms",
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+    );
+    tracing::info!(parent: &span, "request served");
+    gw.metrics
+        .request(&conn.metrics, dialect, outcome.operation, status, elapsed);
     let mut response = outcome.response;
     // An upstream's own request id (pass-through) is its reply's, and stays.
     if let http::header::Entry::Vacant(slot) = response.headers_mut().entry(REQUEST_ID) {
@@ -313,12 +308,14 @@ pub async fn handle(
 pub struct Connection {
     /// Its own connections to pass-through upstreams, and its peer's address as they forward it.
     pub links: crate::backends::Links,
+    metrics: super::metrics::LastRequestMetrics,
 }
 
 impl Connection {
     pub fn new(peer: std::net::SocketAddr, timer: crate::coarse_timer::CoarseTimer) -> Self {
         Connection {
             links: crate::backends::Links::new(peer.ip(), timer),
+            metrics: super::metrics::LastRequestMetrics::default(),
         }
     }
 }
@@ -367,7 +364,9 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
             "healthz",
         ),
         Target::Ready => {
-            let ready = gw.ready.load(Ordering::Relaxed) && gw.api.shop.store.ping().await.is_ok();
+            // Boxed like the API path: the store's future would otherwise grow every request's.
+            let ready = gw.ready.load(Ordering::Relaxed)
+                && Box::pin(gw.api.shop.store.ping()).await.is_ok();
             let (status, body) = if ready {
                 (StatusCode::OK, r#"{"status":"ready"}"#)
             } else {
