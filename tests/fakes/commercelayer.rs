@@ -1,7 +1,7 @@
 //! A stateful fake of Commerce Layer's core API for orders: OAuth2 client credentials at `/oauth/token` (tokens
 //! that expire), JSON:API media types, `/api/orders` (list with `filter[q]` predicates, `page[number]`/`page[size]`
 //! up to 25, `sort`, `include`), `/api/line_items`, `/api/addresses`, the order triggers with Commerce Layer's
-//! state rules, and errors as `{"errors":[{title, detail, code, status, source:{pointer}}]}`.
+//! state rules, captures (made by `_capture`, partly refunded with `PATCH /api/captures/{id}`), and errors as `{"errors":[{title, detail, code, status, source:{pointer}}]}`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -57,6 +57,17 @@ pub struct FakeLine {
     pub metadata: Value,
 }
 
+/// A capture: the payment transaction Commerce Layer refunds from (`PATCH /api/captures/{id}` with `_refund` and
+/// `_refund_amount_cents`); what is left to refund is its `refund_balance_cents`.
+#[derive(Debug, Clone)]
+pub struct FakeCapture {
+    pub id: String,
+    pub order_id: String,
+    pub amount_cents: i64,
+    pub refund_balance_cents: i64,
+    pub created_at: DateTime<Utc>,
+}
+
 pub struct CommerceLayerFake {
     client_id: String,
     client_secret: String,
@@ -70,6 +81,7 @@ pub struct CommerceLayerFake {
     pub orders: BTreeMap<String, FakeOrder>,
     pub lines: BTreeMap<String, FakeLine>,
     pub addresses: BTreeMap<String, Map<String, Value>>,
+    pub captures: BTreeMap<String, FakeCapture>,
     seq: u64,
     clock: DateTime<Utc>,
 }
@@ -217,6 +229,7 @@ impl CommerceLayerFake {
             orders: BTreeMap::new(),
             lines: BTreeMap::new(),
             addresses: BTreeMap::new(),
+            captures: BTreeMap::new(),
             seq: 0,
             clock: Utc::now(),
         }
@@ -392,6 +405,29 @@ impl CommerceLayerFake {
             ("POST", ["line_items"]) => self.create_line(req),
             ("PATCH", ["line_items", id]) => self.patch_line(req, id),
             ("DELETE", ["line_items", id]) => self.delete_line(id),
+            ("GET", ["orders", id, "captures"]) => {
+                let o = self.find(id)?;
+                let data: Vec<Value> = self
+                    .captures
+                    .values()
+                    .filter(|c| c.order_id == o.id)
+                    .map(|c| self.capture_resource(c, &o.currency))
+                    .collect();
+                let n = data.len();
+                Ok(respond(
+                    200,
+                    &json!({"data": data, "meta": {"record_count": n, "page_count": 1}}),
+                ))
+            }
+            ("GET", ["captures", id]) => {
+                let c = self.capture(id)?;
+                let o = self.find(&c.order_id)?;
+                Ok(respond(
+                    200,
+                    &json!({"data": self.capture_resource(&c, &o.currency)}),
+                ))
+            }
+            ("PATCH", ["captures", id]) => self.refund_capture(req, id),
             ("POST", ["addresses"]) => self.create_address(req),
             ("PATCH", ["addresses", id]) => self.patch_address(req, id),
             _ => Err(error(404, "NOT_FOUND", "The resource was not found", None)),
@@ -488,6 +524,23 @@ impl CommerceLayerFake {
                     .collect(),
             ),
         );
+        let captures: Vec<&FakeCapture> = self
+            .captures
+            .values()
+            .filter(|c| c.order_id == o.id)
+            .collect();
+        rel(
+            "captures",
+            Value::Array(
+                captures
+                    .iter()
+                    .map(|c| json!({"type": "captures", "id": c.id}))
+                    .collect(),
+            ),
+        );
+        if wants("captures") {
+            included.extend(captures.iter().map(|c| self.capture_resource(c, cur)));
+        }
         if wants("market") {
             included.push(json!({"type": "markets", "id": o.market_id,
                 "attributes": {"name": format!("Market {cur}"), "code": o.market_id, "currency_code": cur}}));
@@ -758,9 +811,38 @@ impl CommerceLayerFake {
             }
         }
         let now = self.now();
+        let mut fired = Vec::new();
         for trigger in TRIGGERS {
             if attrs.get(*trigger) == Some(&Value::Bool(true)) {
                 self.fire(&mut order, trigger, now)?;
+                fired.push(*trigger);
+            }
+        }
+        for trigger in fired {
+            match trigger {
+                "_capture" | "_approve_and_capture" => {
+                    let id = self.next_id("cap");
+                    let amount = self.total_cents(&order);
+                    self.captures.insert(
+                        id.clone(),
+                        FakeCapture {
+                            id,
+                            order_id: order.id.clone(),
+                            amount_cents: amount,
+                            refund_balance_cents: amount,
+                            created_at: now,
+                        },
+                    );
+                }
+                // The order's `_refund` refunds what its captures have left.
+                "_refund" => {
+                    for c in self.captures.values_mut() {
+                        if c.order_id == order.id {
+                            c.refund_balance_cents = 0;
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         order.updated_at = now;
@@ -768,6 +850,80 @@ impl CommerceLayerFake {
         self.settle(&order.id);
         let order = self.find(&order.id)?;
         Ok(self.order_doc(200, &order, include))
+    }
+
+    fn capture(&self, id: &str) -> Result<FakeCapture, FakeResponse> {
+        self.captures
+            .get(id)
+            .cloned()
+            .ok_or_else(|| error(404, "NOT_FOUND", "The resource was not found", None))
+    }
+
+    fn capture_resource(&self, c: &FakeCapture, currency: &str) -> Value {
+        let refunded = c.amount_cents - c.refund_balance_cents;
+        json!({"type": "captures", "id": c.id, "attributes": {
+            "number": format!("{}/T/{}", c.order_id, c.id), "currency_code": currency,
+            "amount_cents": c.amount_cents, "formatted_amount": self.money(currency, c.amount_cents),
+            "succeeded": true,
+            "refund_amount_cents": refunded, "formatted_refund_amount": self.money(currency, refunded),
+            "refund_balance_cents": c.refund_balance_cents,
+            "formatted_refund_balance": self.money(currency, c.refund_balance_cents),
+            "created_at": iso(&c.created_at), "updated_at": iso(&c.created_at),
+        }})
+    }
+
+    /// `PATCH /api/captures/{id}` with `_refund` (and `_refund_amount_cents`, the whole balance when absent): a
+    /// refund of that much, leaving the order `partially_refunded` until nothing is left.
+    fn refund_capture(&mut self, req: &FakeRequest, id: &str) -> Reply {
+        let mut capture = self.capture(id)?;
+        let data = data_of(req, "captures")?;
+        let attrs = attributes(
+            &data,
+            &["_refund", "_refund_amount_cents", "reference", "metadata"],
+        )?;
+        if attrs.get("_refund") != Some(&Value::Bool(true)) {
+            return Err(invalid(
+                "_refund - must be true to refund",
+                "/data/attributes/_refund",
+            ));
+        }
+        let amount = match attrs.get("_refund_amount_cents") {
+            None => capture.refund_balance_cents,
+            Some(v) => v.as_i64().ok_or_else(|| {
+                invalid(
+                    "_refund_amount_cents - is not a number",
+                    "/data/attributes/_refund_amount_cents",
+                )
+            })?,
+        };
+        if amount <= 0 || amount > capture.refund_balance_cents {
+            return Err(invalid(
+                &format!(
+                    "_refund_amount_cents - must be between 1 and {}",
+                    capture.refund_balance_cents
+                ),
+                "/data/attributes/_refund_amount_cents",
+            ));
+        }
+        let now = self.now();
+        capture.refund_balance_cents -= amount;
+        let mut order = self.find(&capture.order_id)?;
+        order.payment_status = if capture.refund_balance_cents == 0
+            && self.captures.values().all(|c| {
+                c.order_id != order.id || c.id == capture.id || c.refund_balance_cents == 0
+            }) {
+            "refunded".into()
+        } else {
+            "partially_refunded".into()
+        };
+        order.updated_at = now;
+        let currency = order.currency.clone();
+        self.orders.insert(order.id.clone(), order);
+        self.captures.insert(capture.id.clone(), capture.clone());
+        Ok(respond(
+            200,
+            &json!({"data": self.capture_resource(&capture, &currency)}),
+        ))
     }
 
     /// Commerce Layer's order state machine for the triggers the fake knows.
@@ -835,7 +991,9 @@ impl CommerceLayerFake {
             "_capture" if open && o.payment_status == "authorized" => {
                 o.payment_status = "paid".into()
             }
-            "_refund" if o.payment_status == "paid" => o.payment_status = "refunded".into(),
+            "_refund" if matches!(o.payment_status.as_str(), "paid" | "partially_refunded") => {
+                o.payment_status = "refunded".into()
+            }
             "_fulfill" if o.status == "approved" && o.fulfillment_status != "fulfilled" => {
                 o.fulfillment_status = "fulfilled".into()
             }

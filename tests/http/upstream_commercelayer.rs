@@ -446,6 +446,48 @@ async fn update_changes_lines_attributes_and_addresses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_refund_whose_reply_is_lost_is_read_back_never_sent_twice() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-partial-refund-lost").await;
+    let (o, _) = create(&a, &s, &order("ada@example.com", OrderStatus::Placed)).await;
+    let o = step(&a, &o, Transition::MarkPaid { method: None })
+        .await
+        .unwrap();
+    let id = upstream_id(&o);
+    let total = o.totals.total.minor;
+    let refund = Transition::Refund {
+        amount: Some(Money::new(300, o.currency)),
+    };
+    let balance = |f: &Fake<CommerceLayerFake>| {
+        f.with(|p| {
+            p.captures
+                .values()
+                .find(|c| c.order_id == id)
+                .map(|c| c.refund_balance_cents)
+        })
+    };
+    // The refund happens, the reply is lost: the capture read back shows it, so it counts as done.
+    f.fail(Some("PATCH"), Some("/api/captures/"), Fault::ResetAfter, 1);
+    let o = step(&a, &o, refund.clone())
+        .await
+        .expect("settled by reading back");
+    assert_eq!(o.totals.refunded_total.unwrap().minor, 300);
+    assert_eq!(balance(&f), Some(total - 300));
+    assert_eq!(f.count("PATCH", "/api/captures/"), 1);
+
+    // The refund never arrives: the capture read back is unchanged, the caller learns it failed, and its retry
+    // refunds once.
+    f.fail(Some("PATCH"), Some("/api/captures/"), Fault::ResetBefore, 1);
+    assert!(step(&a, &o, refund.clone()).await.is_err());
+    assert_eq!(balance(&f), Some(total - 300));
+    let o = step(&a, &o, refund).await.expect("the retry");
+    assert_eq!(o.totals.refunded_total.unwrap().minor, 600);
+    assert_eq!(balance(&f), Some(total - 600));
+    assert_eq!(o.payment_status, PaymentStatus::PartiallyRefunded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transitions_use_the_order_triggers() {
     let f = fake().await;
     let a = adapter(&f);
@@ -467,19 +509,35 @@ async fn transitions_use_the_order_triggers() {
     let o = step(&a, &o, Transition::Fulfill).await.unwrap();
     assert_eq!(o.status, OrderStatus::Completed);
     assert_eq!(state(&f).2, "fulfilled");
-    // Only whole refunds exist on the order.
-    let partial = Transition::Refund {
-        amount: Some(Money::new(100, o.currency)),
+    // A part comes from the capture (`_refund_amount_cents`); the rest with the order's `_refund`.
+    let total = o.totals.total.minor;
+    let refund = |minor: i64| Transition::Refund {
+        amount: Some(Money::new(minor, o.currency)),
     };
-    assert!(matches!(
-        step(&a, &o, partial).await,
-        Err(UpstreamError::Unsupported(_))
-    ));
+    let o = step(&a, &o, refund(100)).await.unwrap();
+    assert_eq!(o.payment_status, PaymentStatus::PartiallyRefunded);
+    assert_eq!(o.totals.refunded_total.unwrap().minor, 100);
+    assert_eq!(o.totals.paid_total.unwrap().minor, total);
+    assert_eq!(state(&f).1, "partially_refunded");
+    let balance = |f: &Fake<CommerceLayerFake>| {
+        f.with(|p| {
+            let c: Vec<_> = p.captures.values().filter(|c| c.order_id == id).collect();
+            assert_eq!(c.len(), 1, "one capture");
+            c[0].refund_balance_cents
+        })
+    };
+    assert_eq!(balance(&f), total - 100);
+    let o = step(&a, &o, refund(250)).await.unwrap();
+    assert_eq!(o.totals.refunded_total.unwrap().minor, 350);
+    // More than is left: the lifecycle refuses before anything is sent.
+    let mut after = o.clone();
+    assert!(lifecycle::apply(&mut after, &refund(total), chrono::Utc::now()).is_err());
     let o = step(&a, &o, Transition::Refund { amount: None })
         .await
         .unwrap();
     assert_eq!(o.payment_status, PaymentStatus::Refunded);
     assert_eq!(state(&f).1, "refunded");
+    assert_eq!(balance(&f), 0);
 
     // Mark as paid: authorize and capture; cancel voids nothing once paid; a direct set goes by triggers.
     let (o2, _) = create(&a, &s, &order("bob@example.com", OrderStatus::Placed)).await;
@@ -1007,6 +1065,27 @@ mod gateway {
         )
         .await;
         assert_eq!(only_order(&f).payment_status, "paid");
+
+        // A partial refund (FluentCart's major units) comes from the order's capture.
+        let r = expect(
+            gw.fc(Method::POST, &format!("/orders/{id}/refund"))
+                .json(&json!({"refund_info": {"transaction_id": 1, "amount": 12.5}})),
+            200,
+        )
+        .await;
+        assert_eq!(r["fluent_cart_refund"]["status"], "success");
+        let up = only_order(&f);
+        assert_eq!(up.payment_status, "partially_refunded");
+        let balance: Vec<i64> = f.with(|p| {
+            p.captures
+                .values()
+                .map(|c| c.amount_cents - c.refund_balance_cents)
+                .collect()
+        });
+        assert_eq!(balance, [1250]);
+        let got = expect(gw.fc(Method::GET, &format!("/orders/{id}")), 200).await;
+        assert_eq!(got["order"]["payment_status"], "partially_refunded");
+        assert_eq!(got["order"]["total_refund"], 1250);
         gw.stop().await;
     }
 

@@ -22,17 +22,19 @@ use super::{AdapterContext, Journal, Stamp};
 use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
-    Address, FulfillmentStatus, LineItem, LineKind, Order, OrderQuery, OrderStatus, Page, Platform,
-    Problem, ProblemKind, SortKey, StatusTriple,
+    Address, Currency, FulfillmentStatus, LineItem, LineKind, Money, Order, OrderQuery,
+    OrderStatus, Page, Platform, Problem, ProblemKind, SortKey, StatusTriple,
 };
-use crate::dialects::commercelayer::resources::linkage;
+use crate::dialects::commercelayer::resources::{
+    apply_captures, decode_capture, encode_capture_refund, linkage, Capture,
+};
 use crate::dialects::commercelayer::{cents_exponent, decode_order, encode_create_request};
 use crate::dialects::dates::render_iso_millis;
 use crate::dialects::tables;
 
 const JSONAPI: &str = "application/vnd.api+json";
 /// Everything `decode_order` reads from `included`.
-const INCLUDE: &str = "line_items,billing_address,shipping_address,market,customer";
+const INCLUDE: &str = "line_items,billing_address,shipping_address,market,customer,captures";
 /// Metadata keys that hold an order's own `reference` and `reference_origin`, which ordermux's stamp and
 /// completion marker occupy on the order itself.
 const META_REFERENCE: &str = "ordermux_reference";
@@ -393,7 +395,8 @@ fn next_trigger(state: &WireState, target: StatusTriple) -> Option<&'static str>
     if state.payment == "authorized" && matches!(want_payment, "paid" | "refunded") {
         return Some("_capture");
     }
-    if state.payment == "paid" && want_payment == "refunded" {
+    if matches!(state.payment.as_str(), "paid" | "partially_refunded") && want_payment == "refunded"
+    {
         return Some("_refund");
     }
     // Without shipments of its own, Commerce Layer fulfills only an approved order.
@@ -747,14 +750,44 @@ impl CommerceLayerAdapter {
     }
 
     fn decode(&self, doc: Value) -> Result<Order, UpstreamError> {
+        // The included captures stay in the document (kept verbatim for Commerce Layer callers) and also say
+        // what was paid and refunded.
+        let captures: Vec<Value> = doc
+            .get("included")
+            .and_then(Value::as_array)
+            .map(|all| {
+                all.iter()
+                    .filter(|r| r.get("type").and_then(Value::as_str) == Some("captures"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut order = decode_order(doc, &self.ctx.decode).map_err(|p| {
             malformed(format!(
                 "Commerce Layer order the codec refuses at {}: {}",
                 p.pointer, p.reason
             ))
         })?;
+        let captures = captures
+            .into_iter()
+            .map(|c| self.decode_capture(c, order.currency))
+            .collect::<Result<Vec<_>, _>>()?;
+        apply_captures(&mut order, &captures);
         from_wire(&mut order);
         Ok(order)
+    }
+
+    fn decode_capture(
+        &self,
+        resource: Value,
+        currency: Currency,
+    ) -> Result<Capture, UpstreamError> {
+        decode_capture(resource, currency).map_err(|p| {
+            malformed(format!(
+                "Commerce Layer capture the codec refuses at {}: {}",
+                p.pointer, p.reason
+            ))
+        })
     }
 
     fn order_path(id: &str, include: bool) -> String {
@@ -1078,6 +1111,82 @@ impl CommerceLayerAdapter {
         self.decode(reply.body)
     }
 
+    /// The order's captures, oldest first.
+    async fn captures(
+        &self,
+        order_id: &str,
+        currency: Currency,
+    ) -> Result<Vec<Capture>, UpstreamError> {
+        let reply = self
+            .api(Call::get(format!(
+                "/api/orders/{}/captures?sort=created_at&page[size]={MAX_PAGE_SIZE}",
+                encode_segment(order_id)
+            )))
+            .await?;
+        let Some(Value::Array(items)) = reply.body.get("data") else {
+            return Err(malformed("capture list without data"));
+        };
+        items
+            .iter()
+            .map(|c| self.decode_capture(c.clone(), currency))
+            .collect()
+    }
+
+    /// Refunds `amount` from the order's captures, oldest first (an order normally has one). A refund whose
+    /// outcome is unknown is settled by reading the capture back: its balance says whether it happened, so a
+    /// retry can never refund twice.
+    async fn refund_from_captures(
+        &self,
+        order_id: &str,
+        amount: Money,
+    ) -> Result<(), UpstreamError> {
+        let captures = self.captures(order_id, amount.currency).await?;
+        let open: Vec<&Capture> = captures
+            .iter()
+            .filter(|c| c.succeeded && c.refund_balance.minor > 0)
+            .collect();
+        let available: i64 = open.iter().map(|c| c.refund_balance.minor).sum();
+        if available < amount.minor {
+            return Err(UpstreamError::Unsupported(Problem::new(
+                ProblemKind::InvalidTransition,
+                "",
+                format!(
+                    "Commerce Layer has {} {} left to refund on this order's captures, less than the {} asked",
+                    Money::new(available, amount.currency).to_decimal(),
+                    amount.currency,
+                    amount.to_decimal()
+                ),
+            )));
+        }
+        let mut left = amount.minor;
+        for capture in open {
+            if left == 0 {
+                break;
+            }
+            let part = Money::new(left.min(capture.refund_balance.minor), amount.currency);
+            let doc =
+                encode_capture_refund(&capture.id, part).map_err(UpstreamError::Unsupported)?;
+            let path = format!("/api/captures/{}", encode_segment(&capture.id));
+            match self.api(Call::new(Method::PATCH, &path).json(doc)).await {
+                Ok(_) => {}
+                Err(e) if e.outcome_unknown() => {
+                    let reply = self.api(Call::get(&path)).await?;
+                    let data = reply.body.get("data").cloned();
+                    let now = self.decode_capture(
+                        data.ok_or_else(|| malformed("capture reply without data"))?,
+                        amount.currency,
+                    )?;
+                    if now.refund_balance.minor != capture.refund_balance.minor - part.minor {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            left -= part.minor;
+        }
+        Ok(())
+    }
+
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
         let mut params = list_filters(query)?;
         let Some(mut filters) = params.take() else {
@@ -1263,10 +1372,10 @@ impl CommerceLayerAdapter {
                 .paid_total
                 .map_or(before.totals.total.minor, |p| p.minor);
             let refundable = paid - before.totals.refunded_total.map_or(0, |r| r.minor);
+            // The order's `_refund` refunds everything left; a part comes from its captures.
             if amount.minor != refundable {
-                return Err(unsupported(
-                    "Commerce Layer's order _refund refunds the whole captured amount; partial refunds (a capture's _refund_amount_cents) are not available through ordermux",
-                ));
+                self.refund_from_captures(&id, *amount).await?;
+                return self.get(&id).await;
             }
         }
         if let Transition::MarkPaid { method: Some(_) } = transition {

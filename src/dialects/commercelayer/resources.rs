@@ -629,6 +629,124 @@ pub fn wire_cents(money: Money) -> i64 {
     super::encode::wire(money)
 }
 
+/// A capture (the payment transaction refunds come from), as far as refunds need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub id: String,
+    pub amount: Money,
+    /// What may still be refunded from it.
+    pub refund_balance: Money,
+    pub succeeded: bool,
+}
+
+/// Reads one capture resource object (`GET /api/orders/{id}/captures` lists them) of an order in `currency`.
+pub fn decode_capture(resource: Value, currency: Currency) -> Result<Capture, Problem> {
+    let mut data = Obj::new(resource, "/data")?;
+    let ty = data.required_string("type")?;
+    if ty != "captures" {
+        return Err(Problem::new(
+            ProblemKind::TypeConflict,
+            "/data/type",
+            format!("expected a captures resource, not {ty:?}"),
+        ));
+    }
+    let id = data.required_string("id")?;
+    let attrs = data.take("attributes").unwrap_or(Value::Null);
+    let mut a = Obj::new(attrs, "/data/attributes")?;
+    let mut money = |key: &str| -> Result<Money, Problem> {
+        let wire = cents(&mut a, key)?.ok_or_else(|| a.missing(key))?;
+        from_cents(wire, currency, &a.pointer(key))
+    };
+    let amount = money("amount_cents")?;
+    let refund_balance = money("refund_balance_cents")?;
+    let succeeded = a
+        .take("succeeded")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    Ok(Capture {
+        id,
+        amount,
+        refund_balance,
+        succeeded,
+    })
+}
+
+/// Records what an order's captures say about its money: each succeeded capture as a `capture` payment, what
+/// was refunded from it as one `refund` payment, and the paid and refunded totals the order resource itself does
+/// not state. The payments are marked as Commerce Layer's own: they are resources of their own there, linked from
+/// the order, not members of it, so rendering the order back to Commerce Layer loses nothing by leaving them out.
+pub fn apply_captures(order: &mut Order, captures: &[Capture]) {
+    let succeeded: Vec<&Capture> = captures.iter().filter(|c| c.succeeded).collect();
+    if succeeded.is_empty() {
+        return;
+    }
+    let own = |ty: &str| {
+        let mut ext = Ext::default();
+        let mut kept = PlatformExt::default();
+        kept.extra.insert("type".into(), Value::String(ty.into()));
+        ext.set(Platform::CommerceLayer, kept);
+        ext
+    };
+    let (mut paid, mut refunded) = (0i64, 0i64);
+    for c in &succeeded {
+        paid += c.amount.minor;
+        order.payments.push(Payment {
+            ids: PlatformIds {
+                commercelayer: Some(c.id.clone()),
+                ..Default::default()
+            },
+            method: order.payment_method.clone(),
+            status: Some("succeeded".into()),
+            kind: Some("capture".into()),
+            amount: c.amount,
+            reference: None,
+            ext: own("captures"),
+        });
+        let back = c.amount.minor - c.refund_balance.minor;
+        if back > 0 {
+            refunded += back;
+            order.payments.push(Payment {
+                ids: PlatformIds::default(),
+                method: order.payment_method.clone(),
+                status: Some("succeeded".into()),
+                kind: Some("refund".into()),
+                amount: Money::new(back, order.currency),
+                reference: Some(c.id.clone()),
+                ext: own("refunds"),
+            });
+        }
+    }
+    order.totals.paid_total = Some(Money::new(paid, order.currency));
+    order.totals.refunded_total = Some(Money::new(refunded, order.currency));
+}
+
+/// `PATCH /api/captures/{id}`: refund `amount` of it. Refused when Commerce Layer's cents for the currency cannot
+/// hold the amount exactly (a refund is never rounded).
+pub fn encode_capture_refund(capture_id: &str, amount: Money) -> Result<Value, Problem> {
+    let cents = rescale(
+        amount.minor,
+        amount.currency.exponent(),
+        cents_exponent(amount.currency),
+    )
+    .map_err(|_| {
+        Problem::new(
+            ProblemKind::InvalidMoney,
+            "",
+            format!(
+                "a refund of {} {} cannot be expressed in Commerce Layer's cents",
+                amount.to_decimal(),
+                amount.currency
+            ),
+        )
+    })?;
+    Ok(
+        json!({"data": {"type": "captures", "id": capture_id, "attributes": {
+            "_refund": true,
+            "_refund_amount_cents": cents,
+        }}}),
+    )
+}
+
 /// A configured market as a resource object. `currency_code` is where its price list's currency shows (the
 /// create-request codec reads an included market's currency from there too).
 pub fn encode_market(market: &Market) -> Value {
@@ -667,6 +785,61 @@ pub fn encode_order_resource(order: &Order, ty: &str, id: &str) -> Option<Transl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn capture(id: &str, amount: i64, balance: i64) -> Value {
+        json!({"type": "captures", "id": id, "attributes": {"amount_cents": amount,
+            "refund_balance_cents": balance, "succeeded": true, "currency_code": "USD"}})
+    }
+
+    #[test]
+    fn captures_become_payments_refunds_and_totals() {
+        let usd = Currency::parse("USD").unwrap();
+        let mut order = Order::empty(usd);
+        let captures = [
+            decode_capture(capture("c1", 5000, 3750), usd).unwrap(),
+            decode_capture(capture("c2", 1000, 1000), usd).unwrap(),
+        ];
+        assert_eq!(captures[0].refund_balance, Money::new(3750, usd));
+        apply_captures(&mut order, &captures);
+        let kinds: Vec<(&str, i64)> = order
+            .payments
+            .iter()
+            .map(|p| (p.kind.as_deref().unwrap(), p.amount.minor))
+            .collect();
+        assert_eq!(kinds, [("capture", 5000), ("refund", 1250), ("capture", 1000)]);
+        assert_eq!(order.payments[0].ids.commercelayer.as_deref(), Some("c1"));
+        assert!(order.payments[0].ext.get(Platform::CommerceLayer).is_some());
+        assert_eq!(order.totals.paid_total, Some(Money::new(6000, usd)));
+        assert_eq!(order.totals.refunded_total, Some(Money::new(1250, usd)));
+    }
+
+    #[test]
+    fn a_capture_without_its_amounts_or_of_another_type_is_refused() {
+        let usd = Currency::parse("USD").unwrap();
+        let mut c = capture("c1", 5000, 5000);
+        c["attributes"]
+            .as_object_mut()
+            .unwrap()
+            .remove("refund_balance_cents");
+        let p = decode_capture(c, usd).unwrap_err();
+        assert_eq!(p.pointer, "/data/attributes/refund_balance_cents");
+        let mut c = capture("c1", 5000, 5000);
+        c["type"] = json!("authorizations");
+        assert!(decode_capture(c, usd).is_err());
+    }
+
+    #[test]
+    fn a_refund_is_sent_in_commerce_layer_cents_and_never_rounded() {
+        let usd = Currency::parse("USD").unwrap();
+        let doc = encode_capture_refund("c1", Money::new(1250, usd)).unwrap();
+        assert_eq!(doc["data"]["attributes"]["_refund_amount_cents"], 1250);
+        assert_eq!(doc["data"]["attributes"]["_refund"], true);
+        // Commerce Layer states forints unscaled: 12.34 HUF has no exact cents there.
+        let huf = Currency::parse("HUF").unwrap();
+        assert!(encode_capture_refund("c1", Money::new(1234, huf)).is_err());
+        let whole = encode_capture_refund("c1", Money::new(1200, huf)).unwrap();
+        assert_eq!(whole["data"]["attributes"]["_refund_amount_cents"], 12);
+    }
 
     #[test]
     fn triggers_and_empty_relationships_are_an_update() {
