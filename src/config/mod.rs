@@ -67,7 +67,21 @@ pub struct Backend {
     pub store_hash: Option<String>,
     /// Commerce Layer: currency → market id for orders created there.
     pub markets: std::collections::BTreeMap<String, String>,
+    /// Commerce Layer: what placing an order selects (see `CheckoutChoices`).
+    pub checkout: CheckoutChoices,
     pub credentials: Credentials,
+}
+
+/// What ordermux selects on a Commerce Layer order before placing it, which Commerce Layer requires and a caller
+/// of another dialect cannot say in Commerce Layer's terms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckoutChoices {
+    /// Payment method id. Unset: the first the order's market offers whose payment source ordermux can create
+    /// without the customer (a wire transfer or an external payment).
+    pub payment_method: Option<String>,
+    /// Shipping method id for a shipment when the order's own shipping method names none of those offered.
+    /// Unset: the only one offered, if there is one.
+    pub shipping_method: Option<String>,
 }
 
 impl Backend {
@@ -89,6 +103,7 @@ impl Backend {
             breaker_cooldown: Duration::from_millis(10_000),
             store_hash: None,
             markets: Default::default(),
+            checkout: CheckoutChoices::default(),
             credentials: Credentials::default(),
         }
     }
@@ -524,6 +539,18 @@ fn validate_backends(
                 problems.push(format!("{at}.store_hash: {h:?} is not a store hash"));
             }
         }
+        if kind != BackendKind::Upstream(crate::canonical::Platform::CommerceLayer) {
+            for (key, set) in [
+                ("payment_method", b.payment_method.is_some()),
+                ("shipping_method", b.shipping_method.is_some()),
+            ] {
+                if set {
+                    problems.push(format!(
+                        "{at}.{key}: only a commercelayer backend places orders with it"
+                    ));
+                }
+            }
+        }
         let max_response_bytes = b.max_response_bytes.unwrap_or(8 << 20);
         if !(1024..=(1 << 30)).contains(&max_response_bytes) {
             problems.push(format!(
@@ -547,6 +574,10 @@ fn validate_backends(
             ),
             store_hash: b.store_hash,
             markets: b.markets,
+            checkout: CheckoutChoices {
+                payment_method: b.payment_method,
+                shipping_method: b.shipping_method,
+            },
             credentials,
         });
     }

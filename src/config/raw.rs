@@ -47,6 +47,10 @@ pub struct RawBackend {
     /// Commerce Layer: currency code → market id used for orders created there.
     #[serde(default)]
     pub markets: std::collections::BTreeMap<String, String>,
+    /// Commerce Layer: the payment method id orders placed through ordermux pay with.
+    pub payment_method: Option<String>,
+    /// Commerce Layer: the shipping method id for shipments whose order names none the market offers.
+    pub shipping_method: Option<String>,
     #[serde(default)]
     pub credentials: RawCredentials,
 }

@@ -42,6 +42,9 @@ pub struct FakeOrder {
     pub approved_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub token: String,
+    pub payment_method: Option<String>,
+    /// `(type, id)` of its payment source.
+    pub payment_source: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +71,22 @@ pub struct FakeCapture {
     pub created_at: DateTime<Utc>,
 }
 
+/// A shipment: Commerce Layer makes one for an order with SKU lines and a shipping address; placing needs its
+/// shipping method.
+#[derive(Debug, Clone)]
+pub struct FakeShipment {
+    pub id: String,
+    pub order_id: String,
+    pub shipping_method: Option<String>,
+}
+
+/// `(id, name, payment_source_type)` of the payment methods every market offers.
+const PAYMENT_METHODS: &[(&str, &str, &str)] = &[
+    ("pm_stripe", "Credit card", "stripe_payments"),
+    ("pm_wire", "Wire transfer", "wire_transfers"),
+    ("pm_external", "Paid elsewhere", "external_payments"),
+];
+
 pub struct CommerceLayerFake {
     client_id: String,
     client_secret: String,
@@ -82,6 +101,11 @@ pub struct CommerceLayerFake {
     pub lines: BTreeMap<String, FakeLine>,
     pub addresses: BTreeMap<String, Map<String, Value>>,
     pub captures: BTreeMap<String, FakeCapture>,
+    pub shipments: BTreeMap<String, FakeShipment>,
+    /// Shipping methods offered: id → name (all free, so placing never changes a total).
+    pub shipping_methods: BTreeMap<String, String>,
+    /// Payment sources made: id → (type, order id).
+    pub payment_sources: BTreeMap<String, (String, String)>,
     seq: u64,
     clock: DateTime<Utc>,
 }
@@ -230,6 +254,9 @@ impl CommerceLayerFake {
             lines: BTreeMap::new(),
             addresses: BTreeMap::new(),
             captures: BTreeMap::new(),
+            shipments: BTreeMap::new(),
+            shipping_methods: BTreeMap::from([("sm_std".to_owned(), "Standard".to_owned())]),
+            payment_sources: BTreeMap::new(),
             seq: 0,
             clock: Utc::now(),
         }
@@ -428,6 +455,15 @@ impl CommerceLayerFake {
                 ))
             }
             ("PATCH", ["captures", id]) => self.refund_capture(req, id),
+            ("GET", ["orders", id, "shipments"]) => {
+                let o = self.find(id)?;
+                self.ensure_shipment(&o);
+                Ok(self.shipment_list(&o.id, &include))
+            }
+            ("PATCH", ["shipments", id]) => self.patch_shipment(req, id),
+            ("POST", [kind @ ("wire_transfers" | "external_payments")]) => {
+                self.create_payment_source(req, kind)
+            }
             ("POST", ["addresses"]) => self.create_address(req),
             ("PATCH", ["addresses", id]) => self.patch_address(req, id),
             _ => Err(error(404, "NOT_FOUND", "The resource was not found", None)),
@@ -540,6 +576,38 @@ impl CommerceLayerFake {
         );
         if wants("captures") {
             included.extend(captures.iter().map(|c| self.capture_resource(c, cur)));
+        }
+        let method_ref = |id: &str| json!({"type": "payment_methods", "id": id});
+        rel(
+            "available_payment_methods",
+            Value::Array(
+                PAYMENT_METHODS
+                    .iter()
+                    .map(|(id, _, _)| method_ref(id))
+                    .collect(),
+            ),
+        );
+        rel(
+            "payment_method",
+            o.payment_method
+                .as_deref()
+                .map(method_ref)
+                .unwrap_or(Value::Null),
+        );
+        rel(
+            "payment_source",
+            o.payment_source
+                .as_ref()
+                .map(|(ty, id)| json!({"type": ty, "id": id}))
+                .unwrap_or(Value::Null),
+        );
+        for (id, name, ty) in PAYMENT_METHODS {
+            let listed = wants("available_payment_methods")
+                || (wants("payment_method") && o.payment_method.as_deref() == Some(*id));
+            if listed {
+                included.push(json!({"type": "payment_methods", "id": id,
+                    "attributes": {"name": name, "payment_source_type": ty, "price_amount_cents": 0}}));
+            }
         }
         if wants("market") {
             included.push(json!({"type": "markets", "id": o.market_id,
@@ -770,6 +838,8 @@ impl CommerceLayerFake {
             approved_at: None,
             cancelled_at: None,
             token: uuid::Uuid::new_v4().simple().to_string(),
+            payment_method: None,
+            payment_source: None,
         };
         apply_attributes(&mut order, &attrs)?;
         self.orders.insert(id.clone(), order);
@@ -810,6 +880,22 @@ impl CommerceLayerFake {
                 }
             }
         }
+        if let Some(link) = to_one(&data, "payment_method") {
+            if let Some(pm) = &link {
+                if !PAYMENT_METHODS.iter().any(|(id, _, _)| id == pm) {
+                    return Err(invalid(
+                        "payment_method - not found",
+                        "/data/relationships/payment_method",
+                    ));
+                }
+            }
+            if order.payment_method != link {
+                // Another method: the source made for the old one no longer pays.
+                order.payment_source = None;
+            }
+            order.payment_method = link;
+        }
+        self.ensure_shipment(&order);
         let now = self.now();
         let mut fired = Vec::new();
         for trigger in TRIGGERS {
@@ -850,6 +936,137 @@ impl CommerceLayerFake {
         self.settle(&order.id);
         let order = self.find(&order.id)?;
         Ok(self.order_doc(200, &order, include))
+    }
+
+    /// Commerce Layer makes an order's shipment once it has SKU lines and a shipping address.
+    fn ensure_shipment(&mut self, o: &FakeOrder) {
+        let shippable = o.shipping_address.is_some()
+            && o.line_items
+                .iter()
+                .any(|l| self.lines.get(l).is_some_and(|l| l.sku_code.is_some()));
+        if !shippable || self.shipments.values().any(|sh| sh.order_id == o.id) {
+            return;
+        }
+        let id = self.next_id("shp");
+        self.shipments.insert(
+            id.clone(),
+            FakeShipment {
+                id,
+                order_id: o.id.clone(),
+                shipping_method: None,
+            },
+        );
+    }
+
+    fn shipping_method_resource(&self, id: &str) -> Value {
+        json!({"type": "shipping_methods", "id": id, "attributes": {
+            "name": self.shipping_methods.get(id), "price_amount_cents": 0}})
+    }
+
+    fn shipment_list(&self, order_id: &str, include: &[String]) -> FakeResponse {
+        let mut data = Vec::new();
+        let mut included: Vec<Value> = Vec::new();
+        for sh in self.shipments.values().filter(|sh| sh.order_id == order_id) {
+            let method = sh
+                .shipping_method
+                .as_ref()
+                .map(|m| json!({"type": "shipping_methods", "id": m}))
+                .unwrap_or(Value::Null);
+            let available: Vec<Value> = self
+                .shipping_methods
+                .keys()
+                .map(|m| json!({"type": "shipping_methods", "id": m}))
+                .collect();
+            data.push(
+                json!({"type": "shipments", "id": sh.id, "attributes": {"status": "draft"},
+                "relationships": {"shipping_method": {"data": method},
+                                  "available_shipping_methods": {"data": available}}}),
+            );
+            if include.iter().any(|i| i == "available_shipping_methods") {
+                for m in self.shipping_methods.keys() {
+                    if !included.iter().any(|r| r["id"] == json!(m)) {
+                        included.push(self.shipping_method_resource(m));
+                    }
+                }
+            }
+        }
+        let n = data.len();
+        respond(
+            200,
+            &json!({"data": data, "included": included, "meta": {"record_count": n, "page_count": 1}}),
+        )
+    }
+
+    fn patch_shipment(&mut self, req: &FakeRequest, id: &str) -> Reply {
+        let data = data_of(req, "shipments")?;
+        let mut sh = self
+            .shipments
+            .get(id)
+            .cloned()
+            .ok_or_else(|| error(404, "NOT_FOUND", "The resource was not found", None))?;
+        if let Some(link) = to_one(&data, "shipping_method") {
+            if let Some(m) = &link {
+                if !self.shipping_methods.contains_key(m) {
+                    return Err(invalid(
+                        "shipping_method - not found",
+                        "/data/relationships/shipping_method",
+                    ));
+                }
+            }
+            sh.shipping_method = link;
+        }
+        self.shipments.insert(sh.id.clone(), sh.clone());
+        Ok(respond(
+            200,
+            &json!({"data": {"type": "shipments", "id": sh.id, "attributes": {"status": "draft"}}}),
+        ))
+    }
+
+    /// `POST /api/wire_transfers` or `/api/external_payments` for an order: its payment source, which must match
+    /// the type of the order's payment method.
+    fn create_payment_source(&mut self, req: &FakeRequest, kind: &str) -> Reply {
+        let data = data_of(req, kind)?;
+        let allowed: &[&str] = if kind == "external_payments" {
+            &["payment_source_token", "metadata", "reference"]
+        } else {
+            &["metadata", "reference"]
+        };
+        let attrs = attributes(&data, allowed)?;
+        if kind == "external_payments" && attrs.get("payment_source_token").is_none() {
+            return Err(invalid(
+                "payment_source_token - can't be blank",
+                "/data/attributes/payment_source_token",
+            ));
+        }
+        let Some(Some(order_id)) = to_one(&data, "order") else {
+            return Err(invalid(
+                "order - can't be blank",
+                "/data/relationships/order",
+            ));
+        };
+        let mut order = self.find(&order_id)?;
+        let method_type = order.payment_method.as_ref().and_then(|pm| {
+            PAYMENT_METHODS
+                .iter()
+                .find(|(id, _, _)| id == pm)
+                .map(|(_, _, ty)| *ty)
+        });
+        if method_type != Some(kind) {
+            return Err(invalid(
+                "order - payment source type must match the order's payment method",
+                "/data/relationships/order",
+            ));
+        }
+        let id = self.next_id("src");
+        self.payment_sources
+            .insert(id.clone(), (kind.to_owned(), order.id.clone()));
+        order.payment_source = Some((kind.to_owned(), id.clone()));
+        self.orders.insert(order.id.clone(), order);
+        Ok(respond(
+            201,
+            &json!({"data": {"type": kind, "id": id, "attributes": attrs,
+                "relationships": {"order": {"data": {"type": "orders", "id": order_id}}}}}),
+        ))
     }
 
     fn capture(&self, id: &str) -> Result<FakeCapture, FakeResponse> {
@@ -969,6 +1186,30 @@ impl CommerceLayerFake {
                         "shipping_address - can't be blank",
                         "/data/relationships/shipping_address",
                     ));
+                }
+                if self
+                    .shipments
+                    .values()
+                    .any(|sh| sh.order_id == o.id && sh.shipping_method.is_none())
+                {
+                    return Err(invalid(
+                        "shipments - shipping method can't be blank",
+                        "/data/relationships/shipments",
+                    ));
+                }
+                if self.total_cents(o) > 0 {
+                    if o.payment_method.is_none() {
+                        return Err(invalid(
+                            "payment_method - can't be blank",
+                            "/data/relationships/payment_method",
+                        ));
+                    }
+                    if o.payment_source.is_none() {
+                        return Err(invalid(
+                            "payment_source - can't be blank",
+                            "/data/relationships/payment_source",
+                        ));
+                    }
                 }
                 o.status = "placed".into();
                 o.placed_at = Some(now);

@@ -207,11 +207,28 @@ async fn create_builds_the_order_step_by_step_and_finds_it_by_stamp() {
     assert_eq!(lines[0].sku_code.as_deref(), Some("TSHIRT-BLK-M"));
     assert_eq!(lines[1].sku_code, None);
     assert_eq!(lines[1].unit_amount_cents, 350);
-    // The flow: order, two line items, two addresses, their relationships, _place, the completion mark.
+    // The flow: order, two line items, two addresses, their relationships, the shipment's shipping method, the
+    // payment method and a wire transfer as its source (the first method ordermux can pay with), _place, the
+    // completion mark.
     assert_eq!(f.count("POST", "/api/orders"), 1);
     assert_eq!(f.count("POST", "/api/line_items"), 2);
     assert_eq!(f.count("POST", "/api/addresses"), 2);
-    assert_eq!(f.count("PATCH", "/api/orders/"), 3);
+    assert_eq!(f.count("PATCH", "/api/shipments/"), 1);
+    assert_eq!(f.count("POST", "/api/wire_transfers"), 1);
+    assert_eq!(f.count("PATCH", "/api/orders/"), 4);
+    assert_eq!(up.payment_method.as_deref(), Some("pm_wire"));
+    assert_eq!(
+        up.payment_source.as_ref().map(|(ty, _)| ty.as_str()),
+        Some("wire_transfers")
+    );
+    let methods: Vec<Option<String>> = f.with(|p| {
+        p.shipments
+            .values()
+            .filter(|sh| sh.order_id == id)
+            .map(|sh| sh.shipping_method.clone())
+            .collect()
+    });
+    assert_eq!(methods, [Some("sm_std".to_owned())]);
 
     let found = a
         .find_by_stamp(&stamp)
@@ -223,6 +240,104 @@ async fn create_builds_the_order_step_by_step_and_finds_it_by_stamp() {
     let got = a.get(&id).await.unwrap();
     assert_eq!(got.line_items.len(), 2);
     assert_eq!(got.status, OrderStatus::Placed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placing_selects_shipping_and_payment_methods_or_says_what_is_missing() {
+    let f = fake().await;
+    f.with(|p| p.shipping_methods.insert("sm_exp".into(), "Express".into()));
+    let s = store("cl-checkout").await;
+    let a = adapter(&f);
+    let shipment_of = |f: &Fake<CommerceLayerFake>, id: &str| {
+        f.with(|p| {
+            p.shipments
+                .values()
+                .find(|sh| sh.order_id == id)
+                .and_then(|sh| sh.shipping_method.clone())
+        })
+    };
+
+    // Two methods offered and the order names neither: refused with what to configure, and no draft is left.
+    let before = f.with(|p| p.order_count());
+    let stamp = Stamp::fresh();
+    let j = journal(&s, &stamp).await;
+    let err = a
+        .create(&order("ada@example.com", OrderStatus::Placed), &stamp, &j)
+        .await
+        .unwrap_err();
+    let UpstreamError::Unsupported(p) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        p.reason.contains("Express") && p.reason.contains("shipping_method"),
+        "{}",
+        p.reason
+    );
+    assert_eq!(f.with(|p| p.order_count()), before, "the draft is deleted");
+
+    // The order's own (free) shipping line names one: that one.
+    let mut named = order("bob@example.com", OrderStatus::Placed);
+    named
+        .shipping_lines
+        .push(ordermux::canonical::ShippingLine {
+            ids: Default::default(),
+            method: Some("express".into()),
+            amount: Money::zero(named.currency),
+            tax: Money::zero(named.currency),
+            destination: Some(0),
+            ext: Default::default(),
+        });
+    let (o, _) = create(&a, &s, &named).await;
+    assert_eq!(shipment_of(&f, &upstream_id(&o)).as_deref(), Some("sm_exp"));
+
+    // Configured choices: the shipping method when the order names none, and an external payment as source.
+    let mut b = backend(&f.base_url());
+    b.checkout.shipping_method = Some("sm_std".into());
+    b.checkout.payment_method = Some("pm_external".into());
+    let configured = CommerceLayerAdapter::new(ctx_with(b)).unwrap();
+    let (o, _) = create(
+        &configured,
+        &s,
+        &order("cy@example.com", OrderStatus::Placed),
+    )
+    .await;
+    let id = upstream_id(&o);
+    assert_eq!(shipment_of(&f, &id).as_deref(), Some("sm_std"));
+    let up = f.with(|p| p.order(&id)).unwrap();
+    assert_eq!(up.status, "placed");
+    assert_eq!(up.payment_method.as_deref(), Some("pm_external"));
+    assert_eq!(
+        up.payment_source.map(|(ty, _)| ty).as_deref(),
+        Some("external_payments")
+    );
+
+    // A card method needs the customer: refused, not placed.
+    let mut b = backend(&f.base_url());
+    b.checkout.shipping_method = Some("sm_std".into());
+    b.checkout.payment_method = Some("pm_stripe".into());
+    let card = CommerceLayerAdapter::new(ctx_with(b)).unwrap();
+    let stamp = Stamp::fresh();
+    let j = journal(&s, &stamp).await;
+    let err = card
+        .create(&order("di@example.com", OrderStatus::Placed), &stamp, &j)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, UpstreamError::Unsupported(p) if p.reason.contains("stripe_payments")),
+        "{err:?}"
+    );
+    assert!(f.with(|p| p.with_reference(stamp.key())).is_empty());
+
+    // A free order needs no payment: placed without a payment method, `free`.
+    let mut free = order("ed@example.com", OrderStatus::Placed);
+    free.line_items.retain(|l| l.product.sku.is_none());
+    free.line_items[0].unit_price = Money::zero(free.currency);
+    free.recompute_totals();
+    assert_eq!(free.totals.total.minor, 0);
+    let (o, _) = create(&card, &s, &free).await;
+    let up = f.with(|p| p.order(&upstream_id(&o))).unwrap();
+    assert_eq!((up.status.as_str(), up.payment_status.as_str()), ("placed", "free"));
+    assert_eq!(up.payment_method, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,6 +776,13 @@ fn assert_one_complete(f: &Fake<CommerceLayerFake>, key: &str) {
         vec![Some("TSHIRT-BLK-M".to_owned()), None],
         "{key}: no duplicate lines"
     );
+    let sources = f.with(|p| {
+        p.payment_sources
+            .values()
+            .filter(|(_, order)| *order == o.id)
+            .count()
+    });
+    assert_eq!(sources, 1, "{key}: one payment source");
 }
 
 /// Queues `fault` for the `(skip + 1)`-th request matching `method` and `path`: the first `skip` pass untouched.
@@ -671,12 +793,15 @@ fn fail_nth(f: &Fake<CommerceLayerFake>, method: &str, path: &str, skip: u32, fa
     f.fail(Some(method), Some(path), fault, 1);
 }
 
-/// The steps after the order exists: the second line item, the first address, and the `_place` PATCH (the
-/// relationships PATCH before it passes).
+/// The steps after the order exists: the second line item, the first address, the shipment's shipping method,
+/// the payment method (the relationships PATCH before it passes), the wire transfer, and the `_place` PATCH.
 const STEPS: &[(&str, &str, &str, u32)] = &[
     ("line", "POST", "/api/line_items", 1),
     ("address", "POST", "/api/addresses", 0),
-    ("place", "PATCH", "/api/orders/", 1),
+    ("shipping-method", "PATCH", "/api/shipments/", 0),
+    ("payment-method", "PATCH", "/api/orders/", 1),
+    ("payment-source", "POST", "/api/wire_transfers", 0),
+    ("place", "PATCH", "/api/orders/", 2),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

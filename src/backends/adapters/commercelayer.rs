@@ -95,6 +95,9 @@ const ORIGIN_BUILDING: &str = "ordermux:incomplete";
 const MAX_PAGE_SIZE: u32 = 25;
 /// Most upstream pages one list call assembles (a caller's page larger than 25 is built from several).
 const MAX_PAGES_PER_LIST: u32 = 20;
+/// Payment source types ordermux can create for an order without the customer: the payment is arranged outside
+/// Commerce Layer (a migrated order was paid on the platform it came from).
+const SOURCES_WITHOUT_CUSTOMER: &[&str] = &["wire_transfers", "external_payments"];
 /// Most triggers one create or transition sends (the longest path is place, authorize, approve, capture, refund).
 const MAX_TRIGGERS: usize = 8;
 
@@ -463,6 +466,8 @@ struct CreatePlan {
     shipping: Option<Map<String, Value>>,
     target: StatusTriple,
     total_cents: i64,
+    /// The order's own shipping method name, matched against what the market offers when placing.
+    shipping_method: Option<String>,
 }
 
 fn pick(source: Option<&Value>, keys: &[&str]) -> Map<String, Value> {
@@ -585,6 +590,7 @@ impl CreatePlan {
             shipping: address("shipping_address"),
             target,
             total_cents,
+            shipping_method: shipping_method_of(order),
         })
     }
 
@@ -831,11 +837,15 @@ impl CommerceLayerAdapter {
         mut state: WireState,
         target: StatusTriple,
         journal: Option<&Journal>,
+        shipping_method: Option<&str>,
     ) -> Result<Option<WireState>, UpstreamError> {
         let mut sent: Vec<&str> = Vec::new();
         while let Some(trigger) = next_trigger(&state, target) {
             if sent.len() >= MAX_TRIGGERS || sent.last() == Some(&trigger) {
                 break;
+            }
+            if trigger == "_place" {
+                self.prepare_checkout(id, shipping_method).await?;
             }
             let reply = self.trigger(id, trigger, false).await?;
             let total = state.total_cents;
@@ -847,6 +857,160 @@ impl CommerceLayerAdapter {
             }
         }
         Ok((!sent.is_empty()).then_some(state))
+    }
+
+    /// What Commerce Layer requires before `_place`: a shipping method on every shipment and, unless the order
+    /// is free, a payment method and a payment source. Each is read first and only set when missing, so a retry
+    /// after a lost reply sets nothing twice.
+    async fn prepare_checkout(
+        &self,
+        order_id: &str,
+        shipping_method: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        let choices = &self.ctx.backend.checkout;
+        let oid = encode_segment(order_id);
+        let reply = self
+            .api(Call::get(format!(
+                "/api/orders/{oid}/shipments?include=available_shipping_methods,shipping_method&page[size]={MAX_PAGE_SIZE}"
+            )))
+            .await?;
+        let shipments = match reply.body.get("data") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => return Err(malformed("shipment list without data")),
+        };
+        for shipment in &shipments {
+            if !linkage(shipment, "shipping_method").is_empty() {
+                continue;
+            }
+            let sid = shipment
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed("shipment without id"))?;
+            let offered: Vec<(String, String)> = linkage(shipment, "available_shipping_methods")
+                .into_iter()
+                .map(|(ty, id)| {
+                    let name = included_by_id(&reply.body, &ty, &id)
+                        .and_then(|m| attr_str(m, "name"))
+                        .unwrap_or_default()
+                        .to_owned();
+                    (id, name)
+                })
+                .collect();
+            let by_name = shipping_method.and_then(|want| {
+                offered
+                    .iter()
+                    .find(|(_, name)| name.eq_ignore_ascii_case(want.trim()))
+            });
+            let chosen = match (by_name, &choices.shipping_method, offered.as_slice()) {
+                (Some((id, _)), _, _) => id.clone(),
+                (None, Some(configured), _) => configured.clone(),
+                (None, None, [(only, _)]) => only.clone(),
+                (None, None, _) => {
+                    let names: Vec<&str> = offered.iter().map(|(_, n)| n.as_str()).collect();
+                    return Err(unsupported(format!(
+                        "Commerce Layer offers {} shipping methods for this order's shipment ({}) and the order names none of them; set shipping_method on backend {}",
+                        offered.len(),
+                        names.join(", "),
+                        self.ctx.backend.name
+                    )));
+                }
+            };
+            let body = json!({"data": {"type": "shipments", "id": sid, "relationships": {
+                "shipping_method": {"data": {"type": "shipping_methods", "id": chosen}}}}});
+            self.api(
+                Call::new(
+                    Method::PATCH,
+                    format!("/api/shipments/{}", encode_segment(sid)),
+                )
+                .json(body),
+            )
+            .await?;
+        }
+
+        let reply = self
+            .api(Call::get(format!(
+                "/api/orders/{oid}?include=available_payment_methods,payment_method,payment_source"
+            )))
+            .await?;
+        let order = reply.body.get("data").unwrap_or(&Value::Null);
+        let total = WireState::of(order)?.total_cents;
+        if total == 0 {
+            return Ok(());
+        }
+        let source_type = |id: &str| {
+            included_by_id(&reply.body, "payment_methods", id)
+                .and_then(|m| attr_str(m, "payment_source_type"))
+                .map(str::to_owned)
+        };
+        let (method, source) = match linkage(order, "payment_method").into_iter().next() {
+            Some((_, id)) => {
+                let ty = source_type(&id);
+                (id, ty)
+            }
+            None => {
+                let offered: Vec<String> = linkage(order, "available_payment_methods")
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect();
+                let chosen = match &choices.payment_method {
+                    Some(configured) => configured.clone(),
+                    None => offered
+                        .iter()
+                        .find(|id| {
+                            source_type(id).is_some_and(|t| SOURCES_WITHOUT_CUSTOMER.contains(&t.as_str()))
+                        })
+                        .cloned()
+                        .ok_or_else(|| {
+                            unsupported(format!(
+                                "Commerce Layer offers this order no payment method ordermux can pay with (a wire transfer or an external payment); set payment_method on backend {}",
+                                self.ctx.backend.name
+                            ))
+                        })?,
+                };
+                let body = json!({"data": {"type": "orders", "id": order_id, "relationships": {
+                    "payment_method": {"data": {"type": "payment_methods", "id": chosen}}}}});
+                let set = self
+                    .api(
+                        Call::new(
+                            Method::PATCH,
+                            format!("/api/orders/{oid}?include=payment_method"),
+                        )
+                        .json(body),
+                    )
+                    .await?;
+                // A configured method the order did not list: its source type comes back with the order.
+                let ty = source_type(&chosen).or_else(|| {
+                    included_by_id(&set.body, "payment_methods", &chosen)
+                        .and_then(|m| attr_str(m, "payment_source_type"))
+                        .map(str::to_owned)
+                });
+                (chosen, ty)
+            }
+        };
+        if !linkage(order, "payment_source").is_empty() {
+            return Ok(());
+        }
+        let order_link = json!({"data": {"type": "orders", "id": order_id}});
+        let (path, body) = match source.as_deref() {
+            Some("wire_transfers") => (
+                "/api/wire_transfers",
+                json!({"data": {"type": "wire_transfers", "relationships": {"order": order_link}}}),
+            ),
+            Some("external_payments") => (
+                "/api/external_payments",
+                json!({"data": {"type": "external_payments",
+                    "attributes": {"payment_source_token": format!("ordermux:{order_id}")},
+                    "relationships": {"order": order_link}}}),
+            ),
+            other => {
+                return Err(unsupported(format!(
+                    "Commerce Layer payment method {method} ({}) needs the customer's payment details; ordermux pays with a wire transfer or an external payment",
+                    other.unwrap_or("unknown source type")
+                )))
+            }
+        };
+        self.api(Call::new(Method::POST, path).json(body)).await?;
+        Ok(())
     }
 
     /// Orders whose `reference` is exactly `stamp`, as single resource documents (with their includes).
@@ -874,9 +1038,10 @@ impl CommerceLayerAdapter {
         let mut progress = Progress::read(&journal.steps());
         match self.build(&plan, stamp, journal, &mut progress).await {
             Ok(created) => Ok(created),
-            Err(e @ UpstreamError::Rejected { .. }) => {
-                // Commerce Layer refused a step: nothing half-made may stay upstream under this stamp. Progress
-                // is forgotten only once the draft is gone; otherwise the next attempt resumes (and cleans) it.
+            Err(e @ (UpstreamError::Rejected { .. } | UpstreamError::Unsupported(_))) => {
+                // Commerce Layer refused a step, or placing needs a choice ordermux cannot make: nothing
+                // half-made may stay upstream under this stamp. Progress is forgotten only once the draft is
+                // gone; otherwise the next attempt resumes (and cleans) it.
                 if progress.order_id.is_some() && self.abandon(&progress).await {
                     progress.reset(journal).await?;
                 }
@@ -1034,7 +1199,13 @@ impl CommerceLayerAdapter {
         };
         state.total_cents = plan.total_cents.max(state.total_cents);
         if let Some(reached) = self
-            .drive(&order_id, state, plan.target, Some(journal))
+            .drive(
+                &order_id,
+                state,
+                plan.target,
+                Some(journal),
+                plan.shipping_method.as_deref(),
+            )
             .await?
         {
             progress.wire = Some(reached);
@@ -1346,7 +1517,16 @@ impl CommerceLayerAdapter {
             self.api(Call::get(Self::order_path(&id, true))).await?
         };
         let state = WireState::of(reply.body.get("data").unwrap_or(&Value::Null))?;
-        match self.drive(&id, state, target, None).await? {
+        match self
+            .drive(
+                &id,
+                state,
+                target,
+                None,
+                shipping_method_of(after).as_deref(),
+            )
+            .await?
+        {
             Some(_) => self.get(&id).await,
             None => self.decode(reply.body),
         }
@@ -1394,7 +1574,14 @@ impl CommerceLayerAdapter {
                 state.fulfillment
             )));
         }
-        self.drive(&id, state, after.status_triple(), None).await?;
+        self.drive(
+            &id,
+            state,
+            after.status_triple(),
+            None,
+            shipping_method_of(after).as_deref(),
+        )
+        .await?;
         self.get(&id).await
     }
 
@@ -1410,6 +1597,15 @@ impl CommerceLayerAdapter {
 
 fn encode_segment(id: &str) -> String {
     form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+/// The shipping method the order names (its first shipping line's), if any.
+fn shipping_method_of(order: &Order) -> Option<String> {
+    order
+        .shipping_lines
+        .iter()
+        .find_map(|s| s.method.clone())
+        .filter(|m| !m.trim().is_empty())
 }
 
 fn own_id(order: &Order) -> Result<String, UpstreamError> {

@@ -806,7 +806,10 @@ mod tests {
             .iter()
             .map(|p| (p.kind.as_deref().unwrap(), p.amount.minor))
             .collect();
-        assert_eq!(kinds, [("capture", 5000), ("refund", 1250), ("capture", 1000)]);
+        assert_eq!(
+            kinds,
+            [("capture", 5000), ("refund", 1250), ("capture", 1000)]
+        );
         assert_eq!(order.payments[0].ids.commercelayer.as_deref(), Some("c1"));
         assert!(order.payments[0].ext.get(Platform::CommerceLayer).is_some());
         assert_eq!(order.totals.paid_total, Some(Money::new(6000, usd)));
