@@ -411,7 +411,10 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
                     segments,
                     store_hash: store_hash.map(Cow::into_owned),
                 },
-                Err(p) => return Outcome::new(render_problem(dialect, &p), "unrouted"),
+                Err(p) => {
+                    return Outcome::new(render_problem(dialect, &p), "unrouted")
+                        .in_dialect(dialect)
+                }
             };
             // Boxed: the API path's state is large, and keeping it out of line keeps every request's future
             // (moved into hyper's connection state) small for pass-through.

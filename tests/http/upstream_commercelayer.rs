@@ -131,6 +131,14 @@ async fn create(a: &CommerceLayerAdapter, s: &Store, o: &Order) -> (Order, Stamp
     (a.create(o, &stamp, &j).await.expect("create"), stamp)
 }
 
+/// A create that must fail: its error and its stamp.
+async fn failed_create(a: &CommerceLayerAdapter, s: &Store, o: &Order) -> (UpstreamError, Stamp) {
+    let stamp = Stamp::fresh();
+    let j = journal(s, &stamp).await;
+    let err = a.create(o, &stamp, &j).await.expect_err("refused");
+    (err, stamp)
+}
+
 fn triple(o: OrderStatus, p: PaymentStatus, f: FulfillmentStatus) -> StatusTriple {
     StatusTriple {
         order: o,
@@ -259,12 +267,7 @@ async fn placing_selects_shipping_and_payment_methods_or_says_what_is_missing() 
 
     // Two methods offered and the order names neither: refused with what to configure, and no draft is left.
     let before = f.with(|p| p.order_count());
-    let stamp = Stamp::fresh();
-    let j = journal(&s, &stamp).await;
-    let err = a
-        .create(&order("ada@example.com", OrderStatus::Placed), &stamp, &j)
-        .await
-        .unwrap_err();
+    let (err, _) = failed_create(&a, &s, &order("ada@example.com", OrderStatus::Placed)).await;
     let UpstreamError::Unsupported(p) = &err else {
         panic!("{err:?}")
     };
@@ -316,12 +319,8 @@ async fn placing_selects_shipping_and_payment_methods_or_says_what_is_missing() 
     b.checkout.shipping_method = Some("sm_std".into());
     b.checkout.payment_method = Some("pm_stripe".into());
     let card = CommerceLayerAdapter::new(ctx_with(b)).unwrap();
-    let stamp = Stamp::fresh();
-    let j = journal(&s, &stamp).await;
-    let err = card
-        .create(&order("di@example.com", OrderStatus::Placed), &stamp, &j)
-        .await
-        .unwrap_err();
+    let (err, stamp) =
+        failed_create(&card, &s, &order("di@example.com", OrderStatus::Placed)).await;
     assert!(
         matches!(&err, UpstreamError::Unsupported(p) if p.reason.contains("stripe_payments")),
         "{err:?}"
@@ -336,7 +335,10 @@ async fn placing_selects_shipping_and_payment_methods_or_says_what_is_missing() 
     assert_eq!(free.totals.total.minor, 0);
     let (o, _) = create(&card, &s, &free).await;
     let up = f.with(|p| p.order(&upstream_id(&o))).unwrap();
-    assert_eq!((up.status.as_str(), up.payment_status.as_str()), ("placed", "free"));
+    assert_eq!(
+        (up.status.as_str(), up.payment_status.as_str()),
+        ("placed", "free")
+    );
     assert_eq!(up.payment_method, None);
 }
 
@@ -374,18 +376,11 @@ async fn create_reproduces_approved_paid_and_draft_states() {
     let before = f.seen().len();
     let mut odd = order("odd@example.com", OrderStatus::Placed);
     odd.fulfillment_status = FulfillmentStatus::Fulfilled;
-    let stamp = Stamp::fresh();
-    let err = a
-        .create(&odd, &stamp, &journal(&s, &stamp).await)
-        .await
-        .unwrap_err();
+    let (err, _) = failed_create(&a, &s, &odd).await;
     assert!(matches!(err, UpstreamError::Unsupported(_)), "{err:?}");
     let mut yen = order("yen@example.com", OrderStatus::Draft);
     yen.currency = Currency::parse("JPY").unwrap();
-    let err = a
-        .create(&yen, &stamp, &journal(&s, &stamp).await)
-        .await
-        .unwrap_err();
+    let (err, _) = failed_create(&a, &s, &yen).await;
     assert!(
         matches!(&err, UpstreamError::Unsupported(p) if p.reason.contains("JPY")),
         "{err:?}"

@@ -822,6 +822,27 @@ impl CommerceLayerAdapter {
         .await
     }
 
+    /// `PATCH /api/{collection}/{id}` with `data` as the resource's members besides `type` and `id`.
+    async fn patch_resource(
+        &self,
+        collection: &str,
+        id: &str,
+        data: Value,
+    ) -> Result<Reply, UpstreamError> {
+        let mut resource = json!({"type": collection, "id": id});
+        if let (Value::Object(r), Value::Object(members)) = (&mut resource, data) {
+            r.extend(members);
+        }
+        self.api(
+            Call::new(
+                Method::PATCH,
+                format!("/api/{collection}/{}", encode_segment(id)),
+            )
+            .json(json!({"data": resource})),
+        )
+        .await
+    }
+
     async fn trigger(&self, id: &str, name: &str, include: bool) -> Result<Reply, UpstreamError> {
         let mut attrs = Map::new();
         attrs.insert(name.to_owned(), Value::Bool(true));
@@ -915,14 +936,11 @@ impl CommerceLayerAdapter {
                     )));
                 }
             };
-            let body = json!({"data": {"type": "shipments", "id": sid, "relationships": {
-                "shipping_method": {"data": {"type": "shipping_methods", "id": chosen}}}}});
-            self.api(
-                Call::new(
-                    Method::PATCH,
-                    format!("/api/shipments/{}", encode_segment(sid)),
-                )
-                .json(body),
+            let method = json!({"data": {"type": "shipping_methods", "id": chosen}});
+            self.patch_resource(
+                "shipments",
+                sid,
+                json!({"relationships": {"shipping_method": method}}),
             )
             .await?;
         }
@@ -1456,15 +1474,8 @@ impl CommerceLayerAdapter {
             .await?;
         }
         for (line_id, attrs) in &changes.changed_lines {
-            let body = json!({"data": {"type": "line_items", "id": line_id, "attributes": attrs}});
-            self.api(
-                Call::new(
-                    Method::PATCH,
-                    format!("/api/line_items/{}", encode_segment(line_id)),
-                )
-                .json(body),
-            )
-            .await?;
+            self.patch_resource("line_items", line_id, json!({"attributes": attrs}))
+                .await?;
         }
         for attrs in &changes.new_lines {
             let body = json!({"data": {
@@ -1486,15 +1497,8 @@ impl CommerceLayerAdapter {
                     rels.insert(key.into(), json!({"data": null}));
                 }
                 AddressChange::Edit(address_id, attrs) => {
-                    let body = json!({"data": {"type": "addresses", "id": address_id, "attributes": attrs}});
-                    self.api(
-                        Call::new(
-                            Method::PATCH,
-                            format!("/api/addresses/{}", encode_segment(address_id)),
-                        )
-                        .json(body),
-                    )
-                    .await?;
+                    self.patch_resource("addresses", address_id, json!({"attributes": attrs}))
+                        .await?;
                 }
                 AddressChange::New(attrs) => {
                     let body = json!({"data": {"type": "addresses", "attributes": attrs}});
