@@ -1,7 +1,9 @@
 //! A stateful fake of Commerce Layer's core API for orders: OAuth2 client credentials at `/oauth/token` (tokens
 //! that expire), JSON:API media types, `/api/orders` (list with `filter[q]` predicates, `page[number]`/`page[size]`
 //! up to 25, `sort`, `include`), `/api/line_items`, `/api/addresses`, the order triggers with Commerce Layer's
-//! state rules, captures (made by `_capture`, partly refunded with `PATCH /api/captures/{id}`), and errors as `{"errors":[{title, detail, code, status, source:{pointer}}]}`.
+//! state rules, what `_place` requires (a shipping method on each shipment, a payment method and a wire-transfer or
+//! external payment source unless the order is free), captures (made by `_capture`, partly refunded with
+//! `PATCH /api/captures/{id}`), and errors as `{"errors":[{title, detail, code, status, source:{pointer}}]}`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -1547,18 +1547,17 @@ impl CommerceLayerAdapter {
             total_cents: crate::dialects::commercelayer::resources::wire_cents(before.totals.total),
             ..wire_of(before)
         };
-        if let Transition::Refund {
-            amount: Some(amount),
-        } = transition
-        {
+        if let Transition::Refund { amount } = transition {
             let paid = before
                 .totals
                 .paid_total
                 .map_or(before.totals.total.minor, |p| p.minor);
             let refundable = paid - before.totals.refunded_total.map_or(0, |r| r.minor);
-            // The order's `_refund` refunds everything left; a part comes from its captures.
-            if amount.minor != refundable {
-                self.refund_from_captures(&id, *amount).await?;
+            let amount = amount.unwrap_or(Money::new(refundable, before.currency));
+            // The order's `_refund` refunds a whole captured order; a part, or what earlier parts left, comes from
+            // its captures.
+            if amount.minor != paid {
+                self.refund_from_captures(&id, amount).await?;
                 return self.get(&id).await;
             }
         }
