@@ -1165,53 +1165,41 @@ impl CommerceLayerFake {
         match trigger {
             "_pending" if o.status == "draft" => o.status = "pending".into(),
             "_place" if matches!(o.status.as_str(), "draft" | "pending") => {
-                if o.line_items.is_empty() {
-                    return Err(invalid(
-                        "line_items - can't be blank",
-                        "/data/relationships/line_items",
-                    ));
-                }
-                if o.customer_email.is_none() {
-                    return Err(invalid(
-                        "customer_email - can't be blank",
-                        "/data/attributes/customer_email",
-                    ));
-                }
-                if o.billing_address.is_none() {
-                    return Err(invalid(
-                        "billing_address - can't be blank",
-                        "/data/relationships/billing_address",
-                    ));
-                }
-                if o.shipping_address.is_none() {
-                    return Err(invalid(
-                        "shipping_address - can't be blank",
-                        "/data/relationships/shipping_address",
-                    ));
-                }
-                if self
+                let unshipped = self
                     .shipments
                     .values()
-                    .any(|sh| sh.order_id == o.id && sh.shipping_method.is_none())
-                {
+                    .any(|sh| sh.order_id == o.id && sh.shipping_method.is_none());
+                let unpaid = self.total_cents(o) > 0;
+                let blank = [
+                    (o.line_items.is_empty(), "line_items", "relationships"),
+                    (o.customer_email.is_none(), "customer_email", "attributes"),
+                    (
+                        o.billing_address.is_none(),
+                        "billing_address",
+                        "relationships",
+                    ),
+                    (
+                        o.shipping_address.is_none(),
+                        "shipping_address",
+                        "relationships",
+                    ),
+                    (unshipped, "shipments", "relationships"),
+                    (
+                        unpaid && o.payment_method.is_none(),
+                        "payment_method",
+                        "relationships",
+                    ),
+                    (
+                        unpaid && o.payment_source.is_none(),
+                        "payment_source",
+                        "relationships",
+                    ),
+                ];
+                if let Some((_, name, member)) = blank.iter().find(|(missing, ..)| *missing) {
                     return Err(invalid(
-                        "shipments - shipping method can't be blank",
-                        "/data/relationships/shipments",
+                        &format!("{name} - can't be blank"),
+                        &format!("/data/{member}/{name}"),
                     ));
-                }
-                if self.total_cents(o) > 0 {
-                    if o.payment_method.is_none() {
-                        return Err(invalid(
-                            "payment_method - can't be blank",
-                            "/data/relationships/payment_method",
-                        ));
-                    }
-                    if o.payment_source.is_none() {
-                        return Err(invalid(
-                            "payment_source - can't be blank",
-                            "/data/relationships/payment_source",
-                        ));
-                    }
                 }
                 o.status = "placed".into();
                 o.placed_at = Some(now);

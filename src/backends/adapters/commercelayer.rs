@@ -555,7 +555,7 @@ impl CreatePlan {
         let data = doc.get("data");
         let mut order_attrs = pick(data.and_then(|d| d.get("attributes")), ORDER_WRITABLE);
         order_attrs.insert("reference_origin".into(), ORIGIN_BUILDING.into());
-        let line_docs = included_line_items(&doc);
+        let line_docs = included_of_type(&doc, "line_items");
         if line_docs.len() != order.line_items.len() {
             return Err(UpstreamError::Local(
                 "the Commerce Layer codec wrote a different number of line items".into(),
@@ -758,16 +758,10 @@ impl CommerceLayerAdapter {
     fn decode(&self, doc: Value) -> Result<Order, UpstreamError> {
         // The included captures stay in the document (kept verbatim for Commerce Layer callers) and also say
         // what was paid and refunded.
-        let captures: Vec<Value> = doc
-            .get("included")
-            .and_then(Value::as_array)
-            .map(|all| {
-                all.iter()
-                    .filter(|r| r.get("type").and_then(Value::as_str) == Some("captures"))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let captures: Vec<Value> = included_of_type(&doc, "captures")
+            .into_iter()
+            .cloned()
+            .collect();
         let mut order = decode_order(doc, &self.ctx.decode).map_err(|p| {
             malformed(format!(
                 "Commerce Layer order the codec refuses at {}: {}",
@@ -1773,19 +1767,20 @@ fn create_doc(order: &Order) -> Value {
 }
 
 /// The line item resources a compound document includes, in order.
-fn included_line_items(doc: &Value) -> Vec<&Value> {
+/// The document's included resources of type `ty`.
+fn included_of_type<'a>(doc: &'a Value, ty: &str) -> Vec<&'a Value> {
     doc.get("included")
         .and_then(Value::as_array)
         .map(|l| {
             l.iter()
-                .filter(|r| r.get("type").and_then(Value::as_str) == Some("line_items"))
+                .filter(|r| r.get("type").and_then(Value::as_str) == Some(ty))
                 .collect()
         })
         .unwrap_or_default()
 }
 
 fn line_attrs(doc: &Value, index: usize) -> Map<String, Value> {
-    let lines = included_line_items(doc);
+    let lines = included_of_type(doc, "line_items");
     pick(
         lines.get(index).and_then(|r| r.get("attributes")),
         LINE_WRITABLE,
