@@ -203,7 +203,10 @@ impl Future for CoarseSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Instant::now() >= this.deadline {
+        // The first poll follows right on the clock read that set the deadline (a request's timeout is armed as
+        // its work starts), so only later polls read the clock again; a deadline already past when first polled
+        // fires at the next tick, within the timer's contract.
+        if this.slot.is_some() && Instant::now() >= this.deadline {
             this.disarm();
             return Poll::Ready(());
         }

@@ -406,12 +406,7 @@ impl UpstreamShop {
             .await
             .map_err(|e| self.upstream(e))?;
         let items = self.localize_all(page.items).await?;
-        Ok(Page {
-            items,
-            total: page.total,
-            page: page.page,
-            per_page: page.per_page,
-        })
+        Ok(Page { items, ..page })
     }
 
     /// Counts per status by walking the upstream's list (at most `MAX_COUNTED` orders; more is refused rather
