@@ -3,8 +3,8 @@
 # one run, both in front of the same fast upstream stub (an nginx answering fixed BigCommerce documents).
 #   1. pass-through: BigCommerce GET /orders/100 streamed through unchanged;
 #   2. translated create: a FluentCart POST /orders that ordermux decodes, resolves, journals and sends to the
-#      BigCommerce stub (create plus the reads that bring the order back), answering in FluentCart's shape;
-#      nginx forwards the same POST to the stub's create endpoint.
+#      BigCommerce stub (one POST: FluentCart's reply names the new order only, so nothing is read back),
+#      answering in FluentCart's shape; nginx forwards the same POST to the stub's create endpoint.
 # ordermux is built with the `dist` profile (whole-program optimisation), as for production.
 # The proxy under test and the stub are pinned to CPU 0, wrk to CPU 1, so a proxy's CPU cost shows in throughput.
 # Reports requests/s, p50/p99, the proxy's CPU time per request, and ratios ordermux / nginx
@@ -13,6 +13,7 @@
 #   bench/proxy.sh                     # 30 s per run, 100 connections
 #   DURATION=10 bench/proxy.sh
 #   PARTS=passthrough bench/proxy.sh     # only one part (passthrough | create)
+#   NO_BUILD=1 bench/proxy.sh            # run target/dist/ordermux as it is (no cargo build first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ need wrk wrk
 need nginx nginx
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (proxy+stub on one, wrk on the other)" >&2; exit 1; }
 
-cargo build --profile dist --bin ordermux >&2
+[ -n "${NO_BUILD:-}" ] || cargo build --profile dist --bin ordermux >&2
 dir="$(mktemp -d "${TMPDIR:-/tmp}/ordermux-proxy-XXXXXX")"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }

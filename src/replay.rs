@@ -514,12 +514,12 @@ async fn replay_upstream(
         // The source identity is the create's idempotency key: a resend after any failure (this run's retry, or
         // a re-run after a crash) is reconciled by the stamp derived from it.
         match up
-            .create(&options.client, order.clone(), Some(&record.key))
+            .create_ids(&options.client, order.clone(), Some(&record.key))
             .await
         {
             Ok(created) => {
                 let target_id =
-                    crate::backends::upstream::platform_id(up.platform(), &created.ids.platform)
+                    crate::backends::upstream::platform_id(up.platform(), &created.platform)
                         .unwrap_or_default();
                 let confirmed = mark(JournalState::Confirmed, Some(target_id.clone()), None);
                 if let Err(e) = shop.store.replay_mark(confirmed).await {

@@ -4,7 +4,7 @@
 
 use crate::canonical::lifecycle::{self, Transition};
 use crate::canonical::{
-    Customer, FulfillmentType, LineItem, LineKind, Money, Order, OrderFilter, OrderQuery,
+    Customer, FulfillmentType, LineItem, LineKind, Money, Order, OrderFilter, OrderIds, OrderQuery,
     OrderStatus, Page, Problem, ProblemKind, Timestamp,
 };
 use std::sync::Arc;
@@ -72,6 +72,12 @@ impl ShopError {
     }
 }
 
+/// Where a new order is created: the embedded store, or the upstream shop the route goes to.
+enum Destination<'a> {
+    Store(Order),
+    Upstream(&'a UpstreamShop, Order),
+}
+
 /// The shop an API module works with: the embedded one over a store, or an upstream shop behind the same
 /// interface (`upstream`), for which the store keeps the catalog, customers, id map and create journal.
 #[derive(Debug, Clone)]
@@ -103,20 +109,50 @@ impl Shop {
     pub async fn create_order(
         &self,
         client: &str,
-        mut order: Order,
+        order: Order,
         now: Timestamp,
         idempotency_key: Option<&str>,
     ) -> Result<Order, ShopError> {
+        Ok(match self.destination(client, order, now).await? {
+            Destination::Upstream(up, order) => up.create(client, order, idempotency_key).await?,
+            Destination::Store(order) => self.store.create_order(client, order, now).await?,
+        })
+    }
+
+    /// `create_order` for a caller whose reply names the new order only (FluentCart's create): an upstream shop
+    /// is spared the reads that would bring the whole order back.
+    pub async fn create_order_ids(
+        &self,
+        client: &str,
+        order: Order,
+        now: Timestamp,
+        idempotency_key: Option<&str>,
+    ) -> Result<OrderIds, ShopError> {
+        Ok(match self.destination(client, order, now).await? {
+            Destination::Upstream(up, order) => {
+                up.create_ids(client, order, idempotency_key).await?
+            }
+            Destination::Store(order) => self.store.create_order(client, order, now).await?.ids,
+        })
+    }
+
+    /// Prepares a new order and says where it is created.
+    async fn destination(
+        &self,
+        client: &str,
+        mut order: Order,
+        now: Timestamp,
+    ) -> Result<Destination<'_>, ShopError> {
         self.prepare(client, &mut order).await?;
         order.timestamps.updated_at = Some(now);
         if let Some(up) = &self.upstream {
             if !order.line_items.is_empty() || up.holds_empty_orders() {
-                return Ok(up.create(client, order, idempotency_key).await?);
+                return Ok(Destination::Upstream(up, order));
             }
             // A Commerce Layer create makes an empty draft, which BigCommerce and FluentCart cannot hold: the
             // draft is staged here, edited here, and sent upstream whole when it is placed (`transition`).
         }
-        Ok(self.store.create_order(client, order, now).await?)
+        Ok(Destination::Store(order))
     }
 
     /// Placed: the staged draft goes upstream whole, keeping the ids its caller knows, and leaves the embedded

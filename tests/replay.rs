@@ -374,6 +374,9 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
     assert!(ids
         .iter()
         .all(|l| l.source_platform == "embedded" && l.source_id.starts_with("ord_")));
+    // A replay needs each new order's id only: one call per order, nothing read back.
+    assert_eq!(fake.count("POST", "/orders"), 20);
+    assert_eq!(fake.count("GET", "/orders"), 0);
     let (again, _) = run(&opts, &to_bc).await;
     assert_eq!(again.already_done, 20);
     assert_eq!(fake.with(|f| f.order_count()), 20);

@@ -498,15 +498,16 @@ async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
     order.totals.refunded_total = None;
     order.timestamps = Default::default();
     order.timestamps.placed_at = Some(req.now);
+    // FluentCart's reply names the new order and nothing more, so only its ids are asked for.
     let created = ctx
         .shop
-        .create_order(&req.client.id, order, req.now, req.idempotency_key())
+        .create_order_ids(&req.client.id, order, req.now, req.idempotency_key())
         .await
         .map_err(shop_err)?;
     Ok(ok(json!({
         "message": "Order created successfully!",
-        "order_id": fc_id(&created),
-        "uuid": created.ids.uuid,
+        "order_id": created.platform.fluentcart,
+        "uuid": created.uuid,
     })))
 }
 

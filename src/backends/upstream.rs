@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
-use super::adapters::{Adapter, AdapterContext, CustomerNotifications, Journal, Stamp};
+use super::adapters::{
+    Adapter, AdapterContext, CreateReply, CustomerNotifications, Journal, Stamp,
+};
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::{self, Transition};
 use crate::canonical::{
-    Order, OrderFilter, OrderQuery, Page, Platform, PlatformIds, Problem, ProblemKind,
+    Order, OrderFilter, OrderIds, OrderQuery, Page, Platform, PlatformIds, Problem, ProblemKind,
     StatusTriple, Timestamp,
 };
 use crate::store::{JournalState, JournalUpdate, ObjectId, ObjectKind, Store, UpstreamObject};
@@ -105,11 +107,24 @@ impl UpstreamShop {
         order: Order,
         idempotency_key: Option<&str>,
     ) -> Result<Order> {
-        let stamp = match idempotency_key {
-            Some(key) => Stamp::for_key(client, key),
-            None => Stamp::fresh(),
-        };
-        self.create_stamped(client, order, stamp, None).await
+        let stamp = Stamp::for_create(client, idempotency_key);
+        self.create_stamped(client, order, stamp, None, CreateReply::Order)
+            .await
+    }
+
+    /// `create` for a creator that needs only the new order's ids (in every scheme): the reads that would bring
+    /// the whole order back are skipped where the platform needs extra calls for them.
+    pub async fn create_ids(
+        &self,
+        client: &str,
+        order: Order,
+        idempotency_key: Option<&str>,
+    ) -> Result<OrderIds> {
+        let stamp = Stamp::for_create(client, idempotency_key);
+        let created = self
+            .create_stamped(client, order, stamp, None, CreateReply::Ids)
+            .await?;
+        Ok(created.ids)
     }
 
     /// Whether the platform can hold an order without line items (a Commerce Layer draft). Where it cannot, the
@@ -123,7 +138,7 @@ impl UpstreamShop {
     pub async fn send_staged(&self, client: &str, staged: &Order, order: Order) -> Result<Order> {
         let gateway_id = staged.ids.gateway.clone().unwrap_or_default();
         let stamp = Stamp::for_key(client, &format!("staged:{gateway_id}"));
-        self.create_stamped(client, order, stamp, Some(staged))
+        self.create_stamped(client, order, stamp, Some(staged), CreateReply::Order)
             .await
     }
 
@@ -133,6 +148,7 @@ impl UpstreamShop {
         order: Order,
         stamp: Stamp,
         adopt: Option<&Order>,
+        reply: CreateReply,
     ) -> Result<Order> {
         let now = || chrono::Utc::now().timestamp();
         let entry = self
@@ -159,7 +175,7 @@ impl UpstreamShop {
                 self.note_order_id(&journal, &found).await?;
             }
         }
-        let mut result = self.adapter.create(&order, &stamp, &journal).await;
+        let mut result = self.adapter.create(&order, &stamp, &journal, reply).await;
         if let Err(e) = &result {
             if e.outcome_unknown() {
                 // The upstream may have the order. If it does, the adapter finishes what the interrupted create
@@ -167,7 +183,7 @@ impl UpstreamShop {
                 // the caller's retry reconciles again before anything is resent.
                 if let Ok(Some(found)) = self.adapter.find_by_stamp(&stamp).await {
                     self.note_order_id(&journal, &found).await?;
-                    result = self.adapter.create(&order, &stamp, &journal).await;
+                    result = self.adapter.create(&order, &stamp, &journal, reply).await;
                 }
             }
         }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordermux::backends::adapters::{Adapter, AdapterContext, BigCommerceAdapter, Journal, Stamp};
+use ordermux::backends::adapters::{
+    Adapter, AdapterContext, BigCommerceAdapter, CreateReply, Journal, Stamp,
+};
 use ordermux::backends::transport::UpstreamError;
 use ordermux::backends::upstream::UpstreamShop;
 use ordermux::canonical::lifecycle::{self, Transition};
@@ -106,7 +108,12 @@ async fn journal(store: &Store, stamp: &Stamp) -> Journal {
 async fn create_fresh(a: &BigCommerceAdapter, store: &Store, order: &Order) -> (Order, Stamp) {
     let stamp = Stamp::fresh();
     let created = a
-        .create(order, &stamp, &journal(store, &stamp).await)
+        .create(
+            order,
+            &stamp,
+            &journal(store, &stamp).await,
+            CreateReply::Order,
+        )
         .await
         .expect("created");
     (created, stamp)
@@ -203,7 +210,12 @@ async fn adapter_resumes_from_the_journal_without_posting_again() {
         json!({"order_id": bc_id(&first)}),
     );
     let again = a
-        .create(&order("resume@example.com", 7), &stamp, &noted)
+        .create(
+            &order("resume@example.com", 7),
+            &stamp,
+            &noted,
+            CreateReply::Order,
+        )
         .await
         .unwrap();
     assert_eq!(again, first);
@@ -282,6 +294,7 @@ async fn adapter_lists_pages_filters_and_refuses_what_bigcommerce_cannot_filter(
                 &order(&email, status),
                 &stamp,
                 &journal(&store, &stamp).await,
+                CreateReply::Order,
             )
             .await
             .unwrap();
@@ -573,7 +586,15 @@ async fn adapter_reads_bigcommerce_errors() {
     if let Some(b) = bad.billing_address.as_mut() {
         b.postal_code = None;
     }
-    match a.create(&bad, &stamp, &journal(&store, &stamp).await).await {
+    match a
+        .create(
+            &bad,
+            &stamp,
+            &journal(&store, &stamp).await,
+            CreateReply::Order,
+        )
+        .await
+    {
         Err(UpstreamError::Rejected {
             status, message, ..
         }) => {
@@ -1038,6 +1059,7 @@ mod gateway {
 
         // A FluentCart create names a customer but carries no address; BigCommerce requires a billing address,
         // so the customer's default address (catalog.toml) goes with it. Then deleted: archived upstream.
+        let before = fake.seen().len();
         let created = expect(
             gw.fc(Method::POST, "/orders").json(&json!({
                 "customer_id": 1, "currency": "USD",
@@ -1047,12 +1069,54 @@ mod gateway {
         )
         .await;
         let first = created["order_id"].as_u64().expect("FluentCart order id");
+        // FluentCart's reply names the new order only: the create is one call upstream, its products and
+        // shipping addresses are not read back.
+        let calls: Vec<String> = fake.seen()[before..]
+            .iter()
+            .map(|s| format!("{} {}", s.method, s.path))
+            .collect();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert!(
+            calls[0].starts_with("POST ") && calls[0].contains("/v2/orders"),
+            "{calls:?}"
+        );
         let newest = fake.with(|f| f.ids().into_iter().max()).unwrap();
         let up = fake.with(|f| f.expanded(newest)).unwrap();
         assert_eq!(up["billing_address"]["zip"], "78701", "{up}");
         assert_eq!(up["billing_address"]["email"], "ada@example.com", "{up}");
+        // The first read brings the whole order, its line getting a FluentCart id then.
         let got = expect(gw.fc(Method::GET, &format!("/orders/{first}")), 200).await;
         assert_eq!(got["order"]["id"], first);
+        let lines = got["order"]["order_items"].as_array().unwrap();
+        assert_eq!(lines.len(), 1, "{got}");
+        assert_eq!(lines[0]["object_id"], 1001);
+        assert_eq!(lines[0]["quantity"], 2);
+        assert!(lines[0]["id"].as_u64().is_some(), "{got}");
+        // Asked for again under its own key, the create answers the same order and sends nothing.
+        let again = fake.seen().len();
+        let retried = expect(
+            gw.fc(Method::POST, "/orders")
+                .header("idempotency-key", "fc-on-bc-ids")
+                .json(&json!({
+                    "customer_id": 1, "currency": "USD",
+                    "order_items": [{"object_id": 1001, "quantity": 1}]
+                })),
+            200,
+        )
+        .await;
+        let replayed = expect(
+            gw.fc(Method::POST, "/orders")
+                .header("idempotency-key", "fc-on-bc-ids")
+                .json(&json!({
+                    "customer_id": 1, "currency": "USD",
+                    "order_items": [{"object_id": 1001, "quantity": 1}]
+                })),
+            200,
+        )
+        .await;
+        assert_eq!(retried["order_id"], replayed["order_id"]);
+        assert_ne!(retried["order_id"], first);
+        assert_eq!(fake.seen().len(), again + 1, "one create, then a replay");
         expect(gw.fc(Method::DELETE, &format!("/orders/{first}")), 200).await;
         assert!(fake.with(|f| f.order(newest).is_some_and(|o| o.deleted)));
         expect(gw.fc(Method::GET, &format!("/orders/{first}")), 404).await;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use ordermux::backends::adapters::{AdapterContext, FluentCartAdapter, Journal, Stamp};
+use ordermux::backends::adapters::{
+    AdapterContext, CreateReply, FluentCartAdapter, Journal, Stamp,
+};
 use ordermux::backends::transport::UpstreamError;
 use ordermux::backends::upstream::UpstreamShop;
 use ordermux::canonical::lifecycle::{self, Transition};
@@ -117,7 +119,12 @@ fn upstream_id(o: &Order) -> String {
 async fn create(a: &FluentCartAdapter, s: &Store, o: &Order) -> (Order, Stamp) {
     let stamp = Stamp::fresh();
     let j = journal(s, &stamp).await;
-    (a.create(o, &stamp, &j).await.expect("create"), stamp)
+    (
+        a.create(o, &stamp, &j, CreateReply::Order)
+            .await
+            .expect("create"),
+        stamp,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -202,7 +209,12 @@ async fn create_reaches_paid_processing_shipped_with_follow_up_calls() {
     declined.status = OrderStatus::Declined;
     let stamp = Stamp::fresh();
     let err = a
-        .create(&declined, &stamp, &journal(&s, &stamp).await)
+        .create(
+            &declined,
+            &stamp,
+            &journal(&s, &stamp).await,
+            CreateReply::Order,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, UpstreamError::Unsupported(_)), "{err:?}");

@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use http::{HeaderName, Method};
 use serde_json::{Map, Value};
 
-use super::{AdapterContext, Journal, Stamp};
+use super::{AdapterContext, CreateReply, Journal, Stamp};
 use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -94,6 +94,16 @@ const SOURCE: &str = "ordermux";
 
 /// Longest upstream error message passed on (the rest is cut, never the raw body).
 const MAX_MESSAGE: usize = 300;
+
+/// The sub-resources of an order that `assemble_with` reads into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubResources {
+    All,
+    /// Products and shipping addresses: a new order has no coupons.
+    ItemsAndAddresses,
+    /// None: only the order object's own fields (and ids) are meant to be used.
+    None,
+}
 
 #[derive(Debug)]
 pub struct BigCommerceAdapter {
@@ -255,11 +265,11 @@ impl BigCommerceAdapter {
     /// An order object (as `GET /orders/{id}` or a write returns it, sub-resources as links) with its products,
     /// shipping addresses and coupons fetched and put in place, decoded.
     async fn assemble(&self, doc: Value) -> Result<Order, UpstreamError> {
-        self.assemble_with(doc, true).await
+        self.assemble_with(doc, SubResources::All).await
     }
 
-    /// As `assemble`; `coupons: false` skips the coupons sub-resource for an order known to have none.
-    async fn assemble_with(&self, doc: Value, coupons: bool) -> Result<Order, UpstreamError> {
+    /// As `assemble`, reading only the sub-resources `reads` names; the others stay empty in the order.
+    async fn assemble_with(&self, doc: Value, reads: SubResources) -> Result<Order, UpstreamError> {
         let Value::Object(mut map) = doc else {
             return Err(UpstreamError::Malformed(
                 "the order is not a JSON object".into(),
@@ -269,11 +279,21 @@ impl BigCommerceAdapter {
             .get("id")
             .and_then(Value::as_u64)
             .ok_or_else(|| UpstreamError::Malformed("the order has no numeric id".into()))?;
+        let items = reads != SubResources::None;
+        let coupons = reads == SubResources::All;
         // An order without shipping addresses says so; no need to ask for the (204) empty list.
-        let has_addresses = map
-            .get("shipping_address_count")
-            .and_then(Value::as_u64)
-            .is_none_or(|n| n > 0);
+        let has_addresses = items
+            && map
+                .get("shipping_address_count")
+                .and_then(Value::as_u64)
+                .is_none_or(|n| n > 0);
+        let products = async {
+            if items {
+                self.sub_list(id, "products").await
+            } else {
+                Ok(Vec::new())
+            }
+        };
         let addresses = async {
             if has_addresses {
                 self.sub_list(id, "shipping_addresses").await
@@ -288,8 +308,7 @@ impl BigCommerceAdapter {
                 Ok(Vec::new())
             }
         };
-        let (products, addresses, coupons) =
-            tokio::join!(self.sub_list(id, "products"), addresses, coupon_list);
+        let (products, addresses, coupons) = tokio::join!(products, addresses, coupon_list);
         map.insert("products".into(), Value::Array(products?));
         map.insert("shipping_addresses".into(), Value::Array(addresses?));
         map.insert("coupons".into(), Value::Array(coupons?));
@@ -308,6 +327,7 @@ impl BigCommerceAdapter {
         order: &Order,
         stamp: &Stamp,
         journal: &Journal,
+        reply: CreateReply,
     ) -> Result<Order, UpstreamError> {
         // One POST is the whole create, status included. The only step is the order itself: when the shop has
         // found it by its stamp after an interrupted attempt (journal step `order_id`), it is read, never re-sent.
@@ -351,7 +371,7 @@ impl BigCommerceAdapter {
         );
         // The read-only mark would be refused (and is never ours to write).
         map.remove("external_id");
-        let reply = self
+        let created = self
             .http
             .send(
                 self.call(Method::POST, "/orders?include=fees")
@@ -363,8 +383,13 @@ impl BigCommerceAdapter {
         // "refused" (the shop would resend the create); it is reported as an interrupted operation, which makes
         // the shop reconcile through the stamp.
         // Coupons and promotions do not apply to orders created through the v2 API: the new order has none, so its
-        // (204) coupon list is not asked for.
-        self.assemble_with(reply.body, false)
+        // (204) coupon list is not asked for. A creator that needs only the ids gets the order as the reply has
+        // it: its products and shipping addresses are two more calls against the store's rate limit.
+        let reads = match reply {
+            CreateReply::Order => SubResources::ItemsAndAddresses,
+            CreateReply::Ids => SubResources::None,
+        };
+        self.assemble_with(created.body, reads)
             .await
             .map_err(|e| match e {
                 UpstreamError::Malformed(_)

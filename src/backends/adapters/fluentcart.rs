@@ -16,7 +16,7 @@ use base64::Engine;
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{AdapterContext, Journal, NotificationSwitch, Stamp};
+use super::{AdapterContext, CreateReply, Journal, NotificationSwitch, Stamp};
 use crate::backends::transport::{Call, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -809,6 +809,7 @@ impl FluentCartAdapter {
         order: &Order,
         stamp: &Stamp,
         journal: &Journal,
+        reply: CreateReply,
     ) -> Result<Order, UpstreamError> {
         if order.line_items.is_empty() {
             // FluentCart's create requires `order_items`; refusing here also avoids making a customer for nothing.
@@ -893,7 +894,11 @@ impl FluentCartAdapter {
             }
             Err(e) => return Err(e),
         }
-        self.fetch(&id).await
+        match reply {
+            CreateReply::Order => self.fetch(&id).await,
+            // The states just applied changed no id: the order as read before them is enough.
+            CreateReply::Ids => Ok(created),
+        }
     }
 
     /// The `POST /orders` body: the codec's create request with the customer and address ids FluentCart wants

@@ -26,6 +26,16 @@ pub use bigcommerce::BigCommerceAdapter;
 pub use commercelayer::CommerceLayerAdapter;
 pub use fluentcart::FluentCartAdapter;
 
+/// How much of a new order its creator needs back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateReply {
+    /// The whole order as the upstream now holds it.
+    Order,
+    /// Its ids only (FluentCart's create reply, a replay's journal). The returned `Order` then carries the ids
+    /// and whatever the platform's create reply held, nothing more: reads that would complete it are skipped.
+    Ids,
+}
+
 /// The mark ordermux leaves on every order it creates upstream, so that after any failure the order can be
 /// found again (BigCommerce `external_id`, Commerce Layer `reference`, FluentCart a note line / meta). At most 40
 /// ASCII characters: `omx-` and 32 lowercase hex digits.
@@ -43,6 +53,14 @@ impl Stamp {
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         Stamp {
             key: format!("omx-{hex}"),
+        }
+    }
+
+    /// The stamp of a create: its caller's key's (`for_key`) when it sent one, a fresh one otherwise.
+    pub fn for_create(client: &str, idempotency_key: Option<&str>) -> Stamp {
+        match idempotency_key {
+            Some(key) => Stamp::for_key(client, key),
+            None => Stamp::fresh(),
         }
     }
 
@@ -190,8 +208,14 @@ impl Adapter {
         order: &Order,
         stamp: &Stamp,
         journal: &Journal,
+        reply: CreateReply,
     ) -> Result<Order, UpstreamError> {
-        each!(self, a => a.create(order, stamp, journal).await)
+        match self {
+            Adapter::BigCommerce(a) => a.create(order, stamp, journal, reply).await,
+            Adapter::FluentCart(a) => a.create(order, stamp, journal, reply).await,
+            // Commerce Layer's flow reads the order between its steps anyway; the last read is what it returns.
+            Adapter::CommerceLayer(a) => a.create(order, stamp, journal).await,
+        }
     }
 
     /// The order carrying `stamp`, if the upstream has one (reconciliation after an uncertain create).
