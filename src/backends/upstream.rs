@@ -157,7 +157,7 @@ impl UpstreamShop {
             .await?;
         if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
             let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
-            return self.adopt_and_localize(found, adopt).await;
+            return self.adopt_and_localize(found, adopt, Sighting::Read).await;
         }
         if !entry.fresh && entry.state != JournalState::Sent {
             self.journal(stamp.key(), JournalState::Sent, None, None)
@@ -225,13 +225,22 @@ impl UpstreamShop {
 
     async fn confirm(&self, key: &str, created: Order, adopt: Option<&Order>) -> Result<Order> {
         let id = self.upstream_id_of(&created)?;
-        self.journal(key, JournalState::Confirmed, Some(id), None)
-            .await?;
-        self.adopt_and_localize(created, adopt).await
+        // The journal row and the new order's ids are independent writes: sent together, they share a commit.
+        let (confirmed, localized) = tokio::join!(
+            self.journal(key, JournalState::Confirmed, Some(id), None),
+            self.adopt_and_localize(created, adopt, Sighting::Created)
+        );
+        confirmed?;
+        localized
     }
 
     /// Gives a new upstream order (and its line items, by position) the ids of the staged order it came from.
-    async fn adopt_and_localize(&self, created: Order, adopt: Option<&Order>) -> Result<Order> {
+    async fn adopt_and_localize(
+        &self,
+        created: Order,
+        adopt: Option<&Order>,
+        sighting: Sighting,
+    ) -> Result<Order> {
         if let Some(staged) = adopt {
             let order_id = self.upstream_id_of(&created)?;
             let mut objects = vec![(
@@ -260,7 +269,8 @@ impl UpstreamShop {
                 .upstream_adopt(&self.backend, self.platform(), &objects)
                 .await?;
         }
-        self.localize(created).await
+        let mut one = self.localize_all(vec![created], sighting).await?;
+        one.pop().ok_or(UpstreamShopError::NotFound)
     }
 
     async fn settle(&self, key: &str, state: JournalState, e: &UpstreamError) -> Result<()> {
@@ -421,7 +431,7 @@ impl UpstreamShop {
             .list(&query)
             .await
             .map_err(|e| self.upstream(e))?;
-        let items = self.localize_all(page.items).await?;
+        let items = self.localize_all(page.items, Sighting::Read).await?;
         Ok(Page { items, ..page })
     }
 
@@ -516,12 +526,12 @@ impl UpstreamShop {
     /// Gives every object of an upstream order its ids in the other two schemes (allocated on first sight), and
     /// fills in catalog product ids the upstream does not know.
     async fn localize(&self, order: Order) -> Result<Order> {
-        let mut one = self.localize_all(vec![order]).await?;
+        let mut one = self.localize_all(vec![order], Sighting::Read).await?;
         one.pop().ok_or(UpstreamShopError::NotFound)
     }
 
     /// `localize` for a page of orders: one store round trip for all their ids, however many orders.
-    async fn localize_all(&self, mut orders: Vec<Order>) -> Result<Vec<Order>> {
+    async fn localize_all(&self, mut orders: Vec<Order>, sighting: Sighting) -> Result<Vec<Order>> {
         let platform = self.platform();
         let mut objects = Vec::new();
         let mut order_ids = Vec::with_capacity(orders.len());
@@ -530,10 +540,18 @@ impl UpstreamShop {
             objects.extend(objects_of(platform, order, &order_id));
             order_ids.push(order_id);
         }
-        let mapped = self
-            .store
-            .upstream_localize(&self.backend, platform, &objects)
-            .await?;
+        let mapped = match sighting {
+            Sighting::Read => {
+                self.store
+                    .upstream_localize(&self.backend, platform, &objects)
+                    .await?
+            }
+            Sighting::Created => {
+                self.store
+                    .upstream_map(&self.backend, platform, &objects)
+                    .await?
+            }
+        };
         let mut mapped = mapped.into_iter();
         for (order, order_id) in orders.iter_mut().zip(order_ids) {
             // The same objects in the same order as `objects_of` listed them.
@@ -573,6 +591,15 @@ impl UpstreamShop {
         }
         Ok(orders)
     }
+}
+
+/// How an order came to be localized, which decides how its objects' ids are looked up.
+#[derive(Debug, Clone, Copy)]
+enum Sighting {
+    /// Read from the upstream: its objects are usually mapped already, so they are read first (no write).
+    Read,
+    /// Just created upstream: its objects are new, so they are mapped straight away (one write).
+    Created,
 }
 
 /// The objects of an upstream order that carry an upstream id, in the order `localize_all` assigns them.

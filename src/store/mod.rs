@@ -370,6 +370,16 @@ impl Store {
         dispatch!(self, s => s.upstream_localize(backend, platform, objects).await)
     }
 
+    /// `upstream_localize` without the read first, for objects likely new (see `SqliteStore::upstream_map`).
+    pub async fn upstream_map(
+        &self,
+        backend: &str,
+        platform: Platform,
+        objects: &[UpstreamObject],
+    ) -> Result<Vec<crate::canonical::PlatformIds>, StoreError> {
+        dispatch!(self, s => s.upstream_map(backend, platform, objects).await)
+    }
+
     /// Maps new upstream objects to ids callers already know (see `SqliteStore::upstream_adopt`).
     pub async fn upstream_adopt(
         &self,

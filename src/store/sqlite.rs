@@ -165,6 +165,12 @@ enum WriteOp {
         now: i64,
     },
     JournalUpdate(Box<super::upstream::JournalUpdate>),
+    /// Ids in every scheme for upstream objects (`upstream_map`).
+    UpstreamMap {
+        backend: String,
+        platform: Platform,
+        objects: Vec<super::upstream::UpstreamObject>,
+    },
 }
 
 /// What a write produced.
@@ -173,6 +179,7 @@ enum Outcome {
     Created(Box<Order>),
     Claimed(IdempotencyClaim),
     Journal(super::upstream::JournalEntry),
+    Mapped(Vec<PlatformIds>),
     Done,
 }
 
@@ -307,6 +314,13 @@ async fn run_writes(writer: &SqlitePool, ops: Vec<WriteOp>) -> Result<Vec<Outcom
                 super::upstream::journal_update(&mut tx, &update).await?;
                 Outcome::Done
             }
+            WriteOp::UpstreamMap {
+                backend,
+                platform,
+                objects,
+            } => Outcome::Mapped(
+                super::upstream::map_objects(&mut tx, &backend, platform, &objects).await?,
+            ),
         };
         if let Some(slot) = out.get_mut(i) {
             *slot = Some(outcome);
@@ -890,6 +904,25 @@ impl SqliteStore {
         self.write(WriteOp::JournalUpdate(Box::new(update)))
             .await
             .map(drop)
+    }
+
+    /// Ids in every scheme for upstream objects, in order, those never seen before allocated; a write committed
+    /// with whatever other writes are waiting (see `upstream_localize`, which reads first).
+    pub async fn upstream_map(
+        &self,
+        backend: &str,
+        platform: Platform,
+        objects: &[super::upstream::UpstreamObject],
+    ) -> Result<Vec<PlatformIds>, StoreError> {
+        let op = WriteOp::UpstreamMap {
+            backend: backend.to_owned(),
+            platform,
+            objects: objects.to_vec(),
+        };
+        match self.write(op).await? {
+            Outcome::Mapped(ids) => Ok(ids),
+            _ => Err(wrong_outcome()),
+        }
     }
 
     /// Hands a write to the batcher and waits for its outcome.

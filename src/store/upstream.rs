@@ -90,124 +90,14 @@ impl SqliteStore {
         platform: Platform,
         objects: &[UpstreamObject],
     ) -> Result<Vec<PlatformIds>, StoreError> {
-        let mut found = self.upstream_read(backend, objects).await?;
+        let found = {
+            let mut conn = self.reader.acquire().await?;
+            read_mapped(&mut conn, backend, objects).await?
+        };
         if found.iter().all(Option::is_some) {
             return Ok(found.into_iter().flatten().collect());
         }
-        let missing: Vec<&UpstreamObject> = objects
-            .iter()
-            .zip(&found)
-            .filter(|(_, ids)| ids.is_none())
-            .map(|(o, _)| o)
-            .collect();
-        let mut tx = self.writer.begin().await?;
-        // The embedded shop's sequences: an id ordermux gives an upstream object never collides with one it gave
-        // an embedded object, so a caller's id names one thing whichever shop holds it.
-        let names: Vec<String> = missing.iter().map(|o| o.kind.to_owned()).collect();
-        let mut wants: Vec<(&str, i64)> = Vec::new();
-        for name in &names {
-            let name = name.as_str();
-            match wants.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, count)) => *count += 1,
-                None => wants.push((name, 1)),
-            }
-        }
-        let mut next = allocate(&mut tx, &wants).await?;
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
-        );
-        let mut rows = Vec::new();
-        for (o, name) in missing.iter().zip(&names) {
-            let n = next.get_mut(name.as_str()).map_or(0, |n| {
-                let v = *n;
-                *n += 1;
-                v
-            });
-            let int_id = |p: Platform| -> Result<i64, StoreError> {
-                if p == Platform::BigCommerce && p != platform && o.kind == "order" {
-                    Ok(n + BIGCOMMERCE_ORDER_ID_OFFSET)
-                } else if p == platform {
-                    o.upstream_id.parse::<i64>().map_err(|_| {
-                        StoreError::Corrupt(
-                            format!("upstream {} id", o.kind),
-                            format!("{:?} is not an integer", o.upstream_id),
-                        )
-                    })
-                } else {
-                    Ok(n)
-                }
-            };
-            let cl = if platform == Platform::CommerceLayer {
-                o.upstream_id.clone()
-            } else {
-                random_token(10)
-            };
-            rows.push((
-                *o,
-                int_id(Platform::FluentCart)?,
-                cl,
-                int_id(Platform::BigCommerce)?,
-            ));
-        }
-        q.push_values(rows, |mut b, (o, fc, cl, bc)| {
-            b.push_bind(backend.to_owned())
-                .push_bind(o.kind)
-                .push_bind(o.upstream_id.clone())
-                .push_bind(o.order_upstream_id.clone())
-                .push_bind(fc)
-                .push_bind(cl)
-                .push_bind(bc);
-        });
-        q.build().execute(&mut *tx).await?;
-        tx.commit().await?;
-        found = self.upstream_read(backend, objects).await?;
-        found
-            .into_iter()
-            .zip(objects)
-            .map(|(ids, o)| {
-                ids.ok_or_else(|| {
-                    StoreError::Corrupt(
-                        format!("upstream {} {}", o.kind, o.upstream_id),
-                        "not mapped after insert".to_owned(),
-                    )
-                })
-            })
-            .collect()
-    }
-
-    async fn upstream_read(
-        &self,
-        backend: &str,
-        objects: &[UpstreamObject],
-    ) -> Result<Vec<Option<PlatformIds>>, StoreError> {
-        let mut out = vec![None; objects.len()];
-        for chunk_start in (0..objects.len()).step_by(200) {
-            let chunk = &objects[chunk_start..(chunk_start + 200).min(objects.len())];
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_ids WHERE backend = ",
-            );
-            q.push_bind(backend.to_owned());
-            q.push(" AND (kind, upstream_id) IN (");
-            let mut sep = q.separated(", ");
-            for o in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(o.kind)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(o.upstream_id.clone())
-                    .push_unseparated(")");
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&self.reader).await? {
-                let kind: String = row.get("kind");
-                let id: String = row.get("upstream_id");
-                for (i, o) in chunk.iter().enumerate() {
-                    if o.kind == kind && o.upstream_id == id {
-                        out[chunk_start + i] = Some(ids_from_row(&row));
-                    }
-                }
-            }
-        }
-        Ok(out)
+        self.upstream_map(backend, platform, objects).await
     }
 
     /// Maps upstream objects to ids callers already know (an order staged in the embedded store and then sent
@@ -358,4 +248,130 @@ pub(super) async fn journal_update(
 enum Value {
     Int(i64),
     Text(String),
+}
+
+/// The ids of each object already mapped, in order (`None` where it is not).
+async fn read_mapped(
+    conn: &mut SqliteConnection,
+    backend: &str,
+    objects: &[UpstreamObject],
+) -> Result<Vec<Option<PlatformIds>>, StoreError> {
+    let mut out = vec![None; objects.len()];
+    for chunk_start in (0..objects.len()).step_by(200) {
+        let chunk = &objects[chunk_start..(chunk_start + 200).min(objects.len())];
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_ids WHERE backend = ",
+        );
+        q.push_bind(backend.to_owned());
+        q.push(" AND (kind, upstream_id) IN (");
+        let mut sep = q.separated(", ");
+        for o in chunk {
+            sep.push("(")
+                .push_bind_unseparated(o.kind)
+                .push_unseparated(", ")
+                .push_bind_unseparated(o.upstream_id.clone())
+                .push_unseparated(")");
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let kind: String = row.get("kind");
+            let id: String = row.get("upstream_id");
+            for (i, o) in chunk.iter().enumerate() {
+                if o.kind == kind && o.upstream_id == id {
+                    out[chunk_start + i] = Some(ids_from_row(&row));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Maps `objects` inside a write batch's transaction: what is mapped stays, the rest get ids from the embedded
+/// shop's sequences, and the whole set is read back within the transaction (which by then holds the write lock,
+/// so a `replay` process sharing the data directory cannot change it in between).
+pub(super) async fn map_objects(
+    conn: &mut SqliteConnection,
+    backend: &str,
+    platform: Platform,
+    objects: &[UpstreamObject],
+) -> Result<Vec<PlatformIds>, StoreError> {
+    let found = read_mapped(conn, backend, objects).await?;
+    let missing: Vec<&UpstreamObject> = objects
+        .iter()
+        .zip(&found)
+        .filter(|(_, ids)| ids.is_none())
+        .map(|(o, _)| o)
+        .collect();
+    if missing.is_empty() {
+        return Ok(found.into_iter().flatten().collect());
+    }
+    // The embedded shop's sequences: an id ordermux gives an upstream object never collides with one it gave an
+    // embedded object, so a caller's id names one thing whichever shop holds it.
+    let mut wants: Vec<(&str, i64)> = Vec::new();
+    for o in &missing {
+        match wants.iter_mut().find(|(n, _)| *n == o.kind) {
+            Some((_, count)) => *count += 1,
+            None => wants.push((o.kind, 1)),
+        }
+    }
+    let mut next = allocate(conn, &wants).await?;
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT OR IGNORE INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+    );
+    let mut rows = Vec::new();
+    for o in &missing {
+        let n = next.get_mut(o.kind).map_or(0, |n| {
+            let v = *n;
+            *n += 1;
+            v
+        });
+        let int_id = |p: Platform| -> Result<i64, StoreError> {
+            if p == Platform::BigCommerce && p != platform && o.kind == "order" {
+                Ok(n + BIGCOMMERCE_ORDER_ID_OFFSET)
+            } else if p == platform {
+                o.upstream_id.parse::<i64>().map_err(|_| {
+                    StoreError::Corrupt(
+                        format!("upstream {} id", o.kind),
+                        format!("{:?} is not an integer", o.upstream_id),
+                    )
+                })
+            } else {
+                Ok(n)
+            }
+        };
+        let cl = if platform == Platform::CommerceLayer {
+            o.upstream_id.clone()
+        } else {
+            random_token(10)
+        };
+        rows.push((
+            *o,
+            int_id(Platform::FluentCart)?,
+            cl,
+            int_id(Platform::BigCommerce)?,
+        ));
+    }
+    q.push_values(rows, |mut b, (o, fc, cl, bc)| {
+        b.push_bind(backend.to_owned())
+            .push_bind(o.kind)
+            .push_bind(o.upstream_id.clone())
+            .push_bind(o.order_upstream_id.clone())
+            .push_bind(fc)
+            .push_bind(cl)
+            .push_bind(bc);
+    });
+    q.build().execute(&mut *conn).await?;
+    read_mapped(conn, backend, objects)
+        .await?
+        .into_iter()
+        .zip(objects)
+        .map(|(ids, o)| {
+            ids.ok_or_else(|| {
+                StoreError::Corrupt(
+                    format!("upstream {} {}", o.kind, o.upstream_id),
+                    "not mapped after insert".to_owned(),
+                )
+            })
+        })
+        .collect()
 }
