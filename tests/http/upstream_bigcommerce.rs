@@ -1093,30 +1093,24 @@ mod gateway {
         assert_eq!(lines[0]["quantity"], 2);
         assert!(lines[0]["id"].as_u64().is_some(), "{got}");
         // Asked for again under its own key, the create answers the same order and sends nothing.
-        let again = fake.seen().len();
-        let retried = expect(
+        let before_keyed = fake.seen().len();
+        let keyed = || {
             gw.fc(Method::POST, "/orders")
                 .header("idempotency-key", "fc-on-bc-ids")
                 .json(&json!({
                     "customer_id": 1, "currency": "USD",
                     "order_items": [{"object_id": 1001, "quantity": 1}]
-                })),
-            200,
-        )
-        .await;
-        let replayed = expect(
-            gw.fc(Method::POST, "/orders")
-                .header("idempotency-key", "fc-on-bc-ids")
-                .json(&json!({
-                    "customer_id": 1, "currency": "USD",
-                    "order_items": [{"object_id": 1001, "quantity": 1}]
-                })),
-            200,
-        )
-        .await;
-        assert_eq!(retried["order_id"], replayed["order_id"]);
-        assert_ne!(retried["order_id"], first);
-        assert_eq!(fake.seen().len(), again + 1, "one create, then a replay");
+                }))
+        };
+        let made = expect(keyed(), 200).await;
+        let replayed = expect(keyed(), 200).await;
+        assert_eq!(made["order_id"], replayed["order_id"]);
+        assert_ne!(made["order_id"], first);
+        assert_eq!(
+            fake.seen().len(),
+            before_keyed + 1,
+            "one create upstream, then a replay"
+        );
         expect(gw.fc(Method::DELETE, &format!("/orders/{first}")), 200).await;
         assert!(fake.with(|f| f.order(newest).is_some_and(|o| o.deleted)));
         expect(gw.fc(Method::GET, &format!("/orders/{first}")), 404).await;
