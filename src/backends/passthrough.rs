@@ -303,4 +303,17 @@ mod tests {
         let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-auth-token"]);
     }
+
+    #[test]
+    fn every_connection_header_counts_and_a_name_that_is_no_header_name_is_ignored() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("x-one, not a name"));
+        h.append("connection", HeaderValue::from_static(" ,X-Two,"));
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert("x-three", HeaderValue::from_static("kept"));
+        strip_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-three"]);
+    }
 }

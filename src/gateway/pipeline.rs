@@ -831,6 +831,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn request_ids_made_here_are_32_lowercase_hex_digits_and_distinct() {
+        let texts: Vec<String> = (0..300)
+            .map(|_| new_request_id().to_str().unwrap().to_owned())
+            .collect();
+        for t in &texts {
+            assert_eq!(t.len(), 32, "{t}");
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{t}"
+            );
+        }
+        let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
+        assert_eq!(distinct.len(), texts.len());
+    }
+
+    #[test]
     fn credential_headers_never_show_in_debug() {
         let mut h = http::HeaderMap::new();
         h.insert(
