@@ -139,6 +139,10 @@ async fn create_finds_or_makes_the_customer_and_addresses_and_stamps_the_note() 
 
     // The adapter returns the order as FluentCart now has it, with FluentCart's ids and forced start state.
     let id = created.ids.platform.fluentcart.expect("order id");
+    // Asked for the state FluentCart gives every new order, so nothing follows the create: the order is read
+    // once (to check its stamp), and that read is the answer.
+    assert_eq!(f.count("GET", &format!("/orders/{id}")), 1);
+    assert_eq!(f.count("PUT", "/statuses"), 0);
     assert!(created
         .line_items
         .iter()
@@ -389,6 +393,16 @@ async fn update_changes_lines_and_note_and_keeps_the_stamp() {
     moved.shipping_destinations[0].line1 = "10 Downing St".into();
     let done = a.update(&updated, &moved).await.unwrap();
     assert_eq!(done.shipping_destinations[0].line1, "10 Downing St");
+    // An update that changes nothing reads the order once and sends nothing.
+    let calls = f.seen().len();
+    let same = a.update(&done, &done).await.unwrap();
+    assert_eq!(same, done);
+    let made: Vec<String> = f.seen()[calls..]
+        .iter()
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].starts_with("GET "), "{made:?}");
     // What FluentCart cannot change is refused, naming it.
     let mut other = done.clone();
     other.currency = Currency::parse("EUR").unwrap();

@@ -725,11 +725,13 @@ impl FluentCartAdapter {
         current: &Order,
         target: StatusTriple,
         payment_method: Option<&str>,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<bool, UpstreamError> {
         let id = numeric_id(id)?;
         let plan = plan_states(triple(current), target)?;
         let mut now = triple(current);
+        let mut changed = false;
         if plan.mark_paid {
+            changed = true;
             let mut body = json!({});
             if let Some(m) = payment_method.filter(|m| !m.trim().is_empty()) {
                 body["payment_method"] = Value::String(m.to_owned());
@@ -748,6 +750,7 @@ impl FluentCartAdapter {
             now = triple(&self.fetch(id).await?);
         }
         if let Some(value) = plan.payment_status {
+            changed = true;
             let body = json!({"action": "change_payment_status", "order_ids": [id.parse::<u64>().unwrap_or(0)], "new_status": value});
             let call = self
                 .call(Method::POST, "/orders/do-bulk-action")
@@ -768,17 +771,19 @@ impl FluentCartAdapter {
         }
         if let Some(value) = plan.shipping_status {
             if render(now).shipping != value {
+                changed = true;
                 self.set_status(id, "change_shipping_status", "shipping_status", value)
                     .await?;
             }
         }
         if let Some(value) = plan.order_status {
             if render(now).order != value {
+                changed = true;
                 self.set_status(id, "change_order_status", "order_status", value)
                     .await?;
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     async fn set_status(
@@ -869,11 +874,11 @@ impl FluentCartAdapter {
         };
         let id = order_id.to_string();
         let created = self.decode(raw)?;
-        match self
+        let changed = match self
             .apply_states(&id, &created, target, order.payment_method.as_deref())
             .await
         {
-            Ok(()) => {}
+            Ok(changed) => changed,
             Err(UpstreamError::Rejected {
                 status,
                 message,
@@ -893,11 +898,12 @@ impl FluentCartAdapter {
                 });
             }
             Err(e) => return Err(e),
-        }
+        };
         match reply {
-            CreateReply::Order => self.fetch(&id).await,
-            // The states just applied changed no id: the order as read before them is enough.
-            CreateReply::Ids => Ok(created),
+            CreateReply::Order if changed => self.fetch(&id).await,
+            // Nothing changed since it was read (a new order already in the state asked for), or the creator
+            // needs only the ids, which states do not change: the order as read is the answer.
+            CreateReply::Order | CreateReply::Ids => Ok(created),
         }
     }
 
@@ -1176,6 +1182,7 @@ impl FluentCartAdapter {
             )
             .await?;
         }
+        let mut addresses_sent = false;
         for (changed, address, existing) in [
             (
                 billing_changed,
@@ -1205,18 +1212,25 @@ impl FluentCartAdapter {
                         .json(body),
                 )
                 .await?;
+                addresses_sent = true;
             }
         }
-        let now = if body_changed || customer_changed {
+        let now = if body_changed || customer_changed || addresses_sent {
             self.fetch(&id).await?
         } else {
             current
         };
-        if triple(&now) != target {
-            self.apply_states(&id, &now, target, after.payment_method.as_deref())
+        let states_changed = triple(&now) != target
+            && self
+                .apply_states(&id, &now, target, after.payment_method.as_deref())
                 .await?;
+        // `now` is the order as it stands unless states were just changed (it was read again after any other
+        // change, and is `current` when there was none).
+        if states_changed {
+            self.fetch(&id).await
+        } else {
+            Ok(now)
         }
-        self.fetch(&id).await
     }
 
     pub async fn transition(
