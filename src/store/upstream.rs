@@ -196,24 +196,30 @@ pub(super) async fn journal_begin(
     client: &str,
     now: i64,
 ) -> Result<JournalEntry, StoreError> {
+    // The common case, a new key, is one statement: the inserted row comes back. A key already journaled
+    // inserts nothing and returns nothing; its row is read.
     let inserted = sqlx::query(
-        "INSERT OR IGNORE INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'sent', ?)",
+        "INSERT INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'sent', ?) ON CONFLICT (backend, key) DO NOTHING RETURNING state, upstream_id, steps",
     )
     .bind(backend)
     .bind(key)
     .bind(client)
     .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    let row = sqlx::query(
-        "SELECT state, upstream_id, steps FROM upstream_journal WHERE backend = ? AND key = ?",
-    )
-    .bind(backend)
-    .bind(key)
-    .fetch_one(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    let (row, inserted) = match inserted {
+        Some(row) => (row, true),
+        None => (
+            sqlx::query(
+                "SELECT state, upstream_id, steps FROM upstream_journal WHERE backend = ? AND key = ?",
+            )
+            .bind(backend)
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?,
+            false,
+        ),
+    };
     let state: String = row.get(0);
     let steps: String = row.get(2);
     Ok(JournalEntry {
