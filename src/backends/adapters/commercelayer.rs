@@ -489,6 +489,14 @@ fn included_by_id<'a>(doc: &'a Value, ty: &str, id: &str) -> Option<&'a Value> {
     })
 }
 
+/// The payment source type (`wire_transfers`, `adyen_payments`, …) of payment method `id`, from the document's
+/// included payment methods.
+fn payment_source_type(doc: &Value, id: &str) -> Option<String> {
+    included_by_id(doc, "payment_methods", id)
+        .and_then(|m| attr_str(m, "payment_source_type"))
+        .map(str::to_owned)
+}
+
 impl CreatePlan {
     fn new(order: &Order, ctx: &AdapterContext) -> Result<CreatePlan, UpstreamError> {
         let currency = order.currency.as_str();
@@ -949,11 +957,7 @@ impl CommerceLayerAdapter {
         if total == 0 {
             return Ok(());
         }
-        let source_type = |id: &str| {
-            included_by_id(&reply.body, "payment_methods", id)
-                .and_then(|m| attr_str(m, "payment_source_type"))
-                .map(str::to_owned)
-        };
+        let source_type = |id: &str| payment_source_type(&reply.body, id);
         let (method, source) = match linkage(order, "payment_method").into_iter().next() {
             Some((_, id)) => {
                 let ty = source_type(&id);
@@ -991,11 +995,7 @@ impl CommerceLayerAdapter {
                     )
                     .await?;
                 // A configured method the order did not list: its source type comes back with the order.
-                let ty = source_type(&chosen).or_else(|| {
-                    included_by_id(&set.body, "payment_methods", &chosen)
-                        .and_then(|m| attr_str(m, "payment_source_type"))
-                        .map(str::to_owned)
-                });
+                let ty = source_type(&chosen).or_else(|| payment_source_type(&set.body, &chosen));
                 (chosen, ty)
             }
         };
@@ -1766,8 +1766,7 @@ fn create_doc(order: &Order) -> Value {
     encode_create_request(order).value
 }
 
-/// The line item resources a compound document includes, in order.
-/// The document's included resources of type `ty`.
+/// The document's included resources of type `ty`, in order.
 fn included_of_type<'a>(doc: &'a Value, ty: &str) -> Vec<&'a Value> {
     doc.get("included")
         .and_then(Value::as_array)
