@@ -101,8 +101,6 @@ enum SubResources {
     All,
     /// Products and shipping addresses: a new order has no coupons.
     ItemsAndAddresses,
-    /// None: only the order object's own fields (and ids) are meant to be used.
-    None,
 }
 
 #[derive(Debug)]
@@ -279,21 +277,12 @@ impl BigCommerceAdapter {
             .get("id")
             .and_then(Value::as_u64)
             .ok_or_else(|| UpstreamError::Malformed("the order has no numeric id".into()))?;
-        let items = reads != SubResources::None;
-        let coupons = reads == SubResources::All;
         // An order without shipping addresses says so; no need to ask for the (204) empty list.
-        let has_addresses = items
-            && map
-                .get("shipping_address_count")
-                .and_then(Value::as_u64)
-                .is_none_or(|n| n > 0);
-        let products = async {
-            if items {
-                self.sub_list(id, "products").await
-            } else {
-                Ok(Vec::new())
-            }
-        };
+        let has_addresses = map
+            .get("shipping_address_count")
+            .and_then(Value::as_u64)
+            .is_none_or(|n| n > 0);
+        let products = self.sub_list(id, "products");
         let addresses = async {
             if has_addresses {
                 self.sub_list(id, "shipping_addresses").await
@@ -302,7 +291,7 @@ impl BigCommerceAdapter {
             }
         };
         let coupon_list = async {
-            if coupons {
+            if reads == SubResources::All {
                 self.sub_list(id, "coupons").await
             } else {
                 Ok(Vec::new())
@@ -382,14 +371,22 @@ impl BigCommerceAdapter {
         // From here the order exists upstream. Any failure reading it back must not look like "never sent" or
         // "refused" (the shop would resend the create); it is reported as an interrupted operation, which makes
         // the shop reconcile through the stamp.
+        if reply == CreateReply::Ids {
+            // A creator that needs only the ids gets the new order's id from the reply, and nothing is read
+            // back: its products and shipping addresses would be two more calls against the store's rate limit,
+            // and decoding the rest of the reply would be work nobody reads.
+            let id = created
+                .body
+                .get("id")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| UpstreamError::Malformed("the order has no numeric id".into()))?;
+            let mut made = Order::empty(order.currency);
+            made.ids.platform.bigcommerce = Some(id);
+            return Ok(made);
+        }
         // Coupons and promotions do not apply to orders created through the v2 API: the new order has none, so its
-        // (204) coupon list is not asked for. A creator that needs only the ids gets the order as the reply has
-        // it: its products and shipping addresses are two more calls against the store's rate limit.
-        let reads = match reply {
-            CreateReply::Order => SubResources::ItemsAndAddresses,
-            CreateReply::Ids => SubResources::None,
-        };
-        self.assemble_with(created.body, reads)
+        // (204) coupon list is not asked for.
+        self.assemble_with(created.body, SubResources::ItemsAndAddresses)
             .await
             .map_err(|e| match e {
                 UpstreamError::Malformed(_)

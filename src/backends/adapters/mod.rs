@@ -31,8 +31,8 @@ pub use fluentcart::FluentCartAdapter;
 pub enum CreateReply {
     /// The whole order as the upstream now holds it.
     Order,
-    /// Its ids only (FluentCart's create reply, a replay's journal). The returned `Order` then carries the ids
-    /// and whatever the platform's create reply held, nothing more: reads that would complete it are skipped.
+    /// Its ids only (FluentCart's create reply, a replay's journal). The returned `Order` then carries the
+    /// upstream ids and at most what the adapter already had in hand: reads that would complete it are skipped.
     Ids,
 }
 
