@@ -532,7 +532,15 @@ async fn api_request(
 
     let body = match read_body(&parts.headers, body, gw.config().server.max_body_bytes).await {
         Ok(b) => b,
-        Err(p) => return fail(&p),
+        Err(p) => {
+            // The rest of the body is never read, so the connection cannot carry another request: saying so
+            // keeps a client from sending its next request on a connection the server is about to close.
+            let mut out = fail(&p);
+            out.response
+                .headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            return out;
+        }
     };
 
     let scheme_host = parts
