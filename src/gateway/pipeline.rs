@@ -214,6 +214,14 @@ impl Outcome {
         }
     }
 
+    /// The same reply, ending the connection after it (`Connection: close`).
+    fn closing(mut self) -> Self {
+        self.response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        self
+    }
+
     fn in_dialect(self, dialect: Dialect) -> Self {
         Outcome {
             dialect: dialect.name(),
@@ -479,9 +487,14 @@ async fn api_request(
         segments,
         store_hash,
     } = target;
+    // An answer given before the request's body is read ends the connection: the unread rest cannot be
+    // skipped reliably (hyper closes the connection when it cannot drain it). Saying so in the answer keeps the
+    // client from sending its next request on a connection the server is about to close.
+    let body_unread = !hyper::body::Body::is_end_stream(req.body());
+    let early = |out: Outcome| if body_unread { out.closing() } else { out };
     let operation = match api::operation(dialect, req.method(), &segments) {
         Ok(op) => op,
-        Err(p) => return Outcome::new(render_problem(dialect, &p), "unrouted"),
+        Err(p) => return early(Outcome::new(render_problem(dialect, &p), "unrouted")),
     };
     let fail = |p: &Problem| Outcome::new(render_problem(dialect, p), operation.name);
     let now = chrono::Utc::now();
@@ -500,7 +513,7 @@ async fn api_request(
             now,
         ) {
             Ok(c) => Some(c),
-            Err(p) => return fail(&p),
+            Err(p) => return early(fail(&p)),
         }
     };
     let budget = client
@@ -527,20 +540,13 @@ async fn api_request(
         if dialect == Platform::BigCommerce {
             rate_headers(&mut response, &b);
         }
-        return Outcome::new(response, operation.name);
+        return early(Outcome::new(response, operation.name));
     }
 
     let body = match read_body(&parts.headers, body, gw.config().server.max_body_bytes).await {
         Ok(b) => b,
-        Err(p) => {
-            // The rest of the body is never read, so the connection cannot carry another request: saying so
-            // keeps a client from sending its next request on a connection the server is about to close.
-            let mut out = fail(&p);
-            out.response
-                .headers_mut()
-                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-            return out;
-        }
+        // Too large, or broken off: the rest of the body is not read either.
+        Err(p) => return fail(&p).closing(),
     };
 
     let scheme_host = parts

@@ -83,6 +83,20 @@ async fn missing_or_wrong_credentials_are_401_in_each_dialect() {
         .await
         .unwrap();
     assert_eq!(other.status(), 401);
+    // Refused before its body was read: the answer ends the connection, and says so. Without a body, the
+    // connection stays open.
+    assert!(!other.headers().contains_key("connection"));
+    let refused_create = gw
+        .http
+        .post(gw.url(&format!("{BC}/orders")))
+        .header("x-auth-token", "wrong")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 256 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused_create.status(), 401);
+    assert_eq!(refused_create.headers()["connection"], "close");
     gw.stop().await;
 }
 
