@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Upstream benchmark (a benchmark, not a test): ordermux in front of a shop vs nginx `proxy_pass`, side by side in
-# one run, both in front of the same fast upstream stub (an nginx answering fixed BigCommerce documents).
+# one run, both in front of the same fast upstream stub (an nginx answering BigCommerce documents from a fixture).
 #   1. pass-through: BigCommerce GET /orders/100 streamed through unchanged;
 #   2. translated create: a FluentCart POST /orders that ordermux decodes, resolves, journals and sends to the
 #      BigCommerce stub (one POST: FluentCart's reply names the new order only, so nothing is read back),
@@ -49,7 +49,13 @@ for k in subs:
 docs = f"{sys.argv[1]}/docs"
 json.dump(d, open(f"{docs}/order.json", "w"))
 with open(f"{sys.argv[1]}/stub_locations", "w") as f:
-    f.write(f"location = /stores/stub/v2/orders {{ error_page 405 =201 /docs/order.json; return 405; }}\n")
+    # Each create gets an order id of its own, as from a real shop (so ordermux maps a new id every time):
+    # 1, the stub's connection number, five zeros, the request's number on that connection. Unique while neither
+    # number reaches 100000 (a 20 s run makes at most a few thousand requests per connection).
+    f.write(f"location = /stores/stub/v2/orders {{ error_page 405 =201 /docs/created.json; return 405; }}\n")
+    f.write(f"location = /docs/created.json {{ internal; default_type application/json; alias {docs}/order.json; "
+            f"sub_filter_types application/json; sub_filter_once on; "
+            f"sub_filter '\"id\": {oid},' '\"id\": 1${{connection}}00000${{connection_requests}},'; }}\n")
     f.write(f"location = /stores/stub/v2/orders/{oid} {{ default_type application/json; alias {docs}/order.json; }}\n")
     for k, v in subs.items():
         if v:
