@@ -1749,6 +1749,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn upstream_objects_are_mapped_once_even_when_named_twice() {
+        let dir = temp_dir("map");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let object = |kind, id: &str| super::super::upstream::UpstreamObject {
+            kind,
+            upstream_id: id.to_owned(),
+            order_upstream_id: (kind != "order").then(|| "555".to_owned()),
+        };
+        let objects = vec![
+            object("order", "555"),
+            object("line_item", "9"),
+            object("order", "555"),
+        ];
+        let first = store
+            .upstream_map("bc", Platform::BigCommerce, &objects)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 3);
+        assert_eq!(first[0], first[2], "one upstream object, one set of ids");
+        assert_eq!(first[0].bigcommerce, Some(555), "its own platform's id stays");
+        assert_eq!(first[1].bigcommerce, Some(9));
+        assert_ne!(first[0].commercelayer, first[1].commercelayer);
+        // Mapped already: the same ids come back, nothing new is allocated.
+        let again = store
+            .upstream_map("bc", Platform::BigCommerce, &objects[..2])
+            .await
+            .unwrap();
+        assert_eq!(again, first[..2]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
     async fn a_refused_modification_writes_nothing() {
         let dir = temp_dir("modify");
         let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();

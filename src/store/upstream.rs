@@ -1,6 +1,7 @@
 //! What the store keeps about orders held by upstream shops (migration 0004): the id map that lets a caller of any
 //! dialect name an upstream object, and the create journal that makes sends to an upstream exactly-once.
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::ids::random_token;
@@ -71,7 +72,7 @@ fn scheme_column(platform: Platform) -> &'static str {
     }
 }
 
-fn ids_from_row(row: &sqlx::sqlite::SqliteRow) -> PlatformIds {
+fn ids_from_row(row: &SqliteRow) -> PlatformIds {
     let fc: i64 = row.get("fluentcart_id");
     let bc: i64 = row.get("bigcommerce_id");
     PlatformIds {
@@ -279,29 +280,38 @@ async fn read_mapped(
                 .push_unseparated(")");
         }
         q.push(")");
-        for row in q.build().fetch_all(&mut *conn).await? {
-            let kind: String = row.get("kind");
-            let id: String = row.get("upstream_id");
-            for (i, o) in chunk.iter().enumerate() {
-                if o.kind == kind && o.upstream_id == id {
-                    out[chunk_start + i] = Some(ids_from_row(&row));
-                }
-            }
+        let rows = q.build().fetch_all(&mut *conn).await?;
+        if let Some(slots) = out.get_mut(chunk_start..chunk_start + chunk.len()) {
+            place_rows(slots, chunk, &rows);
         }
     }
     Ok(out)
 }
 
+/// Puts each `upstream_ids` row's ids in the slot of every object it maps (`slots` parallel to `objects`).
+fn place_rows(slots: &mut [Option<PlatformIds>], objects: &[UpstreamObject], rows: &[SqliteRow]) {
+    for row in rows {
+        let kind: String = row.get("kind");
+        let id: String = row.get("upstream_id");
+        for (slot, o) in slots.iter_mut().zip(objects) {
+            if o.kind == kind && o.upstream_id == id {
+                *slot = Some(ids_from_row(row));
+            }
+        }
+    }
+}
+
 /// Maps `objects` inside a write batch's transaction: what is mapped stays, the rest get ids from the embedded
-/// shop's sequences, and the whole set is read back within the transaction (which by then holds the write lock,
-/// so a `replay` process sharing the data directory cannot change it in between).
+/// shop's sequences. The new rows come back from their insert; only an object whose insert did not take (named
+/// twice in `objects`) is read again, within the transaction (which by then holds the write lock, so a `replay`
+/// process sharing the data directory cannot change it in between).
 pub(super) async fn map_objects(
     conn: &mut SqliteConnection,
     backend: &str,
     platform: Platform,
     objects: &[UpstreamObject],
 ) -> Result<Vec<PlatformIds>, StoreError> {
-    let found = read_mapped(conn, backend, objects).await?;
+    let mut found = read_mapped(conn, backend, objects).await?;
     let missing: Vec<&UpstreamObject> = objects
         .iter()
         .zip(&found)
@@ -322,7 +332,7 @@ pub(super) async fn map_objects(
     }
     let mut next = allocate(conn, &wants).await?;
     let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT OR IGNORE INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+        "INSERT INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
     );
     let mut rows = Vec::new();
     for o in &missing {
@@ -366,9 +376,13 @@ pub(super) async fn map_objects(
             .push_bind(cl)
             .push_bind(bc);
     });
-    q.build().execute(&mut *conn).await?;
-    read_mapped(conn, backend, objects)
-        .await?
+    q.push(" ON CONFLICT DO NOTHING RETURNING kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id");
+    let inserted = q.build().fetch_all(&mut *conn).await?;
+    place_rows(&mut found, objects, &inserted);
+    if found.iter().any(Option::is_none) {
+        found = read_mapped(conn, backend, objects).await?;
+    }
+    found
         .into_iter()
         .zip(objects)
         .map(|(ids, o)| {
