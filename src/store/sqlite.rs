@@ -1768,7 +1768,11 @@ mod tests {
             .unwrap();
         assert_eq!(first.len(), 3);
         assert_eq!(first[0], first[2], "one upstream object, one set of ids");
-        assert_eq!(first[0].bigcommerce, Some(555), "its own platform's id stays");
+        assert_eq!(
+            first[0].bigcommerce,
+            Some(555),
+            "its own platform's id stays"
+        );
         assert_eq!(first[1].bigcommerce, Some(9));
         assert_ne!(first[0].commercelayer, first[1].commercelayer);
         // Mapped already: the same ids come back, nothing new is allocated.
