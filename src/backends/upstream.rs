@@ -269,8 +269,7 @@ impl UpstreamShop {
                 .upstream_adopt(&self.backend, self.platform(), &objects)
                 .await?;
         }
-        let mut one = self.localize_all(vec![created], sighting).await?;
-        one.pop().ok_or(UpstreamShopError::NotFound)
+        self.localize_as(created, sighting).await
     }
 
     async fn settle(&self, key: &str, state: JournalState, e: &UpstreamError) -> Result<()> {
@@ -526,7 +525,12 @@ impl UpstreamShop {
     /// Gives every object of an upstream order its ids in the other two schemes (allocated on first sight), and
     /// fills in catalog product ids the upstream does not know.
     async fn localize(&self, order: Order) -> Result<Order> {
-        let mut one = self.localize_all(vec![order], Sighting::Read).await?;
+        self.localize_as(order, Sighting::Read).await
+    }
+
+    /// `localize` for an order seen as `sighting` says.
+    async fn localize_as(&self, order: Order, sighting: Sighting) -> Result<Order> {
+        let mut one = self.localize_all(vec![order], sighting).await?;
         one.pop().ok_or(UpstreamShopError::NotFound)
     }
 
