@@ -367,7 +367,7 @@ impl Shop {
         change: F,
     ) -> Result<Order, ShopError>
     where
-        F: FnOnce(&mut Order) -> Result<(), Problem> + Send,
+        F: FnOnce(&mut Order) -> Result<(), Problem> + Send + 'static,
     {
         if let Some(up) = &self.upstream {
             let Some(staged) = self.staged(client, id).await? else {
@@ -388,7 +388,7 @@ impl Shop {
         }
         Ok(self
             .store
-            .modify_order(client, id, now, |order| {
+            .modify_order(client, id, now, move |order| {
                 change(order)?;
                 if order.line_items.len() > MAX_LINE_ITEMS {
                     return Err(Problem::new(
@@ -423,7 +423,7 @@ impl Shop {
         }
         Ok(self
             .store
-            .modify_order(client, id, now, |order| {
+            .modify_order(client, id, now, move |order| {
                 lifecycle::apply(order, &transition, now)
             })
             .await?)
@@ -431,7 +431,7 @@ impl Shop {
 
     pub async fn delete<F>(&self, client: &str, id: &ObjectId, refuse: F) -> Result<(), ShopError>
     where
-        F: FnOnce(&Order) -> Result<(), Problem> + Send,
+        F: FnOnce(&Order) -> Result<(), Problem> + Send + 'static,
     {
         if let Some(up) = &self.upstream {
             if self.staged(client, id).await?.is_none() {

@@ -737,15 +737,17 @@ async fn update(ctx: &ApiContext, req: &ApiRequest, id: &ObjectId) -> ApiResult 
 // DELETE /orders/{id}
 
 async fn delete(ctx: &ApiContext, req: &ApiRequest, id: &ObjectId) -> ApiResult {
-    let mut found: Option<(Value, Option<String>)> = None;
+    // What the reply names, seen inside the delete (which runs on the store's writer).
+    let found = std::sync::Arc::new(std::sync::OnceLock::new());
+    let slot = std::sync::Arc::clone(&found);
     ctx.shop
-        .delete(&req.client.id, id, |order| {
-            found = Some((fc_id(order), order.ids.number.clone()));
+        .delete(&req.client.id, id, move |order| {
+            let _ = slot.set((fc_id(order), order.ids.number.clone()));
             Ok(())
         })
         .await
         .map_err(shop_err)?;
-    let (order_id, invoice_no) = found.unwrap_or((Value::Null, None));
+    let (order_id, invoice_no) = found.get().cloned().unwrap_or((Value::Null, None));
     Ok(ok(json!({
         "message": format!("Order {order_id} deleted successfully"),
         "data": {"order_id": order_id, "invoice_no": invoice_no, "status": "success"},
@@ -885,17 +887,18 @@ fn change_status(
 async fn statuses(ctx: &ApiContext, req: &ApiRequest, id: &ObjectId) -> ApiResult {
     let change = actions::decode_statuses_request(parse_body(&req.body)?)?;
     let now = req.now;
-    let mut result = (String::new(), String::new());
-    let slot = &mut result;
+    // The statuses before and after, seen inside the edit (which runs on the store's writer).
+    let result = std::sync::Arc::new(std::sync::OnceLock::new());
+    let slot = std::sync::Arc::clone(&result);
     let order = ctx
         .shop
         .modify(&req.client.id, id, now, move |order| {
-            *slot = change_status(order, &change, now)?;
+            let _ = slot.set(change_status(order, &change, now)?);
             Ok(())
         })
         .await
         .map_err(shop_err)?;
-    let (old, new) = result;
+    let (old, new) = result.get().cloned().unwrap_or_default();
     Ok(ok(json!({
         "message": "Status has been updated",
         "data": {

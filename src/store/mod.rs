@@ -6,6 +6,7 @@
 
 mod ids;
 mod replay;
+mod sql;
 mod sqlite;
 mod upstream;
 
@@ -108,9 +109,11 @@ pub struct StoredResponse {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Database(#[from] rusqlite::Error),
+    #[error("database migration {0}: {1}")]
+    Migrate(i64, String),
+    #[error("cannot start the store's writer thread: {0}")]
+    Thread(std::io::Error),
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -118,7 +121,7 @@ pub enum StoreError {
     },
     #[error("stored record {0} cannot be read: {1}")]
     Corrupt(String, String),
-    #[error("the store's writer task has stopped")]
+    #[error("the store stopped or failed before answering")]
     Stopped,
 }
 
@@ -290,7 +293,7 @@ impl Store {
         change: F,
     ) -> Result<Order, ModifyError>
     where
-        F: FnOnce(&mut Order) -> Result<(), Problem> + Send,
+        F: FnOnce(&mut Order) -> Result<(), Problem> + Send + 'static,
     {
         dispatch!(self, s => s.modify_order(client, id, now, change).await)
     }
@@ -303,7 +306,7 @@ impl Store {
         refuse: F,
     ) -> Result<bool, ModifyError>
     where
-        F: FnOnce(&Order) -> Result<(), Problem> + Send,
+        F: FnOnce(&Order) -> Result<(), Problem> + Send + 'static,
     {
         dispatch!(self, s => s.delete_order(client, id, refuse).await)
     }

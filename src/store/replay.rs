@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::types::Value;
+use rusqlite::Connection;
 
+use super::sql::{text, Sql};
 use super::sqlite::SqliteStore;
 use super::upstream::JournalState;
 use super::StoreError;
@@ -28,34 +30,29 @@ pub struct ReplayMark {
     pub now: i64,
 }
 
-pub(super) async fn upsert(conn: &mut SqliteConnection, m: &ReplayMark) -> Result<(), StoreError> {
-    upsert_many(conn, std::slice::from_ref(m)).await
-}
-
 /// Upserts many rows in one statement per 2000 (confirmations committed with a group of creates).
-pub(super) async fn upsert_many(
-    conn: &mut SqliteConnection,
-    marks: &[ReplayMark],
-) -> Result<(), StoreError> {
+pub(super) fn upsert_many(conn: &Connection, marks: &[ReplayMark]) -> Result<(), StoreError> {
     for chunk in marks.chunks(2000) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at) ",
         );
-        q.push_values(chunk, |mut b, m| {
-            b.push_bind(m.target.clone())
-                .push_bind(m.source_key.clone())
-                .push_bind(m.state.key())
-                .push_bind(m.target_id.clone())
-                .push_bind(m.losses.clone())
-                .push_bind(m.last_error.clone())
-                .push_bind(m.now);
-        });
+        q.values(chunk.iter().map(|m| {
+            [
+                text(&m.target),
+                text(&m.source_key),
+                text(m.state.key()),
+                Value::from(m.target_id.clone()),
+                text(&m.losses),
+                Value::from(m.last_error.clone()),
+                Value::Integer(m.now),
+            ]
+        }));
         q.push(
             " ON CONFLICT (target, source_key) DO UPDATE SET state = excluded.state, \
              target_id = COALESCE(excluded.target_id, target_id), losses = excluded.losses, \
              last_error = excluded.last_error, updated_at = excluded.updated_at",
         );
-        q.build().execute(&mut *conn).await?;
+        q.execute(conn)?;
     }
     Ok(())
 }
@@ -67,32 +64,34 @@ impl SqliteStore {
         target: &str,
         keys: &[String],
     ) -> Result<HashMap<String, ReplayEntry>, StoreError> {
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut queries = Vec::new();
         for chunk in keys.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT source_key, state, target_id FROM replay_journal WHERE target = ",
-            );
-            q.push_bind(target.to_owned()).push(" AND source_key IN (");
-            let mut sep = q.separated(", ");
-            for k in chunk {
-                sep.push_bind(k.clone());
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&self.reader).await? {
-                let key: String = row.get(0);
-                let state: String = row.get(1);
-                let state = JournalState::parse(&state)
-                    .ok_or_else(|| StoreError::Corrupt(format!("replay journal {key}"), state))?;
-                out.insert(
-                    key,
-                    ReplayEntry {
-                        state,
-                        target_id: row.get(2),
-                    },
-                );
-            }
+            let mut q =
+                Sql::new("SELECT source_key, state, target_id FROM replay_journal WHERE target = ");
+            q.bind(text(target)).push(" AND source_key IN ");
+            q.tuple(chunk.iter().map(|k| text(k)));
+            queries.push(q);
         }
-        Ok(out)
+        self.read(move |conn| {
+            let mut out = HashMap::new();
+            for q in &queries {
+                let rows = q.rows(conn, |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?;
+                for (key, state, target_id) in rows {
+                    let state = JournalState::parse(&state).ok_or_else(|| {
+                        StoreError::Corrupt(format!("replay journal {key}"), state)
+                    })?;
+                    out.insert(key, ReplayEntry { state, target_id });
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Records a row's new state (committed with whatever other writes are waiting).
@@ -102,13 +101,17 @@ impl SqliteStore {
 
     /// The notifications of `backend` that a replay switched off and has not yet switched back on, oldest first.
     pub async fn muted_notifications(&self, backend: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name FROM muted_notifications WHERE backend = ? ORDER BY muted_at, name",
-        )
-        .bind(backend)
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        let backend = backend.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name FROM muted_notifications WHERE backend = ? ORDER BY muted_at, name",
+            )?;
+            let names = stmt
+                .query_map([&backend], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })
+        .await
     }
 
     /// Remembers that a replay switches `name` off. Written directly, not batched: it must be durable before the
@@ -119,16 +122,16 @@ impl SqliteStore {
         name: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO muted_notifications (backend, name, muted_at) VALUES (?, ?, ?) \
-             ON CONFLICT (backend, name) DO NOTHING",
-        )
-        .bind(backend)
-        .bind(name)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let (backend, name) = (backend.to_owned(), name.to_owned());
+        self.exclusive(move |conn| {
+            conn.execute(
+                "INSERT INTO muted_notifications (backend, name, muted_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (backend, name) DO NOTHING",
+                rusqlite::params![backend, name, now],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Forgets `name` once it is switched back on.
@@ -137,11 +140,14 @@ impl SqliteStore {
         backend: &str,
         name: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM muted_notifications WHERE backend = ? AND name = ?")
-            .bind(backend)
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let (backend, name) = (backend.to_owned(), name.to_owned());
+        self.exclusive(move |conn| {
+            conn.execute(
+                "DELETE FROM muted_notifications WHERE backend = ? AND name = ?",
+                [&backend, &name],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -1,10 +1,11 @@
 //! What the store keeps about orders held by upstream shops (migration 0004): the id map that lets a caller of any
 //! dialect name an upstream object, and the create journal that makes sends to an upstream exactly-once.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::ids::random_token;
+use super::sql::{text, Sql};
 use super::sqlite::{allocate, SqliteStore, BIGCOMMERCE_ORDER_ID_OFFSET};
 use super::{ObjectId, StoreError};
 use crate::canonical::{Platform, PlatformIds};
@@ -72,14 +73,22 @@ fn scheme_column(platform: Platform) -> &'static str {
     }
 }
 
-fn ids_from_row(row: &SqliteRow) -> PlatformIds {
-    let fc: i64 = row.get("fluentcart_id");
-    let bc: i64 = row.get("bigcommerce_id");
-    PlatformIds {
-        fluentcart: Some(fc.unsigned_abs()),
-        commercelayer: Some(row.get("commercelayer_id")),
-        bigcommerce: Some(bc.unsigned_abs()),
-    }
+/// The columns `mapped_from_row` reads, in its order.
+const MAPPED_COLUMNS: &str = "kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id";
+
+/// An `upstream_ids` row as (kind, upstream id, ids in every scheme).
+fn mapped_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, PlatformIds)> {
+    let fc: i64 = row.get(2)?;
+    let bc: i64 = row.get(4)?;
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        PlatformIds {
+            fluentcart: Some(fc.unsigned_abs()),
+            commercelayer: Some(row.get(3)?),
+            bigcommerce: Some(bc.unsigned_abs()),
+        },
+    ))
 }
 
 impl SqliteStore {
@@ -91,10 +100,7 @@ impl SqliteStore {
         platform: Platform,
         objects: &[UpstreamObject],
     ) -> Result<Vec<PlatformIds>, StoreError> {
-        let found = {
-            let mut conn = self.reader.acquire().await?;
-            read_mapped(&mut conn, backend, objects).await?
-        };
+        let found = self.read_now(|conn| read_mapped(conn, backend, objects))?;
         if found.iter().all(Option::is_some) {
             return Ok(found.into_iter().flatten().collect());
         }
@@ -112,10 +118,10 @@ impl SqliteStore {
         if objects.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "INSERT OR IGNORE INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
         );
-        q.push_values(objects, |mut b, (o, ids)| {
+        q.values(objects.iter().map(|(o, ids)| {
             let int = |p: Platform, known: Option<u64>| {
                 if p == platform {
                     o.upstream_id.parse::<i64>().unwrap_or(-1)
@@ -130,16 +136,18 @@ impl SqliteStore {
                     .clone()
                     .unwrap_or_else(|| random_token(10))
             };
-            b.push_bind(backend.to_owned())
-                .push_bind(o.kind)
-                .push_bind(o.upstream_id.clone())
-                .push_bind(o.order_upstream_id.clone())
-                .push_bind(int(Platform::FluentCart, ids.fluentcart))
-                .push_bind(cl)
-                .push_bind(int(Platform::BigCommerce, ids.bigcommerce));
-        });
-        q.build().execute(&self.writer).await?;
-        Ok(())
+            [
+                text(backend),
+                text(o.kind),
+                text(&o.upstream_id),
+                Value::from(o.order_upstream_id.clone()),
+                Value::Integer(int(Platform::FluentCart, ids.fluentcart)),
+                Value::Text(cl),
+                Value::Integer(int(Platform::BigCommerce, ids.bigcommerce)),
+            ]
+        }));
+        self.exclusive(move |conn| Ok::<_, StoreError>(q.execute(conn).map(drop)?))
+            .await
     }
 
     /// The upstream id (and owning order's upstream id) of the object a caller names by `id`.
@@ -153,28 +161,22 @@ impl SqliteStore {
             ObjectId::Gateway(_) => return Ok(None),
             ObjectId::FluentCart(n) => (
                 Platform::FluentCart,
-                Value::Int(i64::try_from(*n).unwrap_or(-1)),
+                Value::Integer(i64::try_from(*n).unwrap_or(-1)),
             ),
             ObjectId::BigCommerce(n) => (
                 Platform::BigCommerce,
-                Value::Int(i64::try_from(*n).unwrap_or(-1)),
+                Value::Integer(i64::try_from(*n).unwrap_or(-1)),
             ),
-            ObjectId::CommerceLayer(s) => (Platform::CommerceLayer, Value::Text(s.clone())),
+            ObjectId::CommerceLayer(s) => (Platform::CommerceLayer, text(s)),
         };
-        let column = scheme_column(platform);
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT upstream_id, order_upstream_id FROM upstream_ids WHERE backend = ",
-        );
-        q.push_bind(backend.to_owned())
+        let mut q =
+            Sql::new("SELECT upstream_id, order_upstream_id FROM upstream_ids WHERE backend = ");
+        q.bind(text(backend))
             .push(" AND kind = ")
-            .push_bind(kind.to_owned())
-            .push(format!(" AND {column} = "));
-        match value {
-            Value::Int(n) => q.push_bind(n),
-            Value::Text(s) => q.push_bind(s),
-        };
-        let row = q.build().fetch_optional(&self.reader).await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+            .bind(text(kind))
+            .push(&format!(" AND {} = ", scheme_column(platform)))
+            .bind(value);
+        self.read_now(|conn| Ok(q.row(conn, |r| Ok((r.get(0)?, r.get(1)?)))?))
     }
 }
 
@@ -190,8 +192,8 @@ pub struct JournalUpdate {
     pub now: i64,
 }
 
-pub(super) async fn journal_begin(
-    conn: &mut SqliteConnection,
+pub(super) fn journal_begin(
+    conn: &Connection,
     backend: &str,
     key: &str,
     client: &str,
@@ -199,103 +201,85 @@ pub(super) async fn journal_begin(
 ) -> Result<JournalEntry, StoreError> {
     // The common case, a new key, is one statement: the inserted row comes back. A key already journaled
     // inserts nothing and returns nothing; its row is read.
-    let inserted = sqlx::query(
-        "INSERT INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'sent', ?) ON CONFLICT (backend, key) DO NOTHING RETURNING state, upstream_id, steps",
-    )
-    .bind(backend)
-    .bind(key)
-    .bind(client)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (row, inserted) = match inserted {
-        Some(row) => (row, true),
+    let row = |r: &Row<'_>| -> rusqlite::Result<(String, Option<String>, String)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'sent', ?) ON CONFLICT (backend, key) DO NOTHING RETURNING state, upstream_id, steps",
+        )?
+        .query_row(params![backend, key, client, now], row)
+        .optional()?;
+    let ((state, upstream_id, steps), fresh) = match inserted {
+        Some(found) => (found, true),
         None => (
-            sqlx::query(
+            conn.prepare_cached(
                 "SELECT state, upstream_id, steps FROM upstream_journal WHERE backend = ? AND key = ?",
-            )
-            .bind(backend)
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?,
+            )?
+            .query_row(params![backend, key], row)?,
             false,
         ),
     };
-    let state: String = row.get(0);
-    let steps: String = row.get(2);
     Ok(JournalEntry {
         state: JournalState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?,
-        upstream_id: row.get(1),
+        upstream_id,
         steps: serde_json::from_str(&steps)
             .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?,
-        fresh: inserted,
+        fresh,
     })
 }
 
-pub(super) async fn journal_update(
-    conn: &mut SqliteConnection,
-    u: &JournalUpdate,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub(super) fn journal_update(conn: &Connection, u: &JournalUpdate) -> Result<(), StoreError> {
+    conn.prepare_cached(
         "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ? WHERE backend = ? AND key = ?",
-    )
-    .bind(u.state.key())
-    .bind(&u.upstream_id)
-    .bind(u.steps.as_ref().map(serde_json::Value::to_string))
-    .bind(&u.last_error)
-    .bind(u.now)
-    .bind(&u.backend)
-    .bind(&u.key)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        u.state.key(),
+        u.upstream_id,
+        u.steps.as_ref().map(serde_json::Value::to_string),
+        u.last_error,
+        u.now,
+        u.backend,
+        u.key
+    ])?;
     Ok(())
 }
 
-enum Value {
-    Int(i64),
-    Text(String),
-}
-
 /// The ids of each object already mapped, in order (`None` where it is not).
-async fn read_mapped(
-    conn: &mut SqliteConnection,
+fn read_mapped(
+    conn: &Connection,
     backend: &str,
     objects: &[UpstreamObject],
 ) -> Result<Vec<Option<PlatformIds>>, StoreError> {
     let mut out = vec![None; objects.len()];
-    for chunk_start in (0..objects.len()).step_by(200) {
-        let chunk = &objects[chunk_start..(chunk_start + 200).min(objects.len())];
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_ids WHERE backend = ",
-        );
-        q.push_bind(backend.to_owned());
-        q.push(" AND (kind, upstream_id) IN (");
-        let mut sep = q.separated(", ");
-        for o in chunk {
-            sep.push("(")
-                .push_bind_unseparated(o.kind)
-                .push_unseparated(", ")
-                .push_bind_unseparated(o.upstream_id.clone())
-                .push_unseparated(")");
+    for (slots, chunk) in out.chunks_mut(200).zip(objects.chunks(200)) {
+        let mut q = Sql::new(&format!(
+            "SELECT {MAPPED_COLUMNS} FROM upstream_ids WHERE backend = "
+        ));
+        q.bind(text(backend)).push(" AND (kind, upstream_id) IN (");
+        for (i, o) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.tuple([text(o.kind), text(&o.upstream_id)]);
         }
         q.push(")");
-        let rows = q.build().fetch_all(&mut *conn).await?;
-        if let Some(slots) = out.get_mut(chunk_start..chunk_start + chunk.len()) {
-            place_rows(slots, chunk, &rows);
-        }
+        place_rows(slots, chunk, q.rows(conn, mapped_from_row)?);
     }
     Ok(out)
 }
 
 /// Puts each `upstream_ids` row's ids in the slot of every object it maps (`slots` parallel to `objects`).
-fn place_rows(slots: &mut [Option<PlatformIds>], objects: &[UpstreamObject], rows: &[SqliteRow]) {
-    for row in rows {
-        let kind: String = row.get("kind");
-        let id: String = row.get("upstream_id");
+fn place_rows(
+    slots: &mut [Option<PlatformIds>],
+    objects: &[UpstreamObject],
+    rows: Vec<(String, String, PlatformIds)>,
+) {
+    for (kind, id, ids) in rows {
         for (slot, o) in slots.iter_mut().zip(objects) {
             if o.kind == kind && o.upstream_id == id {
-                *slot = Some(ids_from_row(row));
+                *slot = Some(ids.clone());
             }
         }
     }
@@ -303,15 +287,15 @@ fn place_rows(slots: &mut [Option<PlatformIds>], objects: &[UpstreamObject], row
 
 /// Maps `objects` inside a write batch's transaction: what is mapped stays, the rest get ids from the embedded
 /// shop's sequences. The new rows come back from their insert; only an object whose insert did not take (named
-/// twice in `objects`) is read again, within the transaction (which by then holds the write lock, so a `replay`
-/// process sharing the data directory cannot change it in between).
-pub(super) async fn map_objects(
-    conn: &mut SqliteConnection,
+/// twice in `objects`) is read again, within the transaction (which holds the write lock, so a `replay` process
+/// sharing the data directory cannot change it in between).
+pub(super) fn map_objects(
+    conn: &Connection,
     backend: &str,
     platform: Platform,
     objects: &[UpstreamObject],
 ) -> Result<Vec<PlatformIds>, StoreError> {
-    let mut found = read_mapped(conn, backend, objects).await?;
+    let mut found = read_mapped(conn, backend, objects)?;
     let missing: Vec<&UpstreamObject> = objects
         .iter()
         .zip(&found)
@@ -330,10 +314,7 @@ pub(super) async fn map_objects(
             None => wants.push((o.kind, 1)),
         }
     }
-    let mut next = allocate(conn, &wants).await?;
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
-    );
+    let mut next = allocate(conn, &wants)?;
     let mut rows = Vec::new();
     for o in &missing {
         let n = next.get_mut(o.kind).map_or(0, |n| {
@@ -360,27 +341,26 @@ pub(super) async fn map_objects(
         } else {
             random_token(10)
         };
-        rows.push((
-            *o,
-            int_id(Platform::FluentCart)?,
-            cl,
-            int_id(Platform::BigCommerce)?,
-        ));
+        rows.push([
+            text(backend),
+            text(o.kind),
+            text(&o.upstream_id),
+            Value::from(o.order_upstream_id.clone()),
+            Value::Integer(int_id(Platform::FluentCart)?),
+            Value::Text(cl),
+            Value::Integer(int_id(Platform::BigCommerce)?),
+        ]);
     }
-    q.push_values(rows, |mut b, (o, fc, cl, bc)| {
-        b.push_bind(backend.to_owned())
-            .push_bind(o.kind)
-            .push_bind(o.upstream_id.clone())
-            .push_bind(o.order_upstream_id.clone())
-            .push_bind(fc)
-            .push_bind(cl)
-            .push_bind(bc);
-    });
-    q.push(" ON CONFLICT DO NOTHING RETURNING kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id");
-    let inserted = q.build().fetch_all(&mut *conn).await?;
-    place_rows(&mut found, objects, &inserted);
+    let mut q = Sql::new(
+        "INSERT INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+    );
+    q.values(rows);
+    q.push(&format!(
+        " ON CONFLICT DO NOTHING RETURNING {MAPPED_COLUMNS}"
+    ));
+    place_rows(&mut found, objects, q.rows(conn, mapped_from_row)?);
     if found.iter().any(Option::is_none) {
-        found = read_mapped(conn, backend, objects).await?;
+        found = read_mapped(conn, backend, objects)?;
     }
     found
         .into_iter()

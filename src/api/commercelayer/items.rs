@@ -145,8 +145,9 @@ pub(super) async fn create_line_item(ctx: &ApiContext, req: &ApiRequest) -> ApiR
             }
             p
         })?;
-    let mut index = 0;
-    let index_slot = &mut index;
+    // The new line's position, from inside the edit (which runs on the store's writer).
+    let index = std::sync::Arc::new(std::sync::OnceLock::new());
+    let index_slot = std::sync::Arc::clone(&index);
     let stored = ctx
         .shop
         .modify(client, &order_id, req.now, move |order| {
@@ -158,16 +159,16 @@ pub(super) async fn create_line_item(ctx: &ApiContext, req: &ApiRequest) -> ApiR
                     "the order's currency changed while the line was priced; retry",
                 ));
             }
-            *index_slot = order.line_items.len();
+            let _ = index_slot.set(order.line_items.len());
             order.line_items.push(line);
             settle_draft(order);
             Ok(())
         })
         .await
         .map_err(shop_problem("order"))?;
-    let id = stored
-        .line_items
-        .get(index)
+    let id = index
+        .get()
+        .and_then(|i| stored.line_items.get(*i))
         .and_then(|l| l.ids.commercelayer.clone())
         .ok_or_else(|| not_found("line item"))?;
     let mut reply = line_item_resource(ctx, req, &stored, &id)?;
@@ -191,10 +192,11 @@ pub(super) async fn update_line_item(ctx: &ApiContext, req: &ApiRequest, id: &st
     }
     Shape::parse(&req.query, &[])?;
     let (_, order_id) = line_item_order(ctx, req, id).await?;
+    let line_id = id.to_owned();
     let stored = ctx
         .shop
-        .modify(&req.client.id, &cl(&order_id), req.now, |order| {
-            let i = line_index(order, id)?;
+        .modify(&req.client.id, &cl(&order_id), req.now, move |order| {
+            let i = line_index(order, &line_id)?;
             ensure_editable(order)?;
             let currency = order.currency;
             update.apply(&mut order.line_items[i], currency)
@@ -206,9 +208,10 @@ pub(super) async fn update_line_item(ctx: &ApiContext, req: &ApiRequest, id: &st
 
 pub(super) async fn delete_line_item(ctx: &ApiContext, req: &ApiRequest, id: &str) -> ApiResult {
     let (_, order_id) = line_item_order(ctx, req, id).await?;
+    let line_id = id.to_owned();
     ctx.shop
-        .modify(&req.client.id, &cl(&order_id), req.now, |order| {
-            let i = line_index(order, id)?;
+        .modify(&req.client.id, &cl(&order_id), req.now, move |order| {
+            let i = line_index(order, &line_id)?;
             ensure_editable(order)?;
             order.line_items.remove(i);
             Ok(())

@@ -471,13 +471,12 @@ pub(super) async fn update(ctx: &ApiContext, req: &ApiRequest, id: &str) -> ApiR
         ),
     };
     let now = req.now;
-    let up_ref = &up;
     let order = ctx
         .shop
         .modify(&req.client.id, &cl(id), now, move |order| {
             apply_update(
                 order,
-                up_ref,
+                &up,
                 customer,
                 billing,
                 shipping,
