@@ -98,6 +98,13 @@ pub struct SqliteStore {
     catalog: Arc<std::sync::RwLock<Arc<CatalogIndex>>>,
 }
 
+/// WAL pages after which a commit copies the log back into the database file (SQLite's default is 1000). A page
+/// changed many times between two checkpoints is copied once, so checkpointing less often copies less per write:
+/// on `bench/proxy.sh`'s translated creates, 1000 → 10000 took 5,354 and 5,637 → 6,014 and 6,278 creates/s and
+/// 152.3 and 147.5 → 141.5 and 136.9 µs CPU per create (4000: 6,045 and 5,940/s; 30000: 6,225 and 6,163/s).
+/// The log then grows to about 40 MB (4 KiB pages) before it is reused.
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
 /// Read-only connections, opened when needed and kept for reuse (up to `MAX_IDLE_READERS`).
 #[derive(Debug)]
 struct Readers {
@@ -599,6 +606,7 @@ impl SqliteStore {
                 Durability::Normal => "NORMAL",
             },
         )?;
+        writer.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         migrate(&mut writer)?;
         let products = writer
             .prepare("SELECT body FROM products")?
