@@ -774,6 +774,50 @@ async fn html_error_page_then_retry_makes_exactly_one_order() {
     unseen_failure_then_retry(Fault::Html, "bc-html").await;
 }
 
+/// A creator that needs only the new order's ids (a FluentCart caller, `ordermux replay`) takes the id from the
+/// create's reply alone; the invariants hold when that reply is broken before the platform saw the create, or lost
+/// or cut off after it made the order.
+#[tokio::test]
+async fn a_create_for_ids_takes_the_upstream_id_and_keeps_the_invariants() {
+    for (fault, name) in [
+        (None, "ids-ok"),
+        (Some(Fault::MalformedJson), "ids-malformed"),
+        (Some(Fault::ResetAfter), "ids-reset-after"),
+        (Some(Fault::ResetMidBody), "ids-reset-mid"),
+    ] {
+        let fake = start().await;
+        let s = shop(&fake.base_url(), name).await;
+        if let Some(fault) = &fault {
+            fake.fail(Some("POST"), Some("/orders"), fault.clone(), 1);
+        }
+        let first = s
+            .create_ids("demo", order("ids@example.com", 7), Some(name))
+            .await;
+        match &fault {
+            None => assert!(first.is_ok(), "{first:?}"),
+            // Unseen by the platform: the caller learns it failed.
+            Some(Fault::MalformedJson) => assert!(first.is_err(), "{first:?}"),
+            // Made, reply lost: reconciled through the stamp, within this call or the retry.
+            Some(_) => {}
+        }
+        let second = s
+            .create_ids("demo", order("ids@example.com", 7), Some(name))
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: retry failed: {e}"));
+        let id = second.platform.bigcommerce.expect("the upstream's id");
+        assert!(fake.with(|f| f.order(id).is_some()), "{fault:?}: {id}");
+        if let Ok(first) = first {
+            assert_eq!(first.platform, second.platform, "{fault:?}");
+        }
+        assert_eq!(fake.with(|f| f.order_count()), 1, "{fault:?}: not lost");
+        assert_eq!(
+            with_stamp(&fake, "demo", name),
+            1,
+            "{fault:?}: no duplicate"
+        );
+    }
+}
+
 /// The platform made the order but the reply was lost: reconciliation finds it, a retry returns it.
 async fn lost_reply_is_reconciled(fault: Fault, name: &str) {
     let fake = start().await;

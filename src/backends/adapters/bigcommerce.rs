@@ -171,6 +171,12 @@ fn upstream_id(order: &Order) -> Result<u64, UpstreamError> {
         .ok_or_else(|| not_found("order"))
 }
 
+/// The one field of a create's reply that a creator needing only ids reads (the rest is skipped unread).
+#[derive(serde::Deserialize)]
+struct NewOrderId {
+    id: u64,
+}
+
 /// A list reply: `Null` is BigCommerce's 204 (an empty list, or past the last page).
 fn items(reply: Reply, what: &str) -> Result<Vec<Value>, UpstreamError> {
     match reply.body {
@@ -360,30 +366,24 @@ impl BigCommerceAdapter {
         );
         // The read-only mark would be refused (and is never ours to write).
         map.remove("external_id");
-        let created = self
-            .http
-            .send(
-                self.call(Method::POST, "/orders?include=fees")
-                    .json(body)
-                    .retry(Retry::OnlyIfUnsent),
-            )
-            .await?;
-        // From here the order exists upstream. Any failure reading it back must not look like "never sent" or
-        // "refused" (the shop would resend the create); it is reported as an interrupted operation, which makes
-        // the shop reconcile through the stamp.
+        let call = self
+            .call(Method::POST, "/orders?include=fees")
+            .json(body)
+            .retry(Retry::OnlyIfUnsent);
+        // From here the order exists upstream (a reply that is not the document expected is `Malformed`, which is
+        // outcome-unknown). Any failure reading it back must not look like "never sent" or "refused" (the shop
+        // would resend the create); it is reported as an interrupted operation, which makes the shop reconcile
+        // through the stamp.
         if reply == CreateReply::Ids {
             // A creator that needs only the ids gets the new order's id from the reply, and nothing is read
             // back: its products and shipping addresses would be two more calls against the store's rate limit,
-            // and decoding the rest of the reply would be work nobody reads.
-            let id = created
-                .body
-                .get("id")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| UpstreamError::Malformed("the order has no numeric id".into()))?;
+            // and reading the rest of the reply into a document would be work nobody reads.
+            let created = self.http.send_as::<NewOrderId>(call).await?;
             let mut made = Order::empty(order.currency);
-            made.ids.platform.bigcommerce = Some(id);
+            made.ids.platform.bigcommerce = Some(created.body.id);
             return Ok(made);
         }
+        let created = self.http.send(call).await?;
         // Coupons and promotions do not apply to orders created through the v2 API: the new order has none, so its
         // (204) coupon list is not asked for.
         self.assemble_with(created.body, SubResources::ItemsAndAddresses)
