@@ -1905,12 +1905,29 @@ mod tests {
         );
         assert_eq!(first[1].bigcommerce, Some(9));
         assert_ne!(first[0].commercelayer, first[1].commercelayer);
-        // Mapped already: the same ids come back, nothing new is allocated.
+        // Mapped already: the same ids come back (the insert takes no effect).
         let again = store
             .upstream_map("bc", Platform::BigCommerce, &objects[..2])
             .await
             .unwrap();
         assert_eq!(again, first[..2]);
+        // A read that finds a new object beside mapped ones maps the new one only: it gets the next number.
+        let seen = vec![
+            object("order", "555"),
+            object("line_item", "9"),
+            object("line_item", "10"),
+        ];
+        let read = store
+            .upstream_localize("bc", Platform::BigCommerce, &seen)
+            .await
+            .unwrap();
+        assert_eq!(read[..2], first[..2]);
+        assert_eq!(read[2].bigcommerce, Some(10));
+        assert_eq!(
+            read[2].fluentcart.unwrap(),
+            first[1].fluentcart.unwrap() + 2,
+            "one number was left unused by the second upstream_map, none by the read"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -100,11 +100,23 @@ impl SqliteStore {
         platform: Platform,
         objects: &[UpstreamObject],
     ) -> Result<Vec<PlatformIds>, StoreError> {
-        let found = self.read_now(|conn| read_mapped(conn, backend, objects))?;
-        if found.iter().all(Option::is_some) {
-            return Ok(found.into_iter().flatten().collect());
+        let mut found = self.read_now(|conn| read_mapped(conn, backend, objects))?;
+        let missing: Vec<UpstreamObject> = objects
+            .iter()
+            .zip(&found)
+            .filter(|(_, ids)| ids.is_none())
+            .map(|(o, _)| o.clone())
+            .collect();
+        if !missing.is_empty() {
+            let mut mapped = self
+                .upstream_map(backend, platform, &missing)
+                .await?
+                .into_iter();
+            for slot in found.iter_mut().filter(|ids| ids.is_none()) {
+                *slot = mapped.next();
+            }
         }
-        self.upstream_map(backend, platform, objects).await
+        not_missing(found, objects)
     }
 
     /// Maps upstream objects to ids callers already know (an order staged in the embedded store and then sent
@@ -285,25 +297,45 @@ fn place_rows(
     }
 }
 
-/// Maps `objects` inside a write batch's transaction: what is mapped stays, the rest get ids from the embedded
-/// shop's sequences. The new rows come back from their insert; only an object whose insert did not take (named
-/// twice in `objects`) is read again, within the transaction (which holds the write lock, so a `replay` process
-/// sharing the data directory cannot change it in between).
+/// Every object's ids, or which object has none.
+fn not_missing(
+    found: Vec<Option<PlatformIds>>,
+    objects: &[UpstreamObject],
+) -> Result<Vec<PlatformIds>, StoreError> {
+    found
+        .into_iter()
+        .zip(objects)
+        .map(|(ids, o)| {
+            ids.ok_or_else(|| {
+                StoreError::Corrupt(
+                    format!("upstream {} {}", o.kind, o.upstream_id),
+                    "not mapped after insert".to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Maps `objects`, which are likely new (a create's, or those a read found unmapped), inside a write batch's
+/// transaction: each distinct object gets ids from the embedded shop's sequences and is inserted, and the new rows
+/// come back from the insert. An object already mapped (a reconciled create, or one a `replay` process sharing the
+/// data directory mapped first) keeps its mapping: its insert takes no effect, its numbers stay unused, and it is
+/// read back, within the transaction (which holds the write lock). Reading first would cost a statement on every
+/// create to save numbers in those rare cases.
 pub(super) fn map_objects(
     conn: &Connection,
     backend: &str,
     platform: Platform,
     objects: &[UpstreamObject],
 ) -> Result<Vec<PlatformIds>, StoreError> {
-    let mut found = read_mapped(conn, backend, objects)?;
+    let mut found: Vec<Option<PlatformIds>> = vec![None; objects.len()];
+    let mut seen = std::collections::HashSet::new();
     let missing: Vec<&UpstreamObject> = objects
         .iter()
-        .zip(&found)
-        .filter(|(_, ids)| ids.is_none())
-        .map(|(o, _)| o)
+        .filter(|o| seen.insert((o.kind, o.upstream_id.as_str())))
         .collect();
     if missing.is_empty() {
-        return Ok(found.into_iter().flatten().collect());
+        return Ok(Vec::new());
     }
     // The embedded shop's sequences: an id ordermux gives an upstream object never collides with one it gave an
     // embedded object, so a caller's id names one thing whichever shop holds it.
@@ -362,16 +394,5 @@ pub(super) fn map_objects(
     if found.iter().any(Option::is_none) {
         found = read_mapped(conn, backend, objects)?;
     }
-    found
-        .into_iter()
-        .zip(objects)
-        .map(|(ids, o)| {
-            ids.ok_or_else(|| {
-                StoreError::Corrupt(
-                    format!("upstream {} {}", o.kind, o.upstream_id),
-                    "not mapped after insert".to_owned(),
-                )
-            })
-        })
-        .collect()
+    not_missing(found, objects)
 }
