@@ -100,7 +100,9 @@ impl SqliteStore {
         platform: Platform,
         objects: &[UpstreamObject],
     ) -> Result<Vec<PlatformIds>, StoreError> {
-        let mut found = self.read_now(|conn| read_mapped(conn, backend, objects))?;
+        let mut found = self
+            .read_now(|conn| read_mapped(conn, backend, objects))
+            .await?;
         let missing: Vec<UpstreamObject> = objects
             .iter()
             .zip(&found)
@@ -189,6 +191,7 @@ impl SqliteStore {
             .push(&format!(" AND {} = ", scheme_column(platform)))
             .bind(value);
         self.read_now(|conn| Ok(q.row(conn, |r| Ok((r.get(0)?, r.get(1)?)))?))
+            .await
     }
 }
 
