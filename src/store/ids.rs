@@ -16,6 +16,31 @@ pub fn random_token(len: usize) -> String {
     out
 }
 
+/// Digits in ASCII order, so that fixed-width numbers written with them sort as the numbers do.
+const ORDERED_DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A Commerce Layer-style id for the object numbered `n` in its sequence: `n` as five base-62 digits (more once
+/// `n` passes 62^5), then five random letters and digits. Unique wherever `n` is, and ids made later sort after
+/// earlier ones, so a new one is added at the end of its unique index instead of on a random page of it (each
+/// page a commit touches is written to the WAL and synced).
+pub fn sequenced_token(n: u64) -> String {
+    let mut digits = Vec::with_capacity(6);
+    let mut rest = n;
+    loop {
+        digits.push(ORDERED_DIGITS[usize::try_from(rest % 62).unwrap_or(0)]);
+        rest /= 62;
+        if rest == 0 {
+            break;
+        }
+    }
+    while digits.len() < 5 {
+        digits.push(b'0');
+    }
+    let mut out: String = digits.iter().rev().map(|&b| char::from(b)).collect();
+    out.push_str(&random_token(5));
+    out
+}
+
 /// A gateway id: a kind prefix and a UUID.
 pub fn gateway_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
@@ -24,6 +49,24 @@ pub fn gateway_id(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequenced_tokens_sort_as_their_numbers_and_stay_ten_alphanumerics() {
+        let numbers = [0u64, 1, 9, 10, 61, 62, 3_843, 3_844, 916_132_831];
+        let tokens: Vec<String> = numbers.iter().map(|n| sequenced_token(*n)).collect();
+        for t in &tokens {
+            assert_eq!(t.len(), 10, "{t}");
+            assert!(t.bytes().all(|b| b.is_ascii_alphanumeric()), "{t}");
+        }
+        for pair in tokens.windows(2) {
+            assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
+        }
+        assert!(tokens[0].starts_with("00000"));
+        assert!(tokens[5].starts_with("00010"), "62 is 10 in base 62");
+        assert!(tokens[8].starts_with("zzzzz"), "62^5 - 1");
+        // Past 62^5 - 1 the number takes a sixth digit.
+        assert!(sequenced_token(916_132_832).starts_with("100000"));
+    }
 
     #[test]
     fn tokens_have_the_length_and_alphabet_asked() {

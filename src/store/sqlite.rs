@@ -16,7 +16,7 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 
-use super::ids::{gateway_id, random_token};
+use super::ids::{gateway_id, random_token, sequenced_token};
 use super::sql::{text, Sql};
 use super::{
     CustomerRecord, IdempotencyClaim, ModifyError, ObjectId, ObjectKind, ProductKey, StoreError,
@@ -556,7 +556,7 @@ fn insert_orders(
         order.ids.gateway = Some(gateway_id("ord"));
         order.ids.platform = PlatformIds {
             fluentcart: Some(n.unsigned_abs()),
-            commercelayer: Some(random_token(10)),
+            commercelayer: Some(sequenced_token(n.unsigned_abs())),
             bigcommerce: Some((n + BIGCOMMERCE_ORDER_ID_OFFSET).unsigned_abs()),
         };
         if order.ids.number.is_none() {
@@ -1312,7 +1312,7 @@ fn assign_object_ids(
                 *n += 1;
                 v
             });
-            let commercelayer = random_token(10);
+            let commercelayer = sequenced_token(n.unsigned_abs());
             rows.push(id_map_row(
                 kind,
                 n,
@@ -1393,7 +1393,10 @@ fn link_customers(conn: &Connection, orders: &mut [(&str, &mut Order)]) -> Resul
         let created: Vec<(i64, String, &WantedCustomer)> = new
             .into_iter()
             .enumerate()
-            .map(|(i, w)| (first + i64::try_from(i).unwrap_or(0), random_token(10), w))
+            .map(|(i, w)| {
+                let n = first + i64::try_from(i).unwrap_or(0);
+                (n, sequenced_token(n.unsigned_abs()), w)
+            })
             .collect();
         for chunk in created.chunks(2000) {
             let mut q = Sql::new(ID_MAP_INSERT);
@@ -1503,7 +1506,7 @@ fn new_object(
         .get(kind.key())
         .copied()
         .ok_or_else(|| corrupt("sequence", kind.key()))?;
-    let commercelayer = random_token(10);
+    let commercelayer = sequenced_token(n.unsigned_abs());
     let owner = (kind != ObjectKind::Customer).then_some(order_gid);
     let mut q = Sql::new(ID_MAP_INSERT);
     q.values([id_map_row(kind, n, &commercelayer, client, owner)]);

@@ -4,7 +4,7 @@
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::ids::random_token;
+use super::ids::{random_token, sequenced_token};
 use super::sql::{text, Sql};
 use super::sqlite::{allocate, SqliteStore, BIGCOMMERCE_ORDER_ID_OFFSET};
 use super::{ObjectId, StoreError};
@@ -374,7 +374,7 @@ pub(super) fn map_objects(
         let cl = if platform == Platform::CommerceLayer {
             o.upstream_id.clone()
         } else {
-            random_token(10)
+            sequenced_token(n.unsigned_abs())
         };
         rows.push([
             text(backend),
