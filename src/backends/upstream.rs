@@ -552,7 +552,7 @@ impl UpstreamShop {
             }
             Sighting::Created => {
                 self.store
-                    .upstream_map(&self.backend, platform, &objects)
+                    .upstream_map(&self.backend, platform, objects)
                     .await?
             }
         };

@@ -378,7 +378,7 @@ impl Store {
         &self,
         backend: &str,
         platform: Platform,
-        objects: &[UpstreamObject],
+        objects: Vec<UpstreamObject>,
     ) -> Result<Vec<crate::canonical::PlatformIds>, StoreError> {
         dispatch!(self, s => s.upstream_map(backend, platform, objects).await)
     }

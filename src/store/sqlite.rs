@@ -211,7 +211,7 @@ impl CatalogIndex {
 }
 
 /// A write that may share a transaction with others (see `writer_loop`).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum WriteOp {
     Create {
         client: String,
@@ -751,8 +751,8 @@ impl SqliteStore {
     }
 
     pub async fn load_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
-        let products = products.to_vec();
-        let stored = products.clone();
+        let index = Arc::new(CatalogIndex::new(products.to_vec()));
+        let stored = Arc::clone(&index);
         self.exclusive(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM products", [])?;
@@ -760,7 +760,7 @@ impl SqliteStore {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO products (sku, fluentcart_object_id, bigcommerce_product_id, body) VALUES (?, ?, ?, ?)",
                 )?;
-                for p in &stored {
+                for p in &stored.products {
                     let body = serde_json::to_string(p).map_err(|e| corrupt("product", e))?;
                     insert.execute(params![
                         p.sku,
@@ -774,7 +774,6 @@ impl SqliteStore {
             Ok::<_, StoreError>(())
         })
         .await?;
-        let index = Arc::new(CatalogIndex::new(products));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = index;
         Ok(())
     }
@@ -1142,12 +1141,12 @@ impl SqliteStore {
         &self,
         backend: &str,
         platform: Platform,
-        objects: &[super::upstream::UpstreamObject],
+        objects: Vec<super::upstream::UpstreamObject>,
     ) -> Result<Vec<PlatformIds>, StoreError> {
         let op = WriteOp::UpstreamMap {
             backend: backend.to_owned(),
             platform,
-            objects: objects.to_vec(),
+            objects,
         };
         match self.write(op).await? {
             Outcome::Mapped(ids) => Ok(ids),
@@ -1936,7 +1935,7 @@ mod tests {
             object("order", "555"),
         ];
         let first = store
-            .upstream_map("bc", Platform::BigCommerce, &objects)
+            .upstream_map("bc", Platform::BigCommerce, objects.clone())
             .await
             .unwrap();
         assert_eq!(first.len(), 3);
@@ -1950,7 +1949,7 @@ mod tests {
         assert_ne!(first[0].commercelayer, first[1].commercelayer);
         // Mapped already: the same ids come back (the insert takes no effect).
         let again = store
-            .upstream_map("bc", Platform::BigCommerce, &objects[..2])
+            .upstream_map("bc", Platform::BigCommerce, objects[..2].to_vec())
             .await
             .unwrap();
         assert_eq!(again, first[..2]);

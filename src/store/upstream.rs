@@ -111,7 +111,7 @@ impl SqliteStore {
             .collect();
         if !missing.is_empty() {
             let mut mapped = self
-                .upstream_map(backend, platform, &missing)
+                .upstream_map(backend, platform, missing)
                 .await?
                 .into_iter();
             for slot in found.iter_mut().filter(|ids| ids.is_none()) {
