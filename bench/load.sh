@@ -54,6 +54,30 @@ out="$(CL_TOKEN="$token" CL_ORDER_ID="$cl_id" FC_ORDER_ID="$fc_id" BC_ORDER_ID="
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/load.lua "$base")"
 echo "$out"
 result="$(echo "$out" | grep '^RESULT')"
+# Where the time goes, per operation: the server's own latency histograms (from the request's first byte to its
+# reply), as bucket bounds, so a tail can be traced to the requests that make it.
+curl -sf "$base/metrics" | python3 -c '
+import re, sys
+hist = {}
+for line in sys.stdin:
+    m = re.match(r"ordermux_request_duration_seconds_bucket\{(.*)\} (\S+)", line)
+    if not m:
+        continue
+    labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", m.group(1)))
+    key = (labels["dialect"], labels["operation"])
+    hist.setdefault(key, []).append((float(labels["le"]), float(m.group(2))))
+def quantile(buckets, q):
+    total = buckets[-1][1]
+    for le, n in buckets:
+        if n >= q * total:
+            return le
+print("per operation (server-side, bucket upper bounds):")
+for (dialect, op), b in sorted(hist.items()):
+    b.sort()
+    if b[-1][1]:
+        print(f"  {dialect:>13} {op:<14} n={int(b[-1][1]):>7} p50<={quantile(b, 0.5)*1e3:g}ms p99<={quantile(b, 0.99)*1e3:g}ms")
+'
+
 rss_kib="$(grep VmHWM /proc/$server/status | awk '{print $2}')"
 echo "$result peak_rss_mib=$((rss_kib / 1024))"
 case "$result" in

@@ -207,17 +207,17 @@ async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
         page: req.query.positive("page", 1, u32::MAX)?,
         per_page: req.query.positive("limit", DEFAULT_LIMIT, MAX_LIMIT)?,
     };
+    // BigCommerce's list answers the page alone (callers count with `/orders/count`).
     let page = ctx
         .shop
-        .list(&req.client.id, &query)
+        .list_page(&req.client.id, &query)
         .await
         .map_err(|e| e.into_problem("orders"))?;
-    if page.items.is_empty() {
+    if page.is_empty() {
         return Ok(ApiResponse::empty(StatusCode::NO_CONTENT));
     }
     let mut losses = Vec::new();
     let items = page
-        .items
         .iter()
         .map(|o| {
             let r = wire::encode_order_with_links(o, &req.base_url);

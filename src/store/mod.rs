@@ -319,6 +319,15 @@ impl Store {
         dispatch!(self, s => s.list_orders(client, query).await)
     }
 
+    /// `list_orders` without counting the matches (see `SqliteStore::list_page`).
+    pub async fn list_page(
+        &self,
+        client: &str,
+        query: &OrderQuery,
+    ) -> Result<Vec<Order>, StoreError> {
+        dispatch!(self, s => s.list_page(client, query).await)
+    }
+
     /// How many orders match `filter`, per status triple present.
     pub async fn count_by_status(
         &self,
