@@ -114,7 +114,10 @@ impl Shop {
         idempotency_key: Option<&str>,
     ) -> Result<Order, ShopError> {
         Ok(match self.destination(client, order, now).await? {
-            Destination::Upstream(up, order) => up.create(client, order, idempotency_key).await?,
+            // Boxed, as every call into an upstream shop: its state is large (see `api::handle`).
+            Destination::Upstream(up, order) => {
+                Box::pin(up.create(client, order, idempotency_key)).await?
+            }
             Destination::Store(order) => self.store.create_order(client, order, now).await?,
         })
     }
@@ -130,7 +133,7 @@ impl Shop {
     ) -> Result<OrderIds, ShopError> {
         Ok(match self.destination(client, order, now).await? {
             Destination::Upstream(up, order) => {
-                up.create_ids(client, order, idempotency_key).await?
+                Box::pin(up.create_ids(client, order, idempotency_key)).await?
             }
             Destination::Store(order) => self.store.create_order(client, order, now).await?.ids,
         })
@@ -166,7 +169,7 @@ impl Shop {
         mut placed: Order,
     ) -> Result<Order, ShopError> {
         placed.applied.clear();
-        let sent = up.send_staged(client, staged, placed).await?;
+        let sent = Box::pin(up.send_staged(client, staged, placed)).await?;
         if !self.store.delete_order(client, id, |_| Ok(())).await? {
             tracing::warn!("a staged draft was already gone after it was sent upstream");
         }
@@ -371,7 +374,7 @@ impl Shop {
     {
         if let Some(up) = &self.upstream {
             let Some(staged) = self.staged(client, id).await? else {
-                return Ok(up.modify(id, now, change).await?);
+                return Ok(Box::pin(up.modify(id, now, change)).await?);
             };
             let after = crate::backends::upstream::changed(&staged, change)?;
             if !matches!(after.status, OrderStatus::Draft | OrderStatus::Pending) {
@@ -413,7 +416,7 @@ impl Shop {
     ) -> Result<Order, ShopError> {
         if let Some(up) = &self.upstream {
             let Some(staged) = self.staged(client, id).await? else {
-                return Ok(up.transition(id, transition, now).await?);
+                return Ok(Box::pin(up.transition(id, transition, now)).await?);
             };
             let mut after = staged.clone();
             lifecycle::apply(&mut after, &transition, now)?;

@@ -575,11 +575,18 @@ async fn api_request(
         now,
     };
 
-    let work = execute(gw.clone(), ctx.clone(), dialect, operation, path, request);
     let deadline = gw.config().server.request_timeout;
     // The work runs in its own task: a timed-out create still finishes and records its response for a retry
-    // with the same Idempotency-Key, instead of being cut off half-way.
-    let task = tokio::spawn(work);
+    // with the same Idempotency-Key, instead of being cut off half-way. (Made inside the call: a named future
+    // would keep a slot in this function's own state, which hyper's connection holds for every request.)
+    let task = tokio::spawn(execute(
+        gw.clone(),
+        ctx.clone(),
+        dialect,
+        operation,
+        path,
+        request,
+    ));
     let mut response = match tokio::time::timeout(deadline, task).await {
         Ok(Ok(response)) => response,
         Ok(Err(join_error)) => {
