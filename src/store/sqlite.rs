@@ -32,7 +32,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 7] = [
+const MIGRATIONS: [(i64, &str); 8] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -46,6 +46,7 @@ const MIGRATIONS: [(i64, &str); 7] = [
         7,
         include_str!("../../migrations/0007_muted_notifications.sql"),
     ),
+    (8, include_str!("../../migrations/0008_order_counts.sql")),
 ];
 
 /// Brings the schema up to date, all in one transaction. `BEGIN IMMEDIATE` takes the write lock before the version
@@ -1004,9 +1005,17 @@ impl SqliteStore {
         client: &str,
         query: &OrderQuery,
     ) -> Result<Page<Order>, StoreError> {
-        let mut count = Sql::new("SELECT COUNT(*) FROM orders WHERE client = ");
-        count.bind(text(client));
-        push_filter(&mut count, &query.filter);
+        // Without filters the total is the client's order count, kept by triggers (migration 8).
+        let count = if query.filter == OrderFilter::default() {
+            let mut q = Sql::new("SELECT n FROM order_counts WHERE client = ");
+            q.bind(text(client));
+            q
+        } else {
+            let mut q = Sql::new("SELECT COUNT(*) FROM orders WHERE client = ");
+            q.bind(text(client));
+            push_filter(&mut q, &query.filter);
+            q
+        };
         let q = page_statement(client, query);
         let (page, per_page) = (query.page, query.per_page);
         self.read(move |conn| {
@@ -2099,6 +2108,69 @@ mod tests {
                 (5usize.saturating_sub(query.offset() as usize)).min(2)
             );
         }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// An unfiltered list's total comes from the counts the triggers keep: right after creates and deletes, per
+    /// client, and filled in for orders a store held before the counts existed.
+    #[tokio::test]
+    async fn the_kept_order_count_matches_counting() {
+        let dir = temp_dir("counts");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        let mut ids = Vec::new();
+        for currency in [usd, usd, eur] {
+            let o = store
+                .create_order("demo", Order::empty(currency), now())
+                .await
+                .unwrap();
+            ids.push(ObjectId::FluentCart(o.ids.platform.fluentcart.unwrap()));
+        }
+        store
+            .create_order("other", Order::empty(usd), now())
+            .await
+            .unwrap();
+        assert!(store
+            .delete_order("demo", &ids[0], |_| Ok(()))
+            .await
+            .unwrap());
+        let query = |currency: Option<&str>| OrderQuery {
+            filter: OrderFilter {
+                currency: currency.map(str::to_owned),
+                ..OrderFilter::default()
+            },
+            sort: SortKey::Id,
+            descending: false,
+            page: 1,
+            per_page: 1,
+        };
+        let total = |store: &SqliteStore, client: &'static str, currency: Option<&'static str>| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_orders(client, &query(currency))
+                    .await
+                    .unwrap()
+                    .total
+            }
+        };
+        assert_eq!(total(&store, "demo", None).await, 2);
+        assert_eq!(total(&store, "demo", Some("USD")).await, 1);
+        assert_eq!(total(&store, "other", None).await, 1);
+        assert_eq!(total(&store, "nobody", None).await, 0);
+        drop(store);
+        // A store from before migration 8: its counts are filled in from the orders it holds.
+        {
+            let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+            conn.execute_batch(
+                "DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_move; DROP TABLE order_counts; PRAGMA user_version = 7;",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        assert_eq!(total(&store, "demo", None).await, 2);
+        assert_eq!(total(&store, "other", None).await, 1);
         std::fs::remove_dir_all(dir).ok();
     }
 
