@@ -455,15 +455,14 @@ impl Shop {
         Ok(self.store.list_orders(client, query).await?)
     }
 
-    /// `list` for a reply that does not carry the total: the embedded shop does not count the matches. An
-    /// upstream's list answers its total anyway, so it is dropped there.
+    /// `list` for a reply that does not carry the total: nothing is counted only to be dropped.
     pub async fn list_page(
         &self,
         client: &str,
         query: &OrderQuery,
     ) -> Result<Vec<Order>, ShopError> {
         if let Some(up) = &self.upstream {
-            return Ok(up.list(query).await?.items);
+            return Ok(up.list_page(query).await?);
         }
         Ok(self.store.list_page(client, query).await?)
     }

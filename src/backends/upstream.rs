@@ -434,6 +434,17 @@ impl UpstreamShop {
         Ok(Page { items, ..page })
     }
 
+    /// `list` without the total (see `Adapter::list_page`).
+    pub async fn list_page(&self, query: &OrderQuery) -> Result<Vec<Order>> {
+        let query = self.upstream_query(query).await?;
+        let items = self
+            .adapter
+            .list_page(&query)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        self.localize_all(items, Sighting::Read).await
+    }
+
     /// Counts per status by walking the upstream's list (at most `MAX_COUNTED` orders; more is refused rather
     /// than answered wrong).
     pub async fn count_by_status(&self, filter: &OrderFilter) -> Result<Vec<(StatusTriple, u64)>> {

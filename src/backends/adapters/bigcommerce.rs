@@ -552,6 +552,21 @@ impl BigCommerceAdapter {
     }
 
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
+        self.list_counting(query, true).await
+    }
+
+    /// `list` without asking `/orders/count` for the total, for a caller whose reply does not carry it.
+    pub async fn list_page(&self, query: &OrderQuery) -> Result<Vec<Order>, UpstreamError> {
+        Ok(self.list_counting(query, false).await?.items)
+    }
+
+    /// One page; `count` says whether a full page asks `/orders/count` for the total (without it, the total is
+    /// only what the pages so far show, and the caller drops it).
+    async fn list_counting(
+        &self,
+        query: &OrderQuery,
+        count: bool,
+    ) -> Result<Page<Order>, UpstreamError> {
         if query.per_page == 0 || query.per_page > MAX_LIMIT {
             return Err(unsupported(format!(
                 "upstream BigCommerce lists at most {MAX_LIMIT} orders per page"
@@ -593,7 +608,7 @@ impl BigCommerceAdapter {
         let offset = u64::from(page - 1) * u64::from(query.per_page);
         // A short, non-empty page (or an empty first page) is the end: the total follows. Otherwise ask
         // `/orders/count` with the same filters.
-        let total = if n < u64::from(query.per_page) && (n > 0 || page == 1) {
+        let total = if (n < u64::from(query.per_page) && (n > 0 || page == 1)) || !count {
             offset + n
         } else {
             let path = if filters.is_empty() {

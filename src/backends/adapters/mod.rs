@@ -233,6 +233,15 @@ impl Adapter {
         each!(self, a => a.list(query).await)
     }
 
+    /// `list` for a caller whose reply does not carry the total: BigCommerce is spared its `/orders/count` call
+    /// (the other platforms answer their total with the page).
+    pub async fn list_page(&self, query: &OrderQuery) -> Result<Vec<Order>, UpstreamError> {
+        match self {
+            Adapter::BigCommerce(a) => a.list_page(query).await,
+            other => Ok(other.list(query).await?.items),
+        }
+    }
+
     /// Makes the upstream order `before` look like `after` (line items added, changed or removed; customer,
     /// addresses, notes …), returning the order as the upstream now has it.
     pub async fn update(&self, before: &Order, after: &Order) -> Result<Order, UpstreamError> {
