@@ -225,7 +225,7 @@ impl BigCommerceAdapter {
             )
         })?;
         let http = UpstreamHttp::new(&ctx.backend, read_error)
-            .map_err(|e| format!("backend {name:?}: HTTP client: {e}"))?;
+            .map_err(|e| format!("backend {name:?}: {e}"))?;
         Ok(BigCommerceAdapter {
             http,
             decode: ctx.decode,

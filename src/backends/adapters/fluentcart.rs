@@ -545,7 +545,7 @@ impl FluentCartAdapter {
             .map_err(|_| format!("backend {name:?}: credentials do not form a valid header"))?;
         authorization.set_sensitive(true);
         let http = UpstreamHttp::new(&ctx.backend, read_error)
-            .map_err(|e| format!("backend {name:?}: HTTP client: {e}"))?;
+            .map_err(|e| format!("backend {name:?}: {e}"))?;
         Ok(FluentCartAdapter {
             ctx,
             http,
