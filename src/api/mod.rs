@@ -171,8 +171,8 @@ pub fn is_public(dialect: Platform, segments: &[String]) -> bool {
 /// Serves an authenticated request in `dialect`'s API.
 pub async fn handle(ctx: &ApiContext, dialect: Platform, req: &ApiRequest) -> ApiResult {
     // Boxed: an operation's state runs to tens of kilobytes (orders held across upstream calls), and a future
-    // is copied whole each time it moves (into its caller's state, into a spawned task). Out of line, it is
-    // made once, in place; everything above it stays small.
+    // is copied whole each time it moves (into its caller's state, into a spawned task). Boxed, it is copied
+    // once, into the heap, and the futures above it stay small.
     match dialect {
         Platform::FluentCart => Box::pin(fluentcart::handle(ctx, req)).await,
         Platform::CommerceLayer => Box::pin(commercelayer::handle(ctx, req)).await,

@@ -1029,8 +1029,9 @@ impl SqliteStore {
         .await
     }
 
-    /// `list_orders` without the total, for a caller whose reply does not carry it: counting reads every
-    /// matching index entry, so it costs as much as the orders matching, where the page costs as much as its own.
+    /// `list_orders` without the total, for a caller whose reply does not carry it. Unless the filter names
+    /// statuses at most (kept counts), counting reads an index entry per matching order, where the page costs
+    /// only its own rows.
     pub async fn list_page(
         &self,
         client: &str,
