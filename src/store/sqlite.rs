@@ -248,6 +248,11 @@ enum WriteOp {
         platform: Platform,
         objects: Vec<super::upstream::UpstreamObject>,
     },
+    /// Finds or makes a customer by email (`ensure_customer`, when a read did not find it as seeded).
+    Customer {
+        client: String,
+        seed: Box<SeedCustomer>,
+    },
 }
 
 /// What a write produced.
@@ -257,6 +262,7 @@ enum Outcome {
     Claimed(IdempotencyClaim),
     Journal(super::upstream::JournalEntry),
     Mapped(Vec<PlatformIds>),
+    Customer(Box<CustomerRecord>),
     Done,
 }
 
@@ -447,6 +453,9 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
             } => Outcome::Mapped(super::upstream::map_objects(
                 &tx, backend, *platform, objects,
             )?),
+            WriteOp::Customer { client, seed } => {
+                Outcome::Customer(Box::new(ensure_customer(&tx, client, seed)?))
+            }
         };
         if let Some(slot) = out.get_mut(i) {
             *slot = Some(outcome);
@@ -793,9 +802,9 @@ impl SqliteStore {
         client: &str,
         seed: &SeedCustomer,
     ) -> Result<CustomerRecord, StoreError> {
-        // Nearly always the customer is known and unchanged: a point read answers without taking a turn on the
-        // writer (an edit there runs alone, outside the shared commits). A miss takes the write path, which
-        // looks again inside its transaction, so two first sightings still make one customer.
+        // Nearly always the customer is known and unchanged: a point read answers without a write. A miss is a
+        // batched write (it shares a commit with whatever else is waiting), which looks again inside its
+        // transaction, so two first sightings still make one customer.
         let email = seed.email.trim().to_ascii_lowercase();
         if let Some(found) = self
             .read_now(|conn| customer_by_email(conn, client, &email))
@@ -805,14 +814,14 @@ impl SqliteStore {
                 return Ok(found);
             }
         }
-        let (client, seed) = (client.to_owned(), seed.clone());
-        self.exclusive(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let record = ensure_customer(&tx, &client, &seed)?;
-            tx.commit()?;
-            Ok(record)
-        })
-        .await
+        let op = WriteOp::Customer {
+            client: client.to_owned(),
+            seed: Box::new(seed.clone()),
+        };
+        match self.write(op).await? {
+            Outcome::Customer(record) => Ok(*record),
+            _ => Err(wrong_outcome()),
+        }
     }
 
     pub async fn customer(
@@ -894,9 +903,7 @@ impl SqliteStore {
         client: &str,
         id: &ObjectId,
     ) -> Result<Option<Address>, StoreError> {
-        let mut q = Sql::new(
-            "SELECT a.body FROM addresses a JOIN id_map m ON m.gateway_id = a.gateway_id WHERE a.client = ",
-        );
+        let mut q = Sql::new(ADDRESS_SELECT);
         q.bind(text(client));
         push_object_id(&mut q, "m", id);
         self.read_now(|conn| {
@@ -1569,7 +1576,10 @@ fn ensure_customer(
     })
 }
 
-const CUSTOMER_SELECT: &str = "SELECT c.gateway_id, c.email, c.first_name, c.last_name, m.fluentcart_id, m.commercelayer_id, m.bigcommerce_id, c.address FROM customers c JOIN id_map m ON m.gateway_id = c.gateway_id WHERE c.client = ";
+// The id map's kind is named so that a look-up by a platform id uses that scheme's (kind, id) index; without it,
+// SQLite walks every customer (or standalone address) of the client.
+const ADDRESS_SELECT: &str = "SELECT a.body FROM addresses a JOIN id_map m ON m.gateway_id = a.gateway_id AND m.kind = 'address' WHERE a.client = ";
+const CUSTOMER_SELECT: &str = "SELECT c.gateway_id, c.email, c.first_name, c.last_name, m.fluentcart_id, m.commercelayer_id, m.bigcommerce_id, c.address FROM customers c JOIN id_map m ON m.gateway_id = c.gateway_id AND m.kind = 'customer' WHERE c.client = ";
 
 fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<CustomerRecord> {
     let fc: i64 = row.get(4)?;
@@ -2237,6 +2247,35 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// A customer or a standalone address named by a platform id is found through that scheme's index on the id
+    /// map, not by walking the client's customers or addresses (which grew with every new buyer).
+    #[tokio::test]
+    async fn customers_and_addresses_are_looked_up_by_index() {
+        let dir = temp_dir("plans");
+        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        for select in [CUSTOMER_SELECT, ADDRESS_SELECT] {
+            for (id, index) in [
+                (ObjectId::FluentCart(7), "id_map_fluentcart"),
+                (
+                    ObjectId::CommerceLayer("AbCdE12345".into()),
+                    "id_map_commercelayer",
+                ),
+                (ObjectId::BigCommerce(107), "id_map_bigcommerce"),
+            ] {
+                let mut q = Sql::new(&format!("EXPLAIN QUERY PLAN {select}"));
+                q.bind(text("demo"));
+                push_object_id(&mut q, "m", &id);
+                let plan = q.rows(&conn, |r| r.get::<_, String>(3)).unwrap();
+                assert!(
+                    plan.first().is_some_and(|step| step.contains(index)),
+                    "{id:?}: {plan:?}"
+                );
+            }
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     /// A known customer is answered by a read; first sightings racing each other still make one customer, and a
     /// seed with a new address still updates it.
     #[tokio::test]
@@ -2270,6 +2309,28 @@ mod tests {
         assert_eq!(again.address.map(|a| a.city).as_deref(), Some("Austin"));
         let other_client = store.ensure_customer("other", &seed(None)).await.unwrap();
         assert_ne!(other_client.gateway_id, first[0].gateway_id);
+        // New customers made side by side (their writes share commits) are each made once, with ids of their own.
+        let seeds: Vec<SeedCustomer> = (0..8)
+            .map(|i| SeedCustomer {
+                email: format!("buyer{i}@example.com"),
+                first_name: None,
+                last_name: None,
+                address: None,
+            })
+            .collect();
+        let made: Vec<_> =
+            futures_util::future::join_all(seeds.iter().map(|s| store.ensure_customer("demo", s)))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+        let mut ids: Vec<_> = made.iter().map(|c| c.gateway_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 8);
+        for (s, c) in seeds.iter().zip(&made) {
+            assert_eq!(store.ensure_customer("demo", s).await.unwrap(), *c);
+        }
         std::fs::remove_dir_all(dir).ok();
     }
 
