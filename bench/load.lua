@@ -5,6 +5,9 @@ local token = os.getenv("CL_TOKEN") or ""
 local cl_id = os.getenv("CL_ORDER_ID") or ""
 local fc_id = os.getenv("FC_ORDER_ID") or "1"
 local bc_id = os.getenv("BC_ORDER_ID") or "100"
+-- UNIQUE_BUYERS=1: every Commerce Layer create names a buyer never seen before (a new customer each time), as in a
+-- migration; otherwise they all name one returning buyer.
+local unique_buyers = os.getenv("UNIQUE_BUYERS") == "1"
 local basic = "Basic ZGVtbzpkZW1vLXNlY3JldA==" -- demo:demo-secret
 
 local bc_create = [[{"billing_address":{"first_name":"Load","last_name":"Test","street_1":"1 Main St","city":"Austin","state":"Texas","zip":"78701","country":"United States","country_iso2":"US","email":"load@example.com"},"products":[{"product_id":111,"quantity":2},{"product_id":112,"quantity":1}]}]]
@@ -40,7 +43,9 @@ request = function()
   elseif r == 3 then
     return wrk.format("POST", "/api/orders",
       {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/vnd.api+json",
-       ["Accept"] = "application/vnd.api+json", ["Idempotency-Key"] = key()}, cl_create)
+       ["Accept"] = "application/vnd.api+json", ["Idempotency-Key"] = key()},
+      unique_buyers and (string.gsub(cl_create, "load@example%.com",
+        "buyer-" .. thread_id .. "-" .. counter .. "-" .. math.random(1, 1e9) .. "@example.com")) or cl_create)
   elseif r <= 5 then
     return wrk.format("GET", "/stores/demo/v2/orders/" .. bc_id, {["X-Auth-Token"] = "demo-secret"})
   elseif r <= 7 then

@@ -6,6 +6,7 @@
 #
 #   bench/load.sh                  # 60 s, 200 connections
 #   DURATION=10 bench/load.sh      # a quick run
+#   UNIQUE_BUYERS=1 bench/load.sh  # every Commerce Layer create with a new customer (as in a migration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,7 +50,7 @@ cl_id="$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: applicatio
   "$base/api/orders" -d '{"data":{"type":"orders","attributes":{"customer_email":"seed@example.com"},"relationships":{"market":{"data":{"type":"markets","id":"usd"}}}}}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')"
 
-echo "ordermux $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $base: ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads, $(nproc) cores"
+echo "ordermux $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $base: ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads, $(nproc) cores${UNIQUE_BUYERS:+, a new buyer on every Commerce Layer create}"
 out="$(CL_TOKEN="$token" CL_ORDER_ID="$cl_id" FC_ORDER_ID="$fc_id" BC_ORDER_ID="$bc_id" \
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/load.lua "$base")"
 echo "$out"
