@@ -83,7 +83,8 @@ impl Currency {
             (EXPONENT_4, 4),
         ]
         .iter()
-        .find(|(list, _)| list.contains(&code))
+        // The lists are sorted (a test checks), and a stored order parses a currency per amount.
+        .find(|(list, _)| list.binary_search(&code).is_ok())
         .map(|(_, e)| *e)
         .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))?;
         Ok(Currency {
@@ -261,6 +262,29 @@ pub fn rescale(value: i64, from_places: u32, to_places: u32) -> Result<i64, i64>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exponent_lists_are_sorted_and_disjoint_so_every_code_is_found_once() {
+        let lists = [EXPONENT_0, EXPONENT_2, EXPONENT_3, EXPONENT_4];
+        for list in lists {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
+        for (e, list) in [
+            (0, EXPONENT_0),
+            (2, EXPONENT_2),
+            (3, EXPONENT_3),
+            (4, EXPONENT_4),
+        ] {
+            for code in list {
+                assert_eq!(Currency::parse(code).unwrap().exponent(), e, "{code}");
+                assert_eq!(
+                    lists.iter().filter(|l| l.contains(code)).count(),
+                    1,
+                    "{code}"
+                );
+            }
+        }
+    }
 
     fn usd() -> Currency {
         Currency::parse("USD").unwrap()
