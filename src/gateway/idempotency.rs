@@ -57,9 +57,111 @@ pub fn fingerprint(method: &http::Method, path: &str, body: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// How often expired records are looked for, and how many go per transaction (so a large backlog, such as after a
+/// long stop, never holds the writer for long: other writes run between the chunks).
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+const PURGE_CHUNK: usize = 2_000;
+
+/// Deletes the records older than `retention` (`[idempotency] retention_hours`), now and then every
+/// `PURGE_EVERY`, for as long as the gateway serves. A key past its retention starts over anyway; without this
+/// its record would stay in the store for ever.
+pub async fn purge_expired(store: crate::store::Store, retention: std::time::Duration) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match purge_once(&store, retention, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "expired idempotency records deleted"),
+            Err(e) => {
+                tracing::warn!(error = %e, "deleting expired idempotency records failed; tried again later")
+            }
+        }
+    }
+}
+
+/// One pass: every record made more than `retention` before `now`, chunk by chunk.
+pub async fn purge_once(
+    store: &crate::store::Store,
+    retention: std::time::Duration,
+    now: crate::canonical::Timestamp,
+) -> Result<usize, crate::store::StoreError> {
+    // A retention reaching before the calendar's start keeps everything.
+    let Some(horizon) = chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|r| now.checked_sub_signed(r))
+    else {
+        return Ok(0);
+    };
+    let mut total = 0;
+    loop {
+        let n = store.idempotency_purge(horizon, PURGE_CHUNK).await?;
+        total += n;
+        if n < PURGE_CHUNK {
+            return Ok(total);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records past their retention go (in chunks, however many), and only they: a kept key still answers as
+    /// before, and an expired one starts over.
+    #[tokio::test]
+    async fn expired_records_are_purged_in_chunks_and_kept_ones_stay() {
+        use crate::store::{IdempotencyClaim, Store};
+        let dir = std::env::temp_dir().join(format!("ordermux-purge-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open_sqlite(&dir, crate::config::Durability::Normal)
+            .await
+            .unwrap();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let old = now - chrono::Duration::hours(25);
+        let print = [7u8; 32];
+        let expired = PURGE_CHUNK + 5;
+        let claims = futures_util::future::join_all((0..expired).map(|i| {
+            let store = &store;
+            async move {
+                store
+                    .idempotency_begin("demo", &format!("old-{i}"), &print, old, day)
+                    .await
+            }
+        }))
+        .await;
+        assert!(claims
+            .into_iter()
+            .all(|c| matches!(c, Ok(IdempotencyClaim::Claimed))));
+        let recent = now - chrono::Duration::hours(23);
+        assert!(matches!(
+            store
+                .idempotency_begin("demo", "recent", &print, recent, day)
+                .await
+                .unwrap(),
+            IdempotencyClaim::Claimed
+        ));
+
+        assert_eq!(purge_once(&store, day, now).await.unwrap(), expired);
+        assert_eq!(purge_once(&store, day, now).await.unwrap(), 0);
+        // The recent key is still held (a second request with it waits for the first).
+        assert!(matches!(
+            store
+                .idempotency_begin("demo", "recent", &print, now, day)
+                .await
+                .unwrap(),
+            IdempotencyClaim::InFlight
+        ));
+        // A retention longer than the calendar keeps everything.
+        assert_eq!(
+            purge_once(&store, std::time::Duration::MAX, now)
+                .await
+                .unwrap(),
+            0
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     fn with(values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();

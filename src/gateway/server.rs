@@ -87,11 +87,17 @@ pub async fn serve_workers(
         threads.push(thread);
     }
     let listener = TcpListener::from_std(listener).map_err(ServeError::Worker)?;
+    // Expired idempotency records are deleted in the background for as long as the gateway serves.
+    let purge = tokio::spawn(super::idempotency::purge_expired(
+        gateway.api.shop.store.clone(),
+        gateway.config().idempotency_retention,
+    ));
     let stop_all = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
     let result = serve_with(gateway, listener, stop_all, share).await;
+    purge.abort();
     for thread in threads {
         match tokio::task::spawn_blocking(move || thread.join()).await {
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "a serving worker failed"),

@@ -366,6 +366,15 @@ impl Store {
         dispatch!(self, s => s.idempotency_release(client, key).await)
     }
 
+    /// Deletes at most `limit` idempotency records made before `before`; answers how many went.
+    pub async fn idempotency_purge(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self, s => s.idempotency_purge(before, limit).await)
+    }
+
     /// A 32-byte key generated on first use and kept in the store (signs Commerce Layer bearer tokens, so tokens
     /// survive a restart).
     pub async fn signing_key(&self) -> Result<[u8; 32], StoreError> {

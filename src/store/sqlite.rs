@@ -1188,6 +1188,24 @@ impl SqliteStore {
         .await
     }
 
+    /// Deletes at most `limit` idempotency records made before `before` (oldest first, through the age index),
+    /// in one transaction; answers how many went.
+    pub async fn idempotency_purge(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let (before, limit) = (before.timestamp(), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.exclusive(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+                )?
+                .execute(params![before, limit])?)
+        })
+        .await
+    }
+
     pub async fn signing_key(&self) -> Result<[u8; 32], StoreError> {
         self.exclusive(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
