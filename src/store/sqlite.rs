@@ -805,12 +805,12 @@ impl SqliteStore {
         // Nearly always the customer is known and unchanged: a point read answers without a write. A miss is a
         // batched write (it shares a commit with whatever else is waiting), which looks again inside its
         // transaction, so two first sightings still make one customer.
-        let email = seed.email.trim().to_ascii_lowercase();
+        let email = seed_email(seed);
         if let Some(found) = self
             .read_now(|conn| customer_by_email(conn, client, &email))
             .await?
         {
-            if seed.address.is_none() || found.address == seed.address {
+            if !seed_moves(&found, seed) {
                 return Ok(found);
             }
         }
@@ -1053,7 +1053,8 @@ impl SqliteStore {
         client: &str,
         filter: &OrderFilter,
     ) -> Result<Vec<(StatusTriple, u64)>, StoreError> {
-        let mut q = if by_status_alone(filter) {
+        let kept = by_status_alone(filter);
+        let mut q = if kept {
             Sql::new("SELECT status, payment_status, fulfillment_status, n FROM order_counts WHERE n > 0 AND client = ")
         } else {
             Sql::new(
@@ -1062,7 +1063,7 @@ impl SqliteStore {
         };
         q.bind(text(client));
         push_filter(&mut q, filter);
-        if !by_status_alone(filter) {
+        if !kept {
             q.push(" GROUP BY status, payment_status, fulfillment_status");
         }
         let rows = self
@@ -1557,19 +1558,29 @@ fn new_object(
     })
 }
 
+/// The email a customer is found by: trimmed, lower-case.
+fn seed_email(seed: &SeedCustomer) -> String {
+    seed.email.trim().to_ascii_lowercase()
+}
+
+/// Whether a seed changes the customer found for it: the catalog's address for a seeded customer wins over what
+/// an older catalog said.
+fn seed_moves(found: &CustomerRecord, seed: &SeedCustomer) -> bool {
+    seed.address.is_some() && found.address != seed.address
+}
+
 fn ensure_customer(
     conn: &Connection,
     client: &str,
     seed: &SeedCustomer,
 ) -> Result<CustomerRecord, StoreError> {
-    let email = seed.email.trim().to_ascii_lowercase();
+    let email = seed_email(seed);
     let address = match &seed.address {
         Some(a) => Some(serde_json::to_string(a).map_err(|e| corrupt("customer address", e))?),
         None => None,
     };
     if let Some(mut found) = customer_by_email(conn, client, &email)? {
-        if seed.address.is_some() && found.address != seed.address {
-            // The catalog's address for a seeded customer wins over what an older catalog said.
+        if seed_moves(&found, seed) {
             conn.execute(
                 "UPDATE customers SET address = ? WHERE gateway_id = ?",
                 params![address, found.gateway_id],
