@@ -78,6 +78,14 @@ enum Destination<'a> {
     Upstream(&'a UpstreamShop, Order),
 }
 
+/// A create's Idempotency-Key, as the shop needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateKey<'a> {
+    pub key: &'a str,
+    /// The gateway id of the order an earlier, interrupted attempt with this key already wrote.
+    pub resumed_order: Option<&'a str>,
+}
+
 /// The shop an API module works with: the embedded one over a store, or an upstream shop behind the same
 /// interface (`upstream`), for which the store keeps the catalog, customers, id map and create journal.
 #[derive(Debug, Clone)]
@@ -105,14 +113,19 @@ impl Shop {
     }
 
     /// Creates an order: resolves products and the customer, recomputes totals, stores it with new ids (or sends
-    /// it upstream exactly once per `idempotency_key`).
+    /// it upstream exactly once per Idempotency-Key). A create resuming an interrupted attempt that already wrote
+    /// the order answers with that order.
     pub async fn create_order(
         &self,
         client: &str,
         order: Order,
         now: Timestamp,
-        idempotency_key: Option<&str>,
+        key: Option<CreateKey<'_>>,
     ) -> Result<Order, ShopError> {
+        if let Some(written) = self.resumed(client, key).await? {
+            return Ok(written);
+        }
+        let idempotency_key = key.map(|k| k.key);
         Ok(match self.destination(client, order, now).await? {
             // Boxed, as every call into an upstream shop: its state is large (see `api::handle`).
             Destination::Upstream(up, order) => {
@@ -129,14 +142,39 @@ impl Shop {
         client: &str,
         order: Order,
         now: Timestamp,
-        idempotency_key: Option<&str>,
+        key: Option<CreateKey<'_>>,
     ) -> Result<OrderIds, ShopError> {
+        if let Some(written) = self.resumed(client, key).await? {
+            return Ok(written.ids);
+        }
+        let idempotency_key = key.map(|k| k.key);
         Ok(match self.destination(client, order, now).await? {
             Destination::Upstream(up, order) => {
                 Box::pin(up.create_ids(client, order, idempotency_key)).await?
             }
             Destination::Store(order) => self.store.create_order(client, order, now).await?.ids,
         })
+    }
+
+    /// The order an interrupted attempt with this key wrote, when the gateway says there is one. It is in the
+    /// store whatever the route: an upstream create writes no order there, only a staged draft does.
+    async fn resumed(
+        &self,
+        client: &str,
+        key: Option<CreateKey<'_>>,
+    ) -> Result<Option<Order>, ShopError> {
+        let Some(gid) = key.and_then(|k| k.resumed_order) else {
+            return Ok(None);
+        };
+        match self
+            .store
+            .order(client, &ObjectId::Gateway(gid.to_owned()))
+            .await?
+        {
+            Some(order) => Ok(Some(order)),
+            // Deleted since: answering "not found" is the truth, and making it again would double it.
+            None => Err(ShopError::NotFound),
+        }
     }
 
     /// Prepares a new order and says where it is created.

@@ -207,3 +207,157 @@ fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Starts `ordermux serve` with `config` on `data_dir`; answers the child and its address.
+fn start_serving(
+    config: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> (std::process::Child, String) {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// The shipped configuration (catalog by absolute path) plus `extra`, written beside the data directory.
+fn config_with(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let shipped = std::fs::read_to_string(root().join("gateway.toml")).unwrap();
+    let catalog = root().join("catalog.toml");
+    let text = shipped.replacen(
+        "file = \"catalog.toml\"",
+        &format!("file = {:?}", catalog.display().to_string()),
+        1,
+    );
+    assert_ne!(text, shipped, "the shipped catalog line moved");
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
+    path
+}
+
+/// F10 of the reliability plan over HTTP: the gateway is killed (SIGKILL) after it sent a create upstream and
+/// before it answered. The caller's retry with the same Idempotency-Key, to the restarted gateway, gets the order
+/// the upstream made (found by the key stamped on it, not sent again), where it used to get "still in flight"
+/// until the key expired, a day later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_cut_off_by_sigkill_is_finished_by_the_retry_after_a_restart() {
+    use crate::fakes::bigcommerce::BigCommerceFake;
+    use crate::fakes::{Fake, Fault};
+
+    let fake =
+        Fake::start(BigCommerceFake::new("up", "up-token").with_client_id("up-client")).await;
+    let dir = temp_dir("sigkill-create");
+    std::fs::write(dir.join("token"), "up-token").unwrap();
+    std::fs::write(dir.join("client"), "up-client").unwrap();
+    let config = config_with(
+        &dir,
+        &format!(
+            r#"
+[[backends]]
+name = "up"
+type = "bigcommerce"
+base_url = "{}"
+store_hash = "up"
+credentials = {{ token_file = "token", client_id_file = "client" }}
+timeout_ms = 20000
+total_timeout_ms = 30000
+
+[[routes]]
+dialect = "bigcommerce"
+store_hash = "demo"
+backend = "up"
+mode = "translate"
+"#,
+            fake.base_url()
+        ),
+    );
+    let data = dir.join("data");
+    let body = serde_json::json!({
+        "billing_address": {"first_name": "Kim", "last_name": "Lee", "street_1": "1 Main St", "city": "Austin",
+            "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
+            "email": "kim@example.com"},
+        "products": [{"name": "Gift wrap", "quantity": 2, "price_inc_tax": 5, "price_ex_tax": 5}]
+    });
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let create = |addr: &str| {
+        http.post(format!("http://{addr}/stores/demo/v2/orders"))
+            .header("x-auth-token", "demo-secret")
+            .header("idempotency-key", "cut-off-1")
+            .json(&body)
+            .send()
+    };
+
+    // The upstream makes the order, then takes its time answering: the gateway is killed meanwhile.
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::DelayAfter(Duration::from_secs(30)),
+        1,
+    );
+    let (mut child, addr) = start_serving(&config, &data);
+    let cut_off = tokio::spawn(create(&addr));
+    let started = Instant::now();
+    while fake.with(|f| f.order_count()) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the create never reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(
+        cut_off.await.unwrap().is_err(),
+        "the first caller got no answer"
+    );
+
+    let (mut child, addr) = start_serving(&config, &data);
+    let retried = create(&addr).await.unwrap();
+    let status = retried.status().as_u16();
+    let order: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(
+        fake.with(|f| f.order_count()),
+        1,
+        "one order upstream, not two"
+    );
+    assert_eq!(order["billing_address"]["email"], "kim@example.com");
+    // From now on the key replays that answer.
+    let again = create(&addr).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["id"], order["id"]);
+
+    // One serving process per data directory: a second is refused while the first runs.
+    let refused = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("is being served by another ordermux process"),
+        "{said}"
+    );
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -23,7 +23,7 @@ const MAX_LIMIT: u32 = 250;
 pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Problem> {
     let op = match (segments, method) {
         (["orders"], &Method::GET) => Operation::read("orders.list"),
-        (["orders"], &Method::POST) => Operation::create("orders.create"),
+        (["orders"], &Method::POST) => Operation::create_order("orders.create"),
         (["orders"], m) => return Err(wrong_method(m)),
         (["orders", "count"], &Method::GET) => Operation::read("orders.count"),
         (["orders", "count"], m) => return Err(wrong_method(m)),
@@ -172,7 +172,7 @@ async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
     order.strip_platform_ext(P);
     let stored = ctx
         .shop
-        .create_order(&req.client.id, order, req.now, req.idempotency_key())
+        .create_order(&req.client.id, order, req.now, req.create_key())
         .await
         .map_err(|e| e.into_problem("order"))?;
     let rendered = wire::encode_order_with_links(&stored, &req.base_url);

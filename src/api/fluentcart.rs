@@ -52,7 +52,7 @@ pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Proble
             method,
             &[
                 (Method::GET, Operation::read("orders.list")),
-                (Method::POST, Operation::create("orders.create")),
+                (Method::POST, Operation::create_order("orders.create")),
             ],
         ),
         ["orders", "do-bulk-action"] => pick(
@@ -501,7 +501,7 @@ async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
     // FluentCart's reply names the new order and nothing more, so only its ids are asked for.
     let created = ctx
         .shop
-        .create_order_ids(&req.client.id, order, req.now, req.idempotency_key())
+        .create_order_ids(&req.client.id, order, req.now, req.create_key())
         .await
         .map_err(shop_err)?;
     Ok(ok(json!({

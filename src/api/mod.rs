@@ -27,6 +27,9 @@ pub use query::QueryParams;
 pub struct Operation {
     pub name: &'static str,
     pub creates: bool,
+    /// A create that can answer for an earlier attempt interrupted after it wrote (the order it wrote is its
+    /// answer, see `ApiRequest::resumed_order`); other creates answer such a retry with `idem_interrupted`.
+    pub resumable: bool,
 }
 
 impl Operation {
@@ -34,6 +37,7 @@ impl Operation {
         Operation {
             name,
             creates: false,
+            resumable: false,
         }
     }
 
@@ -41,6 +45,7 @@ impl Operation {
         Operation {
             name,
             creates: false,
+            resumable: false,
         }
     }
 
@@ -48,6 +53,16 @@ impl Operation {
         Operation {
             name,
             creates: true,
+            resumable: false,
+        }
+    }
+
+    /// An order create: it answers with the order itself, so it can answer for an interrupted attempt too.
+    pub const fn create_order(name: &'static str) -> Self {
+        Operation {
+            name,
+            creates: true,
+            resumable: true,
         }
     }
 }
@@ -66,6 +81,9 @@ pub struct ApiRequest {
     /// `scheme://host` plus the dialect's root, for links in replies.
     pub base_url: String,
     pub now: Timestamp,
+    /// Set by the gateway when an earlier attempt with this request's Idempotency-Key was interrupted after it
+    /// wrote the order (its gateway id): the create answers with that order instead of making another.
+    pub resumed_order: Option<String>,
 }
 
 /// Credentials travel in headers (marked sensitive by the gateway, so `HeaderMap`'s `Debug` hides them) and in
@@ -80,6 +98,7 @@ impl std::fmt::Debug for ApiRequest {
             .field("body_bytes", &self.body.len())
             .field("client", &self.client.id)
             .field("now", &self.now)
+            .field("resumed_order", &self.resumed_order)
             .finish()
     }
 }
@@ -94,6 +113,14 @@ impl ApiRequest {
         self.headers
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
+    }
+
+    /// What a create passes the shop about its Idempotency-Key.
+    pub fn create_key(&self) -> Option<crate::service::CreateKey<'_>> {
+        self.idempotency_key().map(|key| crate::service::CreateKey {
+            key,
+            resumed_order: self.resumed_order.as_deref(),
+        })
     }
 }
 

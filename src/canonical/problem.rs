@@ -34,6 +34,9 @@ pub enum ProblemKind {
     RequestTimeout,
     Conflict,
     IdempotencyInFlight,
+    /// An earlier attempt with this Idempotency-Key stopped after it took effect, and its answer is lost; the
+    /// operation cannot rebuild it (an order create can: it answers with the order written).
+    IdempotencyInterrupted,
     BodyTooLarge,
     UnsupportedMediaType,
     InvalidParameter,
@@ -77,6 +80,7 @@ impl ProblemKind {
         ProblemKind::RequestTimeout,
         ProblemKind::Conflict,
         ProblemKind::IdempotencyInFlight,
+        ProblemKind::IdempotencyInterrupted,
         ProblemKind::BodyTooLarge,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::InvalidParameter,
@@ -121,6 +125,7 @@ impl ProblemKind {
             ProblemKind::RequestTimeout => "request_timeout",
             ProblemKind::Conflict => "conflict",
             ProblemKind::IdempotencyInFlight => "idem_in_flight",
+            ProblemKind::IdempotencyInterrupted => "idem_interrupted",
             ProblemKind::BodyTooLarge => "body_too_large",
             ProblemKind::UnsupportedMediaType => "media_type",
             ProblemKind::InvalidParameter => "invalid_parameter",

@@ -108,6 +108,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.server.listen;
     let data_dir = config.server.data_dir.clone();
+    let _serving = crate::store::ServingLock::take(&data_dir)?;
     let gateway = Gateway::open(config).await?;
     let listener = gateway::bind(&gateway, addr).await?;
     let local = listener.local_addr()?;

@@ -573,6 +573,7 @@ async fn api_request(
         }),
         base_url: format!("{scheme_host}{root}"),
         now,
+        resumed_order: None,
     };
 
     let deadline = gw.config().server.request_timeout;
@@ -794,40 +795,89 @@ async fn execute(
             );
             r
         }
-        Ok(IdempotencyClaim::Claimed) => {
-            let response = run(&gw, &ctx, dialect, &request).await;
-            let status = response.status();
-            let outcome = if status.is_client_error() || status.is_server_error() {
-                // A 4xx was refused before anything changed (Stripe's rule): the key is free for a corrected
-                // retry. A 5xx (an upstream that failed or did not answer) is not an answer to keep: the retry
-                // must run again, and an upstream create reconciles through its journal before resending.
-                store.idempotency_release(&client, &key).await
-            } else {
-                let stored = StoredResponse {
-                    status: status.as_u16(),
-                    headers: response
-                        .headers()
-                        .iter()
-                        .filter_map(|(n, v)| {
-                            Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned()))
-                        })
-                        .collect(),
-                    body: response
-                        .body()
-                        .clone()
-                        .collect()
-                        .await
-                        .map(|c| c.to_bytes().to_vec())
-                        .unwrap_or_default(),
-                };
-                store.idempotency_complete(&client, &key, &stored).await
-            };
-            if let Err(e) = outcome {
-                tracing::error!(error = %e, "idempotency record not saved");
+        Ok(IdempotencyClaim::Claimed) => run_claimed(&gw, &ctx, dialect, &request, &key).await,
+        Ok(IdempotencyClaim::Interrupted { wrote }) => {
+            tracing::info!(
+                operation = operation.name,
+                wrote = wrote.is_some(),
+                "taking over an Idempotency-Key left in flight by a stopped process"
+            );
+            match wrote {
+                // Nothing reached the store: run again (an upstream create reconciles through its journal).
+                None => run_claimed(&gw, &ctx, dialect, &request, &key).await,
+                Some(order) if operation.resumable => {
+                    let mut request = request;
+                    request.resumed_order = Some(order);
+                    run_claimed(&gw, &ctx, dialect, &request, &key).await
+                }
+                Some(_) => {
+                    let response = render_problem(
+                        dialect,
+                        &Problem::new(
+                            ProblemKind::IdempotencyInterrupted,
+                            "",
+                            "an earlier request with this Idempotency-Key was interrupted after it took effect, and its reply was lost; read the resource to see the result",
+                        ),
+                    );
+                    keep_answer(store, &client, &key, response).await
+                }
             }
-            response
         }
     }
+}
+
+/// Runs a request holding its Idempotency-Key, its store writes marked as the key's (`store::under_claim`), and
+/// keeps its answer.
+async fn run_claimed(
+    gw: &Gateway,
+    ctx: &ApiContext,
+    dialect: Dialect,
+    request: &ApiRequest,
+    key: &str,
+) -> Response<Body> {
+    let claim = crate::store::ClaimRef {
+        client: request.client.id.clone(),
+        key: key.to_owned(),
+    };
+    let response = crate::store::under_claim(claim, run(gw, ctx, dialect, request)).await;
+    keep_answer(&gw.api.shop.store, &request.client.id, key, response).await
+}
+
+/// Keeps `response` as the answer to `key`. An error answer frees the key instead, for a corrected retry (a 4xx
+/// was refused before anything changed, Stripe's rule; a 5xx, such as an upstream that failed or did not answer,
+/// is no answer to keep: the retry runs again, and an upstream create reconciles through its journal first) —
+/// unless the request wrote to the store, which the store knows and then keeps the error instead.
+async fn keep_answer(
+    store: &crate::store::Store,
+    client: &str,
+    key: &str,
+    response: Response<Body>,
+) -> Response<Body> {
+    let status = response.status();
+    let stored = StoredResponse {
+        status: status.as_u16(),
+        headers: response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: response
+            .body()
+            .clone()
+            .collect()
+            .await
+            .map(|c| c.to_bytes().to_vec())
+            .unwrap_or_default(),
+    };
+    let outcome = if status.is_client_error() || status.is_server_error() {
+        store.idempotency_release(client, key, &stored).await
+    } else {
+        store.idempotency_complete(client, key, &stored).await
+    };
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, "idempotency record not saved");
+    }
+    response
 }
 
 async fn run(

@@ -95,6 +95,34 @@ pub enum IdempotencyClaim {
     InFlight,
     /// The key was used with a different request.
     Mismatch,
+    /// The key was held by a serving process that stopped before answering (`ordermux serve` locks its data
+    /// directory, so a claim of another process is one of a process gone); it is now held by this request.
+    /// `wrote`: the gateway id of what that attempt wrote to the store before it stopped (see `under_claim`).
+    Interrupted { wrote: Option<String> },
+}
+
+/// The Idempotency-Key a request's store writes are made under (see `under_claim`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRef {
+    pub client: String,
+    pub key: String,
+}
+
+tokio::task_local! {
+    static CLAIM: ClaimRef;
+}
+
+/// Runs `work`, a request holding `claim`, so that every order or address it creates or changes in the store
+/// records in that write's own transaction that `claim` wrote it: the recovery point that tells a later process
+/// taking the claim over (`IdempotencyClaim::Interrupted`) whether the write happened. A task-local rather than a
+/// parameter because the writes sit several calls below the gateway, behind APIs that know nothing of keys.
+pub async fn under_claim<F: std::future::Future>(claim: ClaimRef, work: F) -> F::Output {
+    CLAIM.scope(claim, work).await
+}
+
+/// The claim the current task writes under, if any.
+fn current_claim() -> Option<ClaimRef> {
+    CLAIM.try_with(Clone::clone).ok()
 }
 
 /// A response kept for idempotent replay.
@@ -123,6 +151,52 @@ pub enum StoreError {
     Corrupt(String, String),
     #[error("the store stopped or failed before answering")]
     Stopped,
+    #[error("data directory {path} is being served by another ordermux process (one per data directory)")]
+    InUse { path: String },
+    #[error("cannot lock data directory {path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Holds the data directory for one serving process, until dropped (or the process ends, however it ends).
+/// Idempotency-Key claims rest on it: a claim in flight under another process's name is one of a process that
+/// stopped, and is taken over (`IdempotencyClaim::Interrupted`). Other commands (`replay`, `translate`) do not take
+/// it; they make no claims.
+#[derive(Debug)]
+pub struct ServingLock {
+    _file: std::fs::File,
+}
+
+impl ServingLock {
+    pub fn take(data_dir: &Path) -> Result<ServingLock, StoreError> {
+        let path = data_dir.join("serve.lock");
+        let shown = || path.display().to_string();
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreError::Lock {
+                path: shown(),
+                source,
+            })?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => Ok(ServingLock { _file: file }),
+            Err(fs4::TryLockError::WouldBlock) => Err(StoreError::InUse {
+                path: data_dir.display().to_string(),
+            }),
+            Err(fs4::TryLockError::Error(source)) => Err(StoreError::Lock {
+                path: shown(),
+                source,
+            }),
+        }
+    }
 }
 
 /// Why `modify_order` did not modify.
@@ -360,10 +434,16 @@ impl Store {
         dispatch!(self, s => s.idempotency_complete(client, key, response).await)
     }
 
-    /// Releases `key` without a response (the request was refused before it changed anything), so a corrected
-    /// retry with the same key can run.
-    pub async fn idempotency_release(&self, client: &str, key: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.idempotency_release(client, key).await)
+    /// Releases `key` after an error answer, so a corrected retry with the same key can run — unless the request
+    /// (or an interrupted attempt before it) wrote to the store: a retry would write again, so `response` is kept
+    /// as the key's answer instead.
+    pub async fn idempotency_release(
+        &self,
+        client: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.idempotency_release(client, key, response).await)
     }
 
     /// Deletes at most `limit` idempotency records made before `before`; answers how many went.

@@ -19,8 +19,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transactio
 use super::ids::{gateway_id, random_token, sequenced_token};
 use super::sql::{text, Sql};
 use super::{
-    CustomerRecord, IdempotencyClaim, ModifyError, ObjectId, ObjectKind, ProductKey, StoreError,
-    StoredResponse,
+    ClaimRef, CustomerRecord, IdempotencyClaim, ModifyError, ObjectId, ObjectKind, ProductKey,
+    StoreError, StoredResponse,
 };
 use crate::canonical::{
     Address, FulfillmentStatus, Order, OrderFilter, OrderQuery, OrderStatus, Page, PaymentStatus,
@@ -32,7 +32,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 8] = [
+const MIGRATIONS: [(i64, &str); 9] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -47,6 +47,10 @@ const MIGRATIONS: [(i64, &str); 8] = [
         include_str!("../../migrations/0007_muted_notifications.sql"),
     ),
     (8, include_str!("../../migrations/0008_order_counts.sql")),
+    (
+        9,
+        include_str!("../../migrations/0009_idempotency_recovery.sql"),
+    ),
 ];
 
 /// Brings the schema up to date, all in one transaction. `BEGIN IMMEDIATE` takes the write lock before the version
@@ -97,6 +101,9 @@ pub struct SqliteStore {
     /// The catalog in memory: every line of every create looks a product up. The `products` table keeps it across
     /// restarts.
     catalog: Arc<std::sync::RwLock<Arc<CatalogIndex>>>,
+    /// Drawn when the store opens: the owner of the Idempotency-Key claims this process makes. A claim in flight
+    /// under another owner was left by a process that stopped (see `claim_key`).
+    instance: i64,
 }
 
 /// WAL pages after which a commit copies the log back into the database file (SQLite's default is 1000). A page
@@ -221,6 +228,9 @@ enum WriteOp {
         /// A replayed order: its journal row is confirmed in the same transaction, so the order and the record
         /// that it exists can never part (a crash leaves both or neither).
         replay: Option<Box<super::replay::ReplayMark>>,
+        /// The Idempotency-Key claim the create is made under: marked as having written the order, in the same
+        /// transaction.
+        claim: Option<Box<ClaimRef>>,
     },
     ReplayMark(Box<super::replay::ReplayMark>),
     Claim {
@@ -229,6 +239,7 @@ enum WriteOp {
         fingerprint: [u8; 32],
         now: Timestamp,
         retention: Duration,
+        owner: i64,
     },
     Complete {
         client: String,
@@ -381,9 +392,10 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 order,
                 now,
                 replay,
+                claim,
             } => {
                 creates.push((i, client.clone(), (**order).clone(), *now));
-                marks.push(replay.as_deref());
+                marks.push((replay.as_deref(), claim.as_deref()));
             }
             other => rest.push((i, *other)),
         }
@@ -400,7 +412,10 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 .collect(),
         )?;
         let mut replayed = Vec::new();
-        for ((i, order), mark) in positions.into_iter().zip(orders).zip(marks) {
+        for ((i, order), (mark, claim)) in positions.into_iter().zip(orders).zip(marks) {
+            if let Some(claim) = claim {
+                mark_claim(&tx, claim, order.ids.gateway.as_deref().unwrap_or_default())?;
+            }
             if let Some(mark) = mark {
                 let mut mark = mark.clone();
                 mark.target_id.clone_from(&order.ids.gateway);
@@ -425,7 +440,15 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 fingerprint,
                 now,
                 retention,
-            } => Outcome::Claimed(claim_key(&tx, client, key, fingerprint, *now, *retention)?),
+                owner,
+            } => Outcome::Claimed(claim_key(
+                &tx,
+                client,
+                key,
+                fingerprint,
+                (*now, *retention),
+                *owner,
+            )?),
             WriteOp::Complete {
                 client,
                 key,
@@ -467,46 +490,76 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
         .collect()
 }
 
+/// Claims `key` for a request of `owner` (a serving process, `SqliteStore::instance`), at `now` with records
+/// kept for `retention`.
 fn claim_key(
     conn: &Connection,
     client: &str,
     key: &str,
     fingerprint: &[u8; 32],
-    now: Timestamp,
-    retention: Duration,
+    (now, retention): (Timestamp, Duration),
+    owner: i64,
 ) -> Result<IdempotencyClaim, StoreError> {
     // The common case, a new key, is one statement.
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO NOTHING",
+            "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner) VALUES (?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (client, key) DO NOTHING",
         )?
-        .execute(params![client, key, &fingerprint[..], now.timestamp()])?;
+        .execute(params![client, key, &fingerprint[..], now.timestamp(), owner])?;
     if inserted == 1 {
         return Ok(IdempotencyClaim::Claimed);
     }
     let horizon = now.timestamp() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    type Existing = (
-        Vec<u8>,
-        String,
-        Option<i64>,
-        Option<String>,
-        Option<Vec<u8>>,
-        i64,
-    );
-    let existing: Option<Existing> = conn
+    struct Existing {
+        fingerprint: Vec<u8>,
+        state: String,
+        status: Option<i64>,
+        headers: Option<String>,
+        body: Option<Vec<u8>>,
+        created_at: i64,
+        owner: Option<i64>,
+        wrote: Option<String>,
+    }
+    let existing = conn
         .prepare_cached(
-            "SELECT fingerprint, state, status, headers, body, created_at FROM idempotency WHERE client = ? AND key = ?",
+            "SELECT fingerprint, state, status, headers, body, created_at, owner, wrote FROM idempotency WHERE client = ? AND key = ?",
         )?
         .query_row(params![client, key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok(Existing {
+                fingerprint: r.get(0)?,
+                state: r.get(1)?,
+                status: r.get(2)?,
+                headers: r.get(3)?,
+                body: r.get(4)?,
+                created_at: r.get(5)?,
+                owner: r.get(6)?,
+                wrote: r.get(7)?,
+            })
         })
         .optional()?;
     Ok(match existing {
-        Some((stored, state, status, headers, body, created_at)) if created_at >= horizon => {
+        Some(Existing {
+            fingerprint: stored,
+            state,
+            status,
+            headers,
+            body,
+            created_at,
+            owner: holder,
+            wrote,
+        }) if created_at >= horizon => {
             if stored != fingerprint[..] {
                 IdempotencyClaim::Mismatch
-            } else if state == "in_flight" {
+            } else if state == "in_flight" && holder == Some(owner) {
                 IdempotencyClaim::InFlight
+            } else if state == "in_flight" {
+                // Held by a process that has stopped: only one serves a data directory at a time. Records made
+                // before owners were kept have none, and are as orphaned.
+                conn.prepare_cached(
+                    "UPDATE idempotency SET owner = ? WHERE client = ? AND key = ?",
+                )?
+                .execute(params![owner, client, key])?;
+                IdempotencyClaim::Interrupted { wrote }
             } else {
                 IdempotencyClaim::Replay(StoredResponse {
                     status: status
@@ -521,12 +574,22 @@ fn claim_key(
         // Expired (or released in the meantime): the key starts over.
         _ => {
             conn.prepare_cached(
-                "INSERT INTO idempotency (client, key, fingerprint, state, created_at) VALUES (?, ?, ?, 'in_flight', ?) ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at",
+                "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner) VALUES (?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at, owner = excluded.owner, wrote = NULL",
             )?
-            .execute(params![client, key, &fingerprint[..], now.timestamp()])?;
+            .execute(params![client, key, &fingerprint[..], now.timestamp(), owner])?;
             IdempotencyClaim::Claimed
         }
     })
+}
+
+/// Records that the request holding `claim` wrote the object `gid`: its recovery point, in the write's own
+/// transaction (see `under_claim`).
+fn mark_claim(conn: &Connection, claim: &ClaimRef, gid: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE idempotency SET wrote = ? WHERE client = ? AND key = ? AND state = 'in_flight'",
+    )?
+    .execute(params![gid, claim.client, claim.key])?;
+    Ok(())
 }
 
 fn complete_key(
@@ -666,9 +729,11 @@ impl SqliteStore {
             .name("ordermux-store-writer".into())
             .spawn(move || writer_loop(writer, jobs))
             .map_err(StoreError::Thread)?;
+        let instance = i64::from_ne_bytes(uuid::Uuid::new_v4().as_u64_pair().0.to_ne_bytes());
         Ok(SqliteStore {
             writes,
             readers,
+            instance,
             catalog: Arc::new(std::sync::RwLock::new(Arc::new(CatalogIndex::new(
                 products,
             )))),
@@ -854,6 +919,7 @@ impl SqliteStore {
             order: Box::new(order),
             now,
             replay: replay.map(Box::new),
+            claim: super::current_claim().map(Box::new),
         };
         match self.write(op).await? {
             Outcome::Created(order) => Ok(*order),
@@ -878,6 +944,7 @@ impl SqliteStore {
         now: Timestamp,
     ) -> Result<Address, StoreError> {
         let client = client.to_owned();
+        let claim = super::current_claim();
         self.exclusive(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Owned by no order: id_map's owner column stays empty, so order edits and deletes never remove it.
@@ -891,6 +958,9 @@ impl SqliteStore {
                 "INSERT INTO addresses (gateway_id, client, commercelayer_id, created_at, body) VALUES (?, ?, ?, ?, ?)",
             )?
             .execute(params![gid, client, address.ids.commercelayer, timestamp_text(now), body])?;
+            if let Some(claim) = &claim {
+                mark_claim(&tx, claim, &gid)?;
+            }
             tx.commit()?;
             Ok(address)
         })
@@ -948,6 +1018,7 @@ impl SqliteStore {
         F: FnOnce(&mut Order) -> Result<(), Problem> + Send + 'static,
     {
         let (client, id) = (client.to_owned(), id.clone());
+        let claim = super::current_claim();
         self.exclusive(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -968,6 +1039,9 @@ impl SqliteStore {
                 })
                 .map_err(StoreError::from)?;
             update_order_row(&tx, &client, &order, version + 1)?;
+            if let Some(claim) = &claim {
+                mark_claim(&tx, claim, &gid)?;
+            }
             tx.commit().map_err(StoreError::from)?;
             Ok(order)
         })
@@ -1107,6 +1181,7 @@ impl SqliteStore {
             fingerprint: *fingerprint,
             now,
             retention,
+            owner: self.instance,
         };
         match self.write(op).await? {
             Outcome::Claimed(claim) => Ok(claim),
@@ -1177,13 +1252,24 @@ impl SqliteStore {
         }
     }
 
-    pub async fn idempotency_release(&self, client: &str, key: &str) -> Result<(), StoreError> {
-        let (client, key) = (client.to_owned(), key.to_owned());
+    pub async fn idempotency_release(
+        &self,
+        client: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let (client, key, response) = (client.to_owned(), key.to_owned(), response.clone());
         self.exclusive(move |conn| {
-            conn.execute(
-                "DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight'",
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let freed = tx.execute(
+                "DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight' AND wrote IS NULL",
                 [&client, &key],
             )?;
+            if freed == 0 {
+                // Something was written under the key: the error is its answer from now on.
+                complete_key(&tx, &client, &key, &response)?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -2261,11 +2347,12 @@ mod tests {
         by_status.sort_by_key(|(t, _)| *t == cancelled);
         assert_eq!(by_status, vec![(pending, 1), (cancelled, 1)]);
         drop(store);
-        // A store from before migration 8: its counts are filled in from the orders it holds.
+        // A store from before migration 8: its counts are filled in from the orders it holds. (Later migrations
+        // are undone too, to be applied again.)
         {
             let conn = Connection::open(dir.join("ordermux.db")).unwrap();
             conn.execute_batch(
-                "DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; PRAGMA user_version = 7;",
+                "ALTER TABLE idempotency DROP COLUMN owner; ALTER TABLE idempotency DROP COLUMN wrote; DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; PRAGMA user_version = 7;",
             )
             .unwrap();
         }
@@ -2511,6 +2598,124 @@ mod tests {
                 .await
                 .unwrap(),
             IdempotencyClaim::Claimed
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A claim left in flight by another process (a second store on the same file stands for the process that
+    /// starts after a crash) is taken over, once, with what the stopped attempt wrote under it; the order create
+    /// and the mark share a transaction. An error answer frees a key only when nothing was written under it.
+    #[tokio::test]
+    async fn a_claim_of_a_stopped_process_is_taken_over_with_its_recovery_point() {
+        let dir = temp_dir("takeover");
+        let before = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let after = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let day = Duration::from_secs(86_400);
+        let fp = [7u8; 32];
+        let claim = |store: &SqliteStore, key: &'static str, fp: [u8; 32]| {
+            let store = store.clone();
+            async move {
+                store
+                    .idempotency_begin("demo", key, &fp, now(), day)
+                    .await
+                    .unwrap()
+            }
+        };
+        let usd = Currency::parse("USD").unwrap();
+        let under = |key: &str| ClaimRef {
+            client: "demo".into(),
+            key: key.into(),
+        };
+
+        // Stopped after its order was written.
+        assert_eq!(claim(&before, "wrote", fp).await, IdempotencyClaim::Claimed);
+        let created = super::super::under_claim(
+            under("wrote"),
+            before.create_order("demo", Order::empty(usd), now()),
+        )
+        .await
+        .unwrap();
+        // Stopped before writing anything.
+        assert_eq!(
+            claim(&before, "nothing", fp).await,
+            IdempotencyClaim::Claimed
+        );
+        // Stopped after editing an order (a line item added, say).
+        assert_eq!(
+            claim(&before, "edited", fp).await,
+            IdempotencyClaim::Claimed
+        );
+        let id = ObjectId::Gateway(created.ids.gateway.clone().unwrap());
+        super::super::under_claim(
+            under("edited"),
+            before.modify_order("demo", &id, now(), |o| {
+                o.staff_note = Some("edited".into());
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+        // A write outside any claim marks nothing.
+        assert_eq!(
+            claim(&before, "outside", fp).await,
+            IdempotencyClaim::Claimed
+        );
+        before
+            .create_order("demo", Order::empty(usd), now())
+            .await
+            .unwrap();
+        drop(before);
+
+        assert_eq!(
+            claim(&after, "wrote", fp).await,
+            IdempotencyClaim::Interrupted {
+                wrote: created.ids.gateway.clone()
+            }
+        );
+        assert_eq!(
+            claim(&after, "edited", fp).await,
+            IdempotencyClaim::Interrupted {
+                wrote: created.ids.gateway.clone()
+            }
+        );
+        assert_eq!(
+            claim(&after, "nothing", fp).await,
+            IdempotencyClaim::Interrupted { wrote: None }
+        );
+        assert_eq!(
+            claim(&after, "outside", fp).await,
+            IdempotencyClaim::Interrupted { wrote: None }
+        );
+        // Taken over: the key is now this process's, in flight.
+        assert_eq!(claim(&after, "wrote", fp).await, IdempotencyClaim::InFlight);
+        // A different request under a stopped process's key is still a mismatch.
+        assert_eq!(
+            claim(&after, "edited", [8u8; 32]).await,
+            IdempotencyClaim::Mismatch
+        );
+
+        let refused = StoredResponse {
+            status: 409,
+            headers: Vec::new(),
+            body: b"refused".to_vec(),
+        };
+        // Nothing written: the error frees the key for a corrected retry.
+        after
+            .idempotency_release("demo", "nothing", &refused)
+            .await
+            .unwrap();
+        assert_eq!(
+            claim(&after, "nothing", [9u8; 32]).await,
+            IdempotencyClaim::Claimed
+        );
+        // Written: the error is the key's answer from now on.
+        after
+            .idempotency_release("demo", "edited", &refused)
+            .await
+            .unwrap();
+        assert_eq!(
+            claim(&after, "edited", fp).await,
+            IdempotencyClaim::Replay(refused)
         );
         std::fs::remove_dir_all(dir).ok();
     }

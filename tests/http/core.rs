@@ -313,6 +313,149 @@ async fn data_survives_a_restart() {
     gw.stop().await;
 }
 
+/// Puts `key`'s record where a gateway killed between its store write and its answer leaves it: in flight, under
+/// a process that no longer runs, no answer kept. What the request wrote stays recorded, as the store wrote it.
+fn cut_off(dir: &std::path::Path, key: &str) -> Option<String> {
+    let db = rusqlite::Connection::open(dir.join("ordermux.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE idempotency SET state = 'in_flight', status = NULL, headers = NULL, body = NULL, owner = 1 WHERE key = ?",
+            [key],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "one record for {key}");
+    db.query_row("SELECT wrote FROM idempotency WHERE key = ?", [key], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+/// A gateway stopped mid-create leaves its Idempotency-Key in flight. The next gateway takes such a key over:
+/// an order create that had written its order answers with that order (201, not a second order); one that had
+/// written nothing runs again; a create that cannot rebuild its answer (a Commerce Layer line item) says so, in
+/// its dialect, and keeps saying it. Before, every retry got 409 "still being processed" until the key expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_left_in_flight_by_a_stopped_gateway_are_taken_over() {
+    let gw = TestGateway::start("cut-off").await;
+    let created = expect(
+        gw.bc(Method::POST, "/orders")
+            .header("idempotency-key", "cut-after-write")
+            .json(&bc_create()),
+        201,
+    )
+    .await;
+    let token = gw.cl_token().await;
+    let draft = expect(
+        gw.cl(&token, Method::POST, "/orders")
+            .json(&json!({"data": {
+                "type": "orders",
+                "relationships": {"market": {"data": {"type": "markets", "id": "usd"}}}
+            }})),
+        201,
+    )
+    .await;
+    let draft_id = draft["data"]["id"].as_str().unwrap().to_owned();
+    let line = json!({"data": {
+        "type": "line_items",
+        "attributes": {"sku_code": "TSHIRT-BLK-M", "quantity": 1},
+        "relationships": {"order": {"data": {"type": "orders", "id": draft_id}}}
+    }});
+    expect(
+        gw.cl(&token, Method::POST, "/line_items")
+            .header("idempotency-key", "line-cut-after-write")
+            .json(&line),
+        201,
+    )
+    .await;
+    let dir = gw.stop().await;
+    let wrote = cut_off(&dir, "cut-after-write");
+    assert!(wrote.is_some(), "the create recorded the order it wrote");
+    assert_ne!(cut_off(&dir, "line-cut-after-write"), wrote);
+    // A create stopped before it wrote anything: claimed, nothing else.
+    let body = serde_json::to_vec(&bc_create()).unwrap();
+    let fingerprint: [u8; 32] = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"POST\0/stores/demo/v2/orders\0");
+        h.update(&body);
+        h.finalize().into()
+    };
+    rusqlite::Connection::open(dir.join("ordermux.db"))
+        .unwrap()
+        .execute(
+            "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner) VALUES ('demo', 'cut-before-write', ?, 'in_flight', ?, 1)",
+            rusqlite::params![&fingerprint[..], chrono::Utc::now().timestamp()],
+        )
+        .unwrap();
+
+    let gw = TestGateway::start_with(config(&dir)).await;
+    let send = |key: &str| {
+        gw.bc(Method::POST, "/orders")
+            .header("idempotency-key", key)
+            .body(body.clone())
+            .header("content-type", "application/json")
+    };
+    let resumed = send("cut-after-write").send().await.unwrap();
+    assert_eq!(resumed.status(), 201);
+    assert!(resumed.headers().get("idempotent-replayed").is_none());
+    let resumed: Value = resumed.json().await.unwrap();
+    assert_eq!(
+        resumed["id"], created["id"],
+        "the order written before the stop"
+    );
+    assert_eq!(resumed["total_inc_tax"], created["total_inc_tax"]);
+    let rerun = expect(send("cut-before-write"), 201).await;
+    assert_ne!(rerun["id"], created["id"]);
+    let all = expect(gw.bc(Method::GET, "/orders"), 200).await;
+    // The Commerce Layer draft, and one order per key.
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    // Both keys answer as done from now on.
+    for key in ["cut-after-write", "cut-before-write"] {
+        let again = send(key).send().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true", "{key}");
+    }
+
+    let token = gw.cl_token().await;
+    for replayed in [false, true] {
+        let r = gw
+            .cl(&token, Method::POST, "/line_items")
+            .header("idempotency-key", "line-cut-after-write")
+            .json(&line)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        assert_eq!(r.headers().get("idempotent-replayed").is_some(), replayed);
+        let doc: Value = r.json().await.unwrap();
+        assert_eq!(doc["errors"][0]["code"], "CONFLICT", "{doc}");
+        assert!(
+            doc["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("interrupted"),
+            "{doc}"
+        );
+    }
+    let order = expect(
+        gw.cl(
+            &token,
+            Method::GET,
+            &format!("/orders/{draft_id}?include=line_items"),
+        ),
+        200,
+    )
+    .await;
+    assert_eq!(
+        order["data"]["relationships"]["line_items"]["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the line was added once: {order}"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn underscore_header_names_are_refused() {
     let gw = TestGateway::start("underscore").await;

@@ -43,7 +43,7 @@ pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Proble
         ["markets", _] => pick(&[(Method::GET, Operation::read("markets.get"))]),
         ["orders"] => pick(&[
             (Method::GET, Operation::read("orders.list")),
-            (Method::POST, Operation::create("orders.create")),
+            (Method::POST, Operation::create_order("orders.create")),
         ]),
         ["orders", _] => pick(&[
             (Method::GET, Operation::read("orders.get")),
@@ -276,7 +276,7 @@ mod tests {
     fn routes_and_methods() {
         assert_eq!(
             operation(&Method::POST, &["orders"]).unwrap(),
-            Operation::create("orders.create")
+            Operation::create_order("orders.create")
         );
         assert_eq!(
             operation(&Method::PATCH, &["orders", "abc"]).unwrap().name,

@@ -226,7 +226,7 @@ pub(super) async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
     settle_draft(&mut order);
     let order = ctx
         .shop
-        .create_order(&req.client.id, order, req.now, req.idempotency_key())
+        .create_order(&req.client.id, order, req.now, req.create_key())
         .await
         .map_err(shop_problem("order"))?;
     single(ctx, req, &order, StatusCode::CREATED)
