@@ -532,9 +532,16 @@ async fn replay_upstream(
             }
             Err(e) => {
                 let transient = is_transient(&e);
+                let wait = match &e {
+                    // An earlier attempt may still land: wait until it has had its time, then look again.
+                    UpstreamShopError::Unsettled { retry_after } => {
+                        *retry_after.max(&backoff(tries))
+                    }
+                    _ => backoff(tries),
+                };
                 let message = e.into_problem("order").message();
                 if transient && tries < MAX_TRIES {
-                    tokio::time::sleep(backoff(tries)).await;
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
                 let state = if transient {
@@ -552,10 +559,12 @@ async fn replay_upstream(
     }
 }
 
-/// An upstream failure a later try may not meet (5xx, timeout, unreachable, rate limit, open breaker).
+/// An upstream failure a later try may not meet (5xx, timeout, unreachable, rate limit, open breaker, an earlier
+/// attempt not settled yet).
 fn is_transient(e: &UpstreamShopError) -> bool {
     use crate::backends::transport::UpstreamError as U;
     match e {
+        UpstreamShopError::Unsettled { .. } => true,
         UpstreamShopError::Upstream { error, .. } => matches!(
             error,
             U::ServerError(_)

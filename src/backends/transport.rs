@@ -146,6 +146,12 @@ impl UpstreamError {
         )
     }
 
+    /// True when no complete reply came back (no answer in time, the connection broke): the upstream may still be
+    /// working on the request, and act after the caller has given up.
+    pub fn may_still_land(&self) -> bool {
+        matches!(self, UpstreamError::Timeout | UpstreamError::Interrupted(_))
+    }
+
     /// True when the upstream may have acted though no success reply arrived: a create must be reconciled.
     pub fn outcome_unknown(&self) -> bool {
         matches!(

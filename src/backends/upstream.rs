@@ -4,6 +4,7 @@
 //! canonical lifecycle checks every transition before the upstream is asked.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::adapters::{
     Adapter, AdapterContext, CreateReply, CustomerNotifications, Journal, Stamp,
@@ -14,7 +15,9 @@ use crate::canonical::{
     Order, OrderFilter, OrderIds, OrderQuery, Page, Platform, PlatformIds, Problem, ProblemKind,
     StatusTriple, Timestamp,
 };
-use crate::store::{JournalState, JournalUpdate, ObjectId, ObjectKind, Store, UpstreamObject};
+use crate::store::{
+    JournalState, JournalUpdate, Landing, ObjectId, ObjectKind, Store, UpstreamObject,
+};
 
 /// Most orders `count_by_status` walks through upstream (platforms without a count endpoint).
 const MAX_COUNTED: u32 = 10_000;
@@ -25,6 +28,11 @@ pub struct UpstreamShop {
     backend: String,
     adapter: Adapter,
     store: Store,
+    /// The backend's `settle` (how long the upstream may still act on a create ordermux stopped waiting for) and
+    /// `total_timeout` (how long ordermux waits at most): until both have passed since a send, or `settle` since
+    /// the attempt broke off, not finding the order by its stamp does not prove it will not appear.
+    settle: Duration,
+    total_timeout: Duration,
 }
 
 /// Why an upstream shop operation failed.
@@ -41,6 +49,10 @@ pub enum UpstreamShopError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// An earlier attempt of this create reached the upstream, has not shown up there, and could still: it is not
+    /// sent again before `retry_after`.
+    #[error("an earlier attempt's outcome is not known yet")]
+    Unsettled { retry_after: Duration },
 }
 
 impl UpstreamShopError {
@@ -64,6 +76,15 @@ impl UpstreamShopError {
                     "internal error; the request was not applied",
                 )
             }
+            UpstreamShopError::Unsettled { retry_after } => {
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Problem::new(
+                    ProblemKind::IdempotencyInFlight,
+                    "",
+                    format!("an earlier attempt of this {what} reached the upstream shop and may still be made there; it is not sent again before it has had time to appear (retry in {secs}s)"),
+                )
+                .with_retry_after(secs.max(1))
+            }
         }
     }
 }
@@ -73,12 +94,15 @@ type Result<T> = std::result::Result<T, UpstreamShopError>;
 impl UpstreamShop {
     pub fn new(ctx: AdapterContext, store: Store) -> std::result::Result<Arc<Self>, String> {
         let backend = ctx.backend.name.clone();
+        let (settle, total_timeout) = (ctx.backend.settle, ctx.backend.total_timeout);
         let adapter = Adapter::new(ctx)?
             .ok_or_else(|| format!("backend {backend:?} is the embedded shop, not an upstream"))?;
         Ok(Arc::new(UpstreamShop {
             backend,
             adapter,
             store,
+            settle,
+            total_timeout,
         }))
     }
 
@@ -150,18 +174,20 @@ impl UpstreamShop {
         adopt: Option<&Order>,
         reply: CreateReply,
     ) -> Result<Order> {
-        let now = || chrono::Utc::now().timestamp();
+        let now = chrono::Utc::now();
         let entry = self
             .store
-            .journal_begin(&self.backend, stamp.key(), client, now())
+            .journal_begin(
+                &self.backend,
+                stamp.key(),
+                client,
+                now.timestamp(),
+                Some(self.landing_until(now, self.total_timeout)),
+            )
             .await?;
         if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
             let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
             return self.adopt_and_localize(found, adopt, Sighting::Read).await;
-        }
-        if !entry.fresh && entry.state != JournalState::Sent {
-            self.journal(stamp.key(), JournalState::Sent, None, None)
-                .await?;
         }
         let journal = Journal::new(self.store.clone(), &self.backend, stamp.key(), entry.steps);
         // An earlier attempt may have reached the upstream: look before sending anything.
@@ -173,7 +199,27 @@ impl UpstreamShop {
                 .map_err(|e| self.upstream(e))?;
             if let Some(found) = found {
                 self.note_order_id(&journal, &found).await?;
+            } else if journal.steps()["order_id"].is_null() {
+                // Not there, but an attempt still in the upstream's hands (slow, or sent just before a crash)
+                // could land after a resend and make two.
+                if let Some(wait) = entry.landing_until.and_then(still_landing) {
+                    let unfinished = self
+                        .adapter
+                        .holds_unfinished(&stamp)
+                        .await
+                        .map_err(|e| self.upstream(e))?;
+                    if !unfinished {
+                        return Err(UpstreamShopError::Unsettled { retry_after: wait });
+                    }
+                }
             }
+        }
+        if !entry.fresh {
+            // Sending again: this attempt may land until its own window ends.
+            let landing =
+                Landing::Until(self.landing_until(chrono::Utc::now(), self.total_timeout));
+            self.journal(stamp.key(), JournalState::Sent, None, landing)
+                .await?;
         }
         let mut result = self.adapter.create(&order, &stamp, &journal, reply).await;
         if let Err(e) = &result {
@@ -191,6 +237,16 @@ impl UpstreamShop {
             Ok(created) => self.confirm(stamp.key(), created, adopt).await,
             Err(e) if e.outcome_unknown() => {
                 tracing::warn!(backend = %self.backend, stamp = stamp.key(), error = %e, "create outcome unknown; left for reconciliation");
+                let landing = if e.may_still_land() {
+                    // Broken off now: the upstream may still act for `settle` from here.
+                    Landing::Until(self.landing_until(chrono::Utc::now(), Duration::ZERO))
+                } else {
+                    // The upstream answered (an error, an unreadable reply): it holds nothing more of ours, so a
+                    // retry that does not find the order may send it at once.
+                    Landing::Settled
+                };
+                self.journal(stamp.key(), JournalState::Sent, None, landing)
+                    .await?;
                 Err(self.upstream(e))
             }
             Err(e) => {
@@ -204,6 +260,15 @@ impl UpstreamShop {
                 Err(self.upstream(e))
             }
         }
+    }
+
+    /// Until when an attempt may land upstream, in Unix milliseconds, when ordermux may wait for it `waiting`
+    /// more from `at`.
+    fn landing_until(&self, at: chrono::DateTime<chrono::Utc>, waiting: Duration) -> i64 {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        at.timestamp_millis()
+            .saturating_add(ms(waiting))
+            .saturating_add(ms(self.settle))
     }
 
     /// Records the upstream order found by its stamp as the journal's `order_id` step, which tells the adapter
@@ -227,7 +292,7 @@ impl UpstreamShop {
         let id = self.upstream_id_of(&created)?;
         // The journal row and the new order's ids are independent writes: sent together, they share a commit.
         let (confirmed, localized) = tokio::join!(
-            self.journal(key, JournalState::Confirmed, Some(id), None),
+            self.journal(key, JournalState::Confirmed, Some(id), Landing::Settled),
             self.adopt_and_localize(created, adopt, Sighting::Created)
         );
         confirmed?;
@@ -272,8 +337,10 @@ impl UpstreamShop {
         self.localize_as(created, sighting).await
     }
 
+    /// Records an attempt that ended with the upstream's answer (or never reached it): nothing left to land.
     async fn settle(&self, key: &str, state: JournalState, e: &UpstreamError) -> Result<()> {
-        self.journal(key, state, None, Some(e.to_string())).await
+        self.journal_update(key, state, None, Some(e.to_string()), Landing::Settled)
+            .await
     }
 
     async fn journal(
@@ -281,7 +348,19 @@ impl UpstreamShop {
         key: &str,
         state: JournalState,
         upstream_id: Option<String>,
+        landing: Landing,
+    ) -> Result<()> {
+        self.journal_update(key, state, upstream_id, None, landing)
+            .await
+    }
+
+    async fn journal_update(
+        &self,
+        key: &str,
+        state: JournalState,
+        upstream_id: Option<String>,
         last_error: Option<String>,
+        landing: Landing,
     ) -> Result<()> {
         self.store
             .journal_update(JournalUpdate {
@@ -292,6 +371,7 @@ impl UpstreamShop {
                 steps: None,
                 last_error,
                 now: chrono::Utc::now().timestamp(),
+                landing,
             })
             .await?;
         Ok(())
@@ -699,4 +779,13 @@ fn own_scheme_id(platform: Platform, id: &ObjectId) -> Option<String> {
         (Platform::CommerceLayer, ObjectId::CommerceLayer(s)) => Some(s.clone()),
         _ => None,
     }
+}
+
+/// How long an attempt that may land upstream until `until` (Unix ms) still may.
+fn still_landing(until: i64) -> Option<Duration> {
+    let left = until.saturating_sub(chrono::Utc::now().timestamp_millis());
+    u64::try_from(left)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
 }

@@ -63,6 +63,10 @@ pub struct Backend {
     /// Consecutive transport failures that open the circuit breaker, and how long it stays open.
     pub breaker_failures: u32,
     pub breaker_cooldown: Duration,
+    /// How long the upstream may still act on a create after ordermux stopped waiting for it (timed out, or the
+    /// connection broke): until then, a retry that does not find the order by its stamp is told to come back
+    /// rather than sending it again.
+    pub settle: Duration,
     /// BigCommerce: the upstream store's hash.
     pub store_hash: Option<String>,
     /// Commerce Layer: currency → market id for orders created there.
@@ -101,6 +105,7 @@ impl Backend {
             max_response_bytes: 8 << 20,
             breaker_failures: 5,
             breaker_cooldown: Duration::from_millis(10_000),
+            settle: Duration::from_millis(30_000),
             store_hash: None,
             markets: Default::default(),
             checkout: CheckoutChoices::default(),
@@ -572,6 +577,7 @@ fn validate_backends(
                 "breaker_cooldown_ms",
                 problems,
             ),
+            settle: ms(b.settle_ms, 30_000, "settle_ms", problems),
             store_hash: b.store_hash,
             markets: b.markets,
             checkout: CheckoutChoices {

@@ -19,7 +19,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 
 pub use replay::{ReplayEntry, ReplayMark};
 pub use sqlite::SqliteStore;
-pub use upstream::{JournalEntry, JournalState, JournalUpdate, UpstreamObject};
+pub use upstream::{JournalEntry, JournalState, JournalUpdate, Landing, UpstreamObject};
 
 /// Which object an id in a platform's scheme names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -501,15 +501,17 @@ impl Store {
         dispatch!(self, s => s.upstream_resolve(backend, kind, id).await)
     }
 
-    /// The journal row for `key`, created as `Sent` if new (see `JournalEntry::fresh`).
+    /// The journal row for `key`, created as `Sent` if new (see `JournalEntry::fresh`), its attempt possibly
+    /// landing upstream until `landing_until` (Unix ms; see `JournalEntry::landing_until`).
     pub async fn journal_begin(
         &self,
         backend: &str,
         key: &str,
         client: &str,
         now: i64,
+        landing_until: Option<i64>,
     ) -> Result<JournalEntry, StoreError> {
-        dispatch!(self, s => s.journal_begin(backend, key, client, now).await)
+        dispatch!(self, s => s.journal_begin(backend, key, client, now, landing_until).await)
     }
 
     pub async fn journal_update(&self, update: JournalUpdate) -> Result<(), StoreError> {

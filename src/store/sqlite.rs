@@ -32,7 +32,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 9] = [
+const MIGRATIONS: [(i64, &str); 10] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -50,6 +50,10 @@ const MIGRATIONS: [(i64, &str); 9] = [
     (
         9,
         include_str!("../../migrations/0009_idempotency_recovery.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/0010_journal_landing.sql"),
     ),
 ];
 
@@ -251,6 +255,7 @@ enum WriteOp {
         key: String,
         client: String,
         now: i64,
+        landing_until: Option<i64>,
     },
     JournalUpdate(Box<super::upstream::JournalUpdate>),
     /// Ids in every scheme for upstream objects (`upstream_map`).
@@ -462,8 +467,13 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 key,
                 client,
                 now,
+                landing_until,
             } => Outcome::Journal(super::upstream::journal_begin(
-                &tx, backend, key, client, *now,
+                &tx,
+                backend,
+                key,
+                client,
+                (*now, *landing_until),
             )?),
             WriteOp::JournalUpdate(update) => {
                 super::upstream::journal_update(&tx, update)?;
@@ -1211,12 +1221,14 @@ impl SqliteStore {
         key: &str,
         client: &str,
         now: i64,
+        landing_until: Option<i64>,
     ) -> Result<super::upstream::JournalEntry, StoreError> {
         let op = WriteOp::JournalBegin {
             backend: backend.to_owned(),
             key: key.to_owned(),
             client: client.to_owned(),
             now,
+            landing_until,
         };
         match self.write(op).await? {
             Outcome::Journal(entry) => Ok(entry),
@@ -2352,7 +2364,7 @@ mod tests {
         {
             let conn = Connection::open(dir.join("ordermux.db")).unwrap();
             conn.execute_batch(
-                "ALTER TABLE idempotency DROP COLUMN owner; ALTER TABLE idempotency DROP COLUMN wrote; DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; PRAGMA user_version = 7;",
+                "ALTER TABLE upstream_journal DROP COLUMN landing_until; ALTER TABLE idempotency DROP COLUMN owner; ALTER TABLE idempotency DROP COLUMN wrote; DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; PRAGMA user_version = 7;",
             )
             .unwrap();
         }

@@ -63,6 +63,8 @@ pub struct JournalEntry {
     pub steps: serde_json::Value,
     /// True when this call created the row (no earlier attempt exists); it is created `Sent`.
     pub fresh: bool,
+    /// Until when (Unix ms) the last attempt may still land upstream: sent, and neither answered nor seen there.
+    pub landing_until: Option<i64>,
 }
 
 fn scheme_column(platform: Platform) -> &'static str {
@@ -205,6 +207,19 @@ pub struct JournalUpdate {
     pub steps: Option<serde_json::Value>,
     pub last_error: Option<String>,
     pub now: i64,
+    pub landing: Landing,
+}
+
+/// What a journal update says about an attempt that may still land upstream (`JournalEntry::landing_until`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Landing {
+    /// Unchanged.
+    #[default]
+    Keep,
+    /// The upstream answered: nothing of ours is left in its hands.
+    Settled,
+    /// An attempt is being sent, and may land until then (Unix ms).
+    Until(i64),
 }
 
 pub(super) fn journal_begin(
@@ -212,24 +227,25 @@ pub(super) fn journal_begin(
     backend: &str,
     key: &str,
     client: &str,
-    now: i64,
+    (now, landing_until): (i64, Option<i64>),
 ) -> Result<JournalEntry, StoreError> {
     // The common case, a new key, is one statement: the inserted row comes back. A key already journaled
     // inserts nothing and returns nothing; its row is read.
-    let row = |r: &Row<'_>| -> rusqlite::Result<(String, Option<String>, String)> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    type Found = (String, Option<String>, String, Option<i64>);
+    let row = |r: &Row<'_>| -> rusqlite::Result<Found> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     };
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO upstream_journal (backend, key, client, state, updated_at) VALUES (?, ?, ?, 'sent', ?) ON CONFLICT (backend, key) DO NOTHING RETURNING state, upstream_id, steps",
+            "INSERT INTO upstream_journal (backend, key, client, state, updated_at, landing_until) VALUES (?, ?, ?, 'sent', ?, ?) ON CONFLICT (backend, key) DO NOTHING RETURNING state, upstream_id, steps, landing_until",
         )?
-        .query_row(params![backend, key, client, now], row)
+        .query_row(params![backend, key, client, now, landing_until], row)
         .optional()?;
-    let ((state, upstream_id, steps), fresh) = match inserted {
+    let ((state, upstream_id, steps, landing_until), fresh) = match inserted {
         Some(found) => (found, true),
         None => (
             conn.prepare_cached(
-                "SELECT state, upstream_id, steps FROM upstream_journal WHERE backend = ? AND key = ?",
+                "SELECT state, upstream_id, steps, landing_until FROM upstream_journal WHERE backend = ? AND key = ?",
             )?
             .query_row(params![backend, key], row)?,
             false,
@@ -242,12 +258,13 @@ pub(super) fn journal_begin(
         steps: serde_json::from_str(&steps)
             .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?,
         fresh,
+        landing_until,
     })
 }
 
 pub(super) fn journal_update(conn: &Connection, u: &JournalUpdate) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ? WHERE backend = ? AND key = ?",
+        "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ?, landing_until = CASE WHEN ? THEN landing_until ELSE ? END WHERE backend = ? AND key = ?",
     )?
     .execute(params![
         u.state.key(),
@@ -255,6 +272,11 @@ pub(super) fn journal_update(conn: &Connection, u: &JournalUpdate) -> Result<(),
         u.steps.as_ref().map(serde_json::Value::to_string),
         u.last_error,
         u.now,
+        u.landing == Landing::Keep,
+        match u.landing {
+            Landing::Until(ms) => Some(ms),
+            Landing::Keep | Landing::Settled => None,
+        },
         u.backend,
         u.key
     ])?;

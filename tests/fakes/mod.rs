@@ -113,6 +113,9 @@ pub enum Fault {
     Delay(Duration),
     /// Handle the request (it takes effect), then wait before replying: a timeout after success.
     DelayAfter(Duration),
+    /// Handle the request after a delay whether or not the client is still there, as a server finishes what it
+    /// received: the order appears late, after a client that gave up may already have retried.
+    Late(Duration),
     /// Close the connection without any reply; the platform never sees the request.
     ResetBefore,
     /// Handle the request (it takes effect), then close the connection without a reply.
@@ -335,6 +338,16 @@ async fn serve_one<P: FakePlatform>(
             let r = handle();
             tokio::time::sleep(d).await;
             r
+        }
+        Some(Fault::Late(d)) => {
+            // Its own task: hyper drops this future when the client goes, the task goes on.
+            let (s, request) = (shared.clone(), request.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                s.platform.lock().unwrap().handle(&request)
+            })
+            .await
+            .map_err(std::io::Error::other)?
         }
         Some(Fault::ResetBefore) => {
             record(0);

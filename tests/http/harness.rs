@@ -80,7 +80,7 @@ pub async fn journal_for(
     stamp: &ordermux::backends::adapters::Stamp,
 ) -> ordermux::backends::adapters::Journal {
     store
-        .journal_begin("up", stamp.key(), "client", 0)
+        .journal_begin("up", stamp.key(), "client", 0, None)
         .await
         .expect("journal row");
     ordermux::backends::adapters::Journal::new(

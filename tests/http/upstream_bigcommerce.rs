@@ -741,6 +741,65 @@ async fn slow_create_then_retry_makes_exactly_one_order() {
     // No POST count here: the delayed reply is never recorded by the fake once the client has gone.
 }
 
+/// F3 of the reliability plan: the upstream makes the order only after the gateway gave up waiting (slow, then it
+/// acts). A retry that comes before then finds nothing by the stamp; sending again would make a second order when
+/// the first lands. It is told to come back (409 with Retry-After) until the first attempt has had the backend's
+/// `settle` to show up; it adopts the order once it is there.
+#[tokio::test]
+async fn an_order_the_upstream_makes_late_is_not_sent_twice() {
+    let fake = start().await;
+    let mut b = backend(&fake.base_url());
+    b.timeout = Duration::from_millis(300);
+    b.settle = Duration::from_millis(1_500);
+    let s = UpstreamShop::new(ctx(b), store("bc-late").await).unwrap();
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::Late(Duration::from_millis(500)),
+        1,
+    );
+    let first = s
+        .create("demo", order("late@example.com", 7), Some("k-late"))
+        .await;
+    assert!(first.is_err(), "the first attempt timed out");
+    let settle_from = std::time::Instant::now();
+    let early = s
+        .create("demo", order("late@example.com", 7), Some("k-late"))
+        .await;
+    match early {
+        Err(e) => {
+            let p = e.into_problem("order");
+            assert_eq!(p.kind, ProblemKind::IdempotencyInFlight, "{p:?}");
+            assert!(p.retry_after.is_some());
+        }
+        Ok(o) => panic!(
+            "sent again while the first attempt could still land: {:?}",
+            o.ids
+        ),
+    }
+    // The first attempt lands upstream meanwhile; once the window has passed, a retry adopts it.
+    let settled = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match s
+            .create("demo", order("late@example.com", 7), Some("k-late"))
+            .await
+        {
+            Ok(o) => break o,
+            Err(e) => {
+                let p = e.into_problem("order");
+                assert_eq!(p.kind, ProblemKind::IdempotencyInFlight, "{p:?}");
+                assert!(
+                    settle_from.elapsed() < Duration::from_secs(5),
+                    "still unsettled after 5 s"
+                );
+            }
+        }
+    };
+    assert!(settled.ids.platform.bigcommerce.is_some());
+    assert_eq!(fake.with(|f| f.order_count()), 1);
+    assert_eq!(with_stamp(&fake, "demo", "k-late"), 1);
+}
+
 /// A failure before the platform saw the create: the caller is told it failed, the retry creates it once.
 async fn unseen_failure_then_retry(fault: Fault, name: &str) {
     let fake = start().await;

@@ -143,6 +143,7 @@ impl Journal {
                 steps: Some(steps),
                 last_error: None,
                 now: chrono::Utc::now().timestamp(),
+                landing: crate::store::Landing::Keep,
             })
             .await
             .map_err(|e| UpstreamError::Local(format!("journal: {e}")))
@@ -221,6 +222,16 @@ impl Adapter {
     /// The order carrying `stamp`, if the upstream has one (reconciliation after an uncertain create).
     pub async fn find_by_stamp(&self, stamp: &Stamp) -> Result<Option<Order>, UpstreamError> {
         each!(self, a => a.find_by_stamp(stamp).await)
+    }
+
+    /// Whether the upstream holds an order under `stamp` that `find_by_stamp` does not answer because it is not
+    /// finished: a Commerce Layer draft an earlier attempt began, which `create` resumes. Platforms that create in
+    /// one call hold none (and are not asked).
+    pub async fn holds_unfinished(&self, stamp: &Stamp) -> Result<bool, UpstreamError> {
+        match self {
+            Adapter::CommerceLayer(a) => a.holds_unfinished(stamp).await,
+            Adapter::BigCommerce(_) | Adapter::FluentCart(_) => Ok(false),
+        }
     }
 
     pub async fn get(&self, upstream_id: &str) -> Result<Order, UpstreamError> {
