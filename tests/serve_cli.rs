@@ -249,6 +249,46 @@ fn config_with(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     path
 }
 
+/// A configuration for `dir` whose BigCommerce callers on store `demo` are translated to the BigCommerce shop
+/// at `base_url` (store `up`), with `limits` (backend keys) added.
+fn routed_to_bigcommerce(
+    dir: &std::path::Path,
+    base_url: &str,
+    limits: &str,
+) -> std::path::PathBuf {
+    std::fs::write(dir.join("token"), "up-token").unwrap();
+    std::fs::write(dir.join("client"), "up-client").unwrap();
+    config_with(
+        dir,
+        &format!(
+            r#"
+[[backends]]
+name = "up"
+type = "bigcommerce"
+base_url = "{base_url}"
+store_hash = "up"
+credentials = {{ token_file = "token", client_id_file = "client" }}
+{limits}
+
+[[routes]]
+dialect = "bigcommerce"
+store_hash = "demo"
+backend = "up"
+mode = "translate"
+"#
+        ),
+    )
+}
+
+fn bc_create_body() -> serde_json::Value {
+    serde_json::json!({
+        "billing_address": {"first_name": "Kim", "last_name": "Lee", "street_1": "1 Main St", "city": "Austin",
+            "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
+            "email": "kim@example.com"},
+        "products": [{"name": "Gift wrap", "quantity": 2, "price_inc_tax": 5, "price_ex_tax": 5}]
+    })
+}
+
 /// F10 of the reliability plan over HTTP: the gateway is killed (SIGKILL) after it sent a create upstream and
 /// before it answered. The caller's retry with the same Idempotency-Key, to the restarted gateway, gets the order
 /// the upstream made (found by the key stamped on it, not sent again), where it used to get "still in flight"
@@ -261,37 +301,13 @@ async fn a_create_cut_off_by_sigkill_is_finished_by_the_retry_after_a_restart() 
     let fake =
         Fake::start(BigCommerceFake::new("up", "up-token").with_client_id("up-client")).await;
     let dir = temp_dir("sigkill-create");
-    std::fs::write(dir.join("token"), "up-token").unwrap();
-    std::fs::write(dir.join("client"), "up-client").unwrap();
-    let config = config_with(
+    let config = routed_to_bigcommerce(
         &dir,
-        &format!(
-            r#"
-[[backends]]
-name = "up"
-type = "bigcommerce"
-base_url = "{}"
-store_hash = "up"
-credentials = {{ token_file = "token", client_id_file = "client" }}
-timeout_ms = 20000
-total_timeout_ms = 30000
-
-[[routes]]
-dialect = "bigcommerce"
-store_hash = "demo"
-backend = "up"
-mode = "translate"
-"#,
-            fake.base_url()
-        ),
+        &fake.base_url(),
+        "timeout_ms = 20000\ntotal_timeout_ms = 30000",
     );
     let data = dir.join("data");
-    let body = serde_json::json!({
-        "billing_address": {"first_name": "Kim", "last_name": "Lee", "street_1": "1 Main St", "city": "Austin",
-            "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
-            "email": "kim@example.com"},
-        "products": [{"name": "Gift wrap", "quantity": 2, "price_inc_tax": 5, "price_ex_tax": 5}]
-    });
+    let body = bc_create_body();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let create = |addr: &str| {
         http.post(format!("http://{addr}/stores/demo/v2/orders"))
@@ -357,6 +373,109 @@ mode = "translate"
         "{said}"
     );
 
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// F10 at random points. Each round sends a create under a new key and kills the gateway (SIGKILL) after a random
+/// pause: before the create went out, while the upstream works on it (acting after a random delay, whether or
+/// not anyone still waits), or after it answered. The restarted gateway is sent the same create until it answers
+/// 201, waiting while it says an earlier attempt may still land (409). Every key ends with exactly one order
+/// upstream, and one the first caller was told of is the one the retry gets. Bounded: `ROUNDS` rounds, each
+/// retried for at most 20 s. The seed is printed with any failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_killed_at_random_points_end_with_exactly_one_order_each() {
+    use crate::fakes::bigcommerce::BigCommerceFake;
+    use crate::fakes::{Fake, Fault};
+    use ordermux::backends::adapters::Stamp;
+
+    const ROUNDS: u32 = 6;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        | 1;
+    let mut state = u64::from(seed);
+    let mut below = move |n: u64| {
+        // xorshift64: enough to spread the kill points; the seed replays a failure.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let fake =
+        Fake::start(BigCommerceFake::new("up", "up-token").with_client_id("up-client")).await;
+    let dir = temp_dir("sigkill-chaos");
+    let config = routed_to_bigcommerce(
+        &dir,
+        &fake.base_url(),
+        "timeout_ms = 1000\ntotal_timeout_ms = 2000\nsettle_ms = 300",
+    );
+    let data = dir.join("data");
+    let body = bc_create_body();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let create = |addr: &str, key: &str| {
+        http.post(format!("http://{addr}/stores/demo/v2/orders"))
+            .header("x-auth-token", "demo-secret")
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+
+    let (mut child, mut addr) = start_serving(&config, &data);
+    for round in 0..ROUNDS {
+        let key = format!("chaos-{round}");
+        let act_after = Duration::from_millis(below(60));
+        let fault = if below(2) == 0 {
+            Fault::Late(act_after)
+        } else {
+            Fault::DelayAfter(act_after)
+        };
+        fake.fail(Some("POST"), Some("/orders"), fault.clone(), 1);
+        let first = tokio::spawn(create(&addr, &key));
+        let kill_after = Duration::from_millis(below(80));
+        tokio::time::sleep(kill_after).await;
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let told = match first.await.unwrap() {
+            Ok(r) if r.status() == 201 => {
+                Some(r.json::<serde_json::Value>().await.unwrap()["id"].clone())
+            }
+            _ => None,
+        };
+        let context = format!("seed {seed}, round {round}: {fault:?}, killed after {kill_after:?}");
+
+        (child, addr) = start_serving(&config, &data);
+        let started = Instant::now();
+        let answered = loop {
+            let r = create(&addr, &key).await.unwrap();
+            let status = r.status().as_u16();
+            let doc: serde_json::Value = r.json().await.unwrap();
+            match status {
+                201 => break doc,
+                // An earlier attempt may still land upstream: come back.
+                409 => tokio::time::sleep(Duration::from_millis(250)).await,
+                _ => panic!("{context}: {status} {doc}"),
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{context}: still not answered"
+            );
+        };
+        if let Some(id) = told {
+            assert_eq!(
+                answered["id"], id,
+                "{context}: another order than the one told"
+            );
+        }
+        // Longer than any upstream delay: an attempt that was still to land has landed.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let stamped =
+            fake.with(|f| f.count_with_external_order_id(Stamp::for_key("demo", &key).key()));
+        assert_eq!(stamped, 1, "{context}: orders upstream under the key");
+    }
+    assert_eq!(fake.with(|f| f.order_count()), ROUNDS as usize);
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
