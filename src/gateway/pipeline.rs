@@ -869,12 +869,9 @@ async fn keep_answer(
             .map(|c| c.to_bytes().to_vec())
             .unwrap_or_default(),
     };
-    let outcome = if status.is_client_error() || status.is_server_error() {
-        store.idempotency_release(client, key, &stored).await
-    } else {
-        store.idempotency_complete(client, key, &stored).await
-    };
-    if let Err(e) = outcome {
+    // Not awaited: the answer goes out without waiting for this commit (see `queue_idempotency_answer`).
+    let error = status.is_client_error() || status.is_server_error();
+    if let Err(e) = store.queue_idempotency_answer(client, key, stored, error) {
         tracing::error!(error = %e, "idempotency record not saved");
     }
     response

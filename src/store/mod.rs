@@ -434,6 +434,21 @@ impl Store {
         dispatch!(self, s => s.idempotency_complete(client, key, response).await)
     }
 
+    /// Queues the answer to a claimed key — kept for replay, or for an error answer (`release`) the key freed as
+    /// `idempotency_release` does — and returns without waiting for its commit. The writer commits in order, so
+    /// every later claim of the key sees it. Safe to answer the caller before it is durable: a gateway that stops
+    /// first leaves the claim in flight, and the next one takes it over from what the request wrote (its mark in
+    /// the store, or the upstream journal).
+    pub fn queue_idempotency_answer(
+        &self,
+        client: &str,
+        key: &str,
+        response: StoredResponse,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.queue_idempotency_answer(client, key, response, release))
+    }
+
     /// Releases `key` after an error answer, so a corrected retry with the same key can run — unless the request
     /// (or an interrupted attempt before it) wrote to the store: a retry would write again, so `response` is kept
     /// as the key's answer instead.

@@ -245,10 +245,13 @@ enum WriteOp {
         retention: Duration,
         owner: i64,
     },
+    /// The answer to a claimed key: kept for replay, or, for an error answer (`release`), the key freed for a
+    /// corrected retry unless the request wrote something under it.
     Complete {
         client: String,
         key: String,
         response: StoredResponse,
+        release: bool,
     },
     JournalBegin {
         backend: String,
@@ -377,7 +380,10 @@ fn commit_batch(
             for (op, reply) in batch {
                 let result =
                     run_writes(conn, &[&op]).and_then(|mut v| v.pop().ok_or_else(wrong_outcome));
-                let _ = reply.send(result);
+                if let Err(Err(e)) = reply.send(result) {
+                    // Queued without a waiter (`queue_idempotency_answer`), or its caller has gone.
+                    tracing::error!(error = %e, "a write no caller waits for failed");
+                }
             }
         }
     }
@@ -458,8 +464,19 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 client,
                 key,
                 response,
+                release,
             } => {
-                complete_key(&tx, client, key, response)?;
+                let freed = *release
+                    && tx
+                        .prepare_cached(
+                            "DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight' AND wrote IS NULL",
+                        )?
+                        .execute(params![client, key])?
+                        > 0;
+                if !freed {
+                    // Kept; for an error, because something was written under the key: a retry would write again.
+                    complete_key(&tx, client, key, response)?;
+                }
                 Outcome::Done
             }
             WriteOp::JournalBegin {
@@ -600,6 +617,15 @@ fn mark_claim(conn: &Connection, claim: &ClaimRef, gid: &str) -> Result<(), Stor
     )?
     .execute(params![gid, claim.client, claim.key])?;
     Ok(())
+}
+
+fn answer_op(client: &str, key: &str, response: StoredResponse, release: bool) -> WriteOp {
+    WriteOp::Complete {
+        client: client.to_owned(),
+        key: key.to_owned(),
+        response,
+        release,
+    }
 }
 
 fn complete_key(
@@ -1205,12 +1231,26 @@ impl SqliteStore {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let op = WriteOp::Complete {
-            client: client.to_owned(),
-            key: key.to_owned(),
-            response: response.clone(),
-        };
-        self.write(op).await.map(drop)
+        self.write(answer_op(client, key, response.clone(), false))
+            .await
+            .map(drop)
+    }
+
+    /// Queues the answer to a claimed key (see `Store::queue_idempotency_answer`) without waiting for it.
+    pub fn queue_idempotency_answer(
+        &self,
+        client: &str,
+        key: &str,
+        response: StoredResponse,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let (reply, _) = tokio::sync::oneshot::channel();
+        self.writes
+            .send(WriterJob::Batched {
+                op: answer_op(client, key, response, release),
+                reply,
+            })
+            .map_err(|_| StoreError::Stopped)
     }
 
     /// The journal row for `key`, created (as `Sent`: the caller is about to send) if there is none; committed
@@ -1270,21 +1310,9 @@ impl SqliteStore {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        let (client, key, response) = (client.to_owned(), key.to_owned(), response.clone());
-        self.exclusive(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let freed = tx.execute(
-                "DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight' AND wrote IS NULL",
-                [&client, &key],
-            )?;
-            if freed == 0 {
-                // Something was written under the key: the error is its answer from now on.
-                complete_key(&tx, &client, &key, &response)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        self.write(answer_op(client, key, response.clone(), true))
+            .await
+            .map(drop)
     }
 
     /// Deletes at most `limit` idempotency records made before `before` (oldest first, through the age index),
