@@ -245,8 +245,14 @@ impl UpstreamShop {
                     // retry that does not find the order may send it at once.
                     Landing::Settled
                 };
-                self.journal(stamp.key(), JournalState::Sent, None, landing)
-                    .await?;
+                self.journal_update(
+                    stamp.key(),
+                    JournalState::Sent,
+                    None,
+                    Some(e.to_string()),
+                    landing,
+                )
+                .await?;
                 Err(self.upstream(e))
             }
             Err(e) => {

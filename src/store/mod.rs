@@ -424,21 +424,12 @@ impl Store {
         dispatch!(self, s => s.idempotency_begin(client, key, fingerprint, now, retention).await)
     }
 
-    /// Keeps the response of the request holding `key`, for replay.
-    pub async fn idempotency_complete(
-        &self,
-        client: &str,
-        key: &str,
-        response: &StoredResponse,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.idempotency_complete(client, key, response).await)
-    }
-
-    /// Queues the answer to a claimed key — kept for replay, or for an error answer (`release`) the key freed as
-    /// `idempotency_release` does — and returns without waiting for its commit. The writer commits in order, so
-    /// every later claim of the key sees it. Safe to answer the caller before it is durable: a gateway that stops
-    /// first leaves the claim in flight, and the next one takes it over from what the request wrote (its mark in
-    /// the store, or the upstream journal).
+    /// Queues the answer to a claimed key and returns without waiting for its commit. The answer is kept for
+    /// replay; an error answer (`release`) frees the key instead, for a corrected retry, unless the request (or an
+    /// interrupted attempt before it) wrote to the store: a retry would write again, so the error is kept.
+    /// The writer commits in order, so every later claim of the key sees it. Answering the caller before it is
+    /// durable is safe: a gateway that stops first leaves the claim in flight, and the next one takes it over from
+    /// what the request wrote (its mark in the store, or the upstream journal).
     pub fn queue_idempotency_answer(
         &self,
         client: &str,
@@ -447,18 +438,6 @@ impl Store {
         release: bool,
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.queue_idempotency_answer(client, key, response, release))
-    }
-
-    /// Releases `key` after an error answer, so a corrected retry with the same key can run — unless the request
-    /// (or an interrupted attempt before it) wrote to the store: a retry would write again, so `response` is kept
-    /// as the key's answer instead.
-    pub async fn idempotency_release(
-        &self,
-        client: &str,
-        key: &str,
-        response: &StoredResponse,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.idempotency_release(client, key, response).await)
     }
 
     /// Deletes at most `limit` idempotency records made before `before`; answers how many went.

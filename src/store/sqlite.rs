@@ -1225,13 +1225,16 @@ impl SqliteStore {
         }
     }
 
-    pub async fn idempotency_complete(
+    /// `queue_idempotency_answer`, waiting for the commit.
+    #[cfg(test)]
+    async fn idempotency_answer(
         &self,
         client: &str,
         key: &str,
         response: &StoredResponse,
+        release: bool,
     ) -> Result<(), StoreError> {
-        self.write(answer_op(client, key, response.clone(), false))
+        self.write(answer_op(client, key, response.clone(), release))
             .await
             .map(drop)
     }
@@ -1302,17 +1305,6 @@ impl SqliteStore {
             Outcome::Mapped(ids) => Ok(ids),
             _ => Err(wrong_outcome()),
         }
-    }
-
-    pub async fn idempotency_release(
-        &self,
-        client: &str,
-        key: &str,
-        response: &StoredResponse,
-    ) -> Result<(), StoreError> {
-        self.write(answer_op(client, key, response.clone(), true))
-            .await
-            .map(drop)
     }
 
     /// Deletes at most `limit` idempotency records made before `before` (oldest first, through the age index),
@@ -2618,7 +2610,7 @@ mod tests {
             body: b"{}".to_vec(),
         };
         store
-            .idempotency_complete("demo", "k1", &response)
+            .idempotency_answer("demo", "k1", &response, false)
             .await
             .unwrap();
         assert_eq!(claim(fp).await, IdempotencyClaim::Replay(response));
@@ -2741,7 +2733,7 @@ mod tests {
         };
         // Nothing written: the error frees the key for a corrected retry.
         after
-            .idempotency_release("demo", "nothing", &refused)
+            .idempotency_answer("demo", "nothing", &refused, true)
             .await
             .unwrap();
         assert_eq!(
@@ -2750,7 +2742,7 @@ mod tests {
         );
         // Written: the error is the key's answer from now on.
         after
-            .idempotency_release("demo", "edited", &refused)
+            .idempotency_answer("demo", "edited", &refused, true)
             .await
             .unwrap();
         assert_eq!(
