@@ -34,28 +34,19 @@ fn http(addr: &str, request: &str) -> String {
 #[test]
 fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
     let dir = temp_dir("serve");
-    let mut child = bin()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let (mut child, addr) = listening(
+        bin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .stderr(Stdio::piped()),
+    );
     let health = http(
         &addr,
         "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -213,16 +204,20 @@ fn start_serving(
     config: &std::path::Path,
     data_dir: &std::path::Path,
 ) -> (std::process::Child, String) {
-    let mut child = bin()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    listening(
+        bin()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null()),
+    )
+}
+
+/// Spawns `serve` and reads the address it listens on from its first line.
+fn listening(serve: &mut Command) -> (std::process::Child, String) {
+    let mut child = serve.stdout(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -280,13 +275,42 @@ mode = "translate"
     )
 }
 
-fn bc_create_body() -> serde_json::Value {
-    serde_json::json!({
-        "billing_address": {"first_name": "Kim", "last_name": "Lee", "street_1": "1 Main St", "city": "Austin",
-            "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
-            "email": "kim@example.com"},
-        "products": [{"name": "Gift wrap", "quantity": 2, "price_inc_tax": 5, "price_ex_tax": 5}]
-    })
+/// A BigCommerce fake (store `up`), and a configuration in a fresh directory `name` that translates BigCommerce
+/// callers on store `demo` to it, with `limits` added to the backend.
+async fn behind_bigcommerce(
+    name: &str,
+    limits: &str,
+) -> (
+    crate::fakes::Fake<crate::fakes::bigcommerce::BigCommerceFake>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let fake = crate::fakes::Fake::start(
+        crate::fakes::bigcommerce::BigCommerceFake::new("up", "up-token")
+            .with_client_id("up-client"),
+    )
+    .await;
+    let dir = temp_dir(name);
+    let config = routed_to_bigcommerce(&dir, &fake.base_url(), limits);
+    (fake, dir, config)
+}
+
+/// A BigCommerce create under Idempotency-Key `key`, to the gateway at `addr`.
+fn send_create(
+    http: &reqwest::Client,
+    addr: &str,
+    key: &str,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    http.post(format!("http://{addr}/stores/demo/v2/orders"))
+        .header("x-auth-token", "demo-secret")
+        .header("idempotency-key", key)
+        .json(&serde_json::json!({
+            "billing_address": {"first_name": "Kim", "last_name": "Lee", "street_1": "1 Main St",
+                "city": "Austin", "state": "Texas", "zip": "78701", "country": "United States",
+                "country_iso2": "US", "email": "kim@example.com"},
+            "products": [{"name": "Gift wrap", "quantity": 2, "price_inc_tax": 5, "price_ex_tax": 5}]
+        }))
+        .send()
 }
 
 /// F10 of the reliability plan over HTTP: the gateway is killed (SIGKILL) after it sent a create upstream and
@@ -295,27 +319,16 @@ fn bc_create_body() -> serde_json::Value {
 /// until the key expired, a day later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_cut_off_by_sigkill_is_finished_by_the_retry_after_a_restart() {
-    use crate::fakes::bigcommerce::BigCommerceFake;
-    use crate::fakes::{Fake, Fault};
+    use crate::fakes::Fault;
 
-    let fake =
-        Fake::start(BigCommerceFake::new("up", "up-token").with_client_id("up-client")).await;
-    let dir = temp_dir("sigkill-create");
-    let config = routed_to_bigcommerce(
-        &dir,
-        &fake.base_url(),
+    let (fake, dir, config) = behind_bigcommerce(
+        "sigkill-create",
         "timeout_ms = 20000\ntotal_timeout_ms = 30000",
-    );
+    )
+    .await;
     let data = dir.join("data");
-    let body = bc_create_body();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let create = |addr: &str| {
-        http.post(format!("http://{addr}/stores/demo/v2/orders"))
-            .header("x-auth-token", "demo-secret")
-            .header("idempotency-key", "cut-off-1")
-            .json(&body)
-            .send()
-    };
+    let create = |addr: &str| send_create(&http, addr, "cut-off-1");
 
     // The upstream makes the order, then takes its time answering: the gateway is killed meanwhile.
     fake.fail(
@@ -386,8 +399,7 @@ async fn a_create_cut_off_by_sigkill_is_finished_by_the_retry_after_a_restart() 
 /// retried for at most 20 s. The seed is printed with any failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_killed_at_random_points_end_with_exactly_one_order_each() {
-    use crate::fakes::bigcommerce::BigCommerceFake;
-    use crate::fakes::{Fake, Fault};
+    use crate::fakes::Fault;
     use ordermux::backends::adapters::Stamp;
 
     const ROUNDS: u32 = 6;
@@ -404,24 +416,14 @@ async fn creates_killed_at_random_points_end_with_exactly_one_order_each() {
         state ^= state << 17;
         state % n
     };
-    let fake =
-        Fake::start(BigCommerceFake::new("up", "up-token").with_client_id("up-client")).await;
-    let dir = temp_dir("sigkill-chaos");
-    let config = routed_to_bigcommerce(
-        &dir,
-        &fake.base_url(),
+    let (fake, dir, config) = behind_bigcommerce(
+        "sigkill-chaos",
         "timeout_ms = 1000\ntotal_timeout_ms = 2000\nsettle_ms = 300",
-    );
+    )
+    .await;
     let data = dir.join("data");
-    let body = bc_create_body();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let create = |addr: &str, key: &str| {
-        http.post(format!("http://{addr}/stores/demo/v2/orders"))
-            .header("x-auth-token", "demo-secret")
-            .header("idempotency-key", key)
-            .json(&body)
-            .send()
-    };
+    let create = |addr: &str, key: &str| send_create(&http, addr, key);
 
     let (mut child, mut addr) = start_serving(&config, &data);
     for round in 0..ROUNDS {
