@@ -411,6 +411,8 @@ async fn into_commercelayer_despite_failures_then_from_commercelayer_into_an_emb
         markets: [("USD".to_owned(), "mkt_usd".to_owned())].into(),
         timeout: Duration::from_millis(1_500),
         total_timeout: Duration::from_secs(4),
+        // A lost reply holds the order back this long, in case the step still acts upstream.
+        settle: Duration::from_millis(300),
         breaker_failures: 1_000,
         ..Backend::upstream("cl", Platform::CommerceLayer, url)
     };
@@ -784,7 +786,8 @@ async fn notifications_a_killed_run_left_off_are_switched_back_on() {
         )
         + &format!(
             "\n[[backends]]\nname = \"fc\"\ntype = \"fluentcart\"\nbase_url = \"{}\"\n\
-             credentials = {{ username_env = \"OMX_TEST_WP_USER\", password_env = \"OMX_TEST_WP_PASS\" }}\n",
+             credentials = {{ username_env = \"OMX_TEST_WP_USER\", password_env = \"OMX_TEST_WP_PASS\" }}\n\
+             total_timeout_ms = 3000\nsettle_ms = 500\n",
             fc.base_url()
         );
     let config_path = dir.join("gateway.toml");

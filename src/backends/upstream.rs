@@ -197,21 +197,15 @@ impl UpstreamShop {
                 .find_by_stamp(&stamp)
                 .await
                 .map_err(|e| self.upstream(e))?;
-            if let Some(found) = found {
-                self.note_order_id(&journal, &found).await?;
-            } else if journal.steps()["order_id"].is_null() {
-                // Not there, but an attempt still in the upstream's hands (slow, or sent just before a crash)
-                // could land after a resend and make two.
-                if let Some(wait) = entry.landing_until.and_then(still_landing) {
-                    let unfinished = self
-                        .adapter
-                        .holds_unfinished(&stamp)
-                        .await
-                        .map_err(|e| self.upstream(e))?;
-                    if !unfinished {
-                        return Err(UpstreamShopError::Unsettled { retry_after: wait });
-                    }
-                }
+            // An attempt still in the upstream's hands (slow, or sent just before a crash) could land after this
+            // one repeats its call and make two: an order, or a step of a multi-call create (a Commerce Layer line
+            // item, a FluentCart payment). Only an order known whole needs nothing more sent.
+            let whole = found.is_some() && self.adapter.finds_whole_orders();
+            match (found, entry.landing_until.and_then(still_landing)) {
+                (Some(found), _) if whole => self.note_order_id(&journal, &found).await?,
+                (_, Some(wait)) => return Err(UpstreamShopError::Unsettled { retry_after: wait }),
+                (Some(found), None) => self.note_order_id(&journal, &found).await?,
+                (None, None) => {}
             }
         }
         if !entry.fresh {

@@ -46,6 +46,9 @@ fn backend(base_url: &str) -> Backend {
     b.total_timeout = Duration::from_millis(4_000);
     b.connect_timeout = Duration::from_millis(500);
     b.breaker_failures = 100;
+    // These tests retry at once after a step broke off, to check how the create resumes: the fake acts on a
+    // request only while it is answered, so nothing can land late (`settle` has its own test).
+    b.settle = Duration::ZERO;
     b
 }
 
@@ -918,6 +921,42 @@ async fn slow_order_request_then_retry_leaves_one_order() {
         .await
         .expect("retry");
     assert_one_complete(&f, "k-slow");
+    assert_eq!(f.with(|p| p.order_count()), 1);
+}
+
+/// A draft whose order request timed out is not resumed while that request may still act upstream (the backend's
+/// `settle`): a line item or another step landing late would be made twice. Past the window, the retry resumes it
+/// into one complete order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_may_still_act_is_waited_for() {
+    let f = fake().await;
+    let mut b = shop_backend(&f.base_url(), 300);
+    b.settle = Duration::from_millis(800);
+    let shop = UpstreamShop::new(ctx_with(b), store("cl-settle").await).expect("shop builds");
+    let o = order("ada@example.com", OrderStatus::Placed);
+    f.fail(
+        Some("POST"),
+        Some("/api/orders"),
+        Fault::DelayAfter(Duration::from_millis(600)),
+        1,
+    );
+    let err = shop
+        .create("client", o.clone(), Some("k-settle"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
+    let early = shop
+        .create("client", o.clone(), Some("k-settle"))
+        .await
+        .unwrap_err();
+    let p = early.into_problem("order");
+    assert_eq!(p.kind, ProblemKind::IdempotencyInFlight, "{p:?}");
+    assert!(p.retry_after.is_some());
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    shop.create("client", o, Some("k-settle"))
+        .await
+        .expect("resumed past the window");
+    assert_one_complete(&f, "k-settle");
     assert_eq!(f.with(|p| p.order_count()), 1);
 }
 

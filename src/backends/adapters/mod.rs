@@ -224,13 +224,13 @@ impl Adapter {
         each!(self, a => a.find_by_stamp(stamp).await)
     }
 
-    /// Whether the upstream holds an order under `stamp` that `find_by_stamp` does not answer because it is not
-    /// finished: a Commerce Layer draft an earlier attempt began, which `create` resumes. Platforms that create in
-    /// one call hold none (and are not asked).
-    pub async fn holds_unfinished(&self, stamp: &Stamp) -> Result<bool, UpstreamError> {
+    /// Whether an order `find_by_stamp` answers is whole, nothing of its create left to do: BigCommerce creates
+    /// in one call, and Commerce Layer's `find_by_stamp` answers only orders whose last step is done. A FluentCart
+    /// order is made first and given its states after.
+    pub fn finds_whole_orders(&self) -> bool {
         match self {
-            Adapter::CommerceLayer(a) => a.holds_unfinished(stamp).await,
-            Adapter::BigCommerce(_) | Adapter::FluentCart(_) => Ok(false),
+            Adapter::BigCommerce(_) | Adapter::CommerceLayer(_) => true,
+            Adapter::FluentCart(_) => false,
         }
     }
 
