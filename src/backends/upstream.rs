@@ -197,15 +197,13 @@ impl UpstreamShop {
                 .find_by_stamp(&stamp)
                 .await
                 .map_err(|e| self.upstream(e))?;
-            // An attempt still in the upstream's hands (slow, or sent just before a crash) could land after this
-            // one repeats its call and make two: an order, or a step of a multi-call create (a Commerce Layer line
-            // item, a FluentCart payment). Only an order known whole needs nothing more sent.
-            let whole = found.is_some() && self.adapter.finds_whole_orders();
-            match (found, entry.landing_until.and_then(still_landing)) {
-                (Some(found), _) if whole => self.note_order_id(&journal, &found).await?,
-                (_, Some(wait)) => return Err(UpstreamShopError::Unsettled { retry_after: wait }),
-                (Some(found), None) => self.note_order_id(&journal, &found).await?,
-                (None, None) => {}
+            if let Some(wait) = entry.landing_until.and_then(still_landing) {
+                if !self.resumable(&stamp, &journal, found.as_ref()).await? {
+                    return Err(UpstreamShopError::Unsettled { retry_after: wait });
+                }
+            }
+            if let Some(found) = found {
+                self.note_order_id(&journal, &found).await?;
             }
         }
         if !entry.fresh {
@@ -217,13 +215,17 @@ impl UpstreamShop {
         }
         let mut result = self.adapter.create(&order, &stamp, &journal, reply).await;
         if let Err(e) = &result {
+            // The upstream may have the order. If it does, the adapter finishes what the interrupted create left
+            // (states, payment) from the journal; if it cannot tell yet, the journal stays `sent` and the
+            // caller's retry reconciles again before anything is resent.
             if e.outcome_unknown() {
-                // The upstream may have the order. If it does, the adapter finishes what the interrupted create
-                // left (states, payment) from the journal; if it cannot tell yet, the journal stays `sent` and
-                // the caller's retry reconciles again before anything is resent.
                 if let Ok(Some(found)) = self.adapter.find_by_stamp(&stamp).await {
-                    self.note_order_id(&journal, &found).await?;
-                    result = self.adapter.create(&order, &stamp, &journal, reply).await;
+                    // A call that broke off may still act: resumed only if it cannot act twice.
+                    if !e.may_still_land() || self.resumable(&stamp, &journal, Some(&found)).await?
+                    {
+                        self.note_order_id(&journal, &found).await?;
+                        result = self.adapter.create(&order, &stamp, &journal, reply).await;
+                    }
                 }
             }
         }
@@ -260,6 +262,33 @@ impl UpstreamShop {
                 Err(self.upstream(e))
             }
         }
+    }
+
+    /// Whether a create can carry on now although a call of an earlier attempt may still act upstream: only if
+    /// repeating what is left cannot repeat that call. `found` is the order `find_by_stamp` answered. A whole order
+    /// needs nothing more. Before the order request was answered (the journal has no `order_id`), nothing after
+    /// it was sent, so the call that may still act is that request: carrying on is safe once its order is there
+    /// (found, or a Commerce Layer draft the adapter resumes). After it, the call was a later step (a line item,
+    /// a payment), which carrying on might send again.
+    async fn resumable(
+        &self,
+        stamp: &Stamp,
+        journal: &Journal,
+        found: Option<&Order>,
+    ) -> Result<bool> {
+        if found.is_some() && self.adapter.finds_whole_orders() {
+            return Ok(true);
+        }
+        if !journal.steps()["order_id"].is_null() {
+            return Ok(false);
+        }
+        if found.is_some() {
+            return Ok(true);
+        }
+        self.adapter
+            .holds_unfinished(stamp)
+            .await
+            .map_err(|e| self.upstream(e))
     }
 
     /// Until when an attempt may land upstream, in Unix milliseconds, when ordermux may wait for it `waiting`

@@ -924,9 +924,10 @@ async fn slow_order_request_then_retry_leaves_one_order() {
     assert_eq!(f.with(|p| p.order_count()), 1);
 }
 
-/// A draft whose order request timed out is not resumed while that request may still act upstream (the backend's
-/// `settle`): a line item or another step landing late would be made twice. Past the window, the retry resumes it
-/// into one complete order.
+/// A draft whose line item request timed out is not resumed while that request may still act upstream (the
+/// backend's `settle`): carrying on would send the line again, and the late one (the fake makes it after the
+/// gateway gave up) would make it twice. Past the window, the retry adopts the line that landed and finishes one
+/// complete order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_that_may_still_act_is_waited_for() {
     let f = fake().await;
@@ -936,8 +937,8 @@ async fn a_step_that_may_still_act_is_waited_for() {
     let o = order("ada@example.com", OrderStatus::Placed);
     f.fail(
         Some("POST"),
-        Some("/api/orders"),
-        Fault::DelayAfter(Duration::from_millis(600)),
+        Some("/api/line_items"),
+        Fault::Late(Duration::from_millis(500)),
         1,
     );
     let err = shop
@@ -953,9 +954,11 @@ async fn a_step_that_may_still_act_is_waited_for() {
     assert_eq!(p.kind, ProblemKind::IdempotencyInFlight, "{p:?}");
     assert!(p.retry_after.is_some());
     tokio::time::sleep(Duration::from_millis(900)).await;
-    shop.create("client", o, Some("k-settle"))
+    let done = shop
+        .create("client", o, Some("k-settle"))
         .await
         .expect("resumed past the window");
+    assert_eq!(done.line_items.len(), 2);
     assert_one_complete(&f, "k-settle");
     assert_eq!(f.with(|p| p.order_count()), 1);
 }

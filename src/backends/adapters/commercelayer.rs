@@ -1287,6 +1287,11 @@ impl CommerceLayerAdapter {
         }
     }
 
+    /// Whether an order carries `stamp` at all, half-built ones included (see `Adapter::holds_unfinished`).
+    pub async fn holds_unfinished(&self, stamp: &Stamp) -> Result<bool, UpstreamError> {
+        Ok(!self.by_reference(stamp).await?.is_empty())
+    }
+
     pub async fn get(&self, upstream_id: &str) -> Result<Order, UpstreamError> {
         let reply = self
             .api(Call::get(Self::order_path(upstream_id, true)))

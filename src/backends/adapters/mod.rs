@@ -234,6 +234,16 @@ impl Adapter {
         }
     }
 
+    /// Whether the upstream holds an order under `stamp` that `find_by_stamp` does not answer because it is not
+    /// finished: a Commerce Layer draft an earlier attempt began, which `create` resumes. The other platforms'
+    /// `find_by_stamp` answers every order it finds (and they are not asked).
+    pub async fn holds_unfinished(&self, stamp: &Stamp) -> Result<bool, UpstreamError> {
+        match self {
+            Adapter::CommerceLayer(a) => a.holds_unfinished(stamp).await,
+            Adapter::BigCommerce(_) | Adapter::FluentCart(_) => Ok(false),
+        }
+    }
+
     pub async fn get(&self, upstream_id: &str) -> Result<Order, UpstreamError> {
         each!(self, a => a.get(upstream_id).await)
     }
