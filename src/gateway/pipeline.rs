@@ -753,8 +753,18 @@ async fn execute(
         .await;
     match claim {
         Err(e) => {
+            // Fail closed: without its claim a create could run twice. Nothing was attempted, so the caller may
+            // retry (the reliability plan's F11).
             tracing::error!(error = %e, "idempotency store failure");
-            render_problem(dialect, &internal())
+            render_problem(
+                dialect,
+                &Problem::new(
+                    ProblemKind::Unavailable,
+                    "",
+                    "the Idempotency-Key could not be recorded, so the create was not attempted; retry later",
+                )
+                .with_retry_after(1),
+            )
         }
         Ok(IdempotencyClaim::InFlight) => {
             let mut r = render_problem(

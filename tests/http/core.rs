@@ -456,6 +456,37 @@ async fn keys_left_in_flight_by_a_stopped_gateway_are_taken_over() {
     gw.stop().await;
 }
 
+/// F11 of the reliability plan: when the Idempotency-Key cannot be recorded, a create with a key fails closed with
+/// 503 and `Retry-After` in the caller's dialect, and nothing is created; once the store records again, the same
+/// key creates the order. (The failure is a trigger refusing new records, added beside the running gateway.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_fail_closed_while_keys_cannot_be_recorded() {
+    let gw = TestGateway::start("idem-down").await;
+    let db = rusqlite::Connection::open(gw.data_dir.join("ordermux.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER idempotency_down BEFORE INSERT ON idempotency BEGIN SELECT RAISE(FAIL, 'down'); END;",
+    )
+    .unwrap();
+    let send = || {
+        gw.bc(Method::POST, "/orders")
+            .header("idempotency-key", "while-down")
+            .json(&bc_create())
+    };
+    let refused = send().send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body[0]["status"], 503, "{body}");
+    let all = expect(gw.bc(Method::GET, "/orders"), 204).await;
+    assert_eq!(all, Value::Null, "nothing was created");
+
+    db.execute_batch("DROP TRIGGER idempotency_down;").unwrap();
+    expect(send(), 201).await;
+    let all = expect(gw.bc(Method::GET, "/orders"), 200).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn underscore_header_names_are_refused() {
     let gw = TestGateway::start("underscore").await;
