@@ -193,10 +193,17 @@ impl UpstreamError {
                 "",
                 format!("upstream {backend} failed ({status})"),
             ),
-            UpstreamError::Unreachable(_) | UpstreamError::Interrupted(_) => Problem::new(
+            // Nothing was sent: the shop is down for now, and a retry is safe (the reliability plan's F1).
+            UpstreamError::Unreachable(_) => Problem::new(
+                ProblemKind::Unavailable,
+                "",
+                format!("upstream {backend} could not be reached; nothing was sent, retry later"),
+            )
+            .with_retry_after(1),
+            UpstreamError::Interrupted(_) => Problem::new(
                 ProblemKind::BadGateway,
                 "",
-                format!("upstream {backend} could not be reached"),
+                format!("the connection to upstream {backend} broke off"),
             ),
             UpstreamError::Timeout => Problem::new(
                 ProblemKind::GatewayTimeout,

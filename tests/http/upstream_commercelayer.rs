@@ -895,7 +895,13 @@ async fn refused_connection_creates_nothing() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.into_problem("order").kind, ProblemKind::BadGateway);
+    let p = err.into_problem("order");
+    assert_eq!(
+        p.kind,
+        ProblemKind::Unavailable,
+        "nothing sent: retry later"
+    );
+    assert_eq!(p.retry_after, Some(1));
     assert_eq!(f.with(|p| p.order_count()), 0);
 }
 

@@ -83,7 +83,7 @@ async fn fc_error(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_upstream_is_a_502_in_the_callers_shape() {
+async fn an_unreachable_upstream_is_a_503_with_retry_after_in_the_callers_shape() {
     // A port that was free a moment ago: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -96,8 +96,14 @@ async fn an_unreachable_upstream_is_a_502_in_the_callers_shape() {
         |_| {},
     ))
     .await;
-    fc_error(gw.fc(Method::GET, "/orders"), 502).await;
-    fc_error(gw.fc(Method::POST, "/orders").json(&order_body()), 502).await;
+    for request in [
+        gw.fc(Method::GET, "/orders"),
+        gw.fc(Method::POST, "/orders").json(&order_body()),
+    ] {
+        let (body, headers) = fc_error(request, 503).await;
+        assert_eq!(headers["retry-after"], "1");
+        assert!(body.to_string().contains("nothing was sent"), "{body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
