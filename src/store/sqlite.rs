@@ -173,6 +173,25 @@ fn open_connection(path: &Path, access: OpenFlags) -> Result<Connection, StoreEr
 /// How long a statement waits for a lock another connection (or process) holds before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Switches the database to WAL and answers the journal mode it is in. A new database being opened by another
+/// process at the same moment (`serve` and `replay` on one new data directory) makes SQLite refuse the switch at
+/// once, without its busy wait, so it is tried again for up to `BUSY_TIMEOUT`.
+fn enable_wal(conn: &Connection) -> Result<String, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(mode) => return Ok(mode),
+            Err(e) => {
+                let e = StoreError::from(e);
+                if !is_busy(&e) || started.elapsed() >= BUSY_TIMEOUT {
+                    return Err(e);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 /// Whether SQLite refused for a lock someone else holds.
 fn is_busy(e: &StoreError) -> bool {
     matches!(
@@ -733,8 +752,7 @@ impl SqliteStore {
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
-        let mode: String =
-            writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mode = enable_wal(&writer)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(corrupt("journal mode", format!("{mode}, not wal")));
         }
