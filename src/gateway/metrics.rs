@@ -1,5 +1,6 @@
 //! Prometheus metrics (text exposition at `/metrics`): requests by dialect, operation and status; latency
-//! histograms; translation losses by kind; idempotent replays.
+//! histograms; translation losses by kind; idempotent replays; Idempotency-Key claims taken over from a stopped
+//! gateway.
 
 use std::time::Duration;
 
@@ -33,6 +34,12 @@ struct DialectLabels {
     dialect: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TakeoverLabels {
+    dialect: &'static str,
+    outcome: &'static str,
+}
+
 type LatencyFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -60,6 +67,7 @@ pub struct Metrics {
     latency: LatencyFamily,
     losses: Family<LossLabels, Counter>,
     replays: Family<DialectLabels, Counter>,
+    takeovers: Family<TakeoverLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -81,6 +89,7 @@ impl Metrics {
         let latency = LatencyFamily::new_with_constructor(latency_histogram);
         let losses = Family::<LossLabels, Counter>::default();
         let replays = Family::<DialectLabels, Counter>::default();
+        let takeovers = Family::<TakeoverLabels, Counter>::default();
         registry.register(
             "requests",
             "HTTP requests by dialect, operation and status",
@@ -101,12 +110,19 @@ impl Metrics {
             "Creates answered from a stored response for a repeated Idempotency-Key",
             replays.clone(),
         );
+        registry.register(
+            "idempotency_takeovers",
+            "Idempotency-Key claims left in flight by a stopped gateway and taken over, by outcome: rerun (nothing \
+             was written), resumed (answered with the order written), interrupted (a reply that cannot be rebuilt)",
+            takeovers.clone(),
+        );
         Metrics {
             registry: std::sync::Arc::new(registry),
             requests,
             latency,
             losses,
             replays,
+            takeovers,
         }
     }
 
@@ -152,6 +168,13 @@ impl Metrics {
 
     pub fn replay(&self, dialect: &'static str) {
         self.replays.get_or_create(&DialectLabels { dialect }).inc();
+    }
+
+    /// Counts a claim taken over from a stopped gateway (`outcome`: rerun, resumed or interrupted).
+    pub fn takeover(&self, dialect: &'static str, outcome: &'static str) {
+        self.takeovers
+            .get_or_create(&TakeoverLabels { dialect, outcome })
+            .inc();
     }
 
     /// The Prometheus text exposition.

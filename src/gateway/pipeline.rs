@@ -814,13 +814,18 @@ async fn execute(
             );
             match wrote {
                 // Nothing reached the store: run again (an upstream create reconciles through its journal).
-                None => run_claimed(&gw, &ctx, dialect, &request, &key).await,
+                None => {
+                    gw.metrics.takeover(dialect.name(), "rerun");
+                    run_claimed(&gw, &ctx, dialect, &request, &key).await
+                }
                 Some(order) if operation.resumable => {
+                    gw.metrics.takeover(dialect.name(), "resumed");
                     let mut request = request;
                     request.resumed_order = Some(order);
                     run_claimed(&gw, &ctx, dialect, &request, &key).await
                 }
                 Some(_) => {
+                    gw.metrics.takeover(dialect.name(), "interrupted");
                     let response = render_problem(
                         dialect,
                         &Problem::new(

@@ -445,6 +445,22 @@ async fn keys_left_in_flight_by_a_stopped_gateway_are_taken_over() {
         200,
     )
     .await;
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "ordermux_idempotency_takeovers_total{dialect=\"bigcommerce\",outcome=\"resumed\"} 1",
+        "ordermux_idempotency_takeovers_total{dialect=\"bigcommerce\",outcome=\"rerun\"} 1",
+        "ordermux_idempotency_takeovers_total{dialect=\"commercelayer\",outcome=\"interrupted\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     assert_eq!(
         order["data"]["relationships"]["line_items"]["data"]
             .as_array()
