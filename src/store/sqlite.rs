@@ -304,13 +304,16 @@ enum Outcome {
     Done,
 }
 
+type Reply = tokio::sync::oneshot::Sender<Result<Outcome, StoreError>>;
+
 /// Work for the writer thread.
 enum WriterJob {
     /// A write that shares a commit with whatever other batched writes are waiting.
     Batched {
         op: WriteOp,
-        /// A caller that has gone away (its request timed out) no longer needs the answer; the write stands.
-        reply: tokio::sync::oneshot::Sender<Result<Outcome, StoreError>>,
+        /// Where the outcome goes; `None` for a write no one waits for (`queue_idempotency_answer`). A caller that
+        /// has gone away (its request timed out) no longer needs the answer; the write stands either way.
+        reply: Option<Reply>,
     },
     /// A transaction of its own (an edit that reads first, a catalog load); it answers through its own channel.
     Exclusive(Box<dyn FnOnce(&mut Connection) + Send>),
@@ -381,27 +384,28 @@ fn writer_loop(mut conn: Connection, mut jobs: tokio::sync::mpsc::UnboundedRecei
     }
 }
 
-fn commit_batch(
-    conn: &mut Connection,
-    batch: Vec<(
-        WriteOp,
-        tokio::sync::oneshot::Sender<Result<Outcome, StoreError>>,
-    )>,
-) {
+fn commit_batch(conn: &mut Connection, batch: Vec<(WriteOp, Option<Reply>)>) {
     let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
     match run_writes(conn, &ops) {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
-                let _ = reply.send(Ok(outcome));
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(outcome));
+                }
             }
         }
         Err(_) => {
             for (op, reply) in batch {
                 let result =
                     run_writes(conn, &[&op]).and_then(|mut v| v.pop().ok_or_else(wrong_outcome));
-                if let Err(Err(e)) = reply.send(result) {
-                    // Queued without a waiter (`queue_idempotency_answer`), or its caller has gone.
-                    tracing::error!(error = %e, "a write no caller waits for failed");
+                match (reply, result) {
+                    (Some(reply), result) => {
+                        let _ = reply.send(result);
+                    }
+                    (None, Err(e)) => {
+                        tracing::error!(error = %e, "a write no caller waits for failed");
+                    }
+                    (None, Ok(_)) => {}
                 }
             }
         }
@@ -869,7 +873,10 @@ impl SqliteStore {
     async fn write(&self, op: WriteOp) -> Result<Outcome, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writes
-            .send(WriterJob::Batched { op, reply })
+            .send(WriterJob::Batched {
+                op,
+                reply: Some(reply),
+            })
             .map_err(|_| StoreError::Stopped)?;
         answer.await.map_err(|_| StoreError::Stopped)?
     }
@@ -1265,11 +1272,10 @@ impl SqliteStore {
         response: StoredResponse,
         release: bool,
     ) -> Result<(), StoreError> {
-        let (reply, _) = tokio::sync::oneshot::channel();
         self.writes
             .send(WriterJob::Batched {
                 op: answer_op(client, key, response, release),
-                reply,
+                reply: None,
             })
             .map_err(|_| StoreError::Stopped)
     }

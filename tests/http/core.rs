@@ -151,6 +151,13 @@ fn bc_create() -> Value {
     super::bigcommerce::create_body("idem@example.com")
 }
 
+/// `bc_create` under Idempotency-Key `key`.
+fn keyed_bc_create(gw: &TestGateway, key: &str) -> reqwest::RequestBuilder {
+    gw.bc(Method::POST, "/orders")
+        .header("idempotency-key", key)
+        .json(&bc_create())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_key_replays_conflicts_and_mismatches() {
     let gw = TestGateway::start("idem").await;
@@ -179,13 +186,7 @@ async fn idempotency_key_replays_conflicts_and_mismatches() {
         .unwrap()
         .contains("Idempotency-Key"));
     // Keys are scoped per client and validated.
-    expect(
-        gw.bc(Method::POST, "/orders")
-            .header("idempotency-key", "\"\"")
-            .json(&bc_create()),
-        400,
-    )
-    .await;
+    expect(keyed_bc_create(&gw, "\"\""), 400).await;
     // A refused request frees its key for a corrected retry.
     let mut broken = bc_create();
     broken["products"] = json!([{"product_id": 111, "quantity": 0}]);
@@ -288,25 +289,13 @@ async fn two_hundred_concurrent_creates_lose_and_double_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_a_restart() {
     let gw = TestGateway::start("restart").await;
-    let order = expect(
-        gw.bc(Method::POST, "/orders")
-            .header("idempotency-key", "restart-key")
-            .json(&bc_create()),
-        201,
-    )
-    .await;
+    let order = expect(keyed_bc_create(&gw, "restart-key"), 201).await;
     let dir = gw.stop().await;
     let gw = TestGateway::start_with(config(&dir)).await;
     let again = expect(gw.bc(Method::GET, &format!("/orders/{}", order["id"])), 200).await;
     assert_eq!(again["total_inc_tax"], order["total_inc_tax"]);
     // The idempotency record survived too: the retry is a replay, not a second order.
-    let replay = gw
-        .bc(Method::POST, "/orders")
-        .header("idempotency-key", "restart-key")
-        .json(&bc_create())
-        .send()
-        .await
-        .unwrap();
+    let replay = keyed_bc_create(&gw, "restart-key").send().await.unwrap();
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     let all = expect(gw.bc(Method::GET, "/orders"), 200).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
@@ -337,13 +326,7 @@ fn cut_off(dir: &std::path::Path, key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_left_in_flight_by_a_stopped_gateway_are_taken_over() {
     let gw = TestGateway::start("cut-off").await;
-    let created = expect(
-        gw.bc(Method::POST, "/orders")
-            .header("idempotency-key", "cut-after-write")
-            .json(&bc_create()),
-        201,
-    )
-    .await;
+    let created = expect(keyed_bc_create(&gw, "cut-after-write"), 201).await;
     let token = gw.cl_token().await;
     let draft = expect(
         gw.cl(&token, Method::POST, "/orders")
@@ -483,11 +466,7 @@ async fn creates_fail_closed_while_keys_cannot_be_recorded() {
         "CREATE TRIGGER idempotency_down BEFORE INSERT ON idempotency BEGIN SELECT RAISE(FAIL, 'down'); END;",
     )
     .unwrap();
-    let send = || {
-        gw.bc(Method::POST, "/orders")
-            .header("idempotency-key", "while-down")
-            .json(&bc_create())
-    };
+    let send = || keyed_bc_create(&gw, "while-down");
     let refused = send().send().await.unwrap();
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
