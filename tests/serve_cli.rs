@@ -391,6 +391,78 @@ async fn a_create_cut_off_by_sigkill_is_finished_by_the_retry_after_a_restart() 
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// F10 before the shop acted: the gateway is killed (SIGKILL) after it sent a create that the upstream acts on
+/// only later. The first attempt's window (counted from its start: its total timeout plus the settle time, over a
+/// minute here) no longer applies once its process is gone, since a stopped process sends nothing more: the retry
+/// to the restarted gateway is told to come back within the settle time, and then gets the order that landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_crash_waits_the_settle_time_not_the_crashed_attempts_whole_window() {
+    use crate::fakes::Fault;
+
+    let (fake, dir, config) = behind_bigcommerce(
+        "sigkill-late",
+        "timeout_ms = 20000\ntotal_timeout_ms = 60000\nsettle_ms = 3000",
+    )
+    .await;
+    let data = dir.join("data");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let create = |addr: &str| send_create(&http, addr, "crashed-early");
+
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::Late(Duration::from_millis(1500)),
+        1,
+    );
+    let (mut child, addr) = start_serving(&config, &data);
+    let cut_off = tokio::spawn(create(&addr));
+    let started = Instant::now();
+    while fake.faults_left() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the create never reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(cut_off.await.unwrap().is_err());
+    let arrived = started.elapsed();
+
+    let (mut child, addr) = start_serving(&config, &data);
+    let first = create(&addr).await.unwrap();
+    if started.elapsed() < arrived + Duration::from_millis(1500) {
+        // The order has not landed yet: the retry is asked to wait, no longer than the settle time.
+        assert_eq!(first.status().as_u16(), 409);
+        let wait: u64 = first.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3).contains(&wait), "Retry-After: {wait}");
+    }
+    let answered = loop {
+        let r = create(&addr).await.unwrap();
+        let status = r.status().as_u16();
+        let doc: serde_json::Value = r.json().await.unwrap();
+        match status {
+            201 => break doc,
+            409 => tokio::time::sleep(Duration::from_millis(250)).await,
+            _ => panic!("{status} {doc}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still not answered"
+        );
+    };
+    assert_eq!(answered["billing_address"]["email"], "kim@example.com");
+    assert_eq!(fake.with(|f| f.order_count()), 1, "one order upstream");
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// F10 at random points. Each round sends a create under a new key and kills the gateway (SIGKILL) after a random
 /// pause: before the create went out, while the upstream works on it (acting after a random delay, whether or
 /// not anyone still waits), or after it answered. The restarted gateway is sent the same create until it answers

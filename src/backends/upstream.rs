@@ -16,7 +16,7 @@ use crate::canonical::{
     StatusTriple, Timestamp,
 };
 use crate::store::{
-    JournalState, JournalUpdate, Landing, ObjectId, ObjectKind, Store, UpstreamObject,
+    BeginLanding, JournalState, JournalUpdate, Landing, ObjectId, ObjectKind, Store, UpstreamObject,
 };
 
 /// Most orders `count_by_status` walks through upstream (platforms without a count endpoint).
@@ -131,7 +131,7 @@ impl UpstreamShop {
         order: Order,
         idempotency_key: Option<&str>,
     ) -> Result<Order> {
-        let stamp = Stamp::for_create(client, idempotency_key);
+        let stamp = CreateStamp::for_create(client, idempotency_key);
         self.create_stamped(client, order, stamp, None, CreateReply::Order)
             .await
     }
@@ -144,7 +144,7 @@ impl UpstreamShop {
         order: Order,
         idempotency_key: Option<&str>,
     ) -> Result<OrderIds> {
-        let stamp = Stamp::for_create(client, idempotency_key);
+        let stamp = CreateStamp::for_create(client, idempotency_key);
         let created = self
             .create_stamped(client, order, stamp, None, CreateReply::Ids)
             .await?;
@@ -161,7 +161,10 @@ impl UpstreamShop {
     /// `order`, exactly once per staged order, and maps the upstream order to the staged ids.
     pub async fn send_staged(&self, client: &str, staged: &Order, order: Order) -> Result<Order> {
         let gateway_id = staged.ids.gateway.clone().unwrap_or_default();
-        let stamp = Stamp::for_key(client, &format!("staged:{gateway_id}"));
+        let stamp = CreateStamp {
+            stamp: Stamp::for_key(client, &format!("staged:{gateway_id}")),
+            earlier_gone: false,
+        };
         self.create_stamped(client, order, stamp, Some(staged), CreateReply::Order)
             .await
     }
@@ -170,20 +173,24 @@ impl UpstreamShop {
         &self,
         client: &str,
         order: Order,
-        stamp: Stamp,
+        stamp: CreateStamp,
         adopt: Option<&Order>,
         reply: CreateReply,
     ) -> Result<Order> {
+        let CreateStamp {
+            stamp,
+            earlier_gone,
+        } = stamp;
         let now = chrono::Utc::now();
+        let landing = BeginLanding {
+            new: Some(self.landing_until(now, self.total_timeout)),
+            // What a stopped process sent lands within `settle` of its stop, which was before now: the window
+            // its row holds (counted from its start, to cover a send it might still have made) can shrink.
+            earlier_by: earlier_gone.then(|| self.landing_until(now, Duration::ZERO)),
+        };
         let entry = self
             .store
-            .journal_begin(
-                &self.backend,
-                stamp.key(),
-                client,
-                now.timestamp(),
-                Some(self.landing_until(now, self.total_timeout)),
-            )
+            .journal_begin(&self.backend, stamp.key(), client, now.timestamp(), landing)
             .await?;
         if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
             let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
@@ -811,6 +818,25 @@ fn own_scheme_id(platform: Platform, id: &ObjectId) -> Option<String> {
 }
 
 /// How long an attempt that may land upstream until `until` (Unix ms) still may.
+/// A create's stamp, and whether every earlier attempt under it was made by a process that has stopped.
+struct CreateStamp {
+    stamp: Stamp,
+    earlier_gone: bool,
+}
+
+impl CreateStamp {
+    /// The stamp of a create with the caller's `idempotency_key` (`Stamp::for_create`). Earlier attempts are known
+    /// gone when the request holds that key's claim taken over from a stopped process: claims are exclusive, so
+    /// every attempt under the key was made by a holder of the claim.
+    fn for_create(client: &str, idempotency_key: Option<&str>) -> CreateStamp {
+        CreateStamp {
+            stamp: Stamp::for_create(client, idempotency_key),
+            earlier_gone: idempotency_key
+                .is_some_and(|key| crate::store::claim_taken_over(client, key)),
+        }
+    }
+}
+
 fn still_landing(until: i64) -> Option<Duration> {
     let left = until.saturating_sub(chrono::Utc::now().timestamp_millis());
     u64::try_from(left)

@@ -19,7 +19,9 @@ use crate::config::{Durability, Product, SeedCustomer};
 
 pub use replay::{ReplayEntry, ReplayMark};
 pub use sqlite::SqliteStore;
-pub use upstream::{JournalEntry, JournalState, JournalUpdate, Landing, UpstreamObject};
+pub use upstream::{
+    BeginLanding, JournalEntry, JournalState, JournalUpdate, Landing, UpstreamObject,
+};
 
 /// Which object an id in a platform's scheme names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,6 +108,8 @@ pub enum IdempotencyClaim {
 pub struct ClaimRef {
     pub client: String,
     pub key: String,
+    /// Taken over from a process that stopped while holding it (`IdempotencyClaim::Interrupted`).
+    pub taken_over: bool,
 }
 
 tokio::task_local! {
@@ -118,6 +122,14 @@ tokio::task_local! {
 /// parameter because the writes sit several calls below the gateway, behind APIs that know nothing of keys.
 pub async fn under_claim<F: std::future::Future>(claim: ClaimRef, work: F) -> F::Output {
     CLAIM.scope(claim, work).await
+}
+
+/// Whether the current task holds `client`'s claim on `key` taken over from a stopped process: whatever an
+/// earlier attempt under that key sent, it sent before now, because its process is gone.
+pub fn claim_taken_over(client: &str, key: &str) -> bool {
+    CLAIM
+        .try_with(|c| c.taken_over && c.client == client && c.key == key)
+        .unwrap_or(false)
 }
 
 /// The claim the current task writes under, if any.
@@ -495,17 +507,17 @@ impl Store {
         dispatch!(self, s => s.upstream_resolve(backend, kind, id).await)
     }
 
-    /// The journal row for `key`, created as `Sent` if new (see `JournalEntry::fresh`), its attempt possibly
-    /// landing upstream until `landing_until` (Unix ms; see `JournalEntry::landing_until`).
+    /// The journal row for `key`, created as `Sent` if new (see `JournalEntry::fresh`); `landing` says until when
+    /// its attempts may land upstream (see `BeginLanding`, `JournalEntry::landing_until`).
     pub async fn journal_begin(
         &self,
         backend: &str,
         key: &str,
         client: &str,
         now: i64,
-        landing_until: Option<i64>,
+        landing: BeginLanding,
     ) -> Result<JournalEntry, StoreError> {
-        dispatch!(self, s => s.journal_begin(backend, key, client, now, landing_until).await)
+        dispatch!(self, s => s.journal_begin(backend, key, client, now, landing).await)
     }
 
     pub async fn journal_update(&self, update: JournalUpdate) -> Result<(), StoreError> {

@@ -277,7 +277,7 @@ enum WriteOp {
         key: String,
         client: String,
         now: i64,
-        landing_until: Option<i64>,
+        landing: super::upstream::BeginLanding,
     },
     JournalUpdate(Box<super::upstream::JournalUpdate>),
     /// Ids in every scheme for upstream objects (`upstream_map`).
@@ -507,13 +507,13 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 key,
                 client,
                 now,
-                landing_until,
+                landing,
             } => Outcome::Journal(super::upstream::journal_begin(
                 &tx,
                 backend,
                 key,
                 client,
-                (*now, *landing_until),
+                (*now, *landing),
             )?),
             WriteOp::JournalUpdate(update) => {
                 super::upstream::journal_update(&tx, update)?;
@@ -1288,14 +1288,14 @@ impl SqliteStore {
         key: &str,
         client: &str,
         now: i64,
-        landing_until: Option<i64>,
+        landing: super::upstream::BeginLanding,
     ) -> Result<super::upstream::JournalEntry, StoreError> {
         let op = WriteOp::JournalBegin {
             backend: backend.to_owned(),
             key: key.to_owned(),
             client: client.to_owned(),
             now,
-            landing_until,
+            landing,
         };
         match self.write(op).await? {
             Outcome::Journal(entry) => Ok(entry),
@@ -2152,6 +2152,34 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    #[tokio::test]
+    async fn a_journal_window_is_only_ever_lowered_for_attempts_of_a_stopped_process() {
+        use super::super::upstream::BeginLanding;
+        let dir = temp_dir("landing");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let begin = |new, earlier_by| {
+            store.journal_begin("up", "k", "demo", 1, BeginLanding { new, earlier_by })
+        };
+        let first = begin(Some(90_000), None).await.unwrap();
+        assert!(first.fresh);
+        assert_eq!(first.landing_until, Some(90_000));
+        // Another attempt of a live process: the row's window stands.
+        assert_eq!(
+            begin(Some(1), None).await.unwrap().landing_until,
+            Some(90_000)
+        );
+        // The attempts' process stopped: nothing lands after 30 s from now.
+        let taken = begin(Some(1), Some(30_000)).await.unwrap();
+        assert!(!taken.fresh);
+        assert_eq!(taken.landing_until, Some(30_000));
+        // Never raised.
+        assert_eq!(
+            begin(None, Some(60_000)).await.unwrap().landing_until,
+            Some(30_000)
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_creates_are_batched_and_each_gets_its_own_ids() {
         let dir = temp_dir("batch");
@@ -2681,6 +2709,7 @@ mod tests {
         let under = |key: &str| ClaimRef {
             client: "demo".into(),
             key: key.into(),
+            taken_over: false,
         };
 
         // Stopped after its order was written.

@@ -222,12 +222,22 @@ pub enum Landing {
     Until(i64),
 }
 
+/// When the attempts of a journal row may land upstream (Unix ms), as `journal_begin` is told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BeginLanding {
+    /// For a new row: the attempt about to be sent may land until then.
+    pub new: Option<i64>,
+    /// For an existing row whose attempts were all made by a process that has since stopped: nothing was sent
+    /// after now, so it all lands by then at the latest. A later window on the row is lowered to it.
+    pub earlier_by: Option<i64>,
+}
+
 pub(super) fn journal_begin(
     conn: &Connection,
     backend: &str,
     key: &str,
     client: &str,
-    (now, landing_until): (i64, Option<i64>),
+    (now, landing): (i64, BeginLanding),
 ) -> Result<JournalEntry, StoreError> {
     // The common case, a new key, is one statement: the inserted row comes back. A key already journaled
     // inserts nothing and returns nothing; its row is read.
@@ -239,8 +249,16 @@ pub(super) fn journal_begin(
         .prepare_cached(
             "INSERT INTO upstream_journal (backend, key, client, state, updated_at, landing_until) VALUES (?, ?, ?, 'sent', ?, ?) ON CONFLICT (backend, key) DO NOTHING RETURNING state, upstream_id, steps, landing_until",
         )?
-        .query_row(params![backend, key, client, now, landing_until], row)
+        .query_row(params![backend, key, client, now, landing.new], row)
         .optional()?;
+    if inserted.is_none() {
+        if let Some(by) = landing.earlier_by {
+            conn.prepare_cached(
+                "UPDATE upstream_journal SET landing_until = ? WHERE backend = ? AND key = ? AND landing_until > ?",
+            )?
+            .execute(params![by, backend, key, by])?;
+        }
+    }
     let ((state, upstream_id, steps, landing_until), fresh) = match inserted {
         Some(found) => (found, true),
         None => (

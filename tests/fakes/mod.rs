@@ -218,6 +218,12 @@ impl<P: FakePlatform> Fake<P> {
         });
     }
 
+    /// How many queued fault rules are still waiting for a matching request (a rule is taken when its last
+    /// request arrives, before any delay it adds).
+    pub fn faults_left(&self) -> usize {
+        self.shared.faults.lock().unwrap().len()
+    }
+
     /// Runs `f` on the platform's state (to seed it or to check it directly).
     pub fn with<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
         f(&mut self.shared.platform.lock().unwrap())

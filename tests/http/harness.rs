@@ -80,7 +80,13 @@ pub async fn journal_for(
     stamp: &ordermux::backends::adapters::Stamp,
 ) -> ordermux::backends::adapters::Journal {
     store
-        .journal_begin("up", stamp.key(), "client", 0, None)
+        .journal_begin(
+            "up",
+            stamp.key(),
+            "client",
+            0,
+            ordermux::store::BeginLanding::default(),
+        )
         .await
         .expect("journal row");
     ordermux::backends::adapters::Journal::new(
