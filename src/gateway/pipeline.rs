@@ -266,24 +266,26 @@ fn render(gw: &Gateway, dialect: Dialect, reply: ApiResponse) -> Response<Body> 
         headers.append(name, value);
     }
     if !reply.losses.is_empty() {
-        // A compact warning list: what this reply could not carry (full detail: `ordermux translate`).
-        let mut text = reply
-            .losses
-            .iter()
-            .map(|l| {
-                format!(
-                    "{} {}",
-                    l.kind.key(),
-                    if l.pointer.is_empty() {
-                        "/"
-                    } else {
-                        &l.pointer
-                    }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        text.truncate(2048);
+        // A compact warning list: what this reply could not carry (full detail: `ordermux translate`), each kind
+        // and place once (two wire fields can round into the same canonical amount).
+        let mut entries: Vec<String> = Vec::with_capacity(reply.losses.len());
+        for l in &reply.losses {
+            let pointer = if l.pointer.is_empty() {
+                "/"
+            } else {
+                &l.pointer
+            };
+            let entry = format!("{} {pointer}", l.kind.key());
+            if !entries.contains(&entry) {
+                entries.push(entry);
+            }
+        }
+        let mut text = entries.join(", ");
+        let mut end = text.len().min(2048);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
         if let Ok(v) = HeaderValue::from_str(&text) {
             headers.insert(HeaderName::from_static("x-ordermux-losses"), v);
         }

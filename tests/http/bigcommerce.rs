@@ -102,6 +102,25 @@ async fn create_read_sub_resources_update_delete() {
     expect(gw.bc(Method::DELETE, &format!("/orders/{id}")), 204).await;
     let gone = expect(gw.bc(Method::GET, &format!("/orders/{id}")), 404).await;
     assert_eq!(gone[0]["status"], 404);
+
+    // A price finer than the cent is kept in cents, and the reply says so, once for the one amount (both of the
+    // line's prices round into it).
+    let mut sub_cent = create_body("jane@example.com");
+    sub_cent["products"] =
+        json!([{"name": "Tea", "quantity": 1, "price_inc_tax": "1.234", "price_ex_tax": "1.234"}]);
+    let reply = gw
+        .bc(Method::POST, "/orders")
+        .json(&sub_cent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 201);
+    assert_eq!(
+        reply.headers()["x-ordermux-losses"],
+        "precision /line_items/0/unit_price"
+    );
+    let created: Value = reply.json().await.unwrap();
+    assert_eq!(created["subtotal_inc_tax"], "1.2300");
     gw.stop().await;
 }
 
