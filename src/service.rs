@@ -250,15 +250,10 @@ impl Shop {
             order.billing_address = default_address;
         }
         order.recompute_totals();
-        if let Some(path) = order.out_of_range_amount() {
-            return Err(Problem::new(
-                ProblemKind::InvalidMoney,
-                "",
-                format!("the order's {path} is out of range"),
-            )
-            .into());
+        match order.totals_problem() {
+            Some(problem) => Err(problem.into()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// A catalog line takes its identity, name and (unless the request priced it) price from the catalog; an
@@ -439,7 +434,7 @@ impl Shop {
                     ));
                 }
                 order.recompute_totals();
-                Ok(())
+                order.totals_problem().map_or(Ok(()), Err)
             })
             .await?)
     }

@@ -795,7 +795,10 @@ where
         )));
     }
     after.recompute_totals();
-    Ok(after)
+    match after.totals_problem() {
+        Some(problem) => Err(UpstreamShopError::Problem(problem)),
+        None => Ok(after),
+    }
 }
 
 /// An object's id in `platform`'s scheme, as text.

@@ -445,6 +445,32 @@ impl Order {
         None
     }
 
+    /// Why the order's totals (as `recompute_totals` left them) cannot stand, if they cannot: an amount out of
+    /// range (`out_of_range_amount`), or a total below zero, which no platform holds as an order (discounts larger
+    /// than what they apply to, or lines priced below zero beyond what the rest makes up for).
+    pub fn totals_problem(&self) -> Option<super::Problem> {
+        use super::ProblemKind;
+        if let Some(path) = self.out_of_range_amount() {
+            return Some(super::Problem::new(
+                ProblemKind::InvalidMoney,
+                "",
+                format!("the order's {path} is out of range"),
+            ));
+        }
+        let total = &self.totals.total;
+        (total.minor < 0).then(|| {
+            super::Problem::new(
+                ProblemKind::InvalidMoney,
+                "",
+                format!(
+                    "the order's total comes to {} {}; an order's total cannot be below zero (are its discounts larger than its lines, shipping and fees?)",
+                    total.to_decimal(),
+                    total.currency
+                ),
+            )
+        })
+    }
+
     /// Checks the accounting identity: subtotal = Σ line subtotals, and
     /// total = subtotal − discounts + shipping + fees (+ tax when prices exclude it).
     pub fn accounting_gaps(&self) -> Vec<AccountingGap> {

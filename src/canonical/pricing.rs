@@ -96,5 +96,21 @@ mod tests {
         assert_eq!(order.line_items[0].total, m(3950));
         assert_eq!(order.totals.total, m(3950));
         assert!(order.accounting_gaps().is_empty());
+        assert!(order.totals_problem().is_none());
+
+        // A discount beyond the order: its total would be below zero, which is refused.
+        order.discounts.push(Discount {
+            ids: Default::default(),
+            kind: DiscountKind::Manual,
+            code: None,
+            label: None,
+            amount: m(5000),
+            ext: Default::default(),
+        });
+        order.recompute_totals();
+        assert_eq!(order.totals.total, m(-950));
+        let problem = order.totals_problem().unwrap();
+        assert_eq!(problem.kind, ProblemKind::InvalidMoney);
+        assert!(problem.reason.contains("-9.50 USD"), "{}", problem.reason);
     }
 }

@@ -258,7 +258,18 @@ async fn bad_input_gets_bigcommerce_errors_and_writes_nothing() {
     let mut many = create_body("x@example.com");
     many["products"] = Value::Array(vec![json!({"product_id": 111, "quantity": 1}); 501]);
     expect(gw.bc(Method::POST, "/orders").json(&many), 422).await;
+    // A discount larger than the order: no order has a total below zero.
+    let mut over = create_body("x@example.com");
+    over["discount_amount"] = json!("100.00");
+    let v = expect(gw.bc(Method::POST, "/orders").json(&over), 422).await;
+    assert!(
+        v[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("total comes to -45.00 USD")),
+        "{v}"
+    );
     // Nothing was half-written.
     expect(gw.bc(Method::GET, "/orders"), 204).await;
+
     gw.stop().await;
 }

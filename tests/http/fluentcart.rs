@@ -355,6 +355,16 @@ async fn update_adds_changes_and_deletes_items_and_recomputes_totals() {
         "invalid_field",
     )
     .await;
+    // No edit takes a total below zero; the order stays as it was.
+    error(
+        gw.fc(Method::POST, &format!("/orders/{id}")).json(
+            &json!({"customer_id": 1, "order_items": [{"id": shirt, "quantity": 1, "unit_price": -20000}]}),
+        ),
+        422,
+        "invalid_money",
+    )
+    .await;
+    assert_eq!(get(&gw, id).await["order"]["total_amount"], 13490);
     error(
         gw.fc(Method::POST, &format!("/orders/{id}"))
             .json(&json!({"customer_id": 1, "order_items": [], "status": "completed"})),
