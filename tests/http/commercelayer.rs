@@ -538,6 +538,25 @@ async fn list_filters_sorts_pages_includes_and_trims_fields() {
     )
     .await;
     assert_eq!(ids(&unfulfilled), [pending.as_str()]);
+    // Totals, in the currency's cents; the draft has no lines yet.
+    let priced = expect(f("filter[q][total_amount_cents_gt]=0"), 200).await;
+    assert_eq!(ids(&priced), [placed.clone(), pending.clone()]);
+    let total = get_order(&gw, &token, &pending).await["data"]["attributes"]["total_amount_cents"]
+        .as_i64()
+        .unwrap();
+    let up_to = expect(
+        f(&format!(
+            "filter[q][total_amount_cents_lteq]={total}&filter[q][total_amount_cents_gteq]={total}&filter[q][currency_code_eq]=USD"
+        )),
+        200,
+    )
+    .await;
+    assert_eq!(
+        up_to["meta"]["record_count"], 2,
+        "both USD orders total {total}"
+    );
+    let below = expect(f(&format!("filter[q][total_amount_cents_lt]={total}")), 200).await;
+    assert_eq!(ids(&below), [draft.as_str()]);
 
     // include and sparse fieldsets.
     let shaped = expect(
@@ -568,6 +587,7 @@ async fn list_filters_sorts_pages_includes_and_trims_fields() {
         "sort=nonsense",
         "include=payments",
         "filter[q][total_amount_cents_matches]=1",
+        "filter[q][total_amount_cents_gteq]=12.50",
         "filter[q][created_at_gt]=yesterday",
     ] {
         let err = expect(f(q), 400).await;

@@ -552,6 +552,8 @@ fn timestamp(key: &str, value: &str) -> Result<Timestamp, Problem> {
 fn parse_filter(req: &ApiRequest) -> Result<OrderFilter, Problem> {
     let mut f = OrderFilter::default();
     let mut axes: [Option<Vec<String>>; 3] = Default::default();
+    // Inclusive bounds on the total in Commerce Layer's `*_cents`, converted once the currency filter is known.
+    let mut total_cents: Range<i64> = Range::default();
     let one_us = chrono::Duration::microseconds(1);
     for (key, value) in req.query.pairs() {
         if !key.starts_with("filter") {
@@ -610,14 +612,56 @@ fn parse_filter(req: &ApiRequest) -> Result<OrderFilter, Problem> {
                     _ => range.max = Some(t),
                 }
             }
+            (
+                "total_amount_cents" | "total_amount_with_taxes_cents",
+                "gt" | "gteq" | "lt" | "lteq",
+            ) => {
+                let cents: i64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(key, "must be an integer amount in cents"))?;
+                match predicate {
+                    "gt" => total_cents.min = Some(cents.saturating_add(1)),
+                    "gteq" => total_cents.min = Some(cents),
+                    "lt" => total_cents.max = Some(cents.saturating_sub(1)),
+                    _ => total_cents.max = Some(cents),
+                }
+            }
             _ => return Err(unsupported()),
         }
     }
+    f.total = total_in_minor_units(total_cents, f.currency.as_deref());
     if axes.iter().any(Option::is_some) {
         let [o, p, fu] = &axes;
         f.statuses = Some(status_triples(o.as_deref(), p.as_deref(), fu.as_deref()));
     }
     Ok(f)
+}
+
+/// Bounds stated in Commerce Layer `*_cents` as bounds in minor units, the store's unit. They differ only where
+/// Commerce Layer's cents are not the currency's minor unit (HUF), which takes the currency filter to know; a
+/// bound between two minor units keeps to the amounts that meet it.
+fn total_in_minor_units(cents: Range<i64>, currency: Option<&str>) -> Range<i64> {
+    let (from, to) = currency
+        .and_then(|c| Currency::parse(c).ok())
+        .map_or((0, 0), |c| {
+            (
+                crate::dialects::commercelayer::cents_exponent(c),
+                c.exponent(),
+            )
+        });
+    let scale = |v: i64, round_up: bool| -> i64 {
+        if to >= from {
+            v.saturating_mul(10i64.pow(to - from))
+        } else {
+            let d = 10i64.pow(from - to);
+            v.div_euclid(d) + i64::from(round_up && v.rem_euclid(d) != 0)
+        }
+    };
+    Range {
+        min: cents.min.map(|v| scale(v, true)),
+        max: cents.max.map(|v| scale(v, false)),
+    }
 }
 
 /// `sort=-created_at` (one key; Commerce Layer accepts a list, the shop sorts by one key and then by age).
@@ -728,5 +772,23 @@ mod tests {
         let paid = status_triples(None, Some(&["paid".to_owned()]), None);
         assert!(paid.iter().any(|t| t.payment == PaymentStatus::Disputed));
         assert!(status_triples(Some(&["nonsense".to_owned()]), None, None).is_empty());
+    }
+
+    #[test]
+    fn total_filters_in_cents_become_minor_units_of_the_filtered_currency() {
+        let cents = Range {
+            min: Some(1500),
+            max: Some(2000),
+        };
+        assert_eq!(total_in_minor_units(cents, Some("USD")), cents);
+        assert_eq!(total_in_minor_units(cents, None), cents);
+        // Commerce Layer states forints unscaled; ISO 4217 gives HUF two places.
+        assert_eq!(
+            total_in_minor_units(cents, Some("HUF")),
+            Range {
+                min: Some(150_000),
+                max: Some(200_000)
+            }
+        );
     }
 }
