@@ -24,13 +24,18 @@ pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Proble
     let op = match (segments, method) {
         (["orders"], &Method::GET) => Operation::read("orders.list"),
         (["orders"], &Method::POST) => Operation::create_order("orders.create"),
-        (["orders"], m) => return Err(wrong_method(m)),
+        (["orders"], m) => return Err(wrong_method(m, &[&Method::GET, &Method::POST])),
         (["orders", "count"], &Method::GET) => Operation::read("orders.count"),
-        (["orders", "count"], m) => return Err(wrong_method(m)),
+        (["orders", "count"], m) => return Err(wrong_method(m, &[&Method::GET])),
         (["orders", _], &Method::GET) => Operation::read("orders.get"),
         (["orders", _], &Method::PUT) => Operation::write("orders.update"),
         (["orders", _], &Method::DELETE) => Operation::write("orders.delete"),
-        (["orders", _], m) => return Err(wrong_method(m)),
+        (["orders", _], m) => {
+            return Err(wrong_method(
+                m,
+                &[&Method::GET, &Method::PUT, &Method::DELETE],
+            ))
+        }
         (["orders", _, "products"], &Method::GET) => Operation::read("orders.products.list"),
         (["orders", _, "products", _], &Method::GET) => Operation::read("orders.products.get"),
         // Order objects link the sub-resource as `shippingaddresses`; the documented path has the underscore.
@@ -44,10 +49,10 @@ pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Proble
         (
             ["orders", _, "products" | "shipping_addresses" | "shippingaddresses" | "coupons", ..],
             m,
-        ) => return Err(wrong_method(m)),
+        ) => return Err(wrong_method(m, &[&Method::GET])),
         (["order_statuses"], &Method::GET) => Operation::read("order_statuses.list"),
         (["order_statuses", _], &Method::GET) => Operation::read("order_statuses.get"),
-        (["order_statuses", ..], m) => return Err(wrong_method(m)),
+        (["order_statuses", ..], m) => return Err(wrong_method(m, &[&Method::GET])),
         _ => return Err(no_route(&segments.join("/"))),
     };
     Ok(op)

@@ -1038,10 +1038,9 @@ mod tests {
             op(Method::POST, "orders/do-bulk-action").unwrap().name,
             "orders.bulk_action"
         );
-        assert_eq!(
-            op(Method::PUT, "orders/42").unwrap_err().kind,
-            ProblemKind::MethodNotAllowed
-        );
+        let wrong = op(Method::PUT, "orders/42").unwrap_err();
+        assert_eq!(wrong.kind, ProblemKind::MethodNotAllowed);
+        assert_eq!(wrong.allow.as_deref(), Some("GET, POST, DELETE"));
         assert_eq!(
             op(Method::POST, "orders/42/statuses").unwrap_err().kind,
             ProblemKind::MethodNotAllowed

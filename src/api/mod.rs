@@ -222,16 +222,26 @@ pub fn pick(method: &Method, allowed: &[(Method, Operation)]) -> Result<Operatio
         .iter()
         .find(|(m, _)| m == method)
         .map(|(_, op)| *op)
-        .ok_or_else(|| wrong_method(method))
+        .ok_or_else(|| {
+            let methods: Vec<&Method> = allowed.iter().map(|(m, _)| m).collect();
+            wrong_method(method, &methods)
+        })
 }
 
-/// 405 for a path that exists with other methods.
-pub fn wrong_method(method: &Method) -> Problem {
-    Problem::new(
+/// 405 for a path that exists with the `allowed` methods only.
+pub fn wrong_method(method: &Method, allowed: &[&Method]) -> Problem {
+    let allow = allowed
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut problem = Problem::new(
         ProblemKind::MethodNotAllowed,
         "",
-        format!("method {method} is not allowed on this resource"),
-    )
+        format!("method {method} is not allowed on this resource (allowed: {allow})"),
+    );
+    problem.allow = Some(allow);
+    problem
 }
 
 /// Parses a JSON request body with the dialect-independent guards (empty, encoding, depth, duplicate keys).

@@ -157,6 +157,8 @@ pub struct Problem {
     /// Seconds after which a retry may succeed (an open circuit breaker, an upstream's rate limit); rendered as
     /// `Retry-After`.
     pub retry_after: Option<u64>,
+    /// For a method the resource does not answer: the methods it does (`GET, PUT`), rendered as `Allow`.
+    pub allow: Option<String>,
 }
 
 impl Problem {
@@ -175,6 +177,7 @@ impl Problem {
             pointer: pointer.into(),
             reason: reason.into(),
             retry_after: None,
+            allow: None,
         }
     }
 

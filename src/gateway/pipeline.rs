@@ -246,6 +246,12 @@ fn render_problem(dialect: Dialect, problem: &Problem) -> Response<Body> {
             .headers_mut()
             .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    if let Some(allow) = problem.allow.as_deref() {
+        // RFC 9110 §15.5.6: a 405 names the methods the resource does answer.
+        if let Ok(v) = HeaderValue::from_str(allow) {
+            response.headers_mut().insert(http::header::ALLOW, v);
+        }
+    }
     response
 }
 

@@ -258,6 +258,12 @@ async fn bad_input_gets_bigcommerce_errors_and_writes_nothing() {
     let mut many = create_body("x@example.com");
     many["products"] = Value::Array(vec![json!({"product_id": 111, "quantity": 1}); 501]);
     expect(gw.bc(Method::POST, "/orders").json(&many), 422).await;
+    // A method the resource does not answer: 405 naming the ones it does.
+    let r = gw.bc(Method::PATCH, "/orders/100").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "GET, PUT, DELETE");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["status"], 405);
     // A discount larger than the order: no order has a total below zero.
     let mut over = create_body("x@example.com");
     over["discount_amount"] = json!("100.00");

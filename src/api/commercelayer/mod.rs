@@ -86,7 +86,10 @@ pub async fn handle(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
                 Method::GET => orders::get(ctx, req, &id).await,
                 Method::PATCH => orders::update(ctx, req, &id).await,
                 Method::DELETE => orders::delete(ctx, req, &id).await,
-                _ => Err(wrong_method(m)),
+                _ => Err(wrong_method(
+                    m,
+                    &[&Method::GET, &Method::PATCH, &Method::DELETE],
+                )),
             }
         }
         ["orders", id, rel] if m == Method::GET && ORDER_RELATED.contains(rel) => {
@@ -99,7 +102,10 @@ pub async fn handle(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
                 Method::GET => items::line_item(ctx, req, &id).await,
                 Method::PATCH => items::update_line_item(ctx, req, &id).await,
                 Method::DELETE => items::delete_line_item(ctx, req, &id).await,
-                _ => Err(wrong_method(m)),
+                _ => Err(wrong_method(
+                    m,
+                    &[&Method::GET, &Method::PATCH, &Method::DELETE],
+                )),
             }
         }
         ["addresses"] if m == Method::POST => items::create_address(ctx, req).await,
