@@ -58,6 +58,25 @@ fn refuse(order: &Order, what: &str) -> Problem {
     )
 }
 
+/// What an order needs before it leaves draft: something to sell and someone to tell.
+fn check_complete(order: &Order) -> Result<(), Problem> {
+    if order.line_items.is_empty() {
+        return Err(Problem::new(
+            ProblemKind::InvalidTransition,
+            "",
+            "cannot place an order without line items",
+        ));
+    }
+    if order.customer.email.is_none() {
+        return Err(Problem::new(
+            ProblemKind::InvalidTransition,
+            "",
+            "cannot place an order without a customer email",
+        ));
+    }
+    Ok(())
+}
+
 fn is_open(status: OrderStatus) -> bool {
     !matches!(
         status,
@@ -75,20 +94,7 @@ pub fn apply(order: &mut Order, transition: &Transition, now: Timestamp) -> Resu
             if !matches!(order.status, O::Draft | O::Pending) {
                 return Err(refuse(order, "place"));
             }
-            if order.line_items.is_empty() {
-                return Err(Problem::new(
-                    ProblemKind::InvalidTransition,
-                    "",
-                    "cannot place an order without line items",
-                ));
-            }
-            if order.customer.email.is_none() {
-                return Err(Problem::new(
-                    ProblemKind::InvalidTransition,
-                    "",
-                    "cannot place an order without a customer email",
-                ));
-            }
+            check_complete(order)?;
             order.status = O::Placed;
             if order.totals.total.minor == 0 && order.payment_status == P::Unpaid {
                 order.payment_status = P::Free;
@@ -163,8 +169,9 @@ pub fn apply(order: &mut Order, transition: &Transition, now: Timestamp) -> Resu
         }
         Transition::Set(triple) => {
             if order.status == O::Draft && triple.order != O::Draft {
-                // A draft is completed by placing it, which checks it is complete; a direct set would skip that.
-                return Err(refuse(order, "set the status of"));
+                // Out of draft (a BigCommerce "Incomplete" order given a status): as complete as placing needs.
+                check_complete(order)?;
+                order.timestamps.placed_at.get_or_insert(now);
             }
             order.status = triple.order;
             order.payment_status = triple.payment;
@@ -263,6 +270,19 @@ mod tests {
             OrderStatus::Draft,
             "refused transitions change nothing"
         );
+    }
+
+    #[test]
+    fn a_draft_given_a_status_must_be_as_complete_as_placing_needs() {
+        let mut order = placed_order();
+        let pending = StatusTriple {
+            order: OrderStatus::Pending,
+            payment: PaymentStatus::Unpaid,
+            fulfillment: FulfillmentStatus::Unfulfilled,
+        };
+        let err = apply(&mut order, &Transition::Set(pending), now()).unwrap_err();
+        assert!(err.reason.contains("without line items"), "{err}");
+        assert_eq!(order.status, OrderStatus::Draft);
     }
 
     #[test]

@@ -103,6 +103,23 @@ async fn create_read_sub_resources_update_delete() {
     let gone = expect(gw.bc(Method::GET, &format!("/orders/{id}")), 404).await;
     assert_eq!(gone[0]["status"], 404);
 
+    // An Incomplete order (status 0) is given a status, as in BigCommerce; an order set back to Incomplete can
+    // leave it again.
+    let mut incomplete = create_body("jane@example.com");
+    incomplete["status_id"] = json!(0);
+    let draft = expect(gw.bc(Method::POST, "/orders").json(&incomplete), 201).await;
+    assert_eq!(draft["status_id"], 0);
+    let draft_id = draft["id"].as_u64().unwrap();
+    for status in [1, 0, 11] {
+        let set = expect(
+            gw.bc(Method::PUT, &format!("/orders/{draft_id}"))
+                .json(&json!({ "status_id": status })),
+            200,
+        )
+        .await;
+        assert_eq!(set["status_id"], status);
+    }
+
     // A price finer than the cent is kept in cents, and the reply says so, once for the one amount (both of the
     // line's prices round into it).
     let mut sub_cent = create_body("jane@example.com");
