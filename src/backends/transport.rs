@@ -11,6 +11,19 @@ use serde_json::Value;
 use crate::canonical::{Problem, ProblemKind};
 use crate::config::Backend;
 
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST_ID: http::HeaderValue;
+}
+
+/// Runs `work`, which serves the gateway request `id`, so that every upstream call it makes carries `id` as
+/// `X-Request-Id`: the shop's logs then name the request the gateway's do. A task-local because the calls sit
+/// below the shop and adapter interfaces, which know nothing of HTTP requests.
+pub async fn with_request_id<F: std::future::Future>(id: http::HeaderValue, work: F) -> F::Output {
+    REQUEST_ID.scope(id, work).await
+}
+
 /// How a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -367,6 +380,9 @@ impl UpstreamHttp {
             .request(call.method.clone(), self.url(&call.path))
             .headers(call.headers.clone())
             .header(http::header::ACCEPT, call.media_type);
+        if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
+            request = request.header(X_REQUEST_ID, id);
+        }
         if let Some(body) = &call.body {
             request = request
                 .header(http::header::CONTENT_TYPE, call.media_type)

@@ -151,15 +151,18 @@ fn api_root(dialect: Dialect, skip: usize, store_hash: Option<&str>) -> String {
     }
 }
 
-/// The caller's `X-Request-Id` when it is a sane one, or a new id.
-fn request_id(req: &Request<Incoming>) -> HeaderValue {
-    req.headers()
-        .get(REQUEST_ID)
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
-        })
-        .cloned()
-        .unwrap_or_else(new_request_id)
+/// The caller's `X-Request-Id` when it is a sane one; otherwise a new id, which replaces the caller's on the
+/// request, so that what the request is forwarded with (pass-through, or the translating backends' calls) names
+/// the request the gateway's log line and reply name.
+fn request_id(req: &mut Request<Incoming>) -> HeaderValue {
+    if let Some(id) = req.headers().get(REQUEST_ID).filter(|v| {
+        !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
+    }) {
+        return id.clone();
+    }
+    let id = new_request_id();
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    id
 }
 
 /// A request id unique to this process run: a random per-process prefix and a counter, 32 hex digits. (A random
@@ -316,11 +319,11 @@ fn rate_headers(response: &mut Response<Body>, budget: &Budget) {
 /// Serves one request. Never fails and never panics: every failure becomes a reply in the caller's dialect.
 pub async fn handle(
     gw: Arc<Gateway>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     conn: std::sync::Arc<Connection>,
 ) -> Result<Response<OutBody>, std::convert::Infallible> {
     let started = Instant::now();
-    let id = request_id(&req);
+    let id = request_id(&mut req);
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
@@ -588,14 +591,20 @@ async fn api_request(
     // The work runs in its own task: a timed-out create still finishes and records its response for a retry
     // with the same Idempotency-Key, instead of being cut off half-way. (Made inside the call: a named future
     // would keep a slot in this function's own state, which hyper's connection holds for every request.)
-    let task = tokio::spawn(execute(
-        gw.clone(),
-        ctx.clone(),
-        dialect,
-        operation,
-        path,
-        request,
-    ));
+    // The request's span and id go with it: its log lines name the request, and so do its upstream calls
+    // (`request_id` put the id on the request).
+    let id = request
+        .headers
+        .get(REQUEST_ID)
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    let task = tokio::spawn(
+        crate::backends::transport::with_request_id(
+            id,
+            execute(gw.clone(), ctx.clone(), dialect, operation, path, request),
+        )
+        .in_current_span(),
+    );
     let mut response = match tokio::time::timeout(deadline, task).await {
         Ok(Ok(response)) => response,
         Ok(Err(join_error)) => {

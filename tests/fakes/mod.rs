@@ -146,6 +146,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// The request's `X-Request-Id`, if it had one.
+    pub request_id: Option<String>,
 }
 
 struct Shared<P> {
@@ -318,6 +320,7 @@ async fn serve_one<P: FakePlatform>(
             method: request.method.clone(),
             path: request.path.clone(),
             status,
+            request_id: request.header("x-request-id").map(str::to_owned),
         });
     };
     let handle = || shared.platform.lock().unwrap().handle(&request);

@@ -122,6 +122,7 @@ fn comparable(mut s: Seen) -> Seen {
             "x-forwarded-for",
             "x-forwarded-proto",
             "x-forwarded-host",
+            "x-request-id",
         ]
         .contains(&k.as_str())
     });
@@ -182,6 +183,11 @@ async fn pass_through_is_byte_exact_both_ways() {
         .retain(|(k, _)| k != "connection" && k != "x-hop");
     assert_eq!(comparable(seen_through), expected);
 
+    // The request goes on with the id the gateway gave it, which its reply carries.
+    assert_eq!(
+        through_headers["x-request-id"],
+        through.headers()["x-request-id"].as_bytes()
+    );
     assert_eq!(through.status(), direct.status());
     let strip = |h: &reqwest::header::HeaderMap| {
         let mut v: Vec<(String, Vec<u8>)> = h

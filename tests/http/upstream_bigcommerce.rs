@@ -1054,6 +1054,7 @@ mod gateway {
         let created = gw
             .bc(Method::POST, "/orders")
             .header("idempotency-key", "bc-gw-1")
+            .header("x-request-id", "trace-bc-gw-1")
             .json(&bc_body("bc@example.com"))
             .send()
             .await
@@ -1061,6 +1062,14 @@ mod gateway {
         let status = created.status().as_u16();
         let created: Value = created.json().await.unwrap();
         assert!(status == 200 || status == 201, "{status}: {created}");
+        // The shop's calls name the caller's request.
+        let seen = fake.seen();
+        assert!(!seen.is_empty());
+        assert!(
+            seen.iter()
+                .all(|s| s.request_id.as_deref() == Some("trace-bc-gw-1")),
+            "{seen:?}"
+        );
         let up = only_order(&fake);
         assert_eq!(up["billing_address"]["email"], "bc@example.com");
         assert_eq!(up["products"].as_array().unwrap().len(), 2);
