@@ -1040,7 +1040,7 @@ mod tests {
         );
         let wrong = op(Method::PUT, "orders/42").unwrap_err();
         assert_eq!(wrong.kind, ProblemKind::MethodNotAllowed);
-        assert_eq!(wrong.allow.as_deref(), Some("GET, POST, DELETE"));
+        assert_eq!(wrong.allow.as_deref(), Some("GET, HEAD, POST, DELETE"));
         assert_eq!(
             op(Method::POST, "orders/42/statuses").unwrap_err().kind,
             ProblemKind::MethodNotAllowed

@@ -230,11 +230,15 @@ pub fn pick(method: &Method, allowed: &[(Method, Operation)]) -> Result<Operatio
 
 /// 405 for a path that exists with the `allowed` methods only.
 pub fn wrong_method(method: &Method, allowed: &[&Method]) -> Problem {
-    let allow = allowed
-        .iter()
-        .map(|m| m.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut names: Vec<&str> = Vec::with_capacity(allowed.len() + 1);
+    for m in allowed {
+        names.push(m.as_str());
+        // Every GET is answered to HEAD too.
+        if *m == Method::GET {
+            names.push(Method::HEAD.as_str());
+        }
+    }
+    let allow = names.join(", ");
     let mut problem = Problem::new(
         ProblemKind::MethodNotAllowed,
         "",

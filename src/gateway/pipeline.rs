@@ -489,7 +489,7 @@ struct ApiTarget {
 async fn api_request(
     gw: &Arc<Gateway>,
     ctx: &ApiContext,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     target: ApiTarget,
 ) -> Outcome {
     let ApiTarget {
@@ -503,6 +503,11 @@ async fn api_request(
     // client from sending its next request on a connection the server is about to close.
     let body_unread = !hyper::body::Body::is_end_stream(req.body());
     let early = |out: Outcome| if body_unread { out.closing() } else { out };
+    // HEAD is GET without the reply's body (RFC 9110 §9.3.2): served as GET, and hyper, knowing the request was
+    // HEAD, leaves the body out.
+    if req.method() == http::Method::HEAD {
+        *req.method_mut() = http::Method::GET;
+    }
     let operation = match api::operation(dialect, req.method(), &segments) {
         Ok(op) => op,
         Err(p) => return early(Outcome::new(render_problem(dialect, &p), "unrouted")),

@@ -275,10 +275,33 @@ async fn bad_input_gets_bigcommerce_errors_and_writes_nothing() {
     let mut many = create_body("x@example.com");
     many["products"] = Value::Array(vec![json!({"product_id": 111, "quantity": 1}); 501]);
     expect(gw.bc(Method::POST, "/orders").json(&many), 422).await;
+    // HEAD is answered as GET, without the body.
+    let head = gw.bc(Method::HEAD, "/orders").send().await.unwrap();
+    assert_eq!(
+        head.status().as_u16(),
+        204,
+        "no orders yet: BigCommerce's empty list"
+    );
+    let order = expect(
+        gw.bc(Method::POST, "/orders")
+            .json(&create_body("h@example.com")),
+        201,
+    )
+    .await;
+    let path = format!("/orders/{}", order["id"]);
+    let got = gw.bc(Method::GET, &path).send().await.unwrap();
+    let head = gw.bc(Method::HEAD, &path).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        got.headers()["content-length"]
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+    expect(gw.bc(Method::DELETE, &path), 204).await;
     // A method the resource does not answer: 405 naming the ones it does.
     let r = gw.bc(Method::PATCH, "/orders/100").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 405);
-    assert_eq!(r.headers()["allow"], "GET, PUT, DELETE");
+    assert_eq!(r.headers()["allow"], "GET, HEAD, PUT, DELETE");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v[0]["status"], 405);
     // A discount larger than the order: no order has a total below zero.
