@@ -86,7 +86,8 @@ pub fn authenticate(
     }
 }
 
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+/// The `id:secret` pair of an HTTP Basic `Authorization` header (RFC 7617), if the request has one.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -12,7 +12,7 @@ mod server;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-pub use auth::{Grant, TokenIssuer};
+pub use auth::{basic_credentials, Grant, TokenIssuer};
 pub use metrics::Metrics;
 pub use server::{bind, serve, serve_workers, ServeError};
 

@@ -159,6 +159,37 @@ async fn token_grant_accepts_json_and_forms_and_refuses_other_grants() {
     .await;
     let token = form["access_token"].as_str().unwrap();
     expect(gw.cl(token, Method::GET, "/markets"), 200).await;
+    // RFC 6749 §2.3.1: the client may authenticate with HTTP Basic instead, but not both ways at once.
+    let basic = || {
+        gw.http
+            .post(gw.url("/oauth/token"))
+            .basic_auth("demo", Some("demo-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+    };
+    let by_header = expect(basic().body("grant_type=client_credentials"), 200).await;
+    expect(
+        gw.cl(
+            by_header["access_token"].as_str().unwrap(),
+            Method::GET,
+            "/markets",
+        ),
+        200,
+    )
+    .await;
+    expect(
+        basic().body("grant_type=client_credentials&client_id=demo&client_secret=demo-secret"),
+        400,
+    )
+    .await;
+    expect(
+        gw.http
+            .post(gw.url("/oauth/token"))
+            .basic_auth("demo", Some("wrong"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials"),
+        401,
+    )
+    .await;
     let bad = expect(
         gw.http.post(gw.url("/oauth/token")).json(
             &json!({"grant_type": "password", "client_id": "demo", "client_secret": "demo-secret"}),

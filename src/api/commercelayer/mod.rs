@@ -236,7 +236,25 @@ fn token_fields(req: &ApiRequest) -> Result<[Option<String>; 4], Problem> {
 
 /// `POST /oauth/token` with the client credentials grant.
 fn token(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
-    let [grant_type, client_id, client_secret, scope] = token_fields(req)?;
+    let [grant_type, mut client_id, mut client_secret, scope] = token_fields(req)?;
+    // RFC 6749 §2.3.1: a client may authenticate with HTTP Basic instead of body parameters, but not with both.
+    if let Some((id, secret)) = crate::gateway::basic_credentials(&req.headers) {
+        if client_id.is_some() || client_secret.is_some() {
+            return Err(Problem::new(
+                ProblemKind::InvalidParameter,
+                "/client_id",
+                "the client authenticated twice (HTTP Basic and body credentials); use one",
+            ));
+        }
+        // Each half is form-encoded before it goes into the header (same section).
+        let decode = |s: &str| -> String {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        client_id = Some(decode(&id));
+        client_secret = Some(decode(&secret));
+    }
     match grant_type.as_deref() {
         Some("client_credentials") => {}
         other => {
