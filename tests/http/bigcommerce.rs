@@ -263,6 +263,11 @@ async fn bad_input_gets_bigcommerce_errors_and_writes_nothing() {
             422,
         ),
         (
+            "tax below zero",
+            json!({"name": "x", "quantity": 1, "price_inc_tax": "1.00", "price_ex_tax": "2.00"}),
+            422,
+        ),
+        (
             "unknown product",
             json!({"product_id": 999_999, "quantity": 1}),
             422,

@@ -500,6 +500,18 @@ fn decode_product(
         p.echo_absent("price_ex_tax", Value::String(decimal_4(ex)));
         p.echo_absent("price_inc_tax", Value::String(decimal_4(inc)));
     }
+    if inc.minor < ex.minor && !as_order {
+        // The line's tax is what the two prices differ by: a create cannot make it negative.
+        return Err(Problem::new(
+            ProblemKind::InvalidMoney,
+            p.pointer("price_inc_tax"),
+            format!(
+                "price_inc_tax {} is below price_ex_tax {}; a line's tax cannot be negative",
+                decimal_4(inc),
+                decimal_4(ex)
+            ),
+        ));
+    }
     let unit_tax = Money::new(inc.minor - ex.minor, currency);
     let unit_price = if order.tax_included { inc } else { ex };
     let stated_tax = cx.money(&mut p, "total_tax", &path("tax_total"))?;
