@@ -313,6 +313,58 @@ fn send_create(
         .send()
 }
 
+/// Sends a create under `key` to a gateway started on `config` and `data` while the upstream's next order POST
+/// meets `fault`, waits (at most 20 s) until `reached` says the upstream has it, then kills the gateway (SIGKILL
+/// on Unix). The caller it cut off must have got no answer.
+async fn create_cut_off_by_sigkill(
+    fake: &crate::fakes::Fake<crate::fakes::bigcommerce::BigCommerceFake>,
+    (config, data): (&std::path::Path, &std::path::Path),
+    key: &str,
+    fault: crate::fakes::Fault,
+    reached: impl Fn() -> bool,
+) {
+    fake.fail(Some("POST"), Some("/orders"), fault, 1);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (mut child, addr) = start_serving(config, data);
+    let cut_off = tokio::spawn(send_create(&http, &addr, key));
+    let started = Instant::now();
+    while !reached() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the create never reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        cut_off.await.unwrap().is_err(),
+        "the first caller got no answer"
+    );
+}
+
+/// Sends the create under `key` until it is answered 201, waiting while the gateway says an earlier attempt may
+/// still land (409); at most until `deadline`. `context` goes with any failure.
+async fn create_until_answered(
+    http: &reqwest::Client,
+    addr: &str,
+    key: &str,
+    deadline: Instant,
+    context: &str,
+) -> serde_json::Value {
+    loop {
+        let r = send_create(http, addr, key).await.unwrap();
+        let status = r.status().as_u16();
+        let doc: serde_json::Value = r.json().await.unwrap();
+        match status {
+            201 => return doc,
+            409 => tokio::time::sleep(Duration::from_millis(250)).await,
+            _ => panic!("{context}: {status} {doc}"),
+        }
+        assert!(Instant::now() < deadline, "{context}: still not answered");
+    }
+}
+
 /// F10 of the reliability plan over HTTP: the gateway is killed (SIGKILL) after it sent a create upstream and
 /// before it answered. The caller's retry with the same Idempotency-Key, to the restarted gateway, gets the order
 /// the upstream made (found by the key stamped on it, not sent again), where it used to get "still in flight"
@@ -331,28 +383,14 @@ async fn a_create_cut_off_by_sigkill_is_finished_by_the_retry_after_a_restart() 
     let create = |addr: &str| send_create(&http, addr, "cut-off-1");
 
     // The upstream makes the order, then takes its time answering: the gateway is killed meanwhile.
-    fake.fail(
-        Some("POST"),
-        Some("/orders"),
+    create_cut_off_by_sigkill(
+        &fake,
+        (&config, &data),
+        "cut-off-1",
         Fault::DelayAfter(Duration::from_secs(30)),
-        1,
-    );
-    let (mut child, addr) = start_serving(&config, &data);
-    let cut_off = tokio::spawn(create(&addr));
-    let started = Instant::now();
-    while fake.with(|f| f.order_count()) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the create never reached the upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    assert!(
-        cut_off.await.unwrap().is_err(),
-        "the first caller got no answer"
-    );
+        || fake.with(|f| f.order_count()) > 0,
+    )
+    .await;
 
     let (mut child, addr) = start_serving(&config, &data);
     let retried = create(&addr).await.unwrap();
@@ -406,32 +444,23 @@ async fn a_retry_after_a_crash_waits_the_settle_time_not_the_crashed_attempts_wh
     .await;
     let data = dir.join("data");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let create = |addr: &str| send_create(&http, addr, "crashed-early");
 
-    fake.fail(
-        Some("POST"),
-        Some("/orders"),
-        Fault::Late(Duration::from_millis(1500)),
-        1,
-    );
-    let (mut child, addr) = start_serving(&config, &data);
-    let cut_off = tokio::spawn(create(&addr));
+    // The upstream takes the create and acts on it 1.5 s later, whoever still waits; the gateway is killed as
+    // soon as the create arrived.
     let started = Instant::now();
-    while fake.faults_left() > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the create never reached the upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    assert!(cut_off.await.unwrap().is_err());
-    let arrived = started.elapsed();
+    create_cut_off_by_sigkill(
+        &fake,
+        (&config, &data),
+        "crashed-early",
+        Fault::Late(Duration::from_millis(1500)),
+        || fake.faults_left() == 0,
+    )
+    .await;
+    let lands = started + Duration::from_millis(1500);
 
     let (mut child, addr) = start_serving(&config, &data);
-    let first = create(&addr).await.unwrap();
-    if started.elapsed() < arrived + Duration::from_millis(1500) {
+    let first = send_create(&http, &addr, "crashed-early").await.unwrap();
+    if Instant::now() < lands {
         // The order has not landed yet: the retry is asked to wait, no longer than the settle time.
         assert_eq!(first.status().as_u16(), 409);
         let wait: u64 = first.headers()["retry-after"]
@@ -441,20 +470,14 @@ async fn a_retry_after_a_crash_waits_the_settle_time_not_the_crashed_attempts_wh
             .unwrap();
         assert!((1..=3).contains(&wait), "Retry-After: {wait}");
     }
-    let answered = loop {
-        let r = create(&addr).await.unwrap();
-        let status = r.status().as_u16();
-        let doc: serde_json::Value = r.json().await.unwrap();
-        match status {
-            201 => break doc,
-            409 => tokio::time::sleep(Duration::from_millis(250)).await,
-            _ => panic!("{status} {doc}"),
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "still not answered"
-        );
-    };
+    let answered = create_until_answered(
+        &http,
+        &addr,
+        "crashed-early",
+        Instant::now() + Duration::from_secs(20),
+        "after the restart",
+    )
+    .await;
     assert_eq!(answered["billing_address"]["email"], "kim@example.com");
     assert_eq!(fake.with(|f| f.order_count()), 1, "one order upstream");
 
@@ -521,22 +544,8 @@ async fn creates_killed_at_random_points_end_with_exactly_one_order_each() {
         let context = format!("seed {seed}, round {round}: {fault:?}, killed after {kill_after:?}");
 
         (child, addr) = start_serving(&config, &data);
-        let started = Instant::now();
-        let answered = loop {
-            let r = create(&addr, &key).await.unwrap();
-            let status = r.status().as_u16();
-            let doc: serde_json::Value = r.json().await.unwrap();
-            match status {
-                201 => break doc,
-                // An earlier attempt may still land upstream: come back.
-                409 => tokio::time::sleep(Duration::from_millis(250)).await,
-                _ => panic!("{context}: {status} {doc}"),
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{context}: still not answered"
-            );
-        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let answered = create_until_answered(&http, &addr, &key, deadline, &context).await;
         if let Some(id) = told {
             assert_eq!(
                 answered["id"], id,
