@@ -84,6 +84,20 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         };
     }
     crate::telemetry::init(config.server.log_format);
+    match &args.config {
+        Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
+        None if std::path::Path::new(crate::config::DEFAULT_CONFIG_FILE).exists() => {
+            tracing::info!(config = crate::config::DEFAULT_CONFIG_FILE, "configuration loaded");
+        }
+        None => tracing::warn!(
+            "no {} in the working directory and no --config: built-in defaults (and ORDERMUX__ overrides) only",
+            crate::config::DEFAULT_CONFIG_FILE
+        ),
+    }
+    if config.clients.is_empty() {
+        // Pass-through needs none (the shop authenticates), but nothing else can be used without one.
+        tracing::warn!("no API clients configured: every dialect API request that is not passed through to a shop is refused (401)");
+    }
     // Single-threaded: this thread is one of the serving workers (`gateway::serve_workers`).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
