@@ -112,6 +112,35 @@ fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Started where there is no `gateway.toml` (and without `--config`), serve runs on the built-in defaults, which
+/// have no API client: it says both, rather than answering 401 to everything without a word.
+#[test]
+fn serve_without_a_configuration_says_so() {
+    let dir = temp_dir("no-config");
+    let (mut child, _addr) = listening(
+        bin()
+            .current_dir(&dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped()),
+    );
+    let _ = child.kill();
+    let mut said = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    let _ = child.wait();
+    assert!(
+        said.contains("no gateway.toml in the working directory"),
+        "{said}"
+    );
+    assert!(said.contains("no API clients configured"), "{said}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn check_config_reports_every_problem_and_the_demo_credential_rule() {
     let ok = bin().args(["check-config"]).output().unwrap();
