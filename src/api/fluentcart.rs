@@ -504,11 +504,16 @@ async fn create(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
         .create_order_ids(&req.client.id, order, req.now, req.create_key())
         .await
         .map_err(shop_err)?;
-    Ok(ok(json!({
+    let mut reply = json!({
         "message": "Order created successfully!",
         "order_id": created.platform.fluentcart,
-        "uuid": created.uuid,
-    })))
+    });
+    // An order made on another platform has no FluentCart uuid; the member is then left out (its schema is a
+    // string, so null would be wrong), as the order's own document leaves it out.
+    if let Some(uuid) = created.uuid {
+        reply["uuid"] = Value::String(uuid);
+    }
+    Ok(ok(reply))
 }
 
 async fn get(ctx: &ApiContext, req: &ApiRequest, id: &ObjectId, tx: Option<u64>) -> ApiResult {

@@ -1186,6 +1186,8 @@ mod gateway {
         )
         .await;
         let first = created["order_id"].as_u64().expect("FluentCart order id");
+        // A BigCommerce order has no FluentCart uuid: the member is left out, not null (its schema is a string).
+        assert!(created.get("uuid").is_none(), "{created}");
         // FluentCart's reply names the new order only: the create is one call upstream, its products and
         // shipping addresses are not read back.
         let calls: Vec<String> = fake.seen()[before..]
