@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-fn load_json(rel: &str) -> Value {
+pub(crate) fn load_json(rel: &str) -> Value {
     let path = shared().join("specs").join(rel);
     serde_json::from_slice(
         &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
@@ -17,9 +17,27 @@ fn load_json(rel: &str) -> Value {
     .unwrap()
 }
 
-/// A validator for one schema inside an OpenAPI document (draft 4 semantics, as OpenAPI 3.0 schema objects).
-fn openapi_validator(spec: &Value, pointer: &str) -> Validator {
+/// OpenAPI 3.0's `nullable: true` in JSON Schema terms: `null` joins the schema's type.
+fn allow_nullable(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("nullable") == Some(&Value::Bool(true)) {
+                if let Some(Value::String(t)) = map.get("type").cloned() {
+                    map.insert("type".into(), json!([t, "null"]));
+                }
+            }
+            map.values_mut().for_each(allow_nullable);
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_nullable),
+        _ => {}
+    }
+}
+
+/// A validator for one schema inside an OpenAPI document (draft 4 semantics, as OpenAPI 3.0 schema objects, with
+/// `nullable` honoured).
+pub(crate) fn openapi_validator(spec: &Value, pointer: &str) -> Validator {
     let mut root = spec.clone();
+    allow_nullable(&mut root);
     root["$ref"] = json!(format!("#{pointer}"));
     jsonschema::options()
         .with_draft(Draft::Draft4)

@@ -239,7 +239,13 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
         w.put("is_tax_inclusive_pricing", order.tax_included);
     }
 
-    // Billing and shipping.
+    // Billing and shipping. An order's billing address always has a `zip` (the orders v2 spec requires it; the
+    // platform sends "" when there is none).
+    let billing_zip = |map: &mut JsonMap| {
+        if as_order {
+            map.entry("zip").or_insert(Value::String(String::new()));
+        }
+    };
     match &order.billing_address {
         Some(a) => {
             let mut map = encode_address(a, false);
@@ -248,6 +254,7 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
                     map.insert("email".into(), e.clone().into());
                 }
             }
+            billing_zip(&mut map);
             w.put("billing_address", Value::Object(map));
         }
         None => {
@@ -260,13 +267,13 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
             if let Some(e) = &order.customer.email {
                 map.insert("email".into(), e.clone().into());
             }
-            w.opt("first_name", None::<String>);
             if let Some(f) = &order.customer.first_name {
                 map.insert("first_name".into(), f.clone().into());
             }
             if let Some(l) = &order.customer.last_name {
                 map.insert("last_name".into(), l.clone().into());
             }
+            billing_zip(&mut map);
             w.put("billing_address", Value::Object(map));
         }
     }
