@@ -9,7 +9,7 @@ mod core;
 mod cross;
 mod fluentcart;
 mod passthrough;
-mod spec_replies;
+pub mod spec_replies;
 mod upstream_bigcommerce;
 mod upstream_commercelayer;
 mod upstream_fluentcart;

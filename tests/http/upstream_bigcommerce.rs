@@ -1049,6 +1049,14 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_validate_against_the_specs() {
+        let (_fake, gw) = start("bcgw-spec").await;
+        super::super::spec_replies::fluentcart_replies(&gw, "FluentCart on BigCommerce").await;
+        super::super::spec_replies::bigcommerce_replies(&gw, "BigCommerce on BigCommerce").await;
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bigcommerce_callers_create_read_list_update_and_transition() {
         let (fake, gw) = start("bcgw-bc").await;
         let created = gw

@@ -1082,6 +1082,33 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_validate_against_the_specs() {
+        let (_fake, gw) = start("clgw-spec").await;
+        super::super::spec_replies::fluentcart_replies(&gw, "FluentCart on Commerce Layer").await;
+        super::super::spec_replies::bigcommerce_replies(&gw, "BigCommerce on Commerce Layer").await;
+        // A state Commerce Layer's triggers cannot reach is a refused transition (422), not a bad parameter.
+        // The FluentCart caller's order: placed and paid, never approved.
+        let list = expect(gw.fc(Method::GET, "/orders?per_page=10"), 200).await;
+        let id = list["orders"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["id"].as_u64())
+            .min()
+            .expect("an order");
+        let refused = expect(
+            gw.fc(Method::PUT, &format!("/orders/{id}/statuses"))
+                .json(&json!({
+                    "action": "change_shipping_status", "statuses": {"shipping_status": "shipped"}
+                })),
+            422,
+        )
+        .await;
+        assert_eq!(refused["code"], "invalid_transition", "{refused}");
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn commercelayer_callers_build_read_list_update_and_place() {
         let (f, gw) = start("cl-up-gw-cl").await;
         let token = gw.cl_token().await;

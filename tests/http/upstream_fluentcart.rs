@@ -703,6 +703,14 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_validate_against_the_specs() {
+        let (_fake, gw) = start("fcgw-spec").await;
+        super::super::spec_replies::fluentcart_replies(&gw, "FluentCart on FluentCart").await;
+        super::super::spec_replies::bigcommerce_replies(&gw, "BigCommerce on FluentCart").await;
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fluentcart_callers_create_read_list_update_and_change_status() {
         let (f, gw) = start("fc-up-gw-fc").await;
         let created = expect(

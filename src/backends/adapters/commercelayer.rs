@@ -181,6 +181,11 @@ fn unsupported(reason: impl Into<String>) -> UpstreamError {
     UpstreamError::Unsupported(Problem::new(ProblemKind::InvalidParameter, "", reason))
 }
 
+/// An order or a change Commerce Layer cannot take, though the request itself is well formed (422).
+fn unprocessable(kind: ProblemKind, reason: impl Into<String>) -> UpstreamError {
+    UpstreamError::Unsupported(Problem::new(kind, "", reason))
+}
+
 fn malformed(reason: impl Into<String>) -> UpstreamError {
     UpstreamError::Malformed(reason.into())
 }
@@ -501,10 +506,13 @@ impl CreatePlan {
     fn new(order: &Order, ctx: &AdapterContext) -> Result<CreatePlan, UpstreamError> {
         let currency = order.currency.as_str();
         let market_id = ctx.backend.markets.get(currency).cloned().ok_or_else(|| {
-            unsupported(format!(
-                "upstream {} has no Commerce Layer market configured for {currency}",
-                ctx.backend.name
-            ))
+            unprocessable(
+                ProblemKind::InvalidField,
+                format!(
+                    "upstream {} has no Commerce Layer market configured for {currency}",
+                    ctx.backend.name
+                ),
+            )
         })?;
         for (i, line) in order.line_items.iter().enumerate() {
             let missing = match line.kind {
@@ -522,7 +530,7 @@ impl CreatePlan {
         }
         let priced = |what: &str, count: usize| {
             if count > 0 {
-                Err(unsupported(format!(
+                Err(unprocessable(ProblemKind::InvalidField, format!(
                     "Commerce Layer computes {what} itself (shipments, promotions, payment methods); an order carrying its own cannot be created there"
                 )))
             } else {
@@ -550,7 +558,8 @@ impl CreatePlan {
                 .count(),
         )?;
         if order.shipping_destinations.len() > 1 {
-            return Err(unsupported(
+            return Err(unprocessable(
+                ProblemKind::InvalidField,
                 "Commerce Layer orders ship to one address; this order has several destinations",
             ));
         }
@@ -930,7 +939,7 @@ impl CommerceLayerAdapter {
                 (None, None, [(only, _)]) => only.clone(),
                 (None, None, _) => {
                     let names: Vec<&str> = offered.iter().map(|(_, n)| n.as_str()).collect();
-                    return Err(unsupported(format!(
+                    return Err(unprocessable(ProblemKind::InvalidField, format!(
                         "Commerce Layer offers {} shipping methods for this order's shipment ({}) and the order names none of them; set shipping_method on backend {}",
                         offered.len(),
                         names.join(", "),
@@ -977,7 +986,7 @@ impl CommerceLayerAdapter {
                         })
                         .cloned()
                         .ok_or_else(|| {
-                            unsupported(format!(
+                            unprocessable(ProblemKind::InvalidField, format!(
                                 "Commerce Layer offers this order no payment method ordermux can pay with (a wire transfer or an external payment); set payment_method on backend {}",
                                 self.ctx.backend.name
                             ))
@@ -1015,7 +1024,7 @@ impl CommerceLayerAdapter {
                     "relationships": {"order": order_link}}}),
             ),
             other => {
-                return Err(unsupported(format!(
+                return Err(unprocessable(ProblemKind::InvalidField, format!(
                     "Commerce Layer payment method {method} ({}) needs the customer's payment details; ordermux pays with a wire transfer or an external payment",
                     other.unwrap_or("unknown source type")
                 )))
@@ -1566,15 +1575,19 @@ impl CommerceLayerAdapter {
         // Every variant is the trigger path to the states the lifecycle computed: `_place`, `_approve`,
         // `_authorize`, `_capture`, `_refund`, `_fulfill`, `_cancel` alone for the plain variants; mark-as-paid is
         // `_authorize` + `_capture`; a direct set is whatever path leads there (none: refused before sending).
-        let plan = plan_triggers(&state, after.status_triple()).map_err(unsupported)?;
+        let plan = plan_triggers(&state, after.status_triple())
+            .map_err(|reason| unprocessable(ProblemKind::InvalidTransition, reason))?;
         if plan.is_empty() {
-            return Err(unsupported(format!(
-                "Commerce Layer has no trigger for {} on an order that is {} / {} / {}",
-                transition.name(),
-                state.status,
-                state.payment,
-                state.fulfillment
-            )));
+            return Err(unprocessable(
+                ProblemKind::InvalidTransition,
+                format!(
+                    "Commerce Layer has no trigger for {} on an order that is {} / {} / {}",
+                    transition.name(),
+                    state.status,
+                    state.payment,
+                    state.fulfillment
+                ),
+            ));
         }
         self.drive(
             &id,
