@@ -151,19 +151,36 @@ fn api_root(dialect: Dialect, skip: usize, store_hash: Option<&str>) -> String {
     }
 }
 
-/// The caller's `X-Request-Id` when it is a sane one; otherwise a new id, which replaces the caller's on the
-/// request, so that what the request is forwarded with (pass-through, or the translating backends' calls) names
-/// the request the gateway's log line and reply name.
+/// The caller's `X-Request-Id` when it is a sane one; otherwise a new id. A request without one is given the new
+/// one, so that what it is forwarded with (pass-through, or the translating backends' calls) names the request
+/// the gateway's log line and reply name. A caller's own header is never changed, sane or not: pass-through
+/// forwards what the caller sent.
 fn request_id(req: &mut Request<Incoming>) -> HeaderValue {
-    if let Some(id) = req.headers().get(REQUEST_ID).filter(|v| {
-        !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic)
-    }) {
-        return id.clone();
+    match req.headers().get(REQUEST_ID) {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 128
+                && id.as_bytes().iter().all(u8::is_ascii_graphic) =>
+        {
+            id.clone()
+        }
+        Some(_) => {
+            // Rare: kept beside the request (an allocation) for the calls it makes upstream.
+            let id = new_request_id();
+            req.extensions_mut().insert(GatewayRequestId(id.clone()));
+            id
+        }
+        None => {
+            let id = new_request_id();
+            req.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
     }
-    let id = new_request_id();
-    req.headers_mut().insert(REQUEST_ID, id.clone());
-    id
 }
+
+/// The gateway's id for a request whose own `X-Request-Id` was not usable (see `request_id`).
+#[derive(Clone)]
+struct GatewayRequestId(HeaderValue);
 
 /// A request id unique to this process run: a random per-process prefix and a counter, 32 hex digits. (A random
 /// UUID per request cost a `getrandom` system call on every request; `format!` cost more than the rest of the
@@ -574,6 +591,15 @@ async fn api_request(
             |h| format!("http://{h}"),
         );
     let path = parts.uri.path().to_owned();
+    // The request's span and id go with its task: its log lines name the request, and so do its upstream calls.
+    let id = match parts.extensions.get::<GatewayRequestId>() {
+        Some(GatewayRequestId(id)) => id.clone(),
+        None => parts
+            .headers
+            .get(REQUEST_ID)
+            .cloned()
+            .unwrap_or_else(new_request_id),
+    };
     let request = ApiRequest {
         method: parts.method,
         segments,
@@ -596,13 +622,6 @@ async fn api_request(
     // The work runs in its own task: a timed-out create still finishes and records its response for a retry
     // with the same Idempotency-Key, instead of being cut off half-way. (Made inside the call: a named future
     // would keep a slot in this function's own state, which hyper's connection holds for every request.)
-    // The request's span and id go with it: its log lines name the request, and so do its upstream calls
-    // (`request_id` put the id on the request).
-    let id = request
-        .headers
-        .get(REQUEST_ID)
-        .cloned()
-        .unwrap_or_else(new_request_id);
     let task = tokio::spawn(
         crate::backends::transport::with_request_id(
             id,

@@ -203,6 +203,23 @@ async fn pass_through_is_byte_exact_both_ways() {
         through.bytes().await.unwrap(),
         direct.bytes().await.unwrap()
     );
+
+    // A caller's own X-Request-Id goes on unchanged, even one too odd for the gateway's log (it logs its own).
+    let odd = "not a usable id: it has spaces";
+    let reply = request(&gw.http, &gw.url(""), body)
+        .header("x-request-id", odd)
+        .send()
+        .await
+        .unwrap();
+    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
+    let sent: Vec<&[u8]> = seen
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-request-id")
+        .map(|(_, v)| v.as_slice())
+        .collect();
+    assert_eq!(sent, [odd.as_bytes()]);
+    assert_ne!(reply.headers()["x-request-id"], odd);
     gw.stop().await;
 }
 
