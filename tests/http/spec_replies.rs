@@ -51,6 +51,30 @@ fn bigcommerce(name: &str) -> Validator {
     )
 }
 
+/// Sends `req`, expects `status`, checks the reply against `v` and answers it.
+async fn expect_valid(
+    req: reqwest::RequestBuilder,
+    status: u16,
+    v: &Validator,
+    what: &str,
+) -> Value {
+    let doc = expect(req, status).await;
+    check(v, &doc, what);
+    doc
+}
+
+/// A FluentCart step a platform may refuse: the reply is valid against `v` (200), or FluentCart's refusal (422).
+async fn valid_or_refused(req: reqwest::RequestBuilder, v: &Validator, what: &str) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let reply: Value = r.json().await.unwrap();
+    match status {
+        200 => check(v, &reply, what),
+        422 => assert_eq!(reply["success"], false, "{what}: {reply}"),
+        _ => panic!("{what}: answered {status}: {reply}"),
+    }
+}
+
 /// A FluentCart address object.
 fn address(line1: &str) -> Value {
     json!({"first_name": "Ada", "last_name": "Lovelace", "address_1": line1, "city": "Austin",
@@ -60,7 +84,7 @@ fn address(line1: &str) -> Value {
 
 /// Drives every FluentCart order route the gateway serves and checks each reply.
 pub(super) async fn fluentcart_replies(gw: &TestGateway, what: &str) {
-    let created = expect(
+    let created = expect_valid(
         gw.fc(Method::POST, "/orders").json(&json!({
             "customer_id": 1, "currency": "USD",
             // Inline addresses (the gateway takes them; Commerce Layer places no order without a shipping one).
@@ -68,106 +92,76 @@ pub(super) async fn fluentcart_replies(gw: &TestGateway, what: &str) {
             "order_items": [{"object_id": 1001, "quantity": 2}, {"object_id": 1002, "quantity": 1}]
         })),
         200,
+        &fluentcart("create-order", "post", "/orders"),
+        &format!("{what}: create"),
     )
     .await;
-    check(
-        &fluentcart("create-order", "post", "/orders"),
-        &created,
-        &format!("{what}: create"),
-    );
     let id = created["order_id"].as_u64().expect("order id");
 
-    let got = expect(gw.fc(Method::GET, &format!("/orders/{id}")), 200).await;
-    check(
+    let got = expect_valid(
+        gw.fc(Method::GET, &format!("/orders/{id}")),
+        200,
         &fluentcart("get-order", "get", "/orders/{order_id}"),
-        &got,
         &format!("{what}: get"),
-    );
-    let list = expect(gw.fc(Method::GET, "/orders?per_page=5"), 200).await;
-    check(
+    )
+    .await;
+    expect_valid(
+        gw.fc(Method::GET, "/orders?per_page=5"),
+        200,
         &fluentcart("list-orders", "get", "/orders"),
-        &list,
         &format!("{what}: list"),
-    );
+    )
+    .await;
 
     // A line edited: Commerce Layer refuses edits of a placed order (422), the others answer the order.
     let item = got["order"]["order_items"][0]["id"]
         .as_u64()
         .expect("item id");
-    let r = gw
-        .fc(Method::POST, &format!("/orders/{id}"))
-        .json(&json!({"customer_id": 1, "order_items": [{"id": item, "quantity": 3}]}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let updated: Value = r.json().await.unwrap();
-    match status {
-        200 => check(
-            &fluentcart("update-order", "post", "/orders/{order_id}"),
-            &updated,
-            &format!("{what}: update"),
-        ),
-        422 => assert_eq!(updated["success"], false, "{what}: {updated}"),
-        _ => panic!("{what}: update answered {status}: {updated}"),
-    }
+    valid_or_refused(
+        gw.fc(Method::POST, &format!("/orders/{id}"))
+            .json(&json!({"customer_id": 1, "order_items": [{"id": item, "quantity": 3}]})),
+        &fluentcart("update-order", "post", "/orders/{order_id}"),
+        &format!("{what}: update"),
+    )
+    .await;
 
-    let paid = expect(
+    expect_valid(
         gw.fc(Method::POST, &format!("/orders/{id}/mark-as-paid")),
         200,
+        &fluentcart("mark-as-paid", "post", "/orders/{order}/mark-as-paid"),
+        &format!("{what}: mark-as-paid"),
     )
     .await;
-    check(
-        &fluentcart("mark-as-paid", "post", "/orders/{order}/mark-as-paid"),
-        &paid,
-        &format!("{what}: mark-as-paid"),
-    );
-    let txs = expect(
+    let txs = expect_valid(
         gw.fc(Method::GET, &format!("/orders/{id}/transactions")),
         200,
-    )
-    .await;
-    check(
         &fluentcart(
             "get-order-transactions",
             "get",
             "/orders/{order}/transactions",
         ),
-        &txs,
         &format!("{what}: transactions"),
-    );
+    )
+    .await;
     // Shipped: Commerce Layer fulfils approved orders only, and says so (422); the others answer.
-    let r = gw
-        .fc(Method::PUT, &format!("/orders/{id}/statuses"))
-        .json(&json!({
-            "action": "change_shipping_status", "statuses": {"shipping_status": "shipped"}
-        }))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let statuses: Value = r.json().await.unwrap();
-    match status {
-        200 => check(
-            &fluentcart("update-statuses", "put", "/orders/{order}/statuses"),
-            &statuses,
-            &format!("{what}: statuses"),
-        ),
-        422 => assert_eq!(statuses["success"], false, "{what}: {statuses}"),
-        _ => panic!("{what}: statuses answered {status}: {statuses}"),
-    }
+    valid_or_refused(
+        gw.fc(Method::PUT, &format!("/orders/{id}/statuses"))
+            .json(&json!({
+                "action": "change_shipping_status", "statuses": {"shipping_status": "shipped"}
+            })),
+        &fluentcart("update-statuses", "put", "/orders/{order}/statuses"),
+        &format!("{what}: statuses"),
+    )
+    .await;
     if let Some(tx) = txs["order"]["transactions"][0]["id"].as_u64() {
-        let refund = expect(
+        expect_valid(
             gw.fc(Method::POST, &format!("/orders/{id}/refund"))
                 .json(&json!({"refund_info": {"transaction_id": tx, "amount": 1}})),
             200,
+            &fluentcart("refund-order", "post", "/orders/{order_id}/refund"),
+            &format!("{what}: refund"),
         )
         .await;
-        check(
-            &fluentcart("refund-order", "post", "/orders/{order_id}/refund"),
-            &refund,
-            &format!("{what}: refund"),
-        );
     }
 }
 
@@ -178,83 +172,90 @@ pub(super) async fn bigcommerce_replies(gw: &TestGateway, what: &str) {
     let mut body = super::bigcommerce::create_body("spec@example.com");
     body["billing_address"]["phone"] = json!("+1 512 555 0100");
     body["shipping_addresses"][0]["phone"] = json!("+1 512 555 0100");
-    let created = expect(gw.bc(Method::POST, "/orders").json(&body), 201).await;
-    check(&one, &created, &format!("{what}: create"));
+    let created = expect_valid(
+        gw.bc(Method::POST, "/orders").json(&body),
+        201,
+        &one,
+        &format!("{what}: create"),
+    )
+    .await;
     let id = created["id"].as_u64().expect("order id");
-    let got = expect(gw.bc(Method::GET, &format!("/orders/{id}")), 200).await;
-    check(&one, &got, &format!("{what}: get"));
-    let updated = expect(
+    expect_valid(
+        gw.bc(Method::GET, &format!("/orders/{id}")),
+        200,
+        &one,
+        &format!("{what}: get"),
+    )
+    .await;
+    expect_valid(
         gw.bc(Method::PUT, &format!("/orders/{id}"))
             .json(&json!({"status_id": 11})),
         200,
+        &one,
+        &format!("{what}: update"),
     )
     .await;
-    check(&one, &updated, &format!("{what}: update"));
-    let list = expect(gw.bc(Method::GET, "/orders?limit=5"), 200).await;
-    check(
+    expect_valid(
+        gw.bc(Method::GET, "/orders?limit=5"),
+        200,
         &bigcommerce("orderCollection_Resp"),
-        &list,
         &format!("{what}: list"),
-    );
-    let count = expect(gw.bc(Method::GET, "/orders/count"), 200).await;
-    check(
+    )
+    .await;
+    expect_valid(
+        gw.bc(Method::GET, "/orders/count"),
+        200,
         &bigcommerce("ordersCount_Resp"),
-        &count,
         &format!("{what}: count"),
-    );
-    let products = expect(gw.bc(Method::GET, &format!("/orders/{id}/products")), 200).await;
-    check(
+    )
+    .await;
+    let products = expect_valid(
+        gw.bc(Method::GET, &format!("/orders/{id}/products")),
+        200,
         &bigcommerce("orderProductsCollection_Resp"),
-        &products,
         &format!("{what}: products"),
-    );
+    )
+    .await;
     let pid = products[0]["id"].as_u64().expect("product line id");
-    let product = expect(
+    expect_valid(
         gw.bc(Method::GET, &format!("/orders/{id}/products/{pid}")),
         200,
+        &bigcommerce("orderProductLineItem_Resp"),
+        &format!("{what}: product"),
     )
     .await;
-    check(
-        &bigcommerce("orderProductLineItem_Resp"),
-        &product,
-        &format!("{what}: product"),
-    );
-    let ships = expect(
+    let ships = expect_valid(
         gw.bc(Method::GET, &format!("/orders/{id}/shipping_addresses")),
         200,
+        &bigcommerce("orderShippingAddressCollection_Resp"),
+        &format!("{what}: shipping addresses"),
     )
     .await;
-    check(
-        &bigcommerce("orderShippingAddressCollection_Resp"),
-        &ships,
-        &format!("{what}: shipping addresses"),
-    );
     let sid = ships[0]["id"].as_u64().expect("shipping address id");
-    let ship = expect(
+    expect_valid(
         gw.bc(
             Method::GET,
             &format!("/orders/{id}/shipping_addresses/{sid}"),
         ),
         200,
+        &bigcommerce("orderShippingAddress_Resp"),
+        &format!("{what}: shipping address"),
     )
     .await;
-    check(
-        &bigcommerce("orderShippingAddress_Resp"),
-        &ship,
-        &format!("{what}: shipping address"),
-    );
-    let statuses = expect(gw.bc(Method::GET, "/order_statuses"), 200).await;
-    check(
+    expect_valid(
+        gw.bc(Method::GET, "/order_statuses"),
+        200,
         &bigcommerce("orderStatusCollection_Resp"),
-        &statuses,
         &format!("{what}: statuses"),
-    );
-    let status = expect(gw.bc(Method::GET, "/order_statuses/11"), 200).await;
-    check(
+    )
+    .await;
+    expect_valid(
+        gw.bc(Method::GET, "/order_statuses/11"),
+        200,
         &bigcommerce("orderStatus_Resp"),
-        &status,
         &format!("{what}: status"),
-    );
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
