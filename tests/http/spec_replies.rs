@@ -1,7 +1,6 @@
 //! What the gateway answers over HTTP validates against the platforms' specs (`../shared/specs`): every reply of
-//! the FluentCart and BigCommerce APIs, on the embedded shop and translated to another platform's shop, checked
-//! with the response schema of its operation. (Commerce Layer replies are checked against the JSON:API schema
-//! and Commerce Layer's fields in `commercelayer.rs`.)
+//! the three dialects' APIs, on the embedded shop and translated to another platform's shop, checked with the
+//! response schema of its operation.
 
 use jsonschema::Validator;
 use reqwest::Method;
@@ -258,10 +257,190 @@ pub(super) async fn bigcommerce_replies(gw: &TestGateway, what: &str) {
     .await;
 }
 
+/// The Commerce Layer OpenAPI document, read once (4 MB). Where it and `resources.json` (schema v7.9.16, the
+/// newer of the two, and what the API pages show) disagree on a field's type, `resources.json` is followed.
+fn commercelayer_spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let mut spec = load_json("commercelayer/openapi.json");
+        let resources = load_json("commercelayer/resources.json");
+        let schemas = &mut spec["components"]["schemas"];
+        for resource in resources.as_array().into_iter().flatten() {
+            // `line_item` in resources.json is `lineItem` among the OpenAPI schemas.
+            let name: String = resource["id"]
+                .as_str()
+                .unwrap_or_default()
+                .split('_')
+                .enumerate()
+                .map(|(i, part)| match i {
+                    0 => part.to_owned(),
+                    _ => part[..1].to_uppercase() + &part[1..],
+                })
+                .collect();
+            let Some(fields) = resource["attributes"]["fields"].as_object() else {
+                continue;
+            };
+            let Some(attrs) = schemas[name.as_str()]["properties"]["data"]["properties"]
+                ["attributes"]["properties"]
+                .as_object_mut()
+            else {
+                continue;
+            };
+            for (field, def) in fields {
+                if def["type"] == "string"
+                    && attrs.get(field).is_some_and(|a| a["type"] == "integer")
+                {
+                    attrs[field]["type"] = json!("string");
+                }
+            }
+            for attr in attrs.values_mut() {
+                attr["nullable"] = json!(true);
+            }
+        }
+        spec
+    })
+}
+
+/// Checks a Commerce Layer reply (a resource, or a list of them) against `components/schemas/{name}`. The
+/// spec's relationship objects name singular types (`market`), where the API, as JSON:API, names the resource
+/// types (`markets`): relationships are checked by `commercelayer.rs` against JSON:API and `resources.json`
+/// instead, and left out here.
+fn check_commercelayer(name: &str, doc: &Value, what: &str) {
+    let v = openapi_validator(commercelayer_spec(), &format!("/components/schemas/{name}"));
+    let mut doc = doc.clone();
+    let strip = |r: &mut Value| {
+        if let Some(o) = r.as_object_mut() {
+            o.remove("relationships");
+        }
+    };
+    match &mut doc["data"] {
+        Value::Array(items) => items.iter_mut().for_each(strip),
+        one => strip(one),
+    }
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("included");
+    }
+    check(&v, &doc, what);
+}
+
+/// Drives the Commerce Layer routes the gateway serves (token, markets, orders, line items, addresses, the
+/// `_place` trigger) and checks each reply.
+pub(super) async fn commercelayer_replies(gw: &TestGateway, what: &str) {
+    let token = gw.cl_token().await;
+    let cl = |method: Method, path: &str| gw.cl(&token, method, path);
+    let markets = expect(cl(Method::GET, "/markets"), 200).await;
+    check_commercelayer("marketResponseList", &markets, &format!("{what}: markets"));
+    let market = expect(cl(Method::GET, "/markets/usd"), 200).await;
+    check_commercelayer("marketResponse", &market, &format!("{what}: market"));
+
+    let order = expect(
+        cl(Method::POST, "/orders").json(&json!({"data": {
+            "type": "orders",
+            "attributes": {"customer_email": "spec@example.com", "reference": "spec-1"},
+            "relationships": {"market": {"data": {"type": "markets", "id": "usd"}}}
+        }})),
+        201,
+    )
+    .await;
+    check_commercelayer("orderResponse", &order, &format!("{what}: order create"));
+    let id = order["data"]["id"].as_str().expect("order id").to_owned();
+    let line = expect(
+        cl(Method::POST, "/line_items").json(&json!({"data": {
+            "type": "line_items",
+            "attributes": {"sku_code": "TSHIRT-BLK-M", "quantity": 2},
+            "relationships": {"order": {"data": {"type": "orders", "id": id}}}
+        }})),
+        201,
+    )
+    .await;
+    check_commercelayer(
+        "lineItemResponse",
+        &line,
+        &format!("{what}: line item create"),
+    );
+    let line_id = line["data"]["id"]
+        .as_str()
+        .expect("line item id")
+        .to_owned();
+    let line = expect(
+        cl(Method::PATCH, &format!("/line_items/{line_id}")).json(&json!({"data": {
+            "type": "line_items", "id": line_id, "attributes": {"quantity": 3}
+        }})),
+        200,
+    )
+    .await;
+    check_commercelayer(
+        "lineItemResponse",
+        &line,
+        &format!("{what}: line item update"),
+    );
+    let line = expect(cl(Method::GET, &format!("/line_items/{line_id}")), 200).await;
+    check_commercelayer("lineItemResponse", &line, &format!("{what}: line item get"));
+
+    let address = expect(
+        cl(Method::POST, "/addresses").json(&json!({"data": {
+            "type": "addresses",
+            "attributes": {"first_name": "Ada", "last_name": "Lovelace", "line_1": "1 Main St",
+                "city": "Austin", "state_code": "TX", "zip_code": "78701", "country_code": "US",
+                "phone": "+1 512 555 0100"}
+        }})),
+        201,
+    )
+    .await;
+    check_commercelayer(
+        "addressResponse",
+        &address,
+        &format!("{what}: address create"),
+    );
+    let address_id = address["data"]["id"]
+        .as_str()
+        .expect("address id")
+        .to_owned();
+    let address = expect(cl(Method::GET, &format!("/addresses/{address_id}")), 200).await;
+    check_commercelayer("addressResponse", &address, &format!("{what}: address get"));
+
+    let addressed = expect(
+        cl(Method::PATCH, &format!("/orders/{id}")).json(&json!({"data": {
+            "type": "orders", "id": id,
+            "relationships": {
+                "billing_address": {"data": {"type": "addresses", "id": address_id}},
+                "shipping_address": {"data": {"type": "addresses", "id": address_id}}
+            }
+        }})),
+        200,
+    )
+    .await;
+    check_commercelayer(
+        "orderResponse",
+        &addressed,
+        &format!("{what}: order update"),
+    );
+    let placed = expect(
+        cl(Method::PATCH, &format!("/orders/{id}")).json(&json!({"data": {
+            "type": "orders", "id": id, "attributes": {"_place": true}
+        }})),
+        200,
+    )
+    .await;
+    check_commercelayer("orderResponse", &placed, &format!("{what}: _place"));
+    let got = expect(
+        cl(
+            Method::GET,
+            &format!("/orders/{id}?include=line_items,market"),
+        ),
+        200,
+    )
+    .await;
+    check_commercelayer("orderResponse", &got, &format!("{what}: order get"));
+    let list = expect(cl(Method::GET, "/orders?page[size]=5"), 200).await;
+    check_commercelayer("orderResponseList", &list, &format!("{what}: order list"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_replies_validate_against_the_specs() {
     let gw = TestGateway::start("spec-replies").await;
     fluentcart_replies(&gw, "FluentCart on the embedded shop").await;
     bigcommerce_replies(&gw, "BigCommerce on the embedded shop").await;
+    commercelayer_replies(&gw, "Commerce Layer on the embedded shop").await;
     gw.stop().await;
 }

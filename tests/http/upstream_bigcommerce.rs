@@ -1053,6 +1053,8 @@ mod gateway {
         let (_fake, gw) = start("bcgw-spec").await;
         super::super::spec_replies::fluentcart_replies(&gw, "FluentCart on BigCommerce").await;
         super::super::spec_replies::bigcommerce_replies(&gw, "BigCommerce on BigCommerce").await;
+        super::super::spec_replies::commercelayer_replies(&gw, "Commerce Layer on BigCommerce")
+            .await;
         gw.stop().await;
     }
 

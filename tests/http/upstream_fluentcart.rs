@@ -707,6 +707,8 @@ mod gateway {
         let (_fake, gw) = start("fcgw-spec").await;
         super::super::spec_replies::fluentcart_replies(&gw, "FluentCart on FluentCart").await;
         super::super::spec_replies::bigcommerce_replies(&gw, "BigCommerce on FluentCart").await;
+        super::super::spec_replies::commercelayer_replies(&gw, "Commerce Layer on FluentCart")
+            .await;
         gw.stop().await;
     }
 
