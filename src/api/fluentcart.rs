@@ -753,9 +753,14 @@ async fn delete(ctx: &ApiContext, req: &ApiRequest, id: &ObjectId) -> ApiResult 
         .await
         .map_err(shop_err)?;
     let (order_id, invoice_no) = found.get().cloned().unwrap_or((Value::Null, None));
+    let mut data = json!({"order_id": order_id, "status": "success"});
+    // An order made on another platform may have no invoice number: left out (its schema is a string).
+    if let Some(number) = invoice_no {
+        data["invoice_no"] = Value::String(number);
+    }
     Ok(ok(json!({
         "message": format!("Order {order_id} deleted successfully"),
-        "data": {"order_id": order_id, "invoice_no": invoice_no, "status": "success"},
+        "data": data,
         "errors": [],
     })))
 }

@@ -162,6 +162,23 @@ pub(super) async fn fluentcart_replies(gw: &TestGateway, what: &str) {
         )
         .await;
     }
+    // Another order, deleted (FluentCart deletes orders of any state).
+    let doomed = expect(
+        gw.fc(Method::POST, "/orders").json(&json!({
+            "customer_id": 1, "currency": "USD",
+            "billing_address": address("1 Main St"), "shipping_address": address("9 Side St"),
+            "order_items": [{"object_id": 1001, "quantity": 1}]
+        })),
+        200,
+    )
+    .await;
+    let doomed = doomed["order_id"].as_u64().expect("order id");
+    valid_or_refused(
+        gw.fc(Method::DELETE, &format!("/orders/{doomed}")),
+        &fluentcart("delete-order", "delete", "/orders/{order_id}"),
+        &format!("{what}: delete"),
+    )
+    .await;
 }
 
 /// Drives every BigCommerce order route the gateway serves and checks each reply.
