@@ -820,7 +820,6 @@ fn own_scheme_id(platform: Platform, id: &ObjectId) -> Option<String> {
     }
 }
 
-/// How long an attempt that may land upstream until `until` (Unix ms) still may.
 /// A create's stamp, and whether every earlier attempt under it was made by a process that has stopped.
 struct CreateStamp {
     stamp: Stamp,
@@ -840,6 +839,7 @@ impl CreateStamp {
     }
 }
 
+/// How long an attempt that may land upstream until `until` (Unix ms) still may.
 fn still_landing(until: i64) -> Option<Duration> {
     let left = until.saturating_sub(chrono::Utc::now().timestamp_millis());
     u64::try_from(left)
