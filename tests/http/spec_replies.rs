@@ -82,7 +82,7 @@ fn address(line1: &str) -> Value {
 }
 
 /// Drives every FluentCart order route the gateway serves and checks each reply.
-pub(super) async fn fluentcart_replies(gw: &TestGateway, what: &str) {
+async fn fluentcart_replies(gw: &TestGateway, what: &str) {
     let created = expect_valid(
         gw.fc(Method::POST, "/orders").json(&json!({
             "customer_id": 1, "currency": "USD",
@@ -182,7 +182,7 @@ pub(super) async fn fluentcart_replies(gw: &TestGateway, what: &str) {
 }
 
 /// Drives every BigCommerce order route the gateway serves and checks each reply.
-pub(super) async fn bigcommerce_replies(gw: &TestGateway, what: &str) {
+async fn bigcommerce_replies(gw: &TestGateway, what: &str) {
     let one = bigcommerce("order_Resp");
     // With phones: Commerce Layer takes no address without one.
     let mut body = super::bigcommerce::create_body("spec@example.com");
@@ -342,7 +342,7 @@ fn check_commercelayer(name: &str, doc: &Value, what: &str) {
 
 /// Drives the Commerce Layer routes the gateway serves (token, markets, orders, line items, addresses, the
 /// `_place` trigger) and checks each reply.
-pub(super) async fn commercelayer_replies(gw: &TestGateway, what: &str) {
+async fn commercelayer_replies(gw: &TestGateway, what: &str) {
     let token = gw.cl_token().await;
     let cl = |method: Method, path: &str| gw.cl(&token, method, path);
     let markets = expect(cl(Method::GET, "/markets"), 200).await;
@@ -453,6 +453,13 @@ pub(super) async fn commercelayer_replies(gw: &TestGateway, what: &str) {
     check_commercelayer("orderResponseList", &list, &format!("{what}: order list"));
 }
 
+/// The replies of callers of all three dialects on `gw`, whose orders live on `shop`.
+pub(super) async fn every_dialect(gw: &TestGateway, shop: &str) {
+    fluentcart_replies(gw, &format!("FluentCart on {shop}")).await;
+    bigcommerce_replies(gw, &format!("BigCommerce on {shop}")).await;
+    commercelayer_replies(gw, &format!("Commerce Layer on {shop}")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_replies_validate_against_the_specs() {
     let gw = TestGateway::start("spec-errors").await;
@@ -496,8 +503,6 @@ async fn error_replies_validate_against_the_specs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_replies_validate_against_the_specs() {
     let gw = TestGateway::start("spec-replies").await;
-    fluentcart_replies(&gw, "FluentCart on the embedded shop").await;
-    bigcommerce_replies(&gw, "BigCommerce on the embedded shop").await;
-    commercelayer_replies(&gw, "Commerce Layer on the embedded shop").await;
+    every_dialect(&gw, "the embedded shop").await;
     gw.stop().await;
 }
