@@ -840,18 +840,31 @@ async fn refund(ctx: &ApiContext, req: &ApiRequest, id: &ObjectId) -> ApiResult 
     ctx.shop
         .modify(client, id, now, move |order| {
             number_transactions(order);
-            let refundable = order.payments.iter().any(|p| {
-                p.ids.fluentcart == Some(r.transaction_id) && p.kind.as_deref() != Some("refund")
-            });
-            if !refundable {
-                return Err(Problem::new(
-                    ProblemKind::InvalidField,
-                    "/refund_info/transaction_id",
-                    format!(
-                        "transaction {} is not a payment of this order",
-                        r.transaction_id
-                    ),
-                ));
+            let is_payment = |p: &crate::canonical::Payment| p.kind.as_deref() != Some("refund");
+            match r.transaction_id {
+                Some(tx) => {
+                    if !order
+                        .payments
+                        .iter()
+                        .any(|p| p.ids.fluentcart == Some(tx) && is_payment(p))
+                    {
+                        return Err(Problem::new(
+                            ProblemKind::InvalidField,
+                            "/refund_info/transaction_id",
+                            format!("transaction {tx} is not a payment of this order"),
+                        ));
+                    }
+                }
+                // An order whose shop keeps no payment transactions (BigCommerce v2) has none to name: the
+                // refund is the order's. One that has them must name the one refunded, as FluentCart requires.
+                None if !order.payments.iter().any(is_payment) => {}
+                None => {
+                    return Err(Problem::new(
+                        ProblemKind::MissingField,
+                        "/refund_info/transaction_id",
+                        "transaction_id is required: name the payment refunded (GET /orders/{id}/transactions)",
+                    ))
+                }
             }
             lifecycle::apply(
                 order,

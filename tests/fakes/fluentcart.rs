@@ -837,11 +837,17 @@ impl FluentCartFake {
             Ok(r) => r,
             Err(p) => return message(422, &p.message()),
         };
+        // FluentCart itself always wants the transaction.
+        let Some(named) = r.transaction_id else {
+            return message(422, "Transaction ID is required");
+        };
         let tx = self.id();
         let order = &mut self.orders[i];
-        if !order.payments.iter().any(|p| {
-            p.ids.fluentcart == Some(r.transaction_id) && p.kind.as_deref() != Some("refund")
-        }) {
+        if !order
+            .payments
+            .iter()
+            .any(|p| p.ids.fluentcart == Some(named) && p.kind.as_deref() != Some("refund"))
+        {
             return message(422, "Transaction not found");
         }
         if let Err(p) = lifecycle::apply(

@@ -1181,6 +1181,29 @@ mod gateway {
         assert_eq!(after["order"]["status"], "processing");
         assert_eq!(only_order(&fake)["status_id"], 11);
 
+        // Awaiting Fulfillment is paid; partly refunded now. A BigCommerce v2 order keeps no payment transactions,
+        // so there is none to name: the refund is the order's, recorded upstream as Partially Refunded.
+        let txs = expect(
+            gw.fc(Method::GET, &format!("/orders/{id}/transactions")),
+            200,
+        )
+        .await;
+        assert!(
+            txs["order"]["transactions"]
+                .as_array()
+                .is_none_or(Vec::is_empty),
+            "{txs}"
+        );
+        expect(
+            gw.fc(Method::POST, &format!("/orders/{id}/refund"))
+                .json(&json!({"refund_info": {"amount": "10.00"}})),
+            200,
+        )
+        .await;
+        let up = only_order(&fake);
+        assert_eq!(up["refunded_amount"], "10.0000", "{up}");
+        assert_eq!(up["status_id"], 14, "{up}");
+
         // A FluentCart create names a customer but carries no address; BigCommerce requires a billing address,
         // so the customer's default address (catalog.toml) goes with it. Then deleted: archived upstream.
         let before = fake.seen().len();

@@ -27,7 +27,9 @@ pub struct MarkPaidRequest {
 /// `POST /orders/{id}/refund`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefundRequest {
-    pub transaction_id: u64,
+    /// The payment refunded. FluentCart requires it; the shop may do without when the order has no payment
+    /// transactions to name (an order on a shop that keeps none, such as BigCommerce v2).
+    pub transaction_id: Option<u64>,
     /// Exact, in the order's currency.
     pub amount: Money,
     pub cancel_subscription: bool,
@@ -200,9 +202,7 @@ pub fn decode_refund_request(doc: Value, currency: Currency) -> Result<RefundReq
     let mut info = envelope
         .child("refund_info")?
         .ok_or_else(|| envelope.missing("refund_info"))?;
-    let transaction_id = info
-        .unsigned("transaction_id")?
-        .ok_or_else(|| info.missing("transaction_id"))?;
+    let transaction_id = info.unsigned("transaction_id")?;
     let raw = info.raw("amount").ok_or_else(|| info.missing("amount"))?;
     let text = match &raw {
         Value::String(s) => s.trim().to_owned(),
@@ -395,7 +395,7 @@ mod tests {
             usd(),
         )
         .unwrap();
-        assert_eq!((r.transaction_id, r.amount.minor), (3, 10));
+        assert_eq!((r.transaction_id, r.amount.minor), (Some(3), 10));
         let jpy = Currency::parse("JPY").unwrap();
         let r = decode_refund_request(
             json!({"refund_info": {"transaction_id": 1, "amount": 3500}}),
@@ -412,7 +412,14 @@ mod tests {
             assert_eq!(err.kind, ProblemKind::InvalidMoney, "{bad}");
             assert_eq!(err.pointer, "/refund_info/amount");
         }
-        let err = decode_refund_request(json!({"refund_info": {"amount": 1}}), usd()).unwrap_err();
+        // Without a transaction: decoded; whether the order can do without one is the shop's to say.
+        let r = decode_refund_request(json!({"refund_info": {"amount": 1}}), usd()).unwrap();
+        assert_eq!(r.transaction_id, None);
+        let err = decode_refund_request(
+            json!({"refund_info": {"transaction_id": "x", "amount": 1}}),
+            usd(),
+        )
+        .unwrap_err();
         assert_eq!(err.pointer, "/refund_info/transaction_id");
     }
 
