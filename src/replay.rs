@@ -514,7 +514,11 @@ async fn replay_upstream(
         // The source identity is the create's idempotency key: a resend after any failure (this run's retry, or
         // a re-run after a crash) is reconciled by the stamp derived from it.
         match up
-            .create_ids(&options.client, order.clone(), Some(&record.key))
+            .create_ids(
+                &options.client,
+                order.clone(),
+                Some(record.key.as_str().into()),
+            )
             .await
         {
             Ok(created) => {

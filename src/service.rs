@@ -84,6 +84,16 @@ pub struct CreateKey<'a> {
     pub key: &'a str,
     /// The gateway id of the order an earlier, interrupted attempt with this key already wrote.
     pub resumed_order: Option<&'a str>,
+    /// Every earlier attempt with this key was made by a process that has stopped (its claim was taken over).
+    pub taken_over: bool,
+}
+
+/// What an upstream create needs of the key: the key, and whether its earlier attempts' process is gone.
+fn upstream_key(key: Option<CreateKey<'_>>) -> Option<crate::backends::upstream::CreateKey<'_>> {
+    key.map(|k| crate::backends::upstream::CreateKey {
+        key: k.key,
+        earlier_gone: k.taken_over,
+    })
 }
 
 /// The shop an API module works with: the embedded one over a store, or an upstream shop behind the same
@@ -125,11 +135,10 @@ impl Shop {
         if let Some(written) = self.resumed(client, key).await? {
             return Ok(written);
         }
-        let idempotency_key = key.map(|k| k.key);
         Ok(match self.destination(client, order, now).await? {
             // Boxed, as every call into an upstream shop: its state is large (see `api::handle`).
             Destination::Upstream(up, order) => {
-                Box::pin(up.create(client, order, idempotency_key)).await?
+                Box::pin(up.create(client, order, upstream_key(key))).await?
             }
             Destination::Store(order) => self.store.create_order(client, order, now).await?,
         })
@@ -147,10 +156,9 @@ impl Shop {
         if let Some(written) = self.resumed(client, key).await? {
             return Ok(written.ids);
         }
-        let idempotency_key = key.map(|k| k.key);
         Ok(match self.destination(client, order, now).await? {
             Destination::Upstream(up, order) => {
-                Box::pin(up.create_ids(client, order, idempotency_key)).await?
+                Box::pin(up.create_ids(client, order, upstream_key(key))).await?
             }
             Destination::Store(order) => self.store.create_order(client, order, now).await?.ids,
         })

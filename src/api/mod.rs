@@ -84,6 +84,8 @@ pub struct ApiRequest {
     /// Set by the gateway when an earlier attempt with this request's Idempotency-Key was interrupted after it
     /// wrote the order (its gateway id): the create answers with that order instead of making another.
     pub resumed_order: Option<String>,
+    /// Set by the gateway when this request holds its Idempotency-Key taken over from a process that stopped.
+    pub taken_over: bool,
 }
 
 /// Credentials travel in headers (marked sensitive by the gateway, so `HeaderMap`'s `Debug` hides them) and in
@@ -99,6 +101,7 @@ impl std::fmt::Debug for ApiRequest {
             .field("client", &self.client.id)
             .field("now", &self.now)
             .field("resumed_order", &self.resumed_order)
+            .field("taken_over", &self.taken_over)
             .finish()
     }
 }
@@ -120,6 +123,7 @@ impl ApiRequest {
         self.idempotency_key().map(|key| crate::service::CreateKey {
             key,
             resumed_order: self.resumed_order.as_deref(),
+            taken_over: self.taken_over,
         })
     }
 }

@@ -129,9 +129,9 @@ impl UpstreamShop {
         &self,
         client: &str,
         order: Order,
-        idempotency_key: Option<&str>,
+        key: Option<CreateKey<'_>>,
     ) -> Result<Order> {
-        let stamp = CreateStamp::for_create(client, idempotency_key);
+        let stamp = CreateStamp::for_create(client, key);
         self.create_stamped(client, order, stamp, None, CreateReply::Order)
             .await
     }
@@ -142,9 +142,9 @@ impl UpstreamShop {
         &self,
         client: &str,
         order: Order,
-        idempotency_key: Option<&str>,
+        key: Option<CreateKey<'_>>,
     ) -> Result<OrderIds> {
-        let stamp = CreateStamp::for_create(client, idempotency_key);
+        let stamp = CreateStamp::for_create(client, key);
         let created = self
             .create_stamped(client, order, stamp, None, CreateReply::Ids)
             .await?;
@@ -820,6 +820,25 @@ fn own_scheme_id(platform: Platform, id: &ObjectId) -> Option<String> {
     }
 }
 
+/// A create's key (the caller's Idempotency-Key, or a replay's source key), as `create` takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateKey<'a> {
+    pub key: &'a str,
+    /// Every earlier attempt under the key was made by a process that has stopped: the gateway took the key's
+    /// claim over (claims are exclusive, so only holders of the claim made attempts under it).
+    pub earlier_gone: bool,
+}
+
+/// A key whose earlier attempts are not known to be gone (a replay's, a test's).
+impl<'a> From<&'a str> for CreateKey<'a> {
+    fn from(key: &'a str) -> Self {
+        CreateKey {
+            key,
+            earlier_gone: false,
+        }
+    }
+}
+
 /// A create's stamp, and whether every earlier attempt under it was made by a process that has stopped.
 struct CreateStamp {
     stamp: Stamp,
@@ -827,14 +846,11 @@ struct CreateStamp {
 }
 
 impl CreateStamp {
-    /// The stamp of a create with the caller's `idempotency_key` (`Stamp::for_create`). Earlier attempts are known
-    /// gone when the request holds that key's claim taken over from a stopped process: claims are exclusive, so
-    /// every attempt under the key was made by a holder of the claim.
-    fn for_create(client: &str, idempotency_key: Option<&str>) -> CreateStamp {
+    /// The stamp of a create under `key` (`Stamp::for_create`).
+    fn for_create(client: &str, key: Option<CreateKey<'_>>) -> CreateStamp {
         CreateStamp {
-            stamp: Stamp::for_create(client, idempotency_key),
-            earlier_gone: idempotency_key
-                .is_some_and(|key| crate::store::claim_taken_over(client, key)),
+            stamp: Stamp::for_create(client, key.map(|k| k.key)),
+            earlier_gone: key.is_some_and(|k| k.earlier_gone),
         }
     }
 }

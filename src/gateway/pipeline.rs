@@ -616,6 +616,7 @@ async fn api_request(
         base_url: format!("{scheme_host}{root}"),
         now,
         resumed_order: None,
+        taken_over: false,
     };
 
     let deadline = gw.config().server.request_timeout;
@@ -846,9 +847,7 @@ async fn execute(
             );
             r
         }
-        Ok(IdempotencyClaim::Claimed) => {
-            run_claimed(&gw, &ctx, dialect, &request, &key, false).await
-        }
+        Ok(IdempotencyClaim::Claimed) => run_claimed(&gw, &ctx, dialect, &request, &key).await,
         Ok(IdempotencyClaim::Interrupted { wrote }) => {
             tracing::info!(
                 operation = operation.name,
@@ -859,13 +858,20 @@ async fn execute(
                 // Nothing reached the store: run again (an upstream create reconciles through its journal).
                 None => {
                     gw.metrics.takeover(dialect.name(), "rerun");
-                    run_claimed(&gw, &ctx, dialect, &request, &key, true).await
+                    let request = ApiRequest {
+                        taken_over: true,
+                        ..request
+                    };
+                    run_claimed(&gw, &ctx, dialect, &request, &key).await
                 }
                 Some(order) if operation.resumable => {
                     gw.metrics.takeover(dialect.name(), "resumed");
-                    let mut request = request;
-                    request.resumed_order = Some(order);
-                    run_claimed(&gw, &ctx, dialect, &request, &key, true).await
+                    let request = ApiRequest {
+                        taken_over: true,
+                        resumed_order: Some(order),
+                        ..request
+                    };
+                    run_claimed(&gw, &ctx, dialect, &request, &key).await
                 }
                 Some(_) => {
                     gw.metrics.takeover(dialect.name(), "interrupted");
@@ -884,20 +890,18 @@ async fn execute(
     }
 }
 
-/// Runs a request holding its Idempotency-Key (`taken_over` from a stopped process or not), its store writes
-/// marked as the key's (`store::under_claim`), and keeps its answer.
+/// Runs a request holding its Idempotency-Key, its store writes marked as the key's (`store::under_claim`), and
+/// keeps its answer.
 async fn run_claimed(
     gw: &Gateway,
     ctx: &ApiContext,
     dialect: Dialect,
     request: &ApiRequest,
     key: &str,
-    taken_over: bool,
 ) -> Response<Body> {
     let claim = crate::store::ClaimRef {
         client: request.client.id.clone(),
         key: key.to_owned(),
-        taken_over,
     };
     let response = crate::store::under_claim(claim, run(gw, ctx, dialect, request)).await;
     keep_answer(&gw.api.shop.store, &request.client.id, key, response).await

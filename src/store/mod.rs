@@ -108,8 +108,6 @@ pub enum IdempotencyClaim {
 pub struct ClaimRef {
     pub client: String,
     pub key: String,
-    /// Taken over from a process that stopped while holding it (`IdempotencyClaim::Interrupted`).
-    pub taken_over: bool,
 }
 
 tokio::task_local! {
@@ -122,14 +120,6 @@ tokio::task_local! {
 /// parameter because the writes sit several calls below the gateway, behind APIs that know nothing of keys.
 pub async fn under_claim<F: std::future::Future>(claim: ClaimRef, work: F) -> F::Output {
     CLAIM.scope(claim, work).await
-}
-
-/// Whether the current task holds `client`'s claim on `key` taken over from a stopped process: whatever an
-/// earlier attempt under that key sent, it sent before now, because its process is gone.
-pub fn claim_taken_over(client: &str, key: &str) -> bool {
-    CLAIM
-        .try_with(|c| c.taken_over && c.client == client && c.key == key)
-        .unwrap_or(false)
 }
 
 /// The claim the current task writes under, if any.

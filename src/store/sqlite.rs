@@ -2709,7 +2709,6 @@ mod tests {
         let under = |key: &str| ClaimRef {
             client: "demo".into(),
             key: key.into(),
-            taken_over: false,
         };
 
         // Stopped after its order was written.

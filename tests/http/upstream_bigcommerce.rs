@@ -705,7 +705,7 @@ async fn refused_connection_creates_nothing() {
     };
     let s = shop(&format!("http://{closed}"), "bc-refused").await;
     let err = s
-        .create("demo", order("r@example.com", 7), Some("k-refused"))
+        .create("demo", order("r@example.com", 7), Some("k-refused".into()))
         .await;
     assert!(err.is_err());
     assert_eq!(fake.with(|f| f.order_count()), 0);
@@ -724,10 +724,10 @@ async fn slow_create_then_retry_makes_exactly_one_order() {
         1,
     );
     let first = s
-        .create("demo", order("slow@example.com", 7), Some("k-slow"))
+        .create("demo", order("slow@example.com", 7), Some("k-slow".into()))
         .await;
     let second = s
-        .create("demo", order("slow@example.com", 7), Some("k-slow"))
+        .create("demo", order("slow@example.com", 7), Some("k-slow".into()))
         .await
         .expect("retry succeeds");
     if let Ok(first) = first {
@@ -759,12 +759,12 @@ async fn an_order_the_upstream_makes_late_is_not_sent_twice() {
         1,
     );
     let first = s
-        .create("demo", order("late@example.com", 7), Some("k-late"))
+        .create("demo", order("late@example.com", 7), Some("k-late".into()))
         .await;
     assert!(first.is_err(), "the first attempt timed out");
     let settle_from = std::time::Instant::now();
     let early = s
-        .create("demo", order("late@example.com", 7), Some("k-late"))
+        .create("demo", order("late@example.com", 7), Some("k-late".into()))
         .await;
     match early {
         Err(e) => {
@@ -781,7 +781,7 @@ async fn an_order_the_upstream_makes_late_is_not_sent_twice() {
     let settled = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         match s
-            .create("demo", order("late@example.com", 7), Some("k-late"))
+            .create("demo", order("late@example.com", 7), Some("k-late".into()))
             .await
         {
             Ok(o) => break o,
@@ -806,12 +806,12 @@ async fn unseen_failure_then_retry(fault: Fault, name: &str) {
     let s = shop(&fake.base_url(), name).await;
     fake.fail(Some("POST"), Some("/orders"), fault.clone(), 1);
     let first = s
-        .create("demo", order("f@example.com", 7), Some(name))
+        .create("demo", order("f@example.com", 7), Some(name.into()))
         .await;
     assert!(first.is_err(), "{fault:?}: the caller learns it failed");
     assert_eq!(fake.with(|f| f.order_count()), 0, "{fault:?}: no phantom");
     let second = s
-        .create("demo", order("f@example.com", 7), Some(name))
+        .create("demo", order("f@example.com", 7), Some(name.into()))
         .await
         .unwrap_or_else(|e| panic!("{fault:?}: retry failed: {e}"));
     assert!(second.ids.platform.bigcommerce.is_some());
@@ -855,7 +855,7 @@ async fn a_create_for_ids_takes_the_upstream_id_and_keeps_the_invariants() {
             fake.fail(Some("POST"), Some("/orders"), fault.clone(), 1);
         }
         let first = s
-            .create_ids("demo", order("ids@example.com", 7), Some(name))
+            .create_ids("demo", order("ids@example.com", 7), Some(name.into()))
             .await;
         match &fault {
             None => assert!(first.is_ok(), "{first:?}"),
@@ -865,7 +865,7 @@ async fn a_create_for_ids_takes_the_upstream_id_and_keeps_the_invariants() {
             Some(_) => {}
         }
         let second = s
-            .create_ids("demo", order("ids@example.com", 7), Some(name))
+            .create_ids("demo", order("ids@example.com", 7), Some(name.into()))
             .await
             .unwrap_or_else(|e| panic!("{fault:?}: retry failed: {e}"));
         let id = second.platform.bigcommerce.expect("the upstream's id");
@@ -888,10 +888,10 @@ async fn lost_reply_is_reconciled(fault: Fault, name: &str) {
     let s = shop(&fake.base_url(), name).await;
     fake.fail(Some("POST"), Some("/orders"), fault.clone(), 1);
     let first = s
-        .create("demo", order("l@example.com", 7), Some(name))
+        .create("demo", order("l@example.com", 7), Some(name.into()))
         .await;
     let second = s
-        .create("demo", order("l@example.com", 7), Some(name))
+        .create("demo", order("l@example.com", 7), Some(name.into()))
         .await
         .unwrap_or_else(|e| panic!("{fault:?}: retry failed: {e}"));
     if let Ok(first) = first {
@@ -927,14 +927,14 @@ async fn failed_read_back_after_create_is_reconciled_not_resent() {
     let s = shop(&fake.base_url(), "bc-readback").await;
     fake.fail(Some("GET"), Some("/products"), Fault::Status(503), 8);
     let _ = s
-        .create("demo", order("rb@example.com", 7), Some("k-rb"))
+        .create("demo", order("rb@example.com", 7), Some("k-rb".into()))
         .await;
     let second = s
-        .create("demo", order("rb@example.com", 7), Some("k-rb"))
+        .create("demo", order("rb@example.com", 7), Some("k-rb".into()))
         .await;
     if second.is_err() {
         // Still failing reads: one more retry once the faults are spent.
-        s.create("demo", order("rb@example.com", 7), Some("k-rb"))
+        s.create("demo", order("rb@example.com", 7), Some("k-rb".into()))
             .await
             .expect("retry succeeds");
     }
@@ -955,7 +955,7 @@ async fn rate_limited_create_is_retried_after_the_advertised_wait() {
         1,
     );
     let created = s
-        .create("demo", order("rl@example.com", 7), Some("k-429"))
+        .create("demo", order("rl@example.com", 7), Some("k-429".into()))
         .await
         .expect("retried after the 429");
     assert!(created.ids.platform.bigcommerce.is_some());
@@ -972,14 +972,14 @@ async fn rejected_create_leaves_no_phantom() {
         b.postal_code = Some("7".into());
     }
     let err = s
-        .create("demo", bad.clone(), Some("k-422"))
+        .create("demo", bad.clone(), Some("k-422".into()))
         .await
         .unwrap_err();
     let problem = err.into_problem("order");
     assert_eq!(problem.kind, ProblemKind::InvalidField);
     assert_eq!(fake.with(|f| f.order_count()), 0);
     // The same key again is refused the same way, still nothing upstream.
-    assert!(s.create("demo", bad, Some("k-422")).await.is_err());
+    assert!(s.create("demo", bad, Some("k-422".into())).await.is_err());
     assert_eq!(fake.with(|f| f.order_count()), 0);
 }
 

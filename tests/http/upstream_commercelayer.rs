@@ -811,7 +811,9 @@ async fn a_step_lost_or_failed_resumes_on_retry_into_one_complete_order() {
         for (fault_name, fault) in [("5xx", Fault::Status(503)), ("reset", Fault::ResetAfter)] {
             let key = format!("step-{name}-{fault_name}");
             fail_nth(&f, method, path, *skip, fault);
-            let first = shop.create("client", o.clone(), Some(&key)).await;
+            let first = shop
+                .create("client", o.clone(), Some(key.as_str().into()))
+                .await;
             assert!(first.is_err(), "{key}: the failed step fails the create");
             // The half-built draft is not taken for the created order.
             let found = f.with(|p| p.with_reference(&stamp_of(&key)));
@@ -821,14 +823,17 @@ async fn a_step_lost_or_failed_resumes_on_retry_into_one_complete_order() {
                 Some("ordermux:incomplete")
             );
             let done = shop
-                .create("client", o.clone(), Some(&key))
+                .create("client", o.clone(), Some(key.as_str().into()))
                 .await
                 .unwrap_or_else(|e| panic!("{key}: retry resumes: {e}"));
             assert_eq!(done.status, OrderStatus::Placed, "{key}");
             assert_eq!(done.line_items.len(), 2, "{key}");
             assert_one_complete(&f, &key);
             // A third call with the key answers the same order and sends nothing new.
-            let again = shop.create("client", o.clone(), Some(&key)).await.unwrap();
+            let again = shop
+                .create("client", o.clone(), Some(key.as_str().into()))
+                .await
+                .unwrap();
             assert_eq!(again.ids.gateway, done.ids.gateway, "{key}");
         }
     }
@@ -844,7 +849,7 @@ async fn a_refused_step_deletes_the_draft() {
         let key = format!("refused-{name}");
         fail_nth(&f, method, path, *skip, Fault::Status(422));
         let err = shop
-            .create("client", o.clone(), Some(&key))
+            .create("client", o.clone(), Some(key.as_str().into()))
             .await
             .expect_err("refused");
         assert_eq!(
@@ -862,14 +867,14 @@ async fn a_refused_step_deletes_the_draft() {
     let mut unknown = o.clone();
     unknown.line_items[0].product.sku = Some("NO-SUCH-SKU".into());
     let err = shop
-        .create("client", unknown, Some("refused-sku"))
+        .create("client", unknown, Some("refused-sku".into()))
         .await
         .unwrap_err();
     assert_eq!(err.into_problem("order").kind, ProblemKind::InvalidField);
     assert_eq!(f.with(|p| p.order_count()), 0);
     assert!(f.count("DELETE", "/api/orders/") >= 4);
     // A later attempt with a refused key starts over and succeeds.
-    shop.create("client", o.clone(), Some("refused-line"))
+    shop.create("client", o.clone(), Some("refused-line".into()))
         .await
         .expect("fresh attempt");
     assert_one_complete(&f, "refused-line");
@@ -891,7 +896,7 @@ async fn refused_connection_creates_nothing() {
         .create(
             "client",
             order("ada@example.com", OrderStatus::Placed),
-            Some("k-refused"),
+            Some("k-refused".into()),
         )
         .await
         .unwrap_err();
@@ -917,13 +922,13 @@ async fn slow_order_request_then_retry_leaves_one_order() {
         1,
     );
     let err = shop
-        .create("client", o.clone(), Some("k-slow"))
+        .create("client", o.clone(), Some("k-slow".into()))
         .await
         .unwrap_err();
     assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
     // Let the slow request finish upstream.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    shop.create("client", o, Some("k-slow"))
+    shop.create("client", o, Some("k-slow".into()))
         .await
         .expect("retry");
     assert_one_complete(&f, "k-slow");
@@ -948,12 +953,12 @@ async fn a_step_that_may_still_act_is_waited_for() {
         1,
     );
     let err = shop
-        .create("client", o.clone(), Some("k-settle"))
+        .create("client", o.clone(), Some("k-settle".into()))
         .await
         .unwrap_err();
     assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
     let early = shop
-        .create("client", o.clone(), Some("k-settle"))
+        .create("client", o.clone(), Some("k-settle".into()))
         .await
         .unwrap_err();
     let p = early.into_problem("order");
@@ -961,7 +966,7 @@ async fn a_step_that_may_still_act_is_waited_for() {
     assert!(p.retry_after.is_some());
     tokio::time::sleep(Duration::from_millis(900)).await;
     let done = shop
-        .create("client", o, Some("k-settle"))
+        .create("client", o, Some("k-settle".into()))
         .await
         .expect("resumed past the window");
     assert_eq!(done.line_items.len(), 2);
@@ -976,7 +981,7 @@ async fn server_errors_and_rate_limits_never_duplicate() {
     let o = order("ada@example.com", OrderStatus::Placed);
     f.fail(Some("POST"), Some("/api/orders"), Fault::Status(500), 1);
     let err = shop
-        .create("client", o.clone(), Some("k-5xx"))
+        .create("client", o.clone(), Some("k-5xx".into()))
         .await
         .unwrap_err();
     assert_eq!(err.into_problem("order").kind, ProblemKind::BadGateway);
@@ -985,7 +990,7 @@ async fn server_errors_and_rate_limits_never_duplicate() {
         0,
         "a 500 before the platform saw it"
     );
-    shop.create("client", o.clone(), Some("k-5xx"))
+    shop.create("client", o.clone(), Some("k-5xx".into()))
         .await
         .expect("retry");
     assert_one_complete(&f, "k-5xx");
@@ -998,7 +1003,7 @@ async fn server_errors_and_rate_limits_never_duplicate() {
         },
         1,
     );
-    shop.create("client", o, Some("k-429"))
+    shop.create("client", o, Some("k-429".into()))
         .await
         .expect("waited and sent");
     assert_one_complete(&f, "k-429");
@@ -1018,9 +1023,9 @@ async fn lost_and_unreadable_replies_are_reconciled_by_stamp() {
     ];
     for (key, fault) in faults {
         f.fail(Some("POST"), Some("/api/orders"), fault, 1);
-        let first = shop.create("client", o.clone(), Some(key)).await;
+        let first = shop.create("client", o.clone(), Some(key.into())).await;
         assert!(first.is_err(), "{key}");
-        shop.create("client", o.clone(), Some(key))
+        shop.create("client", o.clone(), Some(key.into()))
             .await
             .unwrap_or_else(|e| panic!("{key}: retry: {e}"));
         assert_one_complete(&f, key);

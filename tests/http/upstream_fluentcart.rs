@@ -499,7 +499,7 @@ async fn refused_connection_creates_nothing() {
     };
     let sh = shop(&format!("http://{closed}"), "fc-up-refused", 500).await;
     let err = sh
-        .create("client", order("ada@example.com"), Some("k-refused"))
+        .create("client", order("ada@example.com"), Some("k-refused".into()))
         .await
         .unwrap_err();
     let p = err.into_problem("order");
@@ -524,10 +524,10 @@ async fn slow_create_then_retry_leaves_exactly_one_order() {
     );
     // The create took effect but its reply came too late; the shop reconciles by stamp (or the retry does).
     let first = sh
-        .create("client", order("ada@example.com"), Some("k-slow"))
+        .create("client", order("ada@example.com"), Some("k-slow".into()))
         .await;
     let second = sh
-        .create("client", order("ada@example.com"), Some("k-slow"))
+        .create("client", order("ada@example.com"), Some("k-slow".into()))
         .await
         .expect("the retry succeeds");
     if let Ok(o) = &first {
@@ -546,12 +546,12 @@ async fn server_errors_and_rate_limits_never_duplicate() {
     // 5xx on the create (not seen by the platform): error now, one order after the retry.
     f.fail(Some("POST"), Some("/orders"), Fault::Status(503), 1);
     let err = sh
-        .create("client", order("ada@example.com"), Some("k-5xx"))
+        .create("client", order("ada@example.com"), Some("k-5xx".into()))
         .await
         .unwrap_err();
     assert_eq!(err.into_problem("order").kind, ProblemKind::BadGateway);
     assert_eq!(f.with(|p| p.order_count()), 0, "nothing upstream yet");
-    sh.create("client", order("ada@example.com"), Some("k-5xx"))
+    sh.create("client", order("ada@example.com"), Some("k-5xx".into()))
         .await
         .expect("retry succeeds");
     assert_eq!(f.with(|p| p.orders_with_stamp(&stamp_of("k-5xx")).len()), 1);
@@ -565,7 +565,7 @@ async fn server_errors_and_rate_limits_never_duplicate() {
         },
         1,
     );
-    sh.create("client", order("ada@example.com"), Some("k-429"))
+    sh.create("client", order("ada@example.com"), Some("k-429".into()))
         .await
         .expect("created after the wait");
     assert_eq!(f.with(|p| p.orders_with_stamp(&stamp_of("k-429")).len()), 1);
@@ -583,10 +583,10 @@ async fn lost_replies_are_reconciled_by_stamp() {
         f.fail(Some("POST"), Some("/orders"), fault, 1);
         // The platform made the order but the reply was lost: reconciliation finds it (now or on retry).
         let first = sh
-            .create("client", order("ada@example.com"), Some(key))
+            .create("client", order("ada@example.com"), Some(key.into()))
             .await;
         let again = sh
-            .create("client", order("ada@example.com"), Some(key))
+            .create("client", order("ada@example.com"), Some(key.into()))
             .await
             .expect("retry succeeds");
         if let Ok(o) = first {
@@ -608,7 +608,7 @@ async fn malformed_and_html_replies_then_retry() {
     for (key, fault) in [("k-json", Fault::MalformedJson), ("k-html", Fault::Html)] {
         f.fail(Some("POST"), Some("/orders"), fault, 1);
         let err = sh
-            .create("client", order("ada@example.com"), Some(key))
+            .create("client", order("ada@example.com"), Some(key.into()))
             .await
             .unwrap_err();
         assert_eq!(
@@ -618,7 +618,7 @@ async fn malformed_and_html_replies_then_retry() {
         );
         // The fault hid the request from the platform: nothing there, and the retry creates exactly one.
         assert!(f.with(|p| p.orders_with_stamp(&stamp_of(key)).is_empty()));
-        sh.create("client", order("ada@example.com"), Some(key))
+        sh.create("client", order("ada@example.com"), Some(key.into()))
             .await
             .expect("retry succeeds");
         assert_eq!(
@@ -636,7 +636,7 @@ async fn a_rejected_create_leaves_no_phantom() {
     // FluentCart refuses the create (422); the caller is told, and nothing exists upstream.
     f.fail(Some("POST"), Some("/orders"), Fault::Status(422), 1);
     let err = sh
-        .create("client", order("ada@example.com"), Some("k-422"))
+        .create("client", order("ada@example.com"), Some("k-422".into()))
         .await
         .unwrap_err();
     assert_eq!(err.into_problem("order").kind, ProblemKind::InvalidField);
@@ -646,7 +646,7 @@ async fn a_rejected_create_leaves_no_phantom() {
     empty.line_items.clear();
     let posts = f.seen().iter().filter(|r| r.method == "POST").count();
     let err = sh
-        .create("client", empty, Some("k-empty"))
+        .create("client", empty, Some("k-empty".into()))
         .await
         .unwrap_err();
     assert_eq!(err.into_problem("order").kind, ProblemKind::MissingField);
