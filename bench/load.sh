@@ -7,6 +7,8 @@
 #   bench/load.sh                  # 60 s, 200 connections
 #   DURATION=10 bench/load.sh      # a quick run
 #   UNIQUE_BUYERS=1 bench/load.sh  # every Commerce Layer create with a new customer (as in a migration)
+#   ORDERMUX_BIN=path bench/load.sh          # another build of ordermux (no cargo build)
+#   BASE_URL=http://127.0.0.1:8080 bench/load.sh  # drive a gateway already running with gateway.toml's demo client
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,23 +21,30 @@ if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null
 fi
 
-cargo build --release --bin ordermux >&2
 data="$(mktemp -d "${TMPDIR:-/tmp}/ordermux-load-XXXXXX")"
-log="$data/server.log"
-# One log line per request would measure the terminal, not the gateway.
-export RUST_LOG=warn
-# The per-client budget is a product feature, not what this measures.
-export ORDERMUX__SERVER__RATE_LIMIT_QUOTA="${ORDERMUX__SERVER__RATE_LIMIT_QUOTA:-1000000000}"
-./target/release/ordermux serve --listen 127.0.0.1:0 --data-dir "$data/db" >"$data/stdout" 2>"$log" &
-server=$!
-trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
-base=""
-for _ in $(seq 1 100); do
-  base="$(grep -o 'http://[0-9.:]*' "$data/stdout" 2>/dev/null || true)"
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "server did not start" >&2; cat "$log" >&2; exit 1; }
+server=""
+stop() { if [ -n "$server" ]; then kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi; rm -rf "$data"; }
+trap stop EXIT
+base="${BASE_URL:-}"
+if [ -z "$base" ]; then
+  bin="${ORDERMUX_BIN:-}"
+  if [ -z "$bin" ]; then
+    cargo build --release --bin ordermux >&2
+    bin=./target/release/ordermux
+  fi
+  log="$data/server.log"
+  # One log line per request would measure the terminal, not the gateway.
+  # The per-client budget is a product feature, not what this measures.
+  RUST_LOG=warn ORDERMUX__SERVER__RATE_LIMIT_QUOTA="${ORDERMUX__SERVER__RATE_LIMIT_QUOTA:-1000000000}" \
+    "$bin" serve --listen 127.0.0.1:0 --data-dir "$data/db" >"$data/stdout" 2>"$log" &
+  server=$!
+  for _ in $(seq 1 100); do
+    base="$(grep -o 'http://[0-9.:]*' "$data/stdout" 2>/dev/null || true)"
+    [ -n "$base" ] && break
+    sleep 0.1
+  done
+  [ -n "$base" ] || { echo "server did not start" >&2; cat "$log" >&2; exit 1; }
+fi
 # One order per dialect to read back, and a Commerce Layer token.
 bc_id="$(curl -sf -H 'X-Auth-Token: demo-secret' -H 'Content-Type: application/json' "$base/stores/demo/v2/orders" \
   -d '{"billing_address":{"first_name":"A","last_name":"B","street_1":"1 Main St","city":"Austin","zip":"78701","country_iso2":"US","email":"seed@example.com"},"products":[{"product_id":111,"quantity":1}]}' \
@@ -79,8 +88,10 @@ for (dialect, op), b in sorted(hist.items()):
         print(f"  {dialect:>13} {op:<14} n={int(b[-1][1]):>7} p50<={quantile(b, 0.5)*1e3:g}ms p99<={quantile(b, 0.99)*1e3:g}ms")
 '
 
-rss_kib="$(grep VmHWM /proc/$server/status | awk '{print $2}')"
-echo "$result peak_rss_mib=$((rss_kib / 1024))"
+if [ -n "$server" ]; then
+  rss_kib="$(grep VmHWM /proc/$server/status | awk '{print $2}')"
+  echo "$result peak_rss_mib=$((rss_kib / 1024))"
+fi
 case "$result" in
   *"errors_status=0 errors_socket=0"*) ;;
   *) echo "load run had errors" >&2; exit 1 ;;

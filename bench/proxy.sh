@@ -5,7 +5,10 @@
 #   2. translated create: a FluentCart POST /orders that ordermux decodes, resolves, journals and sends to the
 #      BigCommerce stub (one POST: FluentCart's reply names the new order only, so nothing is read back),
 #      answering in FluentCart's shape; nginx forwards the same POST to the stub's create endpoint.
-# ordermux is built with the `dist` profile (whole-program optimisation), as for production.
+# ordermux runs as two builds side by side: the `dist` profile (whole-program optimisation), and the same profile
+# optimised with a profile of the gateway's own code under load (bench/pgo.sh: trained on bench/load.lua's mix, on
+# the embedded shop and in front of a second ordermux: not this script's stub or run, though its FluentCart create
+# body is the same as here).
 # The proxy under test and the stub are pinned to CPU 0, wrk to CPU 1, so a proxy's CPU cost shows in throughput.
 # Reports requests/s, p50/p99, the proxy's CPU time per request, and ratios ordermux / nginx
 # (targets: pass-through >= 0.9x throughput; translated create >= 0.5x throughput with <= 2x CPU per request).
@@ -13,7 +16,8 @@
 #   bench/proxy.sh                     # 30 s per run, 100 connections
 #   DURATION=10 bench/proxy.sh
 #   PARTS=passthrough bench/proxy.sh     # only one part (passthrough | create)
-#   NO_BUILD=1 bench/proxy.sh            # run target/dist/ordermux as it is (no cargo build first)
+#   NO_BUILD=1 bench/proxy.sh            # run target/dist/ordermux and target/pgo/ordermux as they are (no builds)
+#   PGO=0 bench/proxy.sh                 # the dist build only (bench/pgo.sh takes about 7 minutes on two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,14 +30,23 @@ need wrk wrk
 need nginx nginx
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (proxy+stub on one, wrk on the other)" >&2; exit 1; }
 
-[ -n "${NO_BUILD:-}" ] || cargo build --profile dist --bin ordermux >&2
+if [ -z "${NO_BUILD:-}" ]; then
+  cargo build --profile dist --bin ordermux >&2
+  [ "${PGO:-1}" = 0 ] || bash bench/pgo.sh >&2
+fi
+# label=binary, in the order they run.
+builds=("ordermux=./target/dist/ordermux")
+if [ "${PGO:-1}" != 0 ]; then
+  [ -x target/pgo/ordermux ] || { echo "no target/pgo/ordermux: run bench/pgo.sh, or PGO=0" >&2; exit 1; }
+  builds+=("ordermux-pgo=./target/pgo/ordermux")
+fi
 dir="$(mktemp -d "${TMPDIR:-/tmp}/ordermux-proxy-XXXXXX")"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-stub_port="$(free_port)"; nginx_port="$(free_port)"; ordermux_port="$(free_port)"
+stub_port="$(free_port)"; nginx_port="$(free_port)"
 
 # The stub's BigCommerce documents, from a fixture: the order (sub-resources as links) and its sub-resources,
 # served as files (nginx limits inline `return` text to 4 KiB). A POST to a static file is a 405 in nginx, which
@@ -95,10 +108,14 @@ taskset -c 0 nginx -c "$dir/stub/nginx.conf" -p "$dir/stub" & pids+=($!)
 taskset -c 0 nginx -c "$dir/proxy/nginx.conf" -p "$dir/proxy" & pids+=($!)
 
 echo "stub-token" >"$dir/bc_token"
-cat >"$dir/gateway.toml" <<CONF
+declare -A ports proxy_pids
+for build in "${builds[@]}"; do
+  label="${build%%=*}"; bin="${build#*=}"
+  ports[$label]="$(free_port)"
+  cat >"$dir/$label.toml" <<CONF
 [server]
-listen = "127.0.0.1:$ordermux_port"
-data_dir = "data"
+listen = "127.0.0.1:${ports[$label]}"
+data_dir = "$label-data"
 rate_limit_quota = 1000000000
 [catalog]
 file = "$PWD/catalog.toml"
@@ -121,10 +138,12 @@ backend = "stub"
 dialect = "fluentcart"
 backend = "stub"
 CONF
-RUST_LOG=warn env ${TOKIO_WORKER_THREADS:+TOKIO_WORKER_THREADS=$TOKIO_WORKER_THREADS} taskset -c 0 ./target/dist/ordermux serve --config "$dir/gateway.toml" >"$dir/ordermux.out" 2>"$dir/ordermux.err" & pids+=($!)
-ordermux_pid=$!
+  RUST_LOG=warn env ${TOKIO_WORKER_THREADS:+TOKIO_WORKER_THREADS=$TOKIO_WORKER_THREADS} taskset -c 0 "$bin" serve \
+    --config "$dir/$label.toml" >"$dir/$label.out" 2>"$dir/$label.err" & pids+=($!)
+  proxy_pids[$label]=$!
+done
 
-for port in "$stub_port" "$nginx_port" "$ordermux_port"; do
+for port in "$stub_port" "$nginx_port" "${ports[@]}"; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/stores/stub/v2/orders/100" && break; sleep 0.1; done
 done
 nginx_worker="$(pgrep -P "$(cat "$dir/proxy/nginx.pid")" | head -1)"
@@ -151,7 +170,7 @@ run() { # label, port, proxy pid (or -), path, extra wrk args...
   local before=0 after=0 out
   [ "$pid" != - ] && before="$(cpu_ticks "$pid")"
   # PERF_OUT=file records ordermux's call graph during its runs (for finding where the CPU goes).
-  if [ -n "${PERF_OUT:-}" ] && [ "$label" = ordermux ]; then
+  if [ -n "${PERF_OUT:-}" ] && [[ "$label" == ordermux* ]]; then
     perf record -F 2000 -g -p "$pid" -o "$PERF_OUT.$port$path_tag" -- sleep "$DURATION" >/dev/null 2>&1 &
   fi
   out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port$path")"
@@ -174,10 +193,10 @@ title, ng, om, rps_target, cpu_target = sys.argv[1:6]
 def field(line, name):
     return float(line.split(name + "=")[1].split()[0]) if name + "=" in line else None
 r = field(om, "rps") / field(ng, "rps")
-line = f"{title}: throughput ordermux/nginx = {r:.2f} (target >= {rps_target})"
+line = f"{title}: throughput vs nginx = {r:.2f} (target >= {rps_target})"
 c_om, c_ng = field(om, "cpu_us_per_request"), field(ng, "cpu_us_per_request")
 if c_om and c_ng:
-    line += f"; CPU per request ordermux/nginx = {c_om / c_ng:.2f}"
+    line += f"; CPU per request vs nginx = {c_om / c_ng:.2f}"
     if cpu_target != "-":
         line += f" (target <= {cpu_target})"
 print(line)
@@ -188,13 +207,19 @@ if [[ " $PARTS " == *" passthrough "* ]]; then
 echo "1. pass-through GET, ${DURATION}s, $CONNECTIONS connections; proxy and stub on CPU 0, wrk on CPU 1"
 run stub-direct "$stub_port" - /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token'
 ng="$(run nginx "$nginx_port" "$nginx_worker" /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token')"; echo "$ng"
-om="$(run ordermux "$ordermux_port" "$ordermux_pid" /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token')"; echo "$om"
-ratio "pass-through" "$ng" "$om" 0.90 -
+for build in "${builds[@]}"; do
+  label="${build%%=*}"
+  om="$(run "$label" "${ports[$label]}" "${proxy_pids[$label]}" /stores/stub/v2/orders/100 -H 'X-Auth-Token: shop-token')"; echo "$om"
+  ratio "pass-through, $label" "$ng" "$om" 0.90 -
+done
 fi
 
 if [[ " $PARTS " == *" create "* ]]; then
 echo "2. translated create (FluentCart in -> BigCommerce out), ${DURATION}s, $CONNECTIONS connections"
 ng="$(run nginx "$nginx_port" "$nginx_worker" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$ng"
-om="$(run ordermux "$ordermux_port" "$ordermux_pid" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$om"
-ratio "translated create" "$ng" "$om" 0.50 2
+for build in "${builds[@]}"; do
+  label="${build%%=*}"
+  om="$(run "$label" "${ports[$label]}" "${proxy_pids[$label]}" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$om"
+  ratio "translated create, $label" "$ng" "$om" 0.50 2
+done
 fi
