@@ -13,7 +13,7 @@
 #   bench/replay.sh                        # 100 000 orders
 #   COUNT=3000 bench/replay.sh             # a quick run
 #   CONCURRENCY=32 SEED=2 KEEP=1 bench/replay.sh   # keep the scratch directory (its path is printed)
-#   ORDERMUX_BIN=/path/to/ordermux bench/replay.sh  # measure another build
+#   ORDERMUX_BIN=/path/to/ordermux bench/replay.sh  # measure another build (no cargo build)
 #   SYNCHRONOUS=normal bench/replay.sh     # [store] synchronous = "normal" (no fsync per commit)
 #
 # Exit status: 0 when every replay ran and its report adds up (targets missed are reported, not fatal); 1 when a
@@ -53,10 +53,13 @@ if [ ! -x /usr/bin/time ]; then
   (apt-get install -y time || (apt-get update && apt-get install -y time)) >/dev/null
 fi
 
-echo "building the release binary" >&2
-timeout "$BUILD_TIMEOUT" cargo build --release --bin ordermux >&2
-# ORDERMUX_BIN: another build of ordermux to measure (default: the one just built).
-bin="${ORDERMUX_BIN:-$repo/target/release/ordermux}"
+# ORDERMUX_BIN: another build of ordermux to measure (default: the release build, built here).
+bin="${ORDERMUX_BIN:-}"
+if [ -z "$bin" ]; then
+  echo "building the release binary" >&2
+  timeout "$BUILD_TIMEOUT" cargo build --release --bin ordermux >&2
+  bin="$repo/target/release/ordermux"
+fi
 if ! "$bin" replay --help >/dev/null 2>&1; then
   echo "this ordermux has no replay subcommand ($("$bin" --version 2>/dev/null || echo '?')); nothing to benchmark" >&2
   exit 2
