@@ -18,6 +18,7 @@
 #   PARTS=passthrough bench/proxy.sh     # only one part (passthrough | create)
 #   NO_BUILD=1 bench/proxy.sh            # run target/dist/ordermux and target/pgo/ordermux as they are (no builds)
 #   PGO=0 bench/proxy.sh                 # the dist build only (bench/pgo.sh takes about 7 minutes on two cores)
+#   NO_BUILD=1 BUILDS="ordermux-a=/tmp/a ordermux-b=/tmp/b" bench/proxy.sh   # an A/B run of two builds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,9 +35,12 @@ if [ -z "${NO_BUILD:-}" ]; then
   cargo build --profile dist --bin ordermux >&2
   [ "${PGO:-1}" = 0 ] || bash bench/pgo.sh >&2
 fi
-# label=binary, in the order they run.
+# label=binary, in the order they run. BUILDS="a=path b=path" measures other builds instead (A/B runs; the labels
+# must start with "ordermux").
 builds=("ordermux=./target/dist/ordermux")
-if [ "${PGO:-1}" != 0 ]; then
+if [ -n "${BUILDS:-}" ]; then
+  read -r -a builds <<<"$BUILDS"
+elif [ "${PGO:-1}" != 0 ]; then
   [ -x target/pgo/ordermux ] || { echo "no target/pgo/ordermux: run bench/pgo.sh, or PGO=0" >&2; exit 1; }
   builds+=("ordermux-pgo=./target/pgo/ordermux")
 fi
