@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::adapters::{
-    Adapter, AdapterContext, CreateReply, CustomerNotifications, Journal, Stamp,
+    Adapter, AdapterContext, CreateReply, CustomerNotifications, Journal, Stamp, StampLookup,
 };
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::{self, Transition};
@@ -201,16 +201,16 @@ impl UpstreamShop {
         if entry.state == JournalState::Sent && !entry.fresh {
             let found = self
                 .adapter
-                .find_by_stamp(&stamp)
+                .look_up_stamp(&stamp)
                 .await
                 .map_err(|e| self.upstream(e))?;
             if let Some(wait) = entry.landing_until.and_then(still_landing) {
-                if !self.resumable(&stamp, &journal, found.as_ref()).await? {
+                if !self.resumable(&journal, &found) {
                     return Err(UpstreamShopError::Unsettled { retry_after: wait });
                 }
             }
-            if let Some(found) = found {
-                self.note_order_id(&journal, &found).await?;
+            if let Some(order) = &found.order {
+                self.note_order_id(&journal, order).await?;
             }
         }
         if !entry.fresh {
@@ -226,12 +226,13 @@ impl UpstreamShop {
             // (states, payment) from the journal; if it cannot tell yet, the journal stays `sent` and the
             // caller's retry reconciles again before anything is resent.
             if e.outcome_unknown() {
-                if let Ok(Some(found)) = self.adapter.find_by_stamp(&stamp).await {
-                    // A call that broke off may still act: resumed only if it cannot act twice.
-                    if !e.may_still_land() || self.resumable(&stamp, &journal, Some(&found)).await?
-                    {
-                        self.note_order_id(&journal, &found).await?;
-                        result = self.adapter.create(&order, &stamp, &journal, reply).await;
+                if let Ok(found) = self.adapter.look_up_stamp(&stamp).await {
+                    if let Some(upstream_order) = &found.order {
+                        // A call that broke off may still act: resumed only if it cannot act twice.
+                        if !e.may_still_land() || self.resumable(&journal, &found) {
+                            self.note_order_id(&journal, upstream_order).await?;
+                            result = self.adapter.create(&order, &stamp, &journal, reply).await;
+                        }
                     }
                 }
             }
@@ -272,30 +273,19 @@ impl UpstreamShop {
     }
 
     /// Whether a create can carry on now although a call of an earlier attempt may still act upstream: only if
-    /// repeating what is left cannot repeat that call. `found` is the order `find_by_stamp` answered. A whole order
-    /// needs nothing more. Before the order request was answered (the journal has no `order_id`), nothing after
-    /// it was sent, so the call that may still act is that request: carrying on is safe once its order is there
-    /// (found, or a Commerce Layer draft the adapter resumes). After it, the call was a later step (a line item,
-    /// a payment), which carrying on might send again.
-    async fn resumable(
-        &self,
-        stamp: &Stamp,
-        journal: &Journal,
-        found: Option<&Order>,
-    ) -> Result<bool> {
-        if found.is_some() && self.adapter.finds_whole_orders() {
-            return Ok(true);
+    /// repeating what is left cannot repeat that call. `found` is what the look-up by stamp answered. A whole
+    /// order needs nothing more. Before the order request was answered (the journal has no `order_id`), nothing
+    /// after it was sent, so the call that may still act is that request: carrying on is safe once its order is
+    /// there (found, or a Commerce Layer draft the adapter resumes). After it, the call was a later step (a line
+    /// item, a payment), which carrying on might send again.
+    fn resumable(&self, journal: &Journal, found: &StampLookup) -> bool {
+        if found.order.is_some() && self.adapter.finds_whole_orders() {
+            return true;
         }
         if !journal.steps()["order_id"].is_null() {
-            return Ok(false);
+            return false;
         }
-        if found.is_some() {
-            return Ok(true);
-        }
-        self.adapter
-            .holds_unfinished(stamp)
-            .await
-            .map_err(|e| self.upstream(e))
+        found.order.is_some() || found.unfinished
     }
 
     /// Until when an attempt may land upstream, in Unix milliseconds, when ordermux may wait for it `waiting`

@@ -990,11 +990,8 @@ async fn adapter_enum_dispatches_to_bigcommerce() {
         .unwrap()
         .expect("an upstream adapter");
     assert_eq!(adapter.platform(), Platform::BigCommerce);
-    assert!(adapter
-        .find_by_stamp(&Stamp::fresh())
-        .await
-        .unwrap()
-        .is_none());
+    let found = adapter.look_up_stamp(&Stamp::fresh()).await.unwrap();
+    assert!(found.order.is_none() && !found.unfinished);
 }
 
 // ---- through the gateway, one caller per dialect ----

@@ -974,6 +974,51 @@ async fn a_step_that_may_still_act_is_waited_for() {
     assert_eq!(f.with(|p| p.order_count()), 1);
 }
 
+/// An order request that may still land (it timed out, the fake makes the draft late) holds its retries back
+/// for the settle window, each after one look-up by reference (the complete order and a draft come from the same
+/// reply); past the window the retry resumes the draft that landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_order_request_is_waited_for_with_one_look_up_per_retry() {
+    let f = fake().await;
+    let mut b = shop_backend(&f.base_url(), 300);
+    b.settle = Duration::from_millis(800);
+    let shop = UpstreamShop::new(ctx_with(b), store("cl-late-order").await).expect("shop builds");
+    let o = order("ada@example.com", OrderStatus::Placed);
+    f.fail(
+        Some("POST"),
+        Some("/api/orders"),
+        Fault::Late(Duration::from_millis(500)),
+        1,
+    );
+    let err = shop
+        .create("client", o.clone(), Some("k-late".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
+    let look_ups = || {
+        f.seen()
+            .iter()
+            .filter(|s| s.method == "GET" && s.path == "/api/orders")
+            .count()
+    };
+    let before = look_ups();
+    let early = shop
+        .create("client", o.clone(), Some("k-late".into()))
+        .await
+        .unwrap_err();
+    let p = early.into_problem("order");
+    assert_eq!(p.kind, ProblemKind::IdempotencyInFlight, "{p:?}");
+    assert_eq!(look_ups() - before, 1, "one reference look-up per retry");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let done = shop
+        .create("client", o, Some("k-late".into()))
+        .await
+        .expect("resumed past the window");
+    assert_eq!(done.line_items.len(), 2);
+    assert_one_complete(&f, "k-late");
+    assert_eq!(f.with(|p| p.order_count()), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_rate_limits_never_duplicate() {
     let f = fake().await;

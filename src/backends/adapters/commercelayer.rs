@@ -18,7 +18,7 @@ use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
-use super::{AdapterContext, Journal, Stamp};
+use super::{AdapterContext, Journal, Stamp, StampLookup};
 use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -1286,19 +1286,27 @@ impl CommerceLayerAdapter {
     }
 
     pub async fn find_by_stamp(&self, stamp: &Stamp) -> Result<Option<Order>, UpstreamError> {
+        Ok(self.look_up_stamp(stamp).await?.order)
+    }
+
+    /// The complete order carrying `stamp`, or whether any order carries it (a half-built one), from one
+    /// reference look-up.
+    pub async fn look_up_stamp(&self, stamp: &Stamp) -> Result<StampLookup, UpstreamError> {
         let found = self.by_reference(stamp).await?;
+        let unfinished = !found.is_empty();
         match found
             .into_iter()
             .find(|d| d.get("data").and_then(|r| attr_str(r, "reference_origin")) == Some(ORIGIN))
         {
-            Some(doc) => self.decode(doc).map(Some),
-            None => Ok(None),
+            Some(doc) => Ok(StampLookup {
+                order: Some(self.decode(doc)?),
+                unfinished: false,
+            }),
+            None => Ok(StampLookup {
+                order: None,
+                unfinished,
+            }),
         }
-    }
-
-    /// Whether an order carries `stamp` at all, half-built ones included (see `Adapter::holds_unfinished`).
-    pub async fn holds_unfinished(&self, stamp: &Stamp) -> Result<bool, UpstreamError> {
-        Ok(!self.by_reference(stamp).await?.is_empty())
     }
 
     pub async fn get(&self, upstream_id: &str) -> Result<Order, UpstreamError> {

@@ -96,6 +96,26 @@ impl Stamp {
     }
 }
 
+/// What the upstream holds under a stamp.
+#[derive(Debug)]
+pub struct StampLookup {
+    /// The order carrying the stamp, when the platform answers it (see `Adapter::finds_whole_orders`).
+    pub order: Option<Order>,
+    /// Whether the upstream holds an order under the stamp that `order` does not answer because its create is not
+    /// finished: a Commerce Layer draft an earlier attempt began, which `create` resumes. Never set beside `order`,
+    /// and never on the other platforms, which answer every order they find.
+    pub unfinished: bool,
+}
+
+impl StampLookup {
+    fn of(order: Option<Order>) -> StampLookup {
+        StampLookup {
+            order,
+            unfinished: false,
+        }
+    }
+}
+
 /// A create's durable progress: what an earlier attempt under the same stamp already did upstream. Adapters with
 /// multi-step creates (Commerce Layer) record each step here *before* moving on, and resume from it.
 #[derive(Debug)]
@@ -219,28 +239,22 @@ impl Adapter {
         }
     }
 
-    /// The order carrying `stamp`, if the upstream has one (reconciliation after an uncertain create).
-    pub async fn find_by_stamp(&self, stamp: &Stamp) -> Result<Option<Order>, UpstreamError> {
-        each!(self, a => a.find_by_stamp(stamp).await)
+    /// What the upstream holds under `stamp` (reconciliation after an uncertain create), in one look-up.
+    pub async fn look_up_stamp(&self, stamp: &Stamp) -> Result<StampLookup, UpstreamError> {
+        match self {
+            Adapter::CommerceLayer(a) => a.look_up_stamp(stamp).await,
+            Adapter::BigCommerce(a) => Ok(StampLookup::of(a.find_by_stamp(stamp).await?)),
+            Adapter::FluentCart(a) => Ok(StampLookup::of(a.find_by_stamp(stamp).await?)),
+        }
     }
 
-    /// Whether an order `find_by_stamp` answers is whole, nothing of its create left to do: BigCommerce creates
-    /// in one call, and Commerce Layer's `find_by_stamp` answers only orders whose last step is done. A FluentCart
+    /// Whether an order `look_up_stamp` answers is whole, nothing of its create left to do: BigCommerce creates
+    /// in one call, and Commerce Layer's look-up answers only orders whose last step is done. A FluentCart
     /// order is made first and given its states after.
     pub fn finds_whole_orders(&self) -> bool {
         match self {
             Adapter::BigCommerce(_) | Adapter::CommerceLayer(_) => true,
             Adapter::FluentCart(_) => false,
-        }
-    }
-
-    /// Whether the upstream holds an order under `stamp` that `find_by_stamp` does not answer because it is not
-    /// finished: a Commerce Layer draft an earlier attempt began, which `create` resumes. The other platforms'
-    /// `find_by_stamp` answers every order it finds (and they are not asked).
-    pub async fn holds_unfinished(&self, stamp: &Stamp) -> Result<bool, UpstreamError> {
-        match self {
-            Adapter::CommerceLayer(a) => a.holds_unfinished(stamp).await,
-            Adapter::BigCommerce(_) | Adapter::FluentCart(_) => Ok(false),
         }
     }
 
