@@ -92,12 +92,14 @@ pub async fn serve_workers(
         gateway.api.shop.store.clone(),
         gateway.config().idempotency_retention,
     ));
+    let statistics = tokio::spawn(refresh_statistics(gateway.api.shop.store.clone()));
     let stop_all = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
     let result = serve_with(gateway, listener, stop_all, share).await;
     purge.abort();
+    statistics.abort();
     for thread in threads {
         match tokio::task::spawn_blocking(move || thread.join()).await {
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "a serving worker failed"),
@@ -106,6 +108,25 @@ pub async fn serve_workers(
         }
     }
     result
+}
+
+/// How often the store's query-planner statistics are brought up to date while serving.
+const STATISTICS_EVERY: Duration = Duration::from_secs(600);
+
+/// Keeps the store's query plans fitting its size: a store that was empty when the gateway started may hold
+/// 100,000 orders an hour later (a replay).
+async fn refresh_statistics(store: crate::store::Store) {
+    let mut every = tokio::time::interval_at(
+        tokio::time::Instant::now() + STATISTICS_EVERY,
+        STATISTICS_EVERY,
+    );
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.refresh_statistics().await {
+            tracing::warn!(error = %e, "refreshing the store's statistics failed; tried again later");
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, marks the gateway not ready and gives in-flight

@@ -239,6 +239,12 @@ impl Store {
         dispatch!(self, s => s.ping().await)
     }
 
+    /// Brings the query planner's statistics up to date where the store has grown or shrunk since they were taken
+    /// (cheap when nothing changed). See `SqliteStore::refresh_statistics`.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.refresh_statistics().await)
+    }
+
     /// Replaces the catalog with `products`.
     pub async fn load_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
         dispatch!(self, s => s.load_catalog(products).await)

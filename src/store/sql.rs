@@ -37,6 +37,14 @@ impl Sql {
         self
     }
 
+    /// Appends `other`, its text and its arguments.
+    #[cfg(test)]
+    pub(super) fn append(&mut self, other: Sql) -> &mut Self {
+        self.text.push_str(&other.text);
+        self.args.extend(other.args);
+        self
+    }
+
     /// Appends `(?, ?, …)`, one placeholder per value.
     pub(super) fn tuple(&mut self, values: impl IntoIterator<Item = Value>) -> &mut Self {
         self.text.push('(');

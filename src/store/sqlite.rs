@@ -32,7 +32,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 10] = [
+const MIGRATIONS: [(i64, &str); 11] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -55,6 +55,7 @@ const MIGRATIONS: [(i64, &str); 10] = [
         10,
         include_str!("../../migrations/0010_journal_landing.sql"),
     ),
+    (11, include_str!("../../migrations/0011_listing_index.sql")),
 ];
 
 /// Brings the schema up to date, all in one transaction. `BEGIN IMMEDIATE` takes the write lock before the version
@@ -116,6 +117,11 @@ pub struct SqliteStore {
 /// 152.3 and 147.5 → 141.5 and 136.9 µs CPU per create (4000: 6,045 and 5,940/s; 30000: 6,225 and 6,163/s).
 /// The log then grows to about 40 MB (4 KiB pages) before it is reused.
 const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
+/// `PRAGMA optimize` for the tables this connection used; `OPTIMIZE_ALL`: for every table (0x10000), analysing
+/// where it helps (0x02), SQLite's recommendation on opening a long-lived connection.
+const OPTIMIZE: &str = "PRAGMA optimize";
+const OPTIMIZE_ALL: &str = "PRAGMA optimize = 0x10002";
 
 /// Read-only connections, opened when needed and kept for reuse (up to `MAX_IDLE_READERS`).
 #[derive(Debug)]
@@ -770,6 +776,9 @@ impl SqliteStore {
         )?;
         writer.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         migrate(&mut writer)?;
+        // Statistics for every table, once per open: a store opened with many orders plans well from its first
+        // list (see `refresh_statistics`, which keeps them current while it serves).
+        writer.execute_batch(OPTIMIZE_ALL)?;
         let products = writer
             .prepare("SELECT body FROM products")?
             .query_map([], |r| r.get::<_, String>(0))?
@@ -1147,13 +1156,7 @@ impl SqliteStore {
         client: &str,
         query: &OrderQuery,
     ) -> Result<Page<Order>, StoreError> {
-        let mut count = if by_status_alone(&query.filter) {
-            Sql::new("SELECT COALESCE(SUM(n), 0) FROM order_counts WHERE client = ")
-        } else {
-            Sql::new("SELECT COUNT(*) FROM orders WHERE client = ")
-        };
-        count.bind(text(client));
-        push_filter(&mut count, &query.filter);
+        let count = count_statement(client, &query.filter);
         let q = page_statement(client, query);
         let (page, per_page) = (query.page, query.per_page);
         self.read(move |conn| {
@@ -1329,6 +1332,15 @@ impl SqliteStore {
             Outcome::Mapped(ids) => Ok(ids),
             _ => Err(wrong_outcome()),
         }
+    }
+
+    /// SQLite's `PRAGMA optimize`: analyses the tables whose size changed a lot since their statistics were taken
+    /// (sampled, so milliseconds even over 100,000 orders). Without statistics the planner guesses, and with a
+    /// `LIMIT` it prefers walking the listing index in list order to finding an e-mail's few orders through its
+    /// own index: over 100,000 orders, 78 ms against 0.1 ms for a list filtered by e-mail.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.exclusive(|conn| Ok(conn.execute_batch(OPTIMIZE)?))
+            .await
     }
 
     /// Deletes at most `limit` idempotency records made before `before` (oldest first, through the age index),
@@ -1989,11 +2001,57 @@ fn by_status_alone(filter: &OrderFilter) -> bool {
         && search.is_none()
 }
 
+/// The statement counting the client's orders that match `filter`.
+fn count_statement(client: &str, filter: &OrderFilter) -> Sql {
+    let mut count = if by_status_alone(filter) {
+        Sql::new("SELECT COALESCE(SUM(n), 0) FROM order_counts WHERE client = ")
+    } else if by_listing_columns_alone(filter) {
+        Sql::new("SELECT COUNT(*) FROM orders INDEXED BY orders_listing WHERE client = ")
+    } else {
+        Sql::new("SELECT COUNT(*) FROM orders WHERE client = ")
+    };
+    count.bind(text(client));
+    push_filter(&mut count, filter);
+    count
+}
+
+/// Whether `filter` names only columns of the listing index (statuses, currency, total, FluentCart id), and none
+/// with an index of its own to search by (dates, e-mail, number, reference). Counting such a filter reads that
+/// index alone, which the planner, once it has statistics saying every order is the one client's, passes over
+/// for a scan of the whole table (it cannot see how large the documents make each row): 70 ms against 7 ms over
+/// 100,000 orders for a total filter.
+fn by_listing_columns_alone(filter: &OrderFilter) -> bool {
+    let OrderFilter {
+        statuses: _,
+        currency: _,
+        total: _,
+        email,
+        number,
+        reference,
+        id_range,
+        created,
+        updated,
+        customer,
+        search,
+    } = filter;
+    email.is_none()
+        && number.is_none()
+        && reference.is_none()
+        && id_range
+            .as_ref()
+            .is_none_or(|(platform, _)| *platform == Platform::FluentCart)
+        && *created == Range::default()
+        && *updated == Range::default()
+        && customer.is_none()
+        && search.is_none()
+}
+
 /// The statement for one page of the client's orders matching `query`, in its order.
+///
+/// The page is found first by rowid and only its own rows are then read whole: the rows skipped to reach a deep
+/// page (`OFFSET`), and those a filter or sort only looks at, are read from the listing index (migration 11)
+/// rather than as rows carrying their whole documents. Page 1,000 of 50 over 100,000 orders: 128 ms → 2.6 ms.
 fn page_statement(client: &str, query: &OrderQuery) -> Sql {
-    let mut q = Sql::new("SELECT body FROM orders WHERE client = ");
-    q.bind(text(client));
-    push_filter(&mut q, &query.filter);
     let column = match query.sort {
         SortKey::Id => "fluentcart_id",
         SortKey::CreatedAt => "created_at",
@@ -2002,12 +2060,25 @@ fn page_statement(client: &str, query: &OrderQuery) -> Sql {
         SortKey::Status => "status",
     };
     let dir = if query.descending { "DESC" } else { "ASC" };
-    q.push(&format!(
-        " ORDER BY {column} {dir}, fluentcart_id {dir} LIMIT "
-    ));
+    // Ties broken by id; the id itself is unique (and a repeated term kept SQLite from reading the order off the
+    // index).
+    let order = if column == "fluentcart_id" {
+        format!(" ORDER BY fluentcart_id {dir}")
+    } else {
+        format!(" ORDER BY {column} {dir}, fluentcart_id {dir}")
+    };
+    let mut q = Sql::new(
+        "SELECT body FROM orders WHERE rowid IN (SELECT rowid FROM orders WHERE client = ",
+    );
+    q.bind(text(client));
+    push_filter(&mut q, &query.filter);
+    q.push(&order);
+    q.push(" LIMIT ");
     q.bind(i64::from(query.per_page));
     q.push(" OFFSET ");
     q.bind(to_i64(query.offset()));
+    q.push(")");
+    q.push(&order);
     q
 }
 
@@ -2436,7 +2507,7 @@ mod tests {
         {
             let conn = Connection::open(dir.join("ordermux.db")).unwrap();
             conn.execute_batch(
-                "ALTER TABLE upstream_journal DROP COLUMN landing_until; ALTER TABLE idempotency DROP COLUMN owner; ALTER TABLE idempotency DROP COLUMN wrote; DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; PRAGMA user_version = 7;",
+                "DROP INDEX orders_listing; CREATE INDEX orders_by_client_fluentcart_id ON orders (client, fluentcart_id); ALTER TABLE upstream_journal DROP COLUMN landing_until; ALTER TABLE idempotency DROP COLUMN owner; ALTER TABLE idempotency DROP COLUMN wrote; DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; PRAGMA user_version = 7;",
             )
             .unwrap();
         }
@@ -2444,6 +2515,128 @@ mod tests {
         assert_eq!(total(&store, "demo", None, None).await, 2);
         assert_eq!(total(&store, "demo", None, Some(vec![cancelled])).await, 1);
         assert_eq!(total(&store, "other", None, None).await, 1);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A page is found in the listing index alone, whether it is deep, filtered by status or total, or sorted by
+    /// total; only its own rows are then read whole.
+    #[tokio::test]
+    async fn list_pages_are_found_in_the_listing_index() {
+        let dir = temp_dir("list-plans");
+        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        let deep = OrderQuery {
+            filter: OrderFilter::default(),
+            sort: SortKey::Id,
+            descending: false,
+            page: 1000,
+            per_page: 50,
+        };
+        let by_total = OrderQuery {
+            sort: SortKey::Total,
+            descending: true,
+            page: 1,
+            per_page: 50,
+            filter: OrderFilter {
+                total: Range {
+                    min: Some(100),
+                    max: None,
+                },
+                statuses: Some(vec![StatusTriple {
+                    order: OrderStatus::Cancelled,
+                    payment: PaymentStatus::Refunded,
+                    fulfillment: FulfillmentStatus::Unfulfilled,
+                }]),
+                ..OrderFilter::default()
+            },
+        };
+        for query in [deep, by_total] {
+            let page = page_statement("demo", &query);
+            let mut q = Sql::new("EXPLAIN QUERY PLAN ");
+            q.append(page);
+            let plan = q.rows(&conn, |r| r.get::<_, String>(3)).unwrap();
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("COVERING INDEX orders_listing")),
+                "{query:?}: {plan:?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("INTEGER PRIMARY KEY (rowid=?)")),
+                "{query:?}: {plan:?}"
+            );
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Once the store has grown, refreshed statistics tell the planner that an e-mail names few orders: a list
+    /// filtered by e-mail then finds them through the e-mail index instead of walking every order in list order.
+    #[tokio::test]
+    async fn refreshed_statistics_send_an_email_filter_to_its_index() {
+        let dir = temp_dir("statistics");
+        let store = SqliteStore::open(&dir, Durability::Normal).await.unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        for i in 0..300 {
+            let mut order = Order::empty(usd);
+            order.customer.email = Some(format!("buyer{i}@example.com"));
+            store.create_order("demo", order, now()).await.unwrap();
+        }
+        let query = OrderQuery {
+            filter: OrderFilter {
+                email: Some("buyer7@example.com".into()),
+                ..OrderFilter::default()
+            },
+            sort: SortKey::Id,
+            descending: false,
+            page: 1,
+            per_page: 50,
+        };
+        let plan = || {
+            let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+            let mut q = Sql::new("EXPLAIN QUERY PLAN ");
+            q.append(page_statement("demo", &query));
+            q.rows(&conn, |r| r.get::<_, String>(3)).unwrap().join("; ")
+        };
+        let before = plan();
+        store.refresh_statistics().await.unwrap();
+        let after = plan();
+        assert!(after.contains("orders_by_client_email"), "{after}");
+        assert!(!before.contains("orders_by_client_email"), "{before}");
+        let page = store.list_page("demo", &query).await.unwrap();
+        assert_eq!(page.len(), 1);
+        // With the statistics of a store of 100,000 orders, all the one client's (as `bench/replay.sh` leaves it),
+        // counting by total reads the listing index, which the statement names: on that store itself the planner
+        // otherwise scanned every row (73 → 9 ms for a Commerce Layer list filtered by total). This small store
+        // does not make the planner err, so this checks the statement, not the planner.
+        let by_total = OrderFilter {
+            total: Range {
+                min: Some(1),
+                max: None,
+            },
+            ..OrderFilter::default()
+        };
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        conn.execute_batch(
+            "DELETE FROM sqlite_stat1 WHERE tbl = 'orders';
+             INSERT INTO sqlite_stat1 VALUES
+               ('orders', 'orders_listing', '100000 100000 1 1 1 1 1 1 1 1'),
+               ('orders', 'orders_by_client_updated', '100000 100000 1'),
+               ('orders', 'orders_by_client_number', '100000 100000 1'),
+               ('orders', 'orders_by_client_reference', '100000 100000 2'),
+               ('orders', 'orders_by_client_email', '100000 100000 4'),
+               ('orders', 'orders_by_client_created', '100000 100000 1'),
+               ('orders', 'sqlite_autoindex_orders_1', '100000 1'),
+               ('orders', 'sqlite_autoindex_orders_2', '100000 1'),
+               ('orders', 'sqlite_autoindex_orders_3', '100000 1'),
+               ('orders', 'sqlite_autoindex_orders_4', '100000 1');",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        let mut q = Sql::new("EXPLAIN QUERY PLAN ");
+        q.append(count_statement("demo", &by_total));
+        let plan = q.rows(&conn, |r| r.get::<_, String>(3)).unwrap().join("; ");
+        assert!(plan.contains("COVERING INDEX orders_listing"), "{plan}");
         std::fs::remove_dir_all(dir).ok();
     }
 
