@@ -2518,6 +2518,13 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// The steps of `statement`'s query plan, as SQLite describes them.
+    fn query_plan(conn: &Connection, statement: Sql) -> Vec<String> {
+        let mut q = Sql::new("EXPLAIN QUERY PLAN ");
+        q.append(statement);
+        q.rows(conn, |r| r.get::<_, String>(3)).unwrap()
+    }
+
     /// A page is found in the listing index alone, whether it is deep, filtered by status or total, or sorted by
     /// total; only its own rows are then read whole.
     #[tokio::test]
@@ -2552,9 +2559,7 @@ mod tests {
         };
         for query in [deep, by_total] {
             let page = page_statement("demo", &query);
-            let mut q = Sql::new("EXPLAIN QUERY PLAN ");
-            q.append(page);
-            let plan = q.rows(&conn, |r| r.get::<_, String>(3)).unwrap();
+            let plan = query_plan(&conn, page);
             assert!(
                 plan.iter()
                     .any(|step| step.contains("COVERING INDEX orders_listing")),
@@ -2593,9 +2598,7 @@ mod tests {
         };
         let plan = || {
             let conn = Connection::open(dir.join("ordermux.db")).unwrap();
-            let mut q = Sql::new("EXPLAIN QUERY PLAN ");
-            q.append(page_statement("demo", &query));
-            q.rows(&conn, |r| r.get::<_, String>(3)).unwrap().join("; ")
+            query_plan(&conn, page_statement("demo", &query)).join("; ")
         };
         let before = plan();
         store.refresh_statistics().await.unwrap();
@@ -2633,9 +2636,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let conn = Connection::open(dir.join("ordermux.db")).unwrap();
-        let mut q = Sql::new("EXPLAIN QUERY PLAN ");
-        q.append(count_statement("demo", &by_total));
-        let plan = q.rows(&conn, |r| r.get::<_, String>(3)).unwrap().join("; ");
+        let plan = query_plan(&conn, count_statement("demo", &by_total)).join("; ");
         assert!(plan.contains("COVERING INDEX orders_listing"), "{plan}");
         std::fs::remove_dir_all(dir).ok();
     }

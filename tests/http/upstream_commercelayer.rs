@@ -935,28 +935,40 @@ async fn slow_order_request_then_retry_leaves_one_order() {
     assert_eq!(f.with(|p| p.order_count()), 1);
 }
 
+/// A shop whose calls time out after 300 ms and whose broken-off calls settle within 800 ms, and an order whose
+/// create under `key` has just ended in 504: the fake makes its `POST path` request 500 ms late, after the shop
+/// gave up on it.
+async fn create_with_a_late_step(
+    path: &str,
+    store_name: &str,
+    key: &str,
+) -> (Fake<CommerceLayerFake>, Arc<UpstreamShop>, Order) {
+    let f = fake().await;
+    let mut b = shop_backend(&f.base_url(), 300);
+    b.settle = Duration::from_millis(800);
+    let shop = UpstreamShop::new(ctx_with(b), store(store_name).await).expect("shop builds");
+    let o = order("ada@example.com", OrderStatus::Placed);
+    f.fail(
+        Some("POST"),
+        Some(path),
+        Fault::Late(Duration::from_millis(500)),
+        1,
+    );
+    let err = shop
+        .create("client", o.clone(), Some(key.into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
+    (f, shop, o)
+}
+
 /// A draft whose line item request timed out is not resumed while that request may still act upstream (the
 /// backend's `settle`): carrying on would send the line again, and the late one (the fake makes it after the
 /// gateway gave up) would make it twice. Past the window, the retry adopts the line that landed and finishes one
 /// complete order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_that_may_still_act_is_waited_for() {
-    let f = fake().await;
-    let mut b = shop_backend(&f.base_url(), 300);
-    b.settle = Duration::from_millis(800);
-    let shop = UpstreamShop::new(ctx_with(b), store("cl-settle").await).expect("shop builds");
-    let o = order("ada@example.com", OrderStatus::Placed);
-    f.fail(
-        Some("POST"),
-        Some("/api/line_items"),
-        Fault::Late(Duration::from_millis(500)),
-        1,
-    );
-    let err = shop
-        .create("client", o.clone(), Some("k-settle".into()))
-        .await
-        .unwrap_err();
-    assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
+    let (f, shop, o) = create_with_a_late_step("/api/line_items", "cl-settle", "k-settle").await;
     let early = shop
         .create("client", o.clone(), Some("k-settle".into()))
         .await
@@ -979,22 +991,7 @@ async fn a_step_that_may_still_act_is_waited_for() {
 /// reply); past the window the retry resumes the draft that landed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_order_request_is_waited_for_with_one_look_up_per_retry() {
-    let f = fake().await;
-    let mut b = shop_backend(&f.base_url(), 300);
-    b.settle = Duration::from_millis(800);
-    let shop = UpstreamShop::new(ctx_with(b), store("cl-late-order").await).expect("shop builds");
-    let o = order("ada@example.com", OrderStatus::Placed);
-    f.fail(
-        Some("POST"),
-        Some("/api/orders"),
-        Fault::Late(Duration::from_millis(500)),
-        1,
-    );
-    let err = shop
-        .create("client", o.clone(), Some("k-late".into()))
-        .await
-        .unwrap_err();
-    assert_eq!(err.into_problem("order").kind, ProblemKind::GatewayTimeout);
+    let (f, shop, o) = create_with_a_late_step("/api/orders", "cl-late-order", "k-late").await;
     let look_ups = || {
         f.seen()
             .iter()
