@@ -1334,8 +1334,9 @@ impl SqliteStore {
         }
     }
 
-    /// SQLite's `PRAGMA optimize`: analyses the tables whose size changed a lot since their statistics were taken
-    /// (sampled, so milliseconds even over 100,000 orders). Without statistics the planner guesses, and with a
+    /// SQLite's `PRAGMA optimize`: analyses the tables whose size changed a lot since their statistics were taken,
+    /// and does nothing otherwise. Analysing a store of 100,000 orders at open, with everything else `serve` does
+    /// before it answers, took 0.44 s; the writer waits meanwhile. Without statistics the planner guesses, and with a
     /// `LIMIT` it prefers walking the listing index in list order to finding an e-mail's few orders through its
     /// own index: over 100,000 orders, 78 ms against 0.1 ms for a list filtered by e-mail.
     pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
