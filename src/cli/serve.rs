@@ -84,11 +84,8 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         };
     }
     crate::telemetry::init(config.server.log_format);
-    match &args.config {
+    match &config.file {
         Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
-        None if std::path::Path::new(crate::config::DEFAULT_CONFIG_FILE).exists() => {
-            tracing::info!(config = crate::config::DEFAULT_CONFIG_FILE, "configuration loaded");
-        }
         None => tracing::warn!(
             "no {} in the working directory and no --config: built-in defaults (and ORDERMUX__ overrides) only",
             crate::config::DEFAULT_CONFIG_FILE

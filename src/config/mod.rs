@@ -34,6 +34,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Where requests that match no ordermux route go (a reverse proxy in front of an existing shop).
     pub fallback_backend: Option<String>,
+    /// The configuration file read; `None` when there was none (built-in defaults and environment overrides).
+    pub file: Option<PathBuf>,
 }
 
 /// What kind of shop a backend is.
@@ -296,7 +298,10 @@ impl Config {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let env = |name: &str| std::env::var(name).ok();
         let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| e.to_string());
-        validate(raw, &base, &env, &read).map_err(fail)
+        let mut config = validate(raw, &base, &env, &read).map_err(fail)?;
+        // An absent default file is not an error (`required`), so whether one was read is asked here.
+        config.file = (required || file.exists()).then_some(file);
+        Ok(config)
     }
 
     /// Problems that stop `serve` but not a translation: currently, a demo credential on a non-loopback address.
@@ -469,6 +474,7 @@ fn validate(
             backends,
             routes,
             fallback_backend,
+            file: None,
         }),
         _ => Err(problems),
     }
