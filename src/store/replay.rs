@@ -33,28 +33,33 @@ pub struct ReplayMark {
 /// Upserts many rows in one statement per 2000 (confirmations committed with a group of creates).
 pub(super) fn upsert_many(conn: &Connection, marks: &[ReplayMark]) -> Result<(), StoreError> {
     for chunk in marks.chunks(2000) {
-        let mut q = Sql::new(
-            "INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at) ",
-        );
-        q.values(chunk.iter().map(|m| {
-            [
-                text(&m.target),
-                text(&m.source_key),
-                text(m.state.key()),
-                Value::from(m.target_id.clone()),
-                text(&m.losses),
-                Value::from(m.last_error.clone()),
-                Value::Integer(m.now),
-            ]
-        }));
-        q.push(
-            " ON CONFLICT (target, source_key) DO UPDATE SET state = excluded.state, \
-             target_id = COALESCE(excluded.target_id, target_id), losses = excluded.losses, \
-             last_error = excluded.last_error, updated_at = excluded.updated_at",
-        );
-        q.execute(conn)?;
+        upsert_statement(chunk).execute(conn)?;
     }
     Ok(())
+}
+
+/// The upsert of `marks` into the journal.
+pub(super) fn upsert_statement(marks: &[ReplayMark]) -> Sql {
+    let mut q = Sql::new(
+        "INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at) ",
+    );
+    q.values(marks.iter().map(|m| {
+        [
+            text(&m.target),
+            text(&m.source_key),
+            text(m.state.key()),
+            Value::from(m.target_id.clone()),
+            text(&m.losses),
+            Value::from(m.last_error.clone()),
+            Value::Integer(m.now),
+        ]
+    }));
+    q.push(
+        " ON CONFLICT (target, source_key) DO UPDATE SET state = excluded.state, \
+         target_id = COALESCE(excluded.target_id, target_id), losses = excluded.losses, \
+         last_error = excluded.last_error, updated_at = excluded.updated_at",
+    );
+    q
 }
 
 impl SqliteStore {

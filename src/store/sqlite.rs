@@ -32,7 +32,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 11] = [
+const MIGRATIONS: [(i64, &str); 12] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -56,6 +56,10 @@ const MIGRATIONS: [(i64, &str); 11] = [
         include_str!("../../migrations/0010_journal_landing.sql"),
     ),
     (11, include_str!("../../migrations/0011_listing_index.sql")),
+    (
+        12,
+        include_str!("../../migrations/0012_journal_state_checks.sql"),
+    ),
 ];
 
 /// Brings the schema up to date, all in one transaction. `BEGIN IMMEDIATE` takes the write lock before the version
@@ -1434,8 +1438,8 @@ fn id_map_row(
 const ID_MAP_INSERT: &str = "INSERT INTO id_map (gateway_id, kind, client, order_gateway_id, fluentcart_id, commercelayer_id, bigcommerce_id) ";
 
 /// Gives every object of each order that has no ids a new id in every scheme, and links each customer by email
-/// (creating the customers not seen before). However many orders, this is two statements for the objects and at
-/// most one per client plus three for customers.
+/// (creating the customers not seen before). However many orders, the objects take two statements per kind that
+/// has new ones (`allocate`) and one to map them all, and customers at most one per client plus three.
 fn assign_object_ids(
     conn: &Connection,
     orders: &mut [(&str, &mut Order)],
@@ -1638,27 +1642,25 @@ fn link_customers(conn: &Connection, orders: &mut [(&str, &mut Order)]) -> Resul
     Ok(())
 }
 
-/// Reserves `count` consecutive numbers of each named sequence in one statement; returns the first of each.
+// `allocate`'s statements (named for the test that none builds a temporary b-tree).
+pub(super) const SEQUENCE_RESERVE: &str = "INSERT INTO sequences (name, last) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last = last + excluded.last";
+pub(super) const SEQUENCE_LAST: &str = "SELECT last FROM sequences WHERE name = ?";
+
+/// Reserves `count` consecutive numbers of each named sequence; returns the first of each. Two statements per
+/// sequence, an upsert and a read: an upsert `RETURNING` its row would be one, but SQLite gathers what a
+/// `RETURNING` clause returns in a temporary b-tree, which costs more than the second statement.
 pub(super) fn allocate<'a>(
     conn: &Connection,
     wants: &[(&'a str, i64)],
 ) -> Result<HashMap<&'a str, i64>, StoreError> {
-    let wants: Vec<(&'a str, i64)> = wants.iter().copied().filter(|(_, n)| *n > 0).collect();
     let mut first = HashMap::new();
-    if wants.is_empty() {
-        return Ok(first);
-    }
-    let mut q = Sql::new("INSERT INTO sequences (name, last) ");
-    q.values(
-        wants
-            .iter()
-            .map(|(name, n)| [text(name), Value::Integer(*n)]),
-    );
-    q.push(" ON CONFLICT (name) DO UPDATE SET last = last + excluded.last RETURNING name, last");
-    for (name, last) in q.rows(conn, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        if let Some((key, n)) = wants.iter().find(|(k, _)| *k == name) {
-            first.insert(*key, last - n + 1);
-        }
+    for &(name, n) in wants.iter().filter(|(_, n)| *n > 0) {
+        conn.prepare_cached(SEQUENCE_RESERVE)?
+            .execute(params![name, n])?;
+        let last: i64 = conn
+            .prepare_cached(SEQUENCE_LAST)?
+            .query_row([name], |r| r.get(0))?;
+        first.insert(name, last - n + 1);
     }
     Ok(first)
 }
@@ -2524,6 +2526,93 @@ mod tests {
         let mut q = Sql::new("EXPLAIN QUERY PLAN ");
         q.append(statement);
         q.rows(conn, |r| r.get::<_, String>(3)).unwrap()
+    }
+
+    /// The writes of an upstream create and of a replayed order, and the read that maps a created order, build no
+    /// temporary b-tree. SQLite builds one for a `RETURNING` clause, for a list after `IN`, and for a CHECK spelled
+    /// with one (the journals' state rule until migration 12): each cost about as much as a row's write, several
+    /// times per create.
+    #[tokio::test]
+    async fn upstream_and_replay_journal_statements_build_no_temporary_btree() {
+        let dir = temp_dir("no-temporary-btree");
+        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        // Unbound parameters are NULL: the program SQLite compiles is the same.
+        let program = |text: &str| -> Vec<String> {
+            let mut explain = conn.prepare(&format!("EXPLAIN {text}")).unwrap();
+            let mut rows = explain.raw_query();
+            let mut opcodes = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                opcodes.push(row.get::<_, String>(1).unwrap());
+            }
+            opcodes
+        };
+        let built = |statement: Sql| -> Vec<String> {
+            let mut explain = Sql::new("EXPLAIN ");
+            explain.append(statement);
+            explain.rows(&conn, |r| r.get::<_, String>(1)).unwrap()
+        };
+        let mapped_order = [
+            text("shop"),
+            text("order"),
+            text("120"),
+            Value::Null,
+            Value::Integer(1),
+            text("00001abcde"),
+            Value::Integer(120),
+        ];
+        let replayed = super::super::replay::ReplayMark {
+            target: "shop".into(),
+            source_key: "bigcommerce:100".into(),
+            state: super::super::JournalState::Confirmed,
+            target_id: Some("7".into()),
+            losses: "[]".into(),
+            last_error: None,
+            now: 1_700_000_000,
+        };
+        let statements = [
+            (
+                "journal begin",
+                program(super::super::upstream::JOURNAL_BEGIN),
+            ),
+            (
+                "journal read",
+                program(super::super::upstream::JOURNAL_READ),
+            ),
+            (
+                "journal update",
+                program(super::super::upstream::JOURNAL_UPDATE),
+            ),
+            ("mapped object", program(super::super::upstream::MAPPED_ONE)),
+            ("sequence reserve", program(SEQUENCE_RESERVE)),
+            ("sequence read", program(SEQUENCE_LAST)),
+            (
+                "map insert",
+                built(super::super::upstream::map_statement(vec![mapped_order])),
+            ),
+            (
+                "replay mark",
+                built(super::super::replay::upsert_statement(&[replayed])),
+            ),
+        ];
+        for (name, opcodes) in statements {
+            assert!(!opcodes.is_empty(), "{name}: no program");
+            assert!(
+                !opcodes.iter().any(|op| op == "OpenEphemeral"),
+                "{name} builds a temporary b-tree: {opcodes:?}"
+            );
+        }
+        // The state rule still holds.
+        let refused = conn.execute(
+            "INSERT INTO upstream_journal (backend, key, client, state, updated_at) VALUES ('shop', 'k', 'c', 'lost', 0)",
+            [],
+        );
+        assert!(refused.is_err(), "{refused:?}");
+        let refused = conn.execute(
+            "INSERT INTO replay_journal (target, source_key, state, updated_at) VALUES ('shop', 'k', 'lost', 0)",
+            [],
+        );
+        assert!(refused.is_err(), "{refused:?}");
     }
 
     /// A page is found in the listing index alone, whether it is deep, filtered by status or total, or sorted by

@@ -78,19 +78,41 @@ fn scheme_column(platform: Platform) -> &'static str {
 /// The columns `mapped_from_row` reads, in its order.
 const MAPPED_COLUMNS: &str = "kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id";
 
+// The statements of an upstream create: named, so a test can check that none builds a temporary b-tree. (Each
+// such b-tree, for a `RETURNING` clause, a list after `IN` or a CHECK spelled with one, cost about as much as a
+// row's write, on every create.)
+pub(super) const JOURNAL_BEGIN: &str = "INSERT INTO upstream_journal (backend, key, client, state, updated_at, landing_until) VALUES (?, ?, ?, 'sent', ?, ?) ON CONFLICT (backend, key) DO NOTHING";
+pub(super) const JOURNAL_READ: &str = "SELECT state, upstream_id, steps, landing_until FROM upstream_journal WHERE backend = ? AND key = ?";
+pub(super) const JOURNAL_UPDATE: &str = "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ?, landing_until = CASE WHEN ? THEN landing_until ELSE ? END WHERE backend = ? AND key = ?";
+pub(super) const MAPPED_ONE: &str = "SELECT kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_ids WHERE backend = ? AND kind = ? AND upstream_id = ?";
+
+/// Inserts `rows` into the id map, each unless one of its ids is mapped already. Not `RETURNING` the new rows:
+/// SQLite gathers them in a temporary b-tree, which costs more than the insert; the count inserted tells enough.
+pub(super) fn map_statement(rows: Vec<[Value; 7]>) -> Sql {
+    let mut q = Sql::new(
+        "INSERT INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+    );
+    q.values(rows);
+    q.push(" ON CONFLICT DO NOTHING");
+    q
+}
+
 /// An `upstream_ids` row as (kind, upstream id, ids in every scheme).
 fn mapped_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, PlatformIds)> {
-    let fc: i64 = row.get(2)?;
-    let bc: i64 = row.get(4)?;
     Ok((
         row.get(0)?,
         row.get(1)?,
-        PlatformIds {
-            fluentcart: Some(fc.unsigned_abs()),
-            commercelayer: Some(row.get(3)?),
-            bigcommerce: Some(bc.unsigned_abs()),
-        },
+        mapped_ids(row.get(2)?, row.get(3)?, row.get(4)?),
     ))
+}
+
+/// The ids in every scheme an `upstream_ids` row holds.
+fn mapped_ids(fluentcart: i64, commercelayer: String, bigcommerce: i64) -> PlatformIds {
+    PlatformIds {
+        fluentcart: Some(fluentcart.unsigned_abs()),
+        commercelayer: Some(commercelayer),
+        bigcommerce: Some(bigcommerce.unsigned_abs()),
+    }
 }
 
 impl SqliteStore {
@@ -239,52 +261,49 @@ pub(super) fn journal_begin(
     client: &str,
     (now, landing): (i64, BeginLanding),
 ) -> Result<JournalEntry, StoreError> {
-    // The common case, a new key, is one statement: the inserted row comes back. A key already journaled
-    // inserts nothing and returns nothing; its row is read.
-    type Found = (String, Option<String>, String, Option<i64>);
-    let row = |r: &Row<'_>| -> rusqlite::Result<Found> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-    };
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO upstream_journal (backend, key, client, state, updated_at, landing_until) VALUES (?, ?, ?, 'sent', ?, ?) ON CONFLICT (backend, key) DO NOTHING RETURNING state, upstream_id, steps, landing_until",
-        )?
-        .query_row(params![backend, key, client, now, landing.new], row)
-        .optional()?;
-    if inserted.is_none() {
-        if let Some(by) = landing.earlier_by {
-            conn.prepare_cached(
-                "UPDATE upstream_journal SET landing_until = ? WHERE backend = ? AND key = ? AND landing_until > ?",
-            )?
-            .execute(params![by, backend, key, by])?;
-        }
+    // The common case, a new key, is one statement: the row inserted is the entry. (Not `RETURNING` it: SQLite
+    // gathers a `RETURNING` clause's rows in a temporary b-tree, which costs more than the row's own write.) A key
+    // already journaled inserts nothing; its row is read.
+    let inserted = conn.prepare_cached(JOURNAL_BEGIN)?.execute(params![
+        backend,
+        key,
+        client,
+        now,
+        landing.new
+    ])? == 1;
+    if inserted {
+        return Ok(JournalEntry {
+            state: JournalState::Sent,
+            upstream_id: None,
+            steps: serde_json::Value::Object(serde_json::Map::new()),
+            fresh: true,
+            landing_until: landing.new,
+        });
     }
-    let ((state, upstream_id, steps, landing_until), fresh) = match inserted {
-        Some(found) => (found, true),
-        None => (
-            conn.prepare_cached(
-                "SELECT state, upstream_id, steps, landing_until FROM upstream_journal WHERE backend = ? AND key = ?",
-            )?
-            .query_row(params![backend, key], row)?,
-            false,
-        ),
-    };
+    if let Some(by) = landing.earlier_by {
+        conn.prepare_cached(
+            "UPDATE upstream_journal SET landing_until = ? WHERE backend = ? AND key = ? AND landing_until > ?",
+        )?
+        .execute(params![by, backend, key, by])?;
+    }
+    let (state, upstream_id, steps, landing_until): (String, Option<String>, String, Option<i64>) =
+        conn.prepare_cached(JOURNAL_READ)?
+            .query_row(params![backend, key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
     Ok(JournalEntry {
         state: JournalState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?,
         upstream_id,
         steps: serde_json::from_str(&steps)
             .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?,
-        fresh,
+        fresh: false,
         landing_until,
     })
 }
 
 pub(super) fn journal_update(conn: &Connection, u: &JournalUpdate) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ?, landing_until = CASE WHEN ? THEN landing_until ELSE ? END WHERE backend = ? AND key = ?",
-    )?
-    .execute(params![
+    conn.prepare_cached(JOURNAL_UPDATE)?.execute(params![
         u.state.key(),
         u.upstream_id,
         u.steps.as_ref().map(serde_json::Value::to_string),
@@ -301,6 +320,10 @@ pub(super) fn journal_update(conn: &Connection, u: &JournalUpdate) -> Result<(),
     Ok(())
 }
 
+/// At most this many objects are read one by one; more are read with a list (`(kind, upstream_id) IN (...)`),
+/// for which SQLite builds a temporary b-tree first, which costs more than a few single-row reads.
+const READ_ONE_BY_ONE: usize = 8;
+
 /// The ids of each object already mapped, in order (`None` where it is not).
 fn read_mapped(
     conn: &Connection,
@@ -308,6 +331,16 @@ fn read_mapped(
     objects: &[UpstreamObject],
 ) -> Result<Vec<Option<PlatformIds>>, StoreError> {
     let mut out = vec![None; objects.len()];
+    if objects.len() <= READ_ONE_BY_ONE {
+        let mut one = conn.prepare_cached(MAPPED_ONE)?;
+        for (slot, o) in out.iter_mut().zip(objects) {
+            *slot = one
+                .query_row(params![backend, o.kind, o.upstream_id], mapped_from_row)
+                .optional()?
+                .map(|(_, _, ids)| ids);
+        }
+        return Ok(out);
+    }
     for (slots, chunk) in out.chunks_mut(200).zip(objects.chunks(200)) {
         let mut q = Sql::new(&format!(
             "SELECT {MAPPED_COLUMNS} FROM upstream_ids WHERE backend = "
@@ -360,8 +393,8 @@ fn not_missing(
 }
 
 /// Maps `objects`, which are likely new (a create's, or those a read found unmapped), inside a write batch's
-/// transaction: each distinct object gets ids from the embedded shop's sequences and is inserted, and the new rows
-/// come back from the insert. An object already mapped (a reconciled create, or one a `replay` process sharing the
+/// transaction: each distinct object gets ids from the embedded shop's sequences and is inserted; when every row
+/// went in, those ids are the mapping. An object already mapped (a reconciled create, or one a `replay` process sharing the
 /// data directory mapped first) keeps its mapping: its insert takes no effect, its numbers stay unused, and it is
 /// read back, within the transaction (which holds the write lock). Reading first would cost a statement on every
 /// create to save numbers in those rare cases.
@@ -391,6 +424,7 @@ pub(super) fn map_objects(
     }
     let mut next = allocate(conn, &wants)?;
     let mut rows = Vec::new();
+    let mut given = Vec::new();
     for o in &missing {
         let n = next.get_mut(o.kind).map_or(0, |n| {
             let v = *n;
@@ -416,25 +450,28 @@ pub(super) fn map_objects(
         } else {
             sequenced_token(n.unsigned_abs())
         };
+        let (fluentcart, bigcommerce) = (
+            int_id(Platform::FluentCart)?,
+            int_id(Platform::BigCommerce)?,
+        );
+        given.push((
+            o.kind.to_owned(),
+            o.upstream_id.clone(),
+            mapped_ids(fluentcart, cl.clone(), bigcommerce),
+        ));
         rows.push([
             text(backend),
             text(o.kind),
             text(&o.upstream_id),
             Value::from(o.order_upstream_id.clone()),
-            Value::Integer(int_id(Platform::FluentCart)?),
+            Value::Integer(fluentcart),
             Value::Text(cl),
-            Value::Integer(int_id(Platform::BigCommerce)?),
+            Value::Integer(bigcommerce),
         ]);
     }
-    let mut q = Sql::new(
-        "INSERT INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
-    );
-    q.values(rows);
-    q.push(&format!(
-        " ON CONFLICT DO NOTHING RETURNING {MAPPED_COLUMNS}"
-    ));
-    place_rows(&mut found, objects, q.rows(conn, mapped_from_row)?);
-    if found.iter().any(Option::is_none) {
+    if map_statement(rows).execute(conn)? == given.len() {
+        place_rows(&mut found, objects, given);
+    } else {
         found = read_mapped(conn, backend, objects)?;
     }
     not_missing(found, objects)
