@@ -2528,6 +2528,76 @@ mod tests {
         q.rows(conn, |r| r.get::<_, String>(3)).unwrap()
     }
 
+    /// Migration 12 rebuilds both journals with their rows: a store from before it keeps every journal row, every
+    /// column of it, and the state rule.
+    #[tokio::test]
+    async fn journal_rows_survive_the_rebuild_of_their_tables() {
+        let dir = temp_dir("journal-rebuild");
+        {
+            let mut conn = Connection::open(dir.join("ordermux.db")).unwrap();
+            let tx = conn.transaction().unwrap();
+            for (_, sql) in &MIGRATIONS[..11] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.execute_batch(
+                "PRAGMA user_version = 11;
+                 INSERT INTO upstream_journal (backend, key, client, state, upstream_id, steps, last_error, updated_at, landing_until)
+                     VALUES ('shop', 'omx-1', 'demo', 'sent', '120', '{\"order_id\":120}', 'timed out', 1700000000, 1700000005000);
+                 INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at)
+                     VALUES ('embedded', 'bigcommerce:100', 'failed', NULL, '[{\"pointer\":\"/x\"}]', 'refused', 1700000001);",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 12);
+        let journal: Vec<Value> = conn
+            .query_row(
+                "SELECT backend, key, client, state, upstream_id, steps, last_error, updated_at, landing_until FROM upstream_journal",
+                [],
+                |r| (0..9).map(|i| r.get::<_, Value>(i)).collect(),
+            )
+            .unwrap();
+        assert_eq!(
+            journal,
+            vec![
+                text("shop"),
+                text("omx-1"),
+                text("demo"),
+                text("sent"),
+                text("120"),
+                text("{\"order_id\":120}"),
+                text("timed out"),
+                Value::Integer(1_700_000_000),
+                Value::Integer(1_700_000_005_000),
+            ]
+        );
+        let replayed: Vec<Value> = conn
+            .query_row(
+                "SELECT target, source_key, state, target_id, losses, last_error, updated_at FROM replay_journal",
+                [],
+                |r| (0..7).map(|i| r.get::<_, Value>(i)).collect(),
+            )
+            .unwrap();
+        assert_eq!(
+            replayed,
+            vec![
+                text("embedded"),
+                text("bigcommerce:100"),
+                text("failed"),
+                Value::Null,
+                text("[{\"pointer\":\"/x\"}]"),
+                text("refused"),
+                Value::Integer(1_700_000_001),
+            ]
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     /// The writes of an upstream create and of a replayed order, and the read that maps a created order, build no
     /// temporary b-tree. SQLite builds one for a `RETURNING` clause, for a list after `IN`, and for a CHECK spelled
     /// with one (the journals' state rule until migration 12): each cost about as much as a row's write, several
@@ -2595,6 +2665,11 @@ mod tests {
                 built(super::super::replay::upsert_statement(&[replayed])),
             ),
         ];
+        // The one-by-one read answers the columns `mapped_from_row` reads.
+        assert!(super::super::upstream::MAPPED_ONE.starts_with(&format!(
+            "SELECT {} FROM",
+            super::super::upstream::MAPPED_COLUMNS
+        )));
         for (name, opcodes) in statements {
             assert!(!opcodes.is_empty(), "{name}: no program");
             assert!(

@@ -76,7 +76,8 @@ fn scheme_column(platform: Platform) -> &'static str {
 }
 
 /// The columns `mapped_from_row` reads, in its order.
-const MAPPED_COLUMNS: &str = "kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id";
+pub(super) const MAPPED_COLUMNS: &str =
+    "kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id";
 
 // The statements of an upstream create: named, so a test can check that none builds a temporary b-tree. (Each
 // such b-tree, for a `RETURNING` clause, a list after `IN` or a CHECK spelled with one, cost about as much as a
