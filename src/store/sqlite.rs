@@ -2521,6 +2521,14 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// A new store's directory, migrated, and a connection of the test's own to its database.
+    async fn migrated_store(name: &str) -> (std::path::PathBuf, Connection) {
+        let dir = temp_dir(name);
+        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        (dir, conn)
+    }
+
     /// The steps of `statement`'s query plan, as SQLite describes them.
     fn query_plan(conn: &Connection, statement: Sql) -> Vec<String> {
         let mut q = Sql::new("EXPLAIN QUERY PLAN ");
@@ -2555,15 +2563,16 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, 12);
-        let journal: Vec<Value> = conn
-            .query_row(
-                "SELECT backend, key, client, state, upstream_id, steps, last_error, updated_at, landing_until FROM upstream_journal",
-                [],
-                |r| (0..9).map(|i| r.get::<_, Value>(i)).collect(),
-            )
-            .unwrap();
+        // The one row `select` reads, its `columns` columns as stored.
+        let only_row = |select: &str, columns: usize| -> Vec<Value> {
+            conn.query_row(select, [], |r| (0..columns).map(|i| r.get(i)).collect())
+                .unwrap()
+        };
         assert_eq!(
-            journal,
+            only_row(
+                "SELECT backend, key, client, state, upstream_id, steps, last_error, updated_at, landing_until FROM upstream_journal",
+                9
+            ),
             vec![
                 text("shop"),
                 text("omx-1"),
@@ -2576,15 +2585,11 @@ mod tests {
                 Value::Integer(1_700_000_005_000),
             ]
         );
-        let replayed: Vec<Value> = conn
-            .query_row(
-                "SELECT target, source_key, state, target_id, losses, last_error, updated_at FROM replay_journal",
-                [],
-                |r| (0..7).map(|i| r.get::<_, Value>(i)).collect(),
-            )
-            .unwrap();
         assert_eq!(
-            replayed,
+            only_row(
+                "SELECT target, source_key, state, target_id, losses, last_error, updated_at FROM replay_journal",
+                7
+            ),
             vec![
                 text("embedded"),
                 text("bigcommerce:100"),
@@ -2604,9 +2609,7 @@ mod tests {
     /// times per create.
     #[tokio::test]
     async fn upstream_and_replay_journal_statements_build_no_temporary_btree() {
-        let dir = temp_dir("no-temporary-btree");
-        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
-        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        let (dir, conn) = migrated_store("no-temporary-btree").await;
         // Unbound parameters are NULL: the program SQLite compiles is the same.
         let program = |text: &str| -> Vec<String> {
             let mut explain = conn.prepare(&format!("EXPLAIN {text}")).unwrap();
@@ -2688,15 +2691,14 @@ mod tests {
             [],
         );
         assert!(refused.is_err(), "{refused:?}");
+        std::fs::remove_dir_all(dir).ok();
     }
 
     /// A page is found in the listing index alone, whether it is deep, filtered by status or total, or sorted by
     /// total; only its own rows are then read whole.
     #[tokio::test]
     async fn list_pages_are_found_in_the_listing_index() {
-        let dir = temp_dir("list-plans");
-        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
-        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        let (dir, conn) = migrated_store("list-plans").await;
         let deep = OrderQuery {
             filter: OrderFilter::default(),
             sort: SortKey::Id,
@@ -2810,9 +2812,7 @@ mod tests {
     /// map, not by walking the client's customers or addresses (which grew with every new buyer).
     #[tokio::test]
     async fn customers_and_addresses_are_looked_up_by_index() {
-        let dir = temp_dir("plans");
-        drop(SqliteStore::open(&dir, Durability::Full).await.unwrap());
-        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        let (dir, conn) = migrated_store("plans").await;
         for select in [CUSTOMER_SELECT, ADDRESS_SELECT] {
             for (id, index) in [
                 (ObjectId::FluentCart(7), "id_map_fluentcart"),
