@@ -410,7 +410,7 @@ impl UpstreamShop {
         }
         match self
             .store
-            .upstream_resolve(&self.backend, "order", id)
+            .upstream_resolve(&self.backend, self.platform(), "order", id)
             .await?
         {
             Some((upstream, _)) => Ok(upstream),
@@ -432,7 +432,7 @@ impl UpstreamShop {
     pub async fn order_containing(&self, kind: ObjectKind, id: &ObjectId) -> Result<Order> {
         let found = self
             .store
-            .upstream_resolve(&self.backend, kind.key(), id)
+            .upstream_resolve(&self.backend, self.platform(), kind.key(), id)
             .await?;
         let Some((_, Some(order_id))) = found else {
             return Err(UpstreamShopError::NotFound);
@@ -618,7 +618,7 @@ impl UpstreamShop {
                 let object = ObjectId::parse(platform, &id).ok_or(UpstreamShopError::NotFound)?;
                 match self
                     .store
-                    .upstream_resolve(&self.backend, "customer", &object)
+                    .upstream_resolve(&self.backend, self.platform(), "customer", &object)
                     .await?
                 {
                     Some((upstream, _)) => q.filter.customer = Some((self.platform(), upstream)),

@@ -493,14 +493,16 @@ impl Store {
         dispatch!(self, s => s.upstream_adopt(backend, platform, objects).await)
     }
 
-    /// The upstream id of an object a caller names in its own scheme, and its order's upstream id.
+    /// The upstream id of an object a caller names in its own scheme, and its order's upstream id, on `backend`
+    /// (an upstream of `platform`).
     pub async fn upstream_resolve(
         &self,
         backend: &str,
+        platform: Platform,
         kind: &str,
         id: &ObjectId,
     ) -> Result<Option<(String, Option<String>)>, StoreError> {
-        dispatch!(self, s => s.upstream_resolve(backend, kind, id).await)
+        dispatch!(self, s => s.upstream_resolve(backend, platform, kind, id).await)
     }
 
     /// The journal row for `key`, created as `Sent` if new (see `JournalEntry::fresh`); `landing` says until when

@@ -32,7 +32,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 12] = [
+const MIGRATIONS: [(i64, &str); 13] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -59,6 +59,10 @@ const MIGRATIONS: [(i64, &str); 12] = [
     (
         12,
         include_str!("../../migrations/0012_journal_state_checks.sql"),
+    ),
+    (
+        13,
+        include_str!("../../migrations/0013_id_map_own_scheme_once.sql"),
     ),
 ];
 
@@ -2329,6 +2333,69 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// The upstream's own id is stored once (as `upstream_id`), not again in its platform's scheme column with an
+    /// index of its own; reads and look-ups in that scheme find it there, and in the other schemes by column.
+    #[tokio::test]
+    async fn the_upstream_scheme_id_is_stored_once_and_found_in_every_scheme() {
+        let dir = temp_dir("own-scheme");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let line = super::super::upstream::UpstreamObject {
+            kind: "line_item",
+            upstream_id: "77".to_owned(),
+            order_upstream_id: Some("700".to_owned()),
+        };
+        let mapped = store
+            .upstream_map("bc", Platform::BigCommerce, vec![line.clone()])
+            .await
+            .unwrap();
+        let stored: (Option<i64>, Option<i64>, Option<String>) = store
+            .read_now(|conn| {
+                Ok(conn.query_row(
+                    "SELECT bigcommerce_id, fluentcart_id, commercelayer_id FROM upstream_ids WHERE upstream_id = '77'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored.0, None, "the BigCommerce id is the upstream id");
+        assert_eq!(stored.1.map(i64::unsigned_abs), mapped[0].fluentcart);
+        assert_eq!(stored.2, mapped[0].commercelayer);
+        assert_eq!(mapped[0].bigcommerce, Some(77));
+        // A read gives the same ids as the write did.
+        let read = store
+            .upstream_localize("bc", Platform::BigCommerce, std::slice::from_ref(&line))
+            .await
+            .unwrap();
+        assert_eq!(read, mapped);
+        let found = Some(("77".to_owned(), Some("700".to_owned())));
+        for id in [
+            ObjectId::BigCommerce(77),
+            ObjectId::FluentCart(mapped[0].fluentcart.unwrap()),
+            ObjectId::CommerceLayer(mapped[0].commercelayer.clone().unwrap()),
+        ] {
+            let resolved = store
+                .upstream_resolve("bc", Platform::BigCommerce, "line_item", &id)
+                .await
+                .unwrap();
+            assert_eq!(resolved, found, "{id:?}");
+        }
+        // Another kind, another backend: not this object.
+        for (backend, kind) in [("bc", "order"), ("other", "line_item")] {
+            let resolved = store
+                .upstream_resolve(
+                    backend,
+                    Platform::BigCommerce,
+                    kind,
+                    &ObjectId::BigCommerce(77),
+                )
+                .await
+                .unwrap();
+            assert_eq!(resolved, None, "{backend} {kind}");
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[tokio::test]
     async fn a_refused_modification_writes_nothing() {
         let dir = temp_dir("modify");
@@ -2552,7 +2619,9 @@ mod tests {
                  INSERT INTO upstream_journal (backend, key, client, state, upstream_id, steps, last_error, updated_at, landing_until)
                      VALUES ('shop', 'omx-1', 'demo', 'sent', '120', '{\"order_id\":120}', 'timed out', 1700000000, 1700000005000);
                  INSERT INTO replay_journal (target, source_key, state, target_id, losses, last_error, updated_at)
-                     VALUES ('embedded', 'bigcommerce:100', 'failed', NULL, '[{\"pointer\":\"/x\"}]', 'refused', 1700000001);",
+                     VALUES ('embedded', 'bigcommerce:100', 'failed', NULL, '[{\"pointer\":\"/x\"}]', 'refused', 1700000001);
+                 INSERT INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id)
+                     VALUES ('shop', 'line_item', '9', '120', 4, '00004abcde', 9);",
             )
             .unwrap();
             tx.commit().unwrap();
@@ -2562,7 +2631,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 12);
+        assert_eq!(version, MIGRATIONS[MIGRATIONS.len() - 1].0);
         // The one row `select` reads, its `columns` columns as stored.
         let only_row = |select: &str, columns: usize| -> Vec<Value> {
             conn.query_row(select, [], |r| (0..columns).map(|i| r.get(i)).collect())
@@ -2598,6 +2667,22 @@ mod tests {
                 text("[{\"pointer\":\"/x\"}]"),
                 text("refused"),
                 Value::Integer(1_700_000_001),
+            ]
+        );
+        // Mapped before migration 13: the copy of the upstream id in its own scheme stays (it equals the id).
+        assert_eq!(
+            only_row(
+                "SELECT backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_ids",
+                7
+            ),
+            vec![
+                text("shop"),
+                text("line_item"),
+                text("9"),
+                text("120"),
+                Value::Integer(4),
+                text("00004abcde"),
+                Value::Integer(9),
             ]
         );
         std::fs::remove_dir_all(dir).ok();

@@ -100,19 +100,34 @@ pub(super) fn map_statement(rows: Vec<[Value; 7]>) -> Sql {
 
 /// An `upstream_ids` row as (kind, upstream id, ids in every scheme).
 fn mapped_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, PlatformIds)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        mapped_ids(row.get(2)?, row.get(3)?, row.get(4)?),
-    ))
+    let upstream_id: String = row.get(1)?;
+    let ids = mapped_ids(&upstream_id, row.get(2)?, row.get(3)?, row.get(4)?);
+    Ok((row.get(0)?, upstream_id, ids))
 }
 
-/// The ids in every scheme an `upstream_ids` row holds.
-fn mapped_ids(fluentcart: i64, commercelayer: String, bigcommerce: i64) -> PlatformIds {
+/// The ids in every scheme of an `upstream_ids` row. The scheme left NULL is the upstream platform's own, in which
+/// the object's id is its upstream id (migration 13: stored once).
+fn mapped_ids(
+    upstream_id: &str,
+    fluentcart: Option<i64>,
+    commercelayer: Option<String>,
+    bigcommerce: Option<i64>,
+) -> PlatformIds {
+    let own_number = || upstream_id.parse::<u64>().ok();
     PlatformIds {
-        fluentcart: Some(fluentcart.unsigned_abs()),
-        commercelayer: Some(commercelayer),
-        bigcommerce: Some(bigcommerce.unsigned_abs()),
+        fluentcart: fluentcart.map(i64::unsigned_abs).or_else(own_number),
+        commercelayer: commercelayer.or_else(|| Some(upstream_id.to_owned())),
+        bigcommerce: bigcommerce.map(i64::unsigned_abs).or_else(own_number),
+    }
+}
+
+/// What an `upstream_ids` row stores in `scheme`'s column for an upstream of `platform`: nothing in the
+/// platform's own scheme, where the upstream id is the id.
+fn scheme_value(platform: Platform, scheme: Platform, value: Value) -> Value {
+    if scheme == platform {
+        Value::Null
+    } else {
+        value
     }
 }
 
@@ -180,9 +195,17 @@ impl SqliteStore {
                 text(o.kind),
                 text(&o.upstream_id),
                 Value::from(o.order_upstream_id.clone()),
-                Value::Integer(int(Platform::FluentCart, ids.fluentcart)),
-                Value::Text(cl),
-                Value::Integer(int(Platform::BigCommerce, ids.bigcommerce)),
+                scheme_value(
+                    platform,
+                    Platform::FluentCart,
+                    Value::Integer(int(Platform::FluentCart, ids.fluentcart)),
+                ),
+                scheme_value(platform, Platform::CommerceLayer, Value::Text(cl)),
+                scheme_value(
+                    platform,
+                    Platform::BigCommerce,
+                    Value::Integer(int(Platform::BigCommerce, ids.bigcommerce)),
+                ),
             ]
         }));
         self.exclusive(move |conn| Ok::<_, StoreError>(q.execute(conn).map(drop)?))
@@ -193,10 +216,11 @@ impl SqliteStore {
     pub async fn upstream_resolve(
         &self,
         backend: &str,
+        platform: Platform,
         kind: &str,
         id: &ObjectId,
     ) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let (platform, value) = match id {
+        let (scheme, value) = match id {
             ObjectId::Gateway(_) => return Ok(None),
             ObjectId::FluentCart(n) => (
                 Platform::FluentCart,
@@ -210,11 +234,20 @@ impl SqliteStore {
         };
         let mut q =
             Sql::new("SELECT upstream_id, order_upstream_id FROM upstream_ids WHERE backend = ");
-        q.bind(text(backend))
-            .push(" AND kind = ")
-            .bind(text(kind))
-            .push(&format!(" AND {} = ", scheme_column(platform)))
-            .bind(value);
+        q.bind(text(backend)).push(" AND kind = ").bind(text(kind));
+        match (scheme == platform, id) {
+            // In the upstream's own scheme the id is the upstream id (see `mapped_ids`).
+            (true, ObjectId::FluentCart(n) | ObjectId::BigCommerce(n)) => {
+                q.push(" AND upstream_id = ").bind(text(&n.to_string()));
+            }
+            (true, ObjectId::CommerceLayer(s)) => {
+                q.push(" AND upstream_id = ").bind(text(s));
+            }
+            _ => {
+                q.push(&format!(" AND {} = ", scheme_column(scheme)))
+                    .bind(value);
+            }
+        }
         self.read_now(|conn| Ok(q.row(conn, |r| Ok((r.get(0)?, r.get(1)?)))?))
             .await
     }
@@ -455,20 +488,25 @@ pub(super) fn map_objects(
             int_id(Platform::FluentCart)?,
             int_id(Platform::BigCommerce)?,
         );
-        given.push((
-            o.kind.to_owned(),
-            o.upstream_id.clone(),
-            mapped_ids(fluentcart, cl.clone(), bigcommerce),
-        ));
         rows.push([
             text(backend),
             text(o.kind),
             text(&o.upstream_id),
             Value::from(o.order_upstream_id.clone()),
-            Value::Integer(fluentcart),
-            Value::Text(cl),
-            Value::Integer(bigcommerce),
+            scheme_value(platform, Platform::FluentCart, Value::Integer(fluentcart)),
+            scheme_value(platform, Platform::CommerceLayer, Value::Text(cl.clone())),
+            scheme_value(platform, Platform::BigCommerce, Value::Integer(bigcommerce)),
         ]);
+        given.push((
+            o.kind.to_owned(),
+            o.upstream_id.clone(),
+            mapped_ids(
+                &o.upstream_id,
+                Some(fluentcart),
+                Some(cl),
+                Some(bigcommerce),
+            ),
+        ));
     }
     if map_statement(rows).execute(conn)? == given.len() {
         place_rows(&mut found, objects, given);
