@@ -12,6 +12,37 @@ use crate::canonical::{Currency, Decimal, Money, Problem, ProblemKind};
 #[derive(Default)]
 pub struct SubMinor(pub Vec<(String, Decimal)>);
 
+/// Where a decoded amount goes in the canonical order, as `Order::sub_minor_amounts` names it. Spelled out only
+/// when an amount finer than the minor unit is found: most amounts are not, and formatting a line item's five
+/// paths up front cost more than reading its amounts.
+#[derive(Debug, Clone, Copy)]
+pub enum AmountPath<'a> {
+    At(&'a str),
+    /// `{list}/{index}/{field}`: an amount of one element of a list (a line item's).
+    Element(&'a str, usize, &'a str),
+}
+
+impl AmountPath<'_> {
+    fn spelled(self) -> String {
+        match self {
+            AmountPath::At(path) => path.to_owned(),
+            AmountPath::Element(list, index, field) => format!("{list}/{index}/{field}"),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for AmountPath<'a> {
+    fn from(path: &'a str) -> Self {
+        AmountPath::At(path)
+    }
+}
+
+impl<'a> From<&'a String> for AmountPath<'a> {
+    fn from(path: &'a String) -> Self {
+        AmountPath::At(path)
+    }
+}
+
 /// Reads an integer amount stated at `wire_places` decimals (FluentCart: 2 for every currency) into canonical
 /// minor units. A finer-than-minor amount is rounded half-even, noted in `sub_minor` under `path`, and its exact
 /// spelling echoed.
@@ -21,7 +52,7 @@ pub fn read_scaled(
     key: &str,
     wire_places: u32,
     currency: Currency,
-    path: &str,
+    path: AmountPath<'_>,
     sub_minor: &mut SubMinor,
 ) -> Result<Option<Money>, Problem> {
     let Some(v) = obj.raw(key) else {
@@ -42,7 +73,7 @@ pub fn read_scaled(
         Err(rounded) => {
             sub_minor
                 .0
-                .push((path.to_owned(), Decimal::new(wire, wire_places)));
+                .push((path.spelled(), Decimal::new(wire, wire_places)));
             rounded
         }
     };
@@ -92,7 +123,7 @@ pub fn read_decimal(
     obj: &mut Obj,
     key: &str,
     currency: Currency,
-    path: &str,
+    path: AmountPath<'_>,
     sub_minor: &mut SubMinor,
     render: impl Fn(Money) -> Value,
 ) -> Result<Option<Money>, Problem> {
@@ -129,7 +160,7 @@ pub fn read_decimal(
                 exponent,
             )
             .ok_or_else(|| bad(format!("{text} is out of range")))?;
-            sub_minor.0.push((path.to_owned(), value));
+            sub_minor.0.push((path.spelled(), value));
             m
         }
     };
@@ -192,21 +223,21 @@ mod tests {
         let mut sub = SubMinor::default();
         let mut o = Obj::new(json!({"a": 150000, "b": "1234", "c": 150050}), "").unwrap();
         assert_eq!(
-            read_scaled(&mut o, "a", 2, cur("JPY"), "a", &mut sub)
+            read_scaled(&mut o, "a", 2, cur("JPY"), "a".into(), &mut sub)
                 .unwrap()
                 .unwrap()
                 .minor,
             1500
         );
         assert_eq!(
-            read_scaled(&mut o, "b", 2, cur("KWD"), "b", &mut sub)
+            read_scaled(&mut o, "b", 2, cur("KWD"), "b".into(), &mut sub)
                 .unwrap()
                 .unwrap()
                 .minor,
             12340
         );
         assert_eq!(
-            read_scaled(&mut o, "c", 2, cur("JPY"), "c", &mut sub)
+            read_scaled(&mut o, "c", 2, cur("JPY"), "c".into(), &mut sub)
                 .unwrap()
                 .unwrap()
                 .minor,
@@ -232,35 +263,35 @@ mod tests {
         .unwrap();
         let r = |m: Money| Value::String(decimal_4(m));
         assert_eq!(
-            read_decimal(&mut o, "a", cur("USD"), "a", &mut sub, r)
+            read_decimal(&mut o, "a", cur("USD"), "a".into(), &mut sub, r)
                 .unwrap()
                 .unwrap()
                 .minor,
             22500
         );
         assert_eq!(
-            read_decimal(&mut o, "b", cur("USD"), "b", &mut sub, r)
+            read_decimal(&mut o, "b", cur("USD"), "b".into(), &mut sub, r)
                 .unwrap()
                 .unwrap()
                 .minor,
             5000
         );
         assert_eq!(
-            read_decimal(&mut o, "c", cur("USD"), "c", &mut sub, r)
+            read_decimal(&mut o, "c", cur("USD"), "c".into(), &mut sub, r)
                 .unwrap()
                 .unwrap()
                 .minor,
             52
         );
         assert_eq!(
-            read_decimal(&mut o, "d", cur("USD"), "d", &mut sub, r)
+            read_decimal(&mut o, "d", cur("USD"), "d".into(), &mut sub, r)
                 .unwrap()
                 .unwrap()
                 .minor,
             1250
         );
         assert_eq!(
-            read_decimal(&mut o, "e", cur("USD"), "e", &mut sub, r)
+            read_decimal(&mut o, "e", cur("USD"), "e".into(), &mut sub, r)
                 .unwrap_err()
                 .pointer,
             "/e"

@@ -9,7 +9,7 @@ use crate::canonical::*;
 use crate::dialects::dates::{parse_rfc2822, render_rfc2822};
 use crate::dialects::json::Obj;
 use crate::dialects::tables;
-use crate::dialects::wire_money::{decimal_4, read_decimal, SubMinor};
+use crate::dialects::wire_money::{decimal_4, read_decimal, AmountPath, SubMinor};
 use crate::dialects::{DecodeOptions, DocumentKind};
 
 const P: Platform = Platform::BigCommerce;
@@ -47,12 +47,27 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn money(&mut self, o: &mut Obj, key: &str, path: &str) -> Result<Option<Money>, Problem> {
-        read_decimal(o, key, self.currency, path, &mut self.sub_minor, |m| {
-            Value::String(decimal_4(m))
-        })
+    fn money<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Option<Money>, Problem> {
+        read_decimal(
+            o,
+            key,
+            self.currency,
+            path.into(),
+            &mut self.sub_minor,
+            |m| Value::String(decimal_4(m)),
+        )
     }
-    fn money_or_zero(&mut self, o: &mut Obj, key: &str, path: &str) -> Result<Money, Problem> {
+    fn money_or_zero<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Money, Problem> {
         Ok(self
             .money(o, key, path)?
             .unwrap_or(Money::zero(self.currency)))
@@ -231,7 +246,11 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
                 kind: DiscountKind::Coupon,
                 code: c.string("code")?,
                 label: None,
-                amount: cx.money_or_zero(&mut c, "discount", &format!("discounts/{i}/amount"))?,
+                amount: cx.money_or_zero(
+                    &mut c,
+                    "discount",
+                    AmountPath::Element("discounts", i, "amount"),
+                )?,
                 ext: Ext::default(),
             };
             c.finish_into(&mut d.ext, P);
@@ -308,12 +327,20 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     if let Some(list) = o.array("fees")? {
         for (i, (v, ptr)) in list.into_iter().enumerate() {
             let mut f = Obj::new(v, ptr)?;
-            let ex = cx.money_or_zero(&mut f, "cost_ex_tax", &format!("fees/{i}/amount"))?;
+            let ex = cx.money_or_zero(
+                &mut f,
+                "cost_ex_tax",
+                AmountPath::Element("fees", i, "amount"),
+            )?;
             let inc = cx
-                .money(&mut f, "cost_inc_tax", &format!("fees/{i}/amount"))?
+                .money(
+                    &mut f,
+                    "cost_inc_tax",
+                    AmountPath::Element("fees", i, "amount"),
+                )?
                 .unwrap_or(ex);
             let tax = cx
-                .money(&mut f, "cost_tax", &format!("fees/{i}/tax"))?
+                .money(&mut f, "cost_tax", AmountPath::Element("fees", i, "tax"))?
                 .unwrap_or(Money::new(inc.minor - ex.minor, currency));
             let mut fee = Fee {
                 ids: PlatformIds {
@@ -480,10 +507,10 @@ fn decode_product(
     as_order: bool,
 ) -> Result<LineItem, Problem> {
     let currency = cx.currency;
-    let path = |f: &str| format!("line_items/{i}/{f}");
+    let path = |f| AmountPath::Element("line_items", i, f);
     let quantity = p.quantity("quantity")?;
-    let ex = cx.money(&mut p, "price_ex_tax", &path("unit_price"))?;
-    let inc = cx.money(&mut p, "price_inc_tax", &path("unit_price"))?;
+    let ex = cx.money(&mut p, "price_ex_tax", path("unit_price"))?;
+    let inc = cx.money(&mut p, "price_inc_tax", path("unit_price"))?;
     let base = p.peek("base_price").cloned();
     if ex.is_none() && inc.is_none() && base.is_none() && !p.has("product_id") {
         return Err(Problem::new(
@@ -492,7 +519,7 @@ fn decode_product(
             "a custom product needs price_ex_tax and price_inc_tax",
         ));
     }
-    let base_price = cx.money(&mut p, "base_price", &path("unit_price"))?;
+    let base_price = cx.money(&mut p, "base_price", path("unit_price"))?;
     let ex = ex.or(base_price).unwrap_or(Money::zero(currency));
     let inc = inc.unwrap_or(ex);
     if !p.has("price_ex_tax") && !as_order {
@@ -514,15 +541,15 @@ fn decode_product(
     }
     let unit_tax = Money::new(inc.minor - ex.minor, currency);
     let unit_price = if order.tax_included { inc } else { ex };
-    let stated_tax = cx.money(&mut p, "total_tax", &path("tax_total"))?;
+    let stated_tax = cx.money(&mut p, "total_tax", path("tax_total"))?;
     let tax_total = stated_tax.unwrap_or(Money::new(
         unit_tax.minor.saturating_mul(quantity as i64),
         currency,
     ));
     let subtotal = Money::new(unit_price.minor.saturating_mul(quantity as i64), currency);
     // Line totals are price × quantity: validated here, re-derived by the encoder.
-    cx.money(&mut p, "total_ex_tax", &path("total"))?;
-    cx.money(&mut p, "total_inc_tax", &path("total"))?;
+    cx.money(&mut p, "total_ex_tax", path("total"))?;
+    cx.money(&mut p, "total_inc_tax", path("total"))?;
     let mut discount_total = Money::zero(currency);
     if let Some(Value::Array(applied)) = p.peek("applied_discounts") {
         for d in applied {
@@ -595,7 +622,7 @@ fn decode_product(
             .integer("quantity_shipped")?
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
-        refunded_total: cx.money_or_zero(&mut p, "refund_amount", &path("refunded_total"))?,
+        refunded_total: cx.money_or_zero(&mut p, "refund_amount", path("refunded_total"))?,
         destination,
         image_url: None,
         metadata: JsonMap::new(),

@@ -23,6 +23,7 @@ fn sub_cent_prices_round_half_even_and_are_noted() {
     assert_eq!(order.line_items[0].unit_price.minor, 500);
     assert_eq!(order.line_items[0].tax_total.minor, 82);
     assert_eq!(order.sub_minor_amounts.len(), 1);
+    assert_eq!(order.sub_minor_amounts[0].0, "line_items/0/unit_price");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::canonical::*;
 use crate::dialects::dates::{parse_iso_or_naive, render_iso_offset, render_naive};
 use crate::dialects::json::Obj;
 use crate::dialects::tables;
-use crate::dialects::wire_money::{read_scaled, SubMinor};
+use crate::dialects::wire_money::{read_scaled, AmountPath, SubMinor};
 use crate::dialects::{DecodeOptions, DocumentKind};
 
 const P: Platform = Platform::FluentCart;
@@ -111,17 +111,27 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn money(&mut self, o: &mut Obj, key: &str, path: &str) -> Result<Option<Money>, Problem> {
+    fn money<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Option<Money>, Problem> {
         read_scaled(
             o,
             key,
             WIRE_PLACES,
             self.currency,
-            path,
+            path.into(),
             &mut self.sub_minor,
         )
     }
-    fn money_or_zero(&mut self, o: &mut Obj, key: &str, path: &str) -> Result<Money, Problem> {
+    fn money_or_zero<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Money, Problem> {
         Ok(self
             .money(o, key, path)?
             .unwrap_or(Money::zero(self.currency)))
@@ -291,7 +301,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
             let amount = cx.money_or_zero(
                 &mut s,
                 "custom_price",
-                &format!("shipping_lines/{i}/amount"),
+                AmountPath::Element("shipping_lines", i, "amount"),
             )?;
             let mut line = ShippingLine {
                 ids: PlatformIds::default(),
@@ -315,11 +325,11 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
     if let Some(list) = o.array(coupon_key)? {
         for (i, (v, ptr)) in list.into_iter().enumerate() {
             let mut c = Obj::new(v, ptr)?;
-            let path = format!("discounts/{i}/amount");
+            let path = AmountPath::Element("discounts", i, "amount");
             let amount = if form == Form::Order {
-                cx.money_or_zero(&mut c, "amount", &path)?
+                cx.money_or_zero(&mut c, "amount", path)?
             } else {
-                cx.money_or_zero(&mut c, "discounted_amount", &path)?
+                cx.money_or_zero(&mut c, "discounted_amount", path)?
             };
             let mut d = Discount {
                 ids: PlatformIds {
@@ -432,7 +442,11 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
                 method: t.string("payment_method")?,
                 status: t.string("status")?,
                 kind: t.string("transaction_type")?,
-                amount: cx.money_or_zero(&mut t, "total", &format!("payments/{i}/amount"))?,
+                amount: cx.money_or_zero(
+                    &mut t,
+                    "total",
+                    AmountPath::Element("payments", i, "amount"),
+                )?,
                 reference: t.string_or_number("vendor_charge_id")?,
                 ext: Ext::default(),
             };
@@ -501,9 +515,9 @@ fn decode_address(mut a: Obj) -> Result<Address, Problem> {
 
 fn decode_line(mut l: Obj, cx: &mut Ctx, i: usize, form: Form) -> Result<LineItem, Problem> {
     let currency = cx.currency;
-    let path = |f: &str| format!("line_items/{i}/{f}");
+    let path = |f| AmountPath::Element("line_items", i, f);
     let quantity = l.quantity("quantity")?;
-    let unit_price = match cx.money(&mut l, "unit_price", &path("unit_price"))? {
+    let unit_price = match cx.money(&mut l, "unit_price", path("unit_price"))? {
         Some(price) => price,
         // A request may leave a catalog item unpriced: zero tells the shop to take the catalog price.
         None if form != Form::Order => Money::zero(currency),
@@ -515,15 +529,15 @@ fn decode_line(mut l: Obj, cx: &mut Ctx, i: usize, form: Form) -> Result<LineIte
         "item_total"
     };
     let subtotal = cx
-        .money(&mut l, subtotal_key, &path("subtotal"))?
+        .money(&mut l, subtotal_key, path("subtotal"))?
         .unwrap_or(Money::new(
             unit_price.minor.saturating_mul(quantity as i64),
             currency,
         ));
-    let discount_total = cx.money_or_zero(&mut l, "discount_total", &path("discount_total"))?;
-    let tax_total = cx.money_or_zero(&mut l, "tax_amount", &path("tax_total"))?;
+    let discount_total = cx.money_or_zero(&mut l, "discount_total", path("discount_total"))?;
+    let tax_total = cx.money_or_zero(&mut l, "tax_amount", path("tax_total"))?;
     let total = cx
-        .money(&mut l, "line_total", &path("total"))?
+        .money(&mut l, "line_total", path("total"))?
         .unwrap_or(Money::new(subtotal.minor - discount_total.minor, currency));
     let (mut sku, mut bundle_code) = (None, None);
     if let Some(mut other) = l.child("other_info")? {
@@ -582,7 +596,7 @@ fn decode_line(mut l: Obj, cx: &mut Ctx, i: usize, form: Form) -> Result<LineIte
             .integer("fulfilled_quantity")?
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
-        refunded_total: cx.money_or_zero(&mut l, "refund_total", &path("refunded_total"))?,
+        refunded_total: cx.money_or_zero(&mut l, "refund_total", path("refunded_total"))?,
         destination: None,
         image_url: None,
         metadata: JsonMap::new(),

@@ -21,6 +21,28 @@ fn jpy_cents_scale_by_a_hundred() {
 }
 
 #[test]
+fn jpy_cents_finer_than_a_yen_are_noted_under_their_canonical_path() {
+    let doc = json!({"customer_id": 1, "currency": "JPY", "order_items": [
+        {"quantity": 1, "unit_price": 1000, "title": "Tea"},
+        {"quantity": 1, "unit_price": 150, "title": "Cup"}]});
+    let order = decode_create_request(doc, &opts()).unwrap();
+    assert_eq!(
+        order.line_items[1].unit_price.minor, 2,
+        "1.50 yen, rounded half-even"
+    );
+    let paths: Vec<&str> = order
+        .sub_minor_amounts
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .collect();
+    assert!(paths.contains(&"line_items/1/unit_price"), "{paths:?}");
+    assert!(
+        paths.iter().all(|p| p.starts_with("line_items/1/")),
+        "{paths:?}"
+    );
+}
+
+#[test]
 fn kwd_fils_that_cents_cannot_hold_are_a_loss() {
     let mut order = Order::empty(Currency::parse("KWD").unwrap());
     order.totals.total = Money::new(12345, order.currency);
