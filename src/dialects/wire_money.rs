@@ -12,6 +12,71 @@ use crate::canonical::{Currency, Decimal, Money, Problem, ProblemKind};
 #[derive(Default)]
 pub struct SubMinor(pub Vec<(String, Decimal)>);
 
+/// How a dialect writes amounts: integers at a fixed number of decimals (`read_scaled`), or decimal strings
+/// (`read_decimal`), echoed as the given rendering.
+#[derive(Clone, Copy)]
+pub enum WireAmounts {
+    Scaled(u32),
+    Decimal(fn(Money) -> Value),
+}
+
+/// The amounts of one document being decoded: its currency, how the dialect writes amounts, and those found finer
+/// than the currency's minor unit (for `Order::sub_minor_amounts`).
+pub struct AmountReader {
+    pub currency: Currency,
+    wire: WireAmounts,
+    pub sub_minor: SubMinor,
+}
+
+impl AmountReader {
+    pub fn new(currency: Currency, wire: WireAmounts) -> Self {
+        AmountReader {
+            currency,
+            wire,
+            sub_minor: SubMinor::default(),
+        }
+    }
+
+    /// The amount at `key` of `o`, if present, for canonical `path`.
+    pub fn money<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Option<Money>, Problem> {
+        match self.wire {
+            WireAmounts::Scaled(places) => read_scaled(
+                o,
+                key,
+                places,
+                self.currency,
+                path.into(),
+                &mut self.sub_minor,
+            ),
+            WireAmounts::Decimal(render) => read_decimal(
+                o,
+                key,
+                self.currency,
+                path.into(),
+                &mut self.sub_minor,
+                render,
+            ),
+        }
+    }
+
+    /// `money`, zero when absent.
+    pub fn money_or_zero<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Money, Problem> {
+        Ok(self
+            .money(o, key, path)?
+            .unwrap_or(Money::zero(self.currency)))
+    }
+}
+
 /// Where a decoded amount goes in the canonical order, as `Order::sub_minor_amounts` names it. Spelled out only
 /// when an amount finer than the minor unit is found: most amounts are not, and formatting a line item's five
 /// paths up front cost more than reading its amounts.

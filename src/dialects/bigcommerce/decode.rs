@@ -9,7 +9,7 @@ use crate::canonical::*;
 use crate::dialects::dates::{parse_rfc2822, render_rfc2822};
 use crate::dialects::json::Obj;
 use crate::dialects::tables;
-use crate::dialects::wire_money::{decimal_4, read_decimal, AmountPath, SubMinor};
+use crate::dialects::wire_money::{decimal_4, AmountPath, AmountReader, WireAmounts};
 use crate::dialects::{DecodeOptions, DocumentKind};
 
 const P: Platform = Platform::BigCommerce;
@@ -39,39 +39,6 @@ pub fn decode_create_request(doc: Value, options: &DecodeOptions) -> Result<Orde
 
 pub fn decode_order(doc: Value, options: &DecodeOptions) -> Result<Order, Problem> {
     decode(doc, options, DocumentKind::Order)
-}
-
-struct Ctx {
-    currency: Currency,
-    sub_minor: SubMinor,
-}
-
-impl Ctx {
-    fn money<'p>(
-        &mut self,
-        o: &mut Obj,
-        key: &str,
-        path: impl Into<AmountPath<'p>>,
-    ) -> Result<Option<Money>, Problem> {
-        read_decimal(
-            o,
-            key,
-            self.currency,
-            path.into(),
-            &mut self.sub_minor,
-            |m| Value::String(decimal_4(m)),
-        )
-    }
-    fn money_or_zero<'p>(
-        &mut self,
-        o: &mut Obj,
-        key: &str,
-        path: impl Into<AmountPath<'p>>,
-    ) -> Result<Money, Problem> {
-        Ok(self
-            .money(o, key, path)?
-            .unwrap_or(Money::zero(self.currency)))
-    }
 }
 
 fn date(o: &mut Obj, key: &str) -> Result<Option<Timestamp>, Problem> {
@@ -153,10 +120,11 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
             Problem::new(ProblemKind::MissingField, o.pointer("default_currency_code"), "BigCommerce v2 create requests carry no currency; pass --currency or set [defaults] currency")
         })?,
     };
-    let mut cx = Ctx {
+    // Echoed as written (four decimals), the way BigCommerce renders amounts.
+    let mut cx = AmountReader::new(
         currency,
-        sub_minor: SubMinor::default(),
-    };
+        WireAmounts::Decimal(|m| Value::String(decimal_4(m))),
+    );
     let zero = Money::zero(currency);
     let mut order = Order::empty(currency);
     order.ids.platform.bigcommerce = o.unsigned("id")?;
@@ -501,7 +469,7 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
 
 fn decode_product(
     mut p: Obj,
-    cx: &mut Ctx,
+    cx: &mut AmountReader,
     i: usize,
     order: &Order,
     as_order: bool,

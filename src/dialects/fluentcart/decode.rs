@@ -8,7 +8,7 @@ use crate::canonical::*;
 use crate::dialects::dates::{parse_iso_or_naive, render_iso_offset, render_naive};
 use crate::dialects::json::Obj;
 use crate::dialects::tables;
-use crate::dialects::wire_money::{read_scaled, AmountPath, SubMinor};
+use crate::dialects::wire_money::{AmountPath, AmountReader, WireAmounts};
 use crate::dialects::{DecodeOptions, DocumentKind};
 
 const P: Platform = Platform::FluentCart;
@@ -105,39 +105,6 @@ enum Form {
     Order,
 }
 
-struct Ctx {
-    currency: Currency,
-    sub_minor: SubMinor,
-}
-
-impl Ctx {
-    fn money<'p>(
-        &mut self,
-        o: &mut Obj,
-        key: &str,
-        path: impl Into<AmountPath<'p>>,
-    ) -> Result<Option<Money>, Problem> {
-        read_scaled(
-            o,
-            key,
-            WIRE_PLACES,
-            self.currency,
-            path.into(),
-            &mut self.sub_minor,
-        )
-    }
-    fn money_or_zero<'p>(
-        &mut self,
-        o: &mut Obj,
-        key: &str,
-        path: impl Into<AmountPath<'p>>,
-    ) -> Result<Money, Problem> {
-        Ok(self
-            .money(o, key, path)?
-            .unwrap_or(Money::zero(self.currency)))
-    }
-}
-
 fn date(o: &mut Obj, key: &str, naive: bool) -> Result<Option<Timestamp>, Problem> {
     let Some(text) = o.string(key)? else {
         return Ok(None);
@@ -176,10 +143,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
             )
         })?,
     };
-    let mut cx = Ctx {
-        currency,
-        sub_minor: SubMinor::default(),
-    };
+    let mut cx = AmountReader::new(currency, WireAmounts::Scaled(WIRE_PLACES));
     let mut order = Order::empty(currency);
     if form == Form::Order {
         order.ids.platform.fluentcart = o.unsigned("id")?;
@@ -513,7 +477,12 @@ fn decode_address(mut a: Obj) -> Result<Address, Problem> {
     Ok(addr)
 }
 
-fn decode_line(mut l: Obj, cx: &mut Ctx, i: usize, form: Form) -> Result<LineItem, Problem> {
+fn decode_line(
+    mut l: Obj,
+    cx: &mut AmountReader,
+    i: usize,
+    form: Form,
+) -> Result<LineItem, Problem> {
     let currency = cx.currency;
     let path = |f| AmountPath::Element("line_items", i, f);
     let quantity = l.quantity("quantity")?;
