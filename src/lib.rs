@@ -17,6 +17,7 @@ pub mod coarse_timer;
 pub mod config;
 pub mod dialects;
 pub mod gateway;
+pub mod hex;
 pub mod replay;
 pub mod service;
 pub mod store;

@@ -871,7 +871,7 @@ fn stream_array(
 fn record(dialect: Platform, at: String, doc: Result<Value, String>, bytes: &[u8]) -> Record {
     let hashed = || {
         let mut id = String::from("sha256:");
-        crate::backends::adapters::push_lower_hex(&mut id, &Sha256::digest(bytes));
+        crate::hex::push_lower(&mut id, &Sha256::digest(bytes));
         id
     };
     let (source_id, document) = match doc {

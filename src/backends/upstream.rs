@@ -405,7 +405,7 @@ impl UpstreamShop {
 
     /// The upstream id of the order a caller names.
     async fn resolve(&self, id: &ObjectId) -> Result<String> {
-        if let Some(own) = own_scheme_id(self.platform(), id) {
+        if let Some(own) = id.in_scheme(self.platform()) {
             return Ok(own);
         }
         match self
@@ -797,16 +797,6 @@ pub fn platform_id(platform: Platform, ids: &PlatformIds) -> Option<String> {
         Platform::FluentCart => ids.fluentcart.map(|n| n.to_string()),
         Platform::CommerceLayer => ids.commercelayer.clone(),
         Platform::BigCommerce => ids.bigcommerce.map(|n| n.to_string()),
-    }
-}
-
-/// `id` as the upstream's own id, when the caller named it in the upstream's scheme.
-fn own_scheme_id(platform: Platform, id: &ObjectId) -> Option<String> {
-    match (platform, id) {
-        (Platform::FluentCart, ObjectId::FluentCart(n))
-        | (Platform::BigCommerce, ObjectId::BigCommerce(n)) => Some(n.to_string()),
-        (Platform::CommerceLayer, ObjectId::CommerceLayer(s)) => Some(s.clone()),
-        _ => None,
     }
 }
 

@@ -102,12 +102,6 @@ impl<'a> From<&'a str> for AmountPath<'a> {
     }
 }
 
-impl<'a> From<&'a String> for AmountPath<'a> {
-    fn from(path: &'a String) -> Self {
-        AmountPath::At(path)
-    }
-}
-
 /// Reads an integer amount stated at `wire_places` decimals (FluentCart: 2 for every currency) into canonical
 /// minor units. A finer-than-minor amount is rounded half-even, noted in `sub_minor` under `path`, and its exact
 /// spelling echoed.

@@ -195,19 +195,11 @@ fn new_request_id() -> HeaderValue {
         random.0 ^ random.1
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut hex = [0u8; 32];
-    let digits = b"0123456789abcdef";
-    for (i, byte) in prefix
-        .to_be_bytes()
-        .into_iter()
-        .chain(n.to_be_bytes())
-        .enumerate()
-    {
-        hex[2 * i] = digits[usize::from(byte >> 4)];
-        hex[2 * i + 1] = digits[usize::from(byte & 0xf)];
-    }
-    // Hex digits are always a valid header value.
-    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut hex = String::with_capacity(32);
+    crate::hex::push_lower(&mut hex, &prefix.to_be_bytes());
+    crate::hex::push_lower(&mut hex, &n.to_be_bytes());
+    // Hex digits are always a valid header value; the string's buffer becomes the value's without a copy.
+    HeaderValue::try_from(hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 fn content_type(dialect: Dialect) -> &'static str {

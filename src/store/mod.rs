@@ -64,6 +64,16 @@ impl ObjectId {
             .then(|| ObjectId::CommerceLayer(text.to_owned())),
         }
     }
+
+    /// The id as `platform` writes it, when it is an id in `platform`'s scheme (`parse`'s inverse).
+    pub fn in_scheme(&self, platform: Platform) -> Option<String> {
+        match (platform, self) {
+            (Platform::FluentCart, ObjectId::FluentCart(n))
+            | (Platform::BigCommerce, ObjectId::BigCommerce(n)) => Some(n.to_string()),
+            (Platform::CommerceLayer, ObjectId::CommerceLayer(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// A catalog product, looked up by any of its keys.

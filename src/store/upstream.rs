@@ -235,19 +235,13 @@ impl SqliteStore {
         let mut q =
             Sql::new("SELECT upstream_id, order_upstream_id FROM upstream_ids WHERE backend = ");
         q.bind(text(backend)).push(" AND kind = ").bind(text(kind));
-        match (scheme == platform, id) {
+        match id.in_scheme(platform) {
             // In the upstream's own scheme the id is the upstream id (see `mapped_ids`).
-            (true, ObjectId::FluentCart(n) | ObjectId::BigCommerce(n)) => {
-                q.push(" AND upstream_id = ").bind(text(&n.to_string()));
-            }
-            (true, ObjectId::CommerceLayer(s)) => {
-                q.push(" AND upstream_id = ").bind(text(s));
-            }
-            _ => {
-                q.push(&format!(" AND {} = ", scheme_column(scheme)))
-                    .bind(value);
-            }
-        }
+            Some(own) => q.push(" AND upstream_id = ").bind(Value::Text(own)),
+            None => q
+                .push(&format!(" AND {} = ", scheme_column(scheme)))
+                .bind(value),
+        };
         self.read_now(|conn| Ok(q.row(conn, |r| Ok((r.get(0)?, r.get(1)?)))?))
             .await
     }

@@ -44,16 +44,6 @@ pub struct Stamp {
     key: String,
 }
 
-/// Appends `bytes` as lowercase hex digits. (A `format!` per byte cost more than the SHA-256 it printed: the
-/// stamp is made on every keyed create.)
-pub(crate) fn push_lower_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-}
-
 impl Stamp {
     /// The stamp for a caller's `Idempotency-Key`: deterministic, so a retry of the same request finds the order
     /// its first attempt made. Scoped by client; the key itself never reaches the upstream.
@@ -66,7 +56,7 @@ impl Stamp {
         let digest = hasher.finalize();
         let mut key = String::with_capacity(36);
         key.push_str("omx-");
-        push_lower_hex(&mut key, &digest[..16]);
+        crate::hex::push_lower(&mut key, &digest[..16]);
         Stamp { key }
     }
 
@@ -383,12 +373,5 @@ mod tests {
         let stamp = Stamp::for_key("demo", "key-1");
         assert_eq!(stamp.key(), "omx-8d76332002b261e3c1390dd27294551d");
         assert_eq!(Stamp::parse(stamp.key()), Some(stamp));
-    }
-
-    #[test]
-    fn lower_hex_writes_two_digits_per_byte() {
-        let mut out = String::from(">");
-        push_lower_hex(&mut out, &[0x00, 0x0f, 0xa0, 0xff]);
-        assert_eq!(out, ">000fa0ff");
     }
 }

@@ -120,7 +120,7 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
             Problem::new(ProblemKind::MissingField, o.pointer("default_currency_code"), "BigCommerce v2 create requests carry no currency; pass --currency or set [defaults] currency")
         })?,
     };
-    // Echoed as written (four decimals), the way BigCommerce renders amounts.
+    // Amounts are rendered back at four decimals, as BigCommerce writes them (a source spelled otherwise is echoed).
     let mut cx = AmountReader::new(
         currency,
         WireAmounts::Decimal(|m| Value::String(decimal_4(m))),
