@@ -50,7 +50,7 @@ impl From<ModifyError> for ShopError {
 }
 
 impl ShopError {
-    /// The problem to show a caller. Store failures are logged here with their detail and shown as a bare 500.
+    /// The problem to show a caller (a store failure: see `StoreError::into_problem`).
     pub fn into_problem(self, what: &str) -> Problem {
         match self {
             ShopError::Problem(p) => p,
@@ -60,14 +60,7 @@ impl ShopError {
                 format!("The requested {what} was not found."),
             ),
             ShopError::Upstream(e) => e.into_problem(what),
-            ShopError::Store(e) => {
-                tracing::error!(error = %e, "store failure");
-                Problem::new(
-                    ProblemKind::Internal,
-                    "",
-                    "internal error; the request was not applied",
-                )
-            }
+            ShopError::Store(e) => e.into_problem(),
         }
     }
 }

@@ -68,14 +68,7 @@ impl UpstreamShopError {
                 tracing::warn!(%backend, error = %error, "upstream call failed");
                 error.into_problem(&backend)
             }
-            UpstreamShopError::Store(e) => {
-                tracing::error!(error = %e, "store failure");
-                Problem::new(
-                    ProblemKind::Internal,
-                    "",
-                    "internal error; the request was not applied",
-                )
-            }
+            UpstreamShopError::Store(e) => e.into_problem(),
             UpstreamShopError::Unsettled { retry_after } => {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 Problem::new(

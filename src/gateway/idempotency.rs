@@ -122,36 +122,42 @@ mod tests {
         let old = now - chrono::Duration::hours(25);
         let print = [7u8; 32];
         let expired = PURGE_CHUNK + 5;
-        let claims = futures_util::future::join_all((0..expired).map(|i| {
-            let store = &store;
+        let answer = crate::store::StoredResponse {
+            status: 201,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        };
+        // Each key answered: its record is written with the answer (queued; the writer commits in order, so
+        // before the purge below).
+        let answered = |key: String, at| {
+            let (store, answer) = (&store, answer.clone());
             async move {
-                store
-                    .idempotency_begin("demo", &format!("old-{i}"), &print, old, day)
-                    .await
+                match store.idempotency_begin("demo", &key, &print, at, day).await {
+                    Ok(IdempotencyClaim::Claimed(hold)) => {
+                        store.queue_idempotency_answer(hold, answer, false).is_ok()
+                    }
+                    _ => false,
+                }
             }
-        }))
-        .await;
-        assert!(claims
-            .into_iter()
-            .all(|c| matches!(c, Ok(IdempotencyClaim::Claimed))));
+        };
+        let claims =
+            futures_util::future::join_all((0..expired).map(|i| answered(format!("old-{i}"), old)))
+                .await;
+        assert!(claims.into_iter().all(|answered| answered));
         let recent = now - chrono::Duration::hours(23);
-        assert!(matches!(
-            store
-                .idempotency_begin("demo", "recent", &print, recent, day)
-                .await
-                .unwrap(),
-            IdempotencyClaim::Claimed
-        ));
+        assert!(answered("recent".into(), recent).await);
 
         assert_eq!(purge_once(&store, day, now).await.unwrap(), expired);
         assert_eq!(purge_once(&store, day, now).await.unwrap(), 0);
-        // The recent key is still held (a second request with it waits for the first).
+        // The recent key still answers; an expired one starts over.
+        let again = |key: &'static str| store.idempotency_begin("demo", key, &print, now, day);
         assert!(matches!(
-            store
-                .idempotency_begin("demo", "recent", &print, now, day)
-                .await
-                .unwrap(),
-            IdempotencyClaim::InFlight
+            again("recent").await.unwrap(),
+            IdempotencyClaim::Replay(r) if r == answer
+        ));
+        assert!(matches!(
+            again("old-0").await.unwrap(),
+            IdempotencyClaim::Claimed(_)
         ));
         // A retention longer than the calendar keeps everything.
         assert_eq!(

@@ -23,7 +23,7 @@ use crate::api::{self, ApiContext, ApiRequest, ApiResponse, Operation, QueryPara
 use crate::backends::Routed;
 use crate::canonical::{Platform, Problem, ProblemKind};
 use crate::dialects::{self, Dialect};
-use crate::store::{IdempotencyClaim, StoredResponse};
+use crate::store::{IdempotencyClaim, KeyHold, StoredResponse};
 
 /// What the gateway's own replies are made of.
 pub type Body = Full<Bytes>;
@@ -839,8 +839,10 @@ async fn execute(
             );
             r
         }
-        Ok(IdempotencyClaim::Claimed) => run_claimed(&gw, &ctx, dialect, &request, &key).await,
-        Ok(IdempotencyClaim::Interrupted { wrote }) => {
+        Ok(IdempotencyClaim::Claimed(hold)) => {
+            run_claimed(&gw, &ctx, dialect, &request, hold).await
+        }
+        Ok(IdempotencyClaim::Interrupted { wrote, hold }) => {
             tracing::info!(
                 operation = operation.name,
                 wrote = wrote.is_some(),
@@ -854,7 +856,7 @@ async fn execute(
                         taken_over: true,
                         ..request
                     };
-                    run_claimed(&gw, &ctx, dialect, &request, &key).await
+                    run_claimed(&gw, &ctx, dialect, &request, hold).await
                 }
                 Some(order) if operation.resumable => {
                     gw.metrics.takeover(dialect.name(), "resumed");
@@ -863,7 +865,7 @@ async fn execute(
                         resumed_order: Some(order),
                         ..request
                     };
-                    run_claimed(&gw, &ctx, dialect, &request, &key).await
+                    run_claimed(&gw, &ctx, dialect, &request, hold).await
                 }
                 Some(_) => {
                     gw.metrics.takeover(dialect.name(), "interrupted");
@@ -875,7 +877,7 @@ async fn execute(
                             "an earlier request with this Idempotency-Key was interrupted after it took effect, and its reply was lost; read the resource to see the result",
                         ),
                     );
-                    keep_answer(store, &client, &key, response).await
+                    keep_answer(store, hold, response).await
                 }
             }
         }
@@ -889,14 +891,11 @@ async fn run_claimed(
     ctx: &ApiContext,
     dialect: Dialect,
     request: &ApiRequest,
-    key: &str,
+    hold: KeyHold,
 ) -> Response<Body> {
-    let claim = crate::store::ClaimRef {
-        client: request.client.id.clone(),
-        key: key.to_owned(),
-    };
-    let response = crate::store::under_claim(claim, run(gw, ctx, dialect, request)).await;
-    keep_answer(&gw.api.shop.store, &request.client.id, key, response).await
+    let response =
+        crate::store::under_claim(hold.claim().clone(), run(gw, ctx, dialect, request)).await;
+    keep_answer(&gw.api.shop.store, hold, response).await
 }
 
 /// Keeps `response` as the answer to `key`. An error answer frees the key instead, for a corrected retry (a 4xx
@@ -905,8 +904,7 @@ async fn run_claimed(
 /// unless the request wrote to the store, which the store knows and then keeps the error instead.
 async fn keep_answer(
     store: &crate::store::Store,
-    client: &str,
-    key: &str,
+    hold: KeyHold,
     response: Response<Body>,
 ) -> Response<Body> {
     let status = response.status();
@@ -927,7 +925,7 @@ async fn keep_answer(
     };
     // Not awaited: the answer goes out without waiting for this commit (see `queue_idempotency_answer`).
     let error = status.is_client_error() || status.is_server_error();
-    if let Err(e) = store.queue_idempotency_answer(client, key, stored, error) {
+    if let Err(e) = store.queue_idempotency_answer(hold, stored, error) {
         tracing::error!(error = %e, "idempotency record not saved");
     }
     response

@@ -212,5 +212,8 @@ async fn serve_with(
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
     }
+    if let Err(e) = gateway.api.shop.store.flush().await {
+        tracing::error!(error = %e, "answers queued for the store could not be committed before stopping");
+    }
     Ok(())
 }

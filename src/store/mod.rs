@@ -4,6 +4,7 @@
 //! `Store` is a closed enum over implementations so that adding one (PostgreSQL, for multi-replica deployments) is
 //! a compile error at every place that must learn about it. Today it has the SQLite implementation.
 
+mod claims;
 mod ids;
 mod replay;
 mod sql;
@@ -17,6 +18,7 @@ use crate::canonical::{
 };
 use crate::config::{Durability, Product, SeedCustomer};
 
+pub use claims::{under_claim, ClaimRef, IdempotencyClaim, KeyHold};
 pub use replay::{ReplayEntry, ReplayMark};
 pub use sqlite::SqliteStore;
 pub use upstream::{
@@ -96,47 +98,6 @@ pub struct CustomerRecord {
     pub address: Option<Address>,
 }
 
-/// What `idempotency_begin` found for a key.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IdempotencyClaim {
-    /// The key is new (or expired) and is now held by this request.
-    Claimed,
-    /// A request with this key and the same body completed: its response.
-    Replay(StoredResponse),
-    /// A request with this key is still running.
-    InFlight,
-    /// The key was used with a different request.
-    Mismatch,
-    /// The key was held by a serving process that stopped before answering (`ordermux serve` locks its data
-    /// directory, so a claim of another process is one of a process gone); it is now held by this request.
-    /// `wrote`: the gateway id of what that attempt wrote to the store before it stopped (see `under_claim`).
-    Interrupted { wrote: Option<String> },
-}
-
-/// The Idempotency-Key a request's store writes are made under (see `under_claim`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimRef {
-    pub client: String,
-    pub key: String,
-}
-
-tokio::task_local! {
-    static CLAIM: ClaimRef;
-}
-
-/// Runs `work`, a request holding `claim`, so that every order or address it creates or changes in the store
-/// records in that write's own transaction that `claim` wrote it: the recovery point that tells a later process
-/// taking the claim over (`IdempotencyClaim::Interrupted`) whether the write happened. A task-local rather than a
-/// parameter because the writes sit several calls below the gateway, behind APIs that know nothing of keys.
-pub async fn under_claim<F: std::future::Future>(claim: ClaimRef, work: F) -> F::Output {
-    CLAIM.scope(claim, work).await
-}
-
-/// The claim the current task writes under, if any.
-fn current_claim() -> Option<ClaimRef> {
-    CLAIM.try_with(Clone::clone).ok()
-}
-
 /// A response kept for idempotent replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResponse {
@@ -170,6 +131,29 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    /// The problem to show a caller; the detail goes to the log only. A store that could not read or write (a full
+    /// disk, an I/O error, a writer that stopped) is unavailable for now: 503 with `Retry-After`, as a retry may
+    /// well succeed, and a create retried with its Idempotency-Key is never made twice. Anything else (a record
+    /// that cannot be read back) is an internal error.
+    pub fn into_problem(self) -> Problem {
+        tracing::error!(error = %self, "store failure");
+        match self {
+            StoreError::Database(_) | StoreError::Stopped => Problem::new(
+                crate::canonical::ProblemKind::Unavailable,
+                "",
+                "the gateway's store could not record or read the request; retry later",
+            )
+            .with_retry_after(1),
+            _ => Problem::new(
+                crate::canonical::ProblemKind::Internal,
+                "",
+                "internal error; the request was not applied",
+            ),
+        }
+    }
 }
 
 /// Holds the data directory for one serving process, until dropped (or the process ends, however it ends).
@@ -247,6 +231,12 @@ impl Store {
     /// Whether the store answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.ping().await)
+    }
+
+    /// Waits until every write queued before this call (answers to Idempotency-Keys are queued, not awaited) is
+    /// committed: a gateway that stops drains its connections and then this, so that what it answered is kept.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.flush().await)
     }
 
     /// Brings the query planner's statistics up to date where the store has grown or shrunk since they were taken
@@ -430,7 +420,8 @@ impl Store {
     }
 
     /// Claims `key` for `client` with the request's `fingerprint`, or says what holds it. Records older than
-    /// `retention` are forgotten.
+    /// `retention` are forgotten. A new key is held in memory and costs no write: its record is written with the
+    /// request's first write under the claim (see `claims`).
     pub async fn idempotency_begin(
         &self,
         client: &str,
@@ -442,20 +433,20 @@ impl Store {
         dispatch!(self, s => s.idempotency_begin(client, key, fingerprint, now, retention).await)
     }
 
-    /// Queues the answer to a claimed key and returns without waiting for its commit. The answer is kept for
-    /// replay; an error answer (`release`) frees the key instead, for a corrected retry, unless the request (or an
-    /// interrupted attempt before it) wrote to the store: a retry would write again, so the error is kept.
-    /// The writer commits in order, so every later claim of the key sees it. Answering the caller before it is
-    /// durable is safe: a gateway that stops first leaves the claim in flight, and the next one takes it over from
+    /// Queues the answer to a held key and returns without waiting for its commit; the hold goes with it and is
+    /// released once the answer is committed. The answer is kept for replay; an error answer (`release`) frees the
+    /// key instead, for a corrected retry, unless the request (or an interrupted attempt before it) wrote to the
+    /// store: a retry would write again, so the error is kept. The writer commits in order, so every later claim of
+    /// the key sees it. Answering the caller before it is durable is safe: a gateway that stops first leaves the
+    /// claim in flight (or, if the request wrote nothing, no record at all), and the next one takes it over from
     /// what the request wrote (its mark in the store, or the upstream journal).
     pub fn queue_idempotency_answer(
         &self,
-        client: &str,
-        key: &str,
+        hold: KeyHold,
         response: StoredResponse,
         release: bool,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.queue_idempotency_answer(client, key, response, release))
+        dispatch!(self, s => s.queue_idempotency_answer(hold, response, release))
     }
 
     /// Deletes at most `limit` idempotency records made before `before`; answers how many went.

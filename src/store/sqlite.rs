@@ -16,11 +16,12 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 
+use super::claims::{current_claim, Held, HeldKeys};
 use super::ids::{gateway_id, random_token, sequenced_token};
 use super::sql::{text, Sql};
 use super::{
-    ClaimRef, CustomerRecord, IdempotencyClaim, ModifyError, ObjectId, ObjectKind, ProductKey,
-    StoreError, StoredResponse,
+    ClaimRef, CustomerRecord, IdempotencyClaim, KeyHold, ModifyError, ObjectId, ObjectKind,
+    ProductKey, StoreError, StoredResponse,
 };
 use crate::canonical::{
     Address, FulfillmentStatus, Order, OrderFilter, OrderQuery, OrderStatus, Page, PaymentStatus,
@@ -117,6 +118,8 @@ pub struct SqliteStore {
     /// Drawn when the store opens: the owner of the Idempotency-Key claims this process makes. A claim in flight
     /// under another owner was left by a process that stopped (see `claim_key`).
     instance: i64,
+    /// The Idempotency-Keys this process's requests hold (see `claims`).
+    held: Arc<HeldKeys>,
 }
 
 /// WAL pages after which a commit copies the log back into the database file (SQLite's default is 1000). A page
@@ -270,19 +273,17 @@ enum WriteOp {
         claim: Option<Box<ClaimRef>>,
     },
     ReplayMark(Box<super::replay::ReplayMark>),
+    /// A claim that must be recorded before its request runs: a key taken over from a stopped process, or an
+    /// expired record replaced (a new key is recorded with its request's first write instead).
     Claim {
-        client: String,
-        key: String,
-        fingerprint: [u8; 32],
-        now: Timestamp,
+        claim: Box<ClaimRef>,
         retention: Duration,
-        owner: i64,
     },
-    /// The answer to a claimed key: kept for replay, or, for an error answer (`release`), the key freed for a
-    /// corrected retry unless the request wrote something under it.
+    /// The answer to a held key: kept for replay, or, for an error answer (`release`), the key freed for a
+    /// corrected retry unless the request wrote something under it. The hold is dropped with the op, after the
+    /// commit.
     Complete {
-        client: String,
-        key: String,
+        hold: KeyHold,
         response: StoredResponse,
         release: bool,
     },
@@ -292,6 +293,9 @@ enum WriteOp {
         client: String,
         now: i64,
         landing: super::upstream::BeginLanding,
+        /// The Idempotency-Key claim the upstream create is made under: its record is written with the journal
+        /// row, if it is not there yet.
+        claim: Option<Box<ClaimRef>>,
     },
     JournalUpdate(Box<super::upstream::JournalUpdate>),
     /// Ids in every scheme for upstream objects (`upstream_map`).
@@ -311,7 +315,7 @@ enum WriteOp {
 #[derive(Debug)]
 enum Outcome {
     Created(Box<Order>),
-    Claimed(IdempotencyClaim),
+    Claimed(KeyVerdict),
     Journal(super::upstream::JournalEntry),
     Mapped(Vec<PlatformIds>),
     Customer(Box<CustomerRecord>),
@@ -399,19 +403,26 @@ fn writer_loop(mut conn: Connection, mut jobs: tokio::sync::mpsc::UnboundedRecei
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<(WriteOp, Option<Reply>)>) {
-    let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
-    match run_writes(conn, &ops) {
+    // Each op is dropped before its caller hears back: an idempotency answer carries its key's hold, which is
+    // released (on drop) only once the answer is committed, and before the caller can ask about the key again.
+    let (ops, replies): (Vec<WriteOp>, Vec<Option<Reply>>) = batch.into_iter().unzip();
+    let refs: Vec<&WriteOp> = ops.iter().collect();
+    let together = run_writes(conn, &refs);
+    drop(refs);
+    match together {
         Ok(outcomes) => {
-            for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+            drop(ops);
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 if let Some(reply) = reply {
                     let _ = reply.send(Ok(outcome));
                 }
             }
         }
         Err(_) => {
-            for (op, reply) in batch {
+            for (op, reply) in ops.into_iter().zip(replies) {
                 let result =
                     run_writes(conn, &[&op]).and_then(|mut v| v.pop().ok_or_else(wrong_outcome));
+                drop(op);
                 match (reply, result) {
                     (Some(reply), result) => {
                         let _ = reply.send(result);
@@ -462,7 +473,7 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
         let mut replayed = Vec::new();
         for ((i, order), (mark, claim)) in positions.into_iter().zip(orders).zip(marks) {
             if let Some(claim) = claim {
-                mark_claim(&tx, claim, order.ids.gateway.as_deref().unwrap_or_default())?;
+                mark_claim(&tx, claim, order.ids.gateway.as_deref())?;
             }
             if let Some(mark) = mark {
                 let mut mark = mark.clone();
@@ -482,37 +493,25 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 super::replay::upsert_many(&tx, std::slice::from_ref(&**mark))?;
                 Outcome::Done
             }
-            WriteOp::Claim {
-                client,
-                key,
-                fingerprint,
-                now,
-                retention,
-                owner,
-            } => Outcome::Claimed(claim_key(
-                &tx,
-                client,
-                key,
-                fingerprint,
-                (*now, *retention),
-                *owner,
-            )?),
+            WriteOp::Claim { claim, retention } => {
+                Outcome::Claimed(claim_key(&tx, claim, *retention)?)
+            }
             WriteOp::Complete {
-                client,
-                key,
+                hold,
                 response,
                 release,
             } => {
+                let claim = hold.claim();
                 let freed = *release
                     && tx
                         .prepare_cached(
                             "DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight' AND wrote IS NULL",
                         )?
-                        .execute(params![client, key])?
+                        .execute(params![claim.client, claim.key])?
                         > 0;
                 if !freed {
                     // Kept; for an error, because something was written under the key: a retry would write again.
-                    complete_key(&tx, client, key, response)?;
+                    complete_key(&tx, claim, response, !*release)?;
                 }
                 Outcome::Done
             }
@@ -522,13 +521,15 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 client,
                 now,
                 landing,
-            } => Outcome::Journal(super::upstream::journal_begin(
-                &tx,
-                backend,
-                key,
-                client,
-                (*now, *landing),
-            )?),
+                claim,
+            } => {
+                let entry =
+                    super::upstream::journal_begin(&tx, backend, key, client, (*now, *landing))?;
+                if let Some(claim) = claim {
+                    mark_claim(&tx, claim, None)?;
+                }
+                Outcome::Journal(entry)
+            }
             WriteOp::JournalUpdate(update) => {
                 super::upstream::journal_update(&tx, update)?;
                 Outcome::Done
@@ -554,42 +555,25 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
         .collect()
 }
 
-/// Claims `key` for a request of `owner` (a serving process, `SqliteStore::instance`), at `now` with records
-/// kept for `retention`.
-fn claim_key(
-    conn: &Connection,
-    client: &str,
-    key: &str,
-    fingerprint: &[u8; 32],
-    (now, retention): (Timestamp, Duration),
-    owner: i64,
-) -> Result<IdempotencyClaim, StoreError> {
-    // The common case, a new key, is one statement.
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner) VALUES (?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (client, key) DO NOTHING",
-        )?
-        .execute(params![client, key, &fingerprint[..], now.timestamp(), owner])?;
-    if inserted == 1 {
-        return Ok(IdempotencyClaim::Claimed);
-    }
-    let horizon = now.timestamp() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    struct Existing {
-        fingerprint: Vec<u8>,
-        state: String,
-        status: Option<i64>,
-        headers: Option<String>,
-        body: Option<Vec<u8>>,
-        created_at: i64,
-        owner: Option<i64>,
-        wrote: Option<String>,
-    }
-    let existing = conn
+/// A key's record as stored.
+struct KeyRecord {
+    fingerprint: Vec<u8>,
+    state: String,
+    status: Option<i64>,
+    headers: Option<String>,
+    body: Option<Vec<u8>>,
+    created_at: i64,
+    owner: Option<i64>,
+    wrote: Option<String>,
+}
+
+fn read_key(conn: &Connection, client: &str, key: &str) -> Result<Option<KeyRecord>, StoreError> {
+    Ok(conn
         .prepare_cached(
             "SELECT fingerprint, state, status, headers, body, created_at, owner, wrote FROM idempotency WHERE client = ? AND key = ?",
         )?
         .query_row(params![client, key], |r| {
-            Ok(Existing {
+            Ok(KeyRecord {
                 fingerprint: r.get(0)?,
                 state: r.get(1)?,
                 status: r.get(2)?,
@@ -600,89 +584,139 @@ fn claim_key(
                 wrote: r.get(7)?,
             })
         })
-        .optional()?;
-    Ok(match existing {
-        Some(Existing {
-            fingerprint: stored,
-            state,
-            status,
-            headers,
-            body,
-            created_at,
-            owner: holder,
-            wrote,
-        }) if created_at >= horizon => {
-            if stored != fingerprint[..] {
-                IdempotencyClaim::Mismatch
-            } else if state == "in_flight" && holder == Some(owner) {
-                IdempotencyClaim::InFlight
-            } else if state == "in_flight" {
-                // Held by a process that has stopped: only one serves a data directory at a time. Records made
-                // before owners were kept have none, and are as orphaned.
-                conn.prepare_cached(
-                    "UPDATE idempotency SET owner = ? WHERE client = ? AND key = ?",
-                )?
-                .execute(params![owner, client, key])?;
-                IdempotencyClaim::Interrupted { wrote }
-            } else {
-                IdempotencyClaim::Replay(StoredResponse {
-                    status: status
-                        .and_then(|s| u16::try_from(s).ok())
-                        .ok_or_else(|| corrupt("idempotency", "status"))?,
-                    headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))
-                        .map_err(|e| corrupt("idempotency", e))?,
-                    body: body.unwrap_or_default(),
-                })
-            }
+        .optional()?)
+}
+
+/// What a key's record means to a new request with the key (`claim`).
+#[derive(Debug)]
+enum KeyVerdict {
+    /// No record, or one past `retention` (`expired`): the key starts over.
+    Free {
+        expired: bool,
+    },
+    Replay(StoredResponse),
+    InFlight,
+    Mismatch,
+    /// In flight under a process that stopped: only one serves a data directory at a time. Records made before
+    /// owners were kept have none, and are as orphaned.
+    Orphaned {
+        wrote: Option<String>,
+    },
+}
+
+fn judge_key(
+    record: Option<KeyRecord>,
+    claim: &ClaimRef,
+    retention: Duration,
+) -> Result<KeyVerdict, StoreError> {
+    let horizon = claim
+        .created_at
+        .saturating_sub(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
+    let Some(record) = record else {
+        return Ok(KeyVerdict::Free { expired: false });
+    };
+    Ok(if record.created_at < horizon {
+        KeyVerdict::Free { expired: true }
+    } else if record.fingerprint != claim.fingerprint[..] {
+        KeyVerdict::Mismatch
+    } else if record.state == "in_flight" && record.owner == Some(claim.owner) {
+        KeyVerdict::InFlight
+    } else if record.state == "in_flight" {
+        KeyVerdict::Orphaned {
+            wrote: record.wrote,
         }
-        // Expired (or released in the meantime): the key starts over.
-        _ => {
-            conn.prepare_cached(
-                "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner) VALUES (?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at, owner = excluded.owner, wrote = NULL",
-            )?
-            .execute(params![client, key, &fingerprint[..], now.timestamp(), owner])?;
-            IdempotencyClaim::Claimed
-        }
+    } else {
+        KeyVerdict::Replay(StoredResponse {
+            status: record
+                .status
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or_else(|| corrupt("idempotency", "status"))?,
+            headers: serde_json::from_str(record.headers.as_deref().unwrap_or("[]"))
+                .map_err(|e| corrupt("idempotency", e))?,
+            body: record.body.unwrap_or_default(),
+        })
     })
 }
 
-/// Records that the request holding `claim` wrote the object `gid`: its recovery point, in the write's own
+/// Records `claim` now (`WriteOp::Claim`), judging the key's record again in the writer's transaction: a key
+/// taken over gets its new owner, an expired record is replaced by the new claim.
+fn claim_key(
+    conn: &Connection,
+    claim: &ClaimRef,
+    retention: Duration,
+) -> Result<KeyVerdict, StoreError> {
+    let verdict = judge_key(read_key(conn, &claim.client, &claim.key)?, claim, retention)?;
+    match verdict {
+        KeyVerdict::Orphaned { .. } => {
+            conn.prepare_cached("UPDATE idempotency SET owner = ? WHERE client = ? AND key = ?")?
+                .execute(params![claim.owner, claim.client, claim.key])?;
+        }
+        KeyVerdict::Free { .. } => {
+            conn.prepare_cached(
+                "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner) VALUES (?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (client, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at, owner = excluded.owner, wrote = NULL",
+            )?
+            .execute(params![
+                claim.client,
+                claim.key,
+                &claim.fingerprint[..],
+                claim.created_at,
+                claim.owner
+            ])?;
+        }
+        _ => {}
+    }
+    Ok(verdict)
+}
+
+/// Writes the record of `claim`'s key, in flight, unless it is there already (a new key's record comes with its
+/// request's first write), and marks `wrote`, the object the request wrote: its recovery point, in the write's own
 /// transaction (see `under_claim`).
-fn mark_claim(conn: &Connection, claim: &ClaimRef, gid: &str) -> Result<(), StoreError> {
+fn mark_claim(conn: &Connection, claim: &ClaimRef, wrote: Option<&str>) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE idempotency SET wrote = ? WHERE client = ? AND key = ? AND state = 'in_flight'",
+        "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner, wrote) VALUES (?, ?, ?, 'in_flight', ?, ?, ?) ON CONFLICT (client, key) DO UPDATE SET wrote = coalesce(excluded.wrote, wrote) WHERE state = 'in_flight'",
     )?
-    .execute(params![gid, claim.client, claim.key])?;
+    .execute(params![
+        claim.client,
+        claim.key,
+        &claim.fingerprint[..],
+        claim.created_at,
+        claim.owner,
+        wrote
+    ])?;
     Ok(())
 }
 
-fn answer_op(client: &str, key: &str, response: StoredResponse, release: bool) -> WriteOp {
-    WriteOp::Complete {
-        client: client.to_owned(),
-        key: key.to_owned(),
-        response,
-        release,
-    }
-}
-
+/// Keeps `response` as the answer to `claim`'s key: written in place of the record in flight, or, when nothing
+/// was written under the key and `insert`, as a new record.
 fn complete_key(
     conn: &Connection,
-    client: &str,
-    key: &str,
+    claim: &ClaimRef,
     response: &StoredResponse,
+    insert: bool,
 ) -> Result<(), StoreError> {
     let headers =
         serde_json::to_string(&response.headers).map_err(|e| corrupt("idempotency", e))?;
-    conn.prepare_cached(
-        "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE client = ? AND key = ?",
-    )?
-    .execute(params![
-        i64::from(response.status),
-        headers,
-        &response.body,
-        client,
-        key
-    ])?;
+    let status = i64::from(response.status);
+    if insert {
+        conn.prepare_cached(
+            "INSERT INTO idempotency (client, key, fingerprint, state, created_at, owner, status, headers, body) VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?) ON CONFLICT (client, key) DO UPDATE SET state = 'done', status = excluded.status, headers = excluded.headers, body = excluded.body",
+        )?
+        .execute(params![
+            claim.client,
+            claim.key,
+            &claim.fingerprint[..],
+            claim.created_at,
+            claim.owner,
+            status,
+            headers,
+            &response.body
+        ])?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE client = ? AND key = ?",
+        )?
+        .execute(params![status, headers, &response.body, claim.client, claim.key])?;
+    }
     Ok(())
 }
 
@@ -809,6 +843,7 @@ impl SqliteStore {
             writes,
             readers,
             instance,
+            held: Arc::default(),
             catalog: Arc::new(std::sync::RwLock::new(Arc::new(CatalogIndex::new(
                 products,
             )))),
@@ -997,7 +1032,7 @@ impl SqliteStore {
             order: Box::new(order),
             now,
             replay: replay.map(Box::new),
-            claim: super::current_claim().map(Box::new),
+            claim: current_claim().map(Box::new),
         };
         match self.write(op).await? {
             Outcome::Created(order) => Ok(*order),
@@ -1022,7 +1057,7 @@ impl SqliteStore {
         now: Timestamp,
     ) -> Result<Address, StoreError> {
         let client = client.to_owned();
-        let claim = super::current_claim();
+        let claim = current_claim();
         self.exclusive(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Owned by no order: id_map's owner column stays empty, so order edits and deletes never remove it.
@@ -1037,7 +1072,7 @@ impl SqliteStore {
             )?
             .execute(params![gid, client, address.ids.commercelayer, timestamp_text(now), body])?;
             if let Some(claim) = &claim {
-                mark_claim(&tx, claim, &gid)?;
+                mark_claim(&tx, claim, Some(&gid))?;
             }
             tx.commit()?;
             Ok(address)
@@ -1096,7 +1131,7 @@ impl SqliteStore {
         F: FnOnce(&mut Order) -> Result<(), Problem> + Send + 'static,
     {
         let (client, id) = (client.to_owned(), id.clone());
-        let claim = super::current_claim();
+        let claim = current_claim();
         self.exclusive(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1118,7 +1153,7 @@ impl SqliteStore {
                 .map_err(StoreError::from)?;
             update_order_row(&tx, &client, &order, version + 1)?;
             if let Some(claim) = &claim {
-                mark_claim(&tx, claim, &gid)?;
+                mark_claim(&tx, claim, Some(&gid))?;
             }
             tx.commit().map_err(StoreError::from)?;
             Ok(order)
@@ -1239,6 +1274,9 @@ impl SqliteStore {
             .collect()
     }
 
+    /// Claims `key` (see `Store::idempotency_begin`). The hold comes first, so that of two requests with one key
+    /// only one reads on; a new key is then one point read, and its record is written with the request's first
+    /// write under the claim.
     pub async fn idempotency_begin(
         &self,
         client: &str,
@@ -1247,45 +1285,78 @@ impl SqliteStore {
         now: Timestamp,
         retention: Duration,
     ) -> Result<IdempotencyClaim, StoreError> {
-        let op = WriteOp::Claim {
+        let claim = ClaimRef {
             client: client.to_owned(),
             key: key.to_owned(),
             fingerprint: *fingerprint,
-            now,
-            retention,
+            created_at: now.timestamp(),
             owner: self.instance,
         };
-        match self.write(op).await? {
-            Outcome::Claimed(claim) => Ok(claim),
-            _ => Err(wrong_outcome()),
-        }
+        let hold = loop {
+            match self.held.hold(&claim) {
+                Ok(hold) => break hold,
+                Err(Held::Same) => return Ok(IdempotencyClaim::InFlight),
+                Err(Held::Other) => return Ok(IdempotencyClaim::Mismatch),
+                Err(Held::Answering(released)) => released.await,
+            }
+        };
+        let found = self.read_now(|conn| read_key(conn, client, key)).await?;
+        let verdict = match judge_key(found, hold.claim(), retention)? {
+            // Taken over, or an expired record replaced: recorded before the request runs, so that the record
+            // names this process, or no longer holds the old answer, whatever the request then writes.
+            KeyVerdict::Free { expired: true } | KeyVerdict::Orphaned { .. } => {
+                let op = WriteOp::Claim {
+                    claim: Box::new(hold.claim().clone()),
+                    retention,
+                };
+                match self.write(op).await? {
+                    Outcome::Claimed(verdict) => verdict,
+                    _ => return Err(wrong_outcome()),
+                }
+            }
+            verdict => verdict,
+        };
+        Ok(match verdict {
+            KeyVerdict::Free { .. } => IdempotencyClaim::Claimed(hold),
+            KeyVerdict::Orphaned { wrote } => IdempotencyClaim::Interrupted { wrote, hold },
+            KeyVerdict::Replay(response) => IdempotencyClaim::Replay(response),
+            KeyVerdict::InFlight => IdempotencyClaim::InFlight,
+            KeyVerdict::Mismatch => IdempotencyClaim::Mismatch,
+        })
     }
 
     /// `queue_idempotency_answer`, waiting for the commit.
     #[cfg(test)]
     async fn idempotency_answer(
         &self,
-        client: &str,
-        key: &str,
+        hold: KeyHold,
         response: &StoredResponse,
         release: bool,
     ) -> Result<(), StoreError> {
-        self.write(answer_op(client, key, response.clone(), release))
-            .await
-            .map(drop)
+        hold.answering();
+        let op = WriteOp::Complete {
+            hold,
+            response: response.clone(),
+            release,
+        };
+        self.write(op).await.map(drop)
     }
 
-    /// Queues the answer to a claimed key (see `Store::queue_idempotency_answer`) without waiting for it.
+    /// Queues the answer to a held key (see `Store::queue_idempotency_answer`) without waiting for it.
     pub fn queue_idempotency_answer(
         &self,
-        client: &str,
-        key: &str,
+        hold: KeyHold,
         response: StoredResponse,
         release: bool,
     ) -> Result<(), StoreError> {
+        hold.answering();
         self.writes
             .send(WriterJob::Batched {
-                op: answer_op(client, key, response, release),
+                op: WriteOp::Complete {
+                    hold,
+                    response,
+                    release,
+                },
                 reply: None,
             })
             .map_err(|_| StoreError::Stopped)
@@ -1307,6 +1378,7 @@ impl SqliteStore {
             client: client.to_owned(),
             now,
             landing,
+            claim: current_claim().map(Box::new),
         };
         match self.write(op).await? {
             Outcome::Journal(entry) => Ok(entry),
@@ -1340,6 +1412,12 @@ impl SqliteStore {
             Outcome::Mapped(ids) => Ok(ids),
             _ => Err(wrong_outcome()),
         }
+    }
+
+    /// Waits for the writes queued before it: the writer takes jobs in order, and commits the writes gathered
+    /// before an exclusive job ahead of it.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.exclusive(|_| Ok(())).await
     }
 
     /// SQLite's `PRAGMA optimize`: analyses the tables whose size changed a lot since their statistics were taken,
@@ -3082,100 +3160,204 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// What a claim said, comparable, with its hold apart: the test decides how long the key stays held.
+    #[derive(Debug, PartialEq)]
+    enum Said {
+        Claimed,
+        Replay(StoredResponse),
+        InFlight,
+        Mismatch,
+        Interrupted(Option<String>),
+    }
+
+    fn said(claim: IdempotencyClaim) -> (Said, Option<KeyHold>) {
+        match claim {
+            IdempotencyClaim::Claimed(hold) => (Said::Claimed, Some(hold)),
+            IdempotencyClaim::Replay(r) => (Said::Replay(r), None),
+            IdempotencyClaim::InFlight => (Said::InFlight, None),
+            IdempotencyClaim::Mismatch => (Said::Mismatch, None),
+            IdempotencyClaim::Interrupted { wrote, hold } => (Said::Interrupted(wrote), Some(hold)),
+        }
+    }
+
+    async fn begin(store: &SqliteStore, key: &str, fp: [u8; 32]) -> (Said, Option<KeyHold>) {
+        let day = Duration::from_secs(86_400);
+        said(
+            store
+                .idempotency_begin("demo", key, &fp, now(), day)
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn record_of(store: &SqliteStore, key: &str) -> Option<KeyRecord> {
+        let key = key.to_owned();
+        store
+            .read_now(move |conn| read_key(conn, "demo", &key))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn idempotency_claims_replays_and_detects_mismatch() {
         let dir = temp_dir("idem");
         let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
         let day = Duration::from_secs(86_400);
         let fp = [7u8; 32];
-        let claim = |fp: [u8; 32]| {
-            let store = store.clone();
-            async move {
-                store
-                    .idempotency_begin("demo", "k1", &fp, now(), day)
-                    .await
-                    .unwrap()
-            }
-        };
-        assert_eq!(claim(fp).await, IdempotencyClaim::Claimed);
-        assert_eq!(claim(fp).await, IdempotencyClaim::InFlight);
-        assert_eq!(claim([8u8; 32]).await, IdempotencyClaim::Mismatch);
+        let (first, hold) = begin(&store, "k1", fp).await;
+        assert_eq!(first, Said::Claimed);
+        // Held in memory: no record until the request writes, and a second request is turned away.
+        assert!(record_of(&store, "k1").await.is_none());
+        assert_eq!(begin(&store, "k1", fp).await.0, Said::InFlight);
+        assert_eq!(begin(&store, "k1", [8u8; 32]).await.0, Said::Mismatch);
         let response = StoredResponse {
             status: 201,
             headers: vec![("content-type".into(), "application/json".into())],
             body: b"{}".to_vec(),
         };
         store
-            .idempotency_answer("demo", "k1", &response, false)
+            .idempotency_answer(hold.unwrap(), &response, false)
             .await
             .unwrap();
-        assert_eq!(claim(fp).await, IdempotencyClaim::Replay(response));
-        // Past the retention, the key starts over, even with another request.
+        assert!(
+            !store.held.is_held("demo", "k1"),
+            "released with the answer"
+        );
+        assert_eq!(begin(&store, "k1", fp).await.0, Said::Replay(response));
+        assert_eq!(begin(&store, "k1", [8u8; 32]).await.0, Said::Mismatch);
+        // Past the retention, the key starts over, even with another request; the old answer is gone at once.
         let later = now() + chrono::Duration::seconds(86_401);
-        assert_eq!(
+        let (again, _hold) = said(
             store
                 .idempotency_begin("demo", "k1", &[9u8; 32], later, day)
                 .await
                 .unwrap(),
-            IdempotencyClaim::Claimed
+        );
+        assert_eq!(again, Said::Claimed);
+        let replaced = record_of(&store, "k1").await.unwrap();
+        assert_eq!(
+            (replaced.state.as_str(), replaced.fingerprint),
+            ("in_flight", vec![9u8; 32])
         );
         // Another client's key of the same name is its own.
         assert_eq!(
-            store
-                .idempotency_begin("other", "k1", &fp, now(), day)
-                .await
-                .unwrap(),
-            IdempotencyClaim::Claimed
+            said(
+                store
+                    .idempotency_begin("other", "k1", &fp, now(), day)
+                    .await
+                    .unwrap()
+            )
+            .0,
+            Said::Claimed
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A new key's record is written with its request's first write: an upstream create's journal row, or an
+    /// answer that wrote nothing else. An error answer with nothing written leaves no record. The hold is released
+    /// only once the answer is committed, so a request arriving meanwhile is turned away, never run again.
+    #[tokio::test]
+    async fn a_new_key_is_recorded_with_its_requests_first_write() {
+        let dir = temp_dir("lazy-claim");
+        let before = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let fp = [7u8; 32];
+        let (claimed, hold) = begin(&before, "journaled", fp).await;
+        assert_eq!(claimed, Said::Claimed);
+        let hold = hold.unwrap();
+        let landing = super::super::BeginLanding {
+            new: Some(0),
+            earlier_by: None,
+        };
+        super::super::under_claim(
+            hold.claim().clone(),
+            before.journal_begin("stub", "stamp-1", "demo", 0, landing),
+        )
+        .await
+        .unwrap();
+        let record = record_of(&before, "journaled").await.unwrap();
+        assert_eq!(
+            (record.state.as_str(), record.wrote),
+            ("in_flight", None),
+            "recorded with the journal row; nothing of the store's written"
+        );
+
+        let ok = StoredResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: b"ok".to_vec(),
+        };
+        let (_, answered) = begin(&before, "answered", fp).await;
+        before
+            .queue_idempotency_answer(answered.unwrap(), ok.clone(), false)
+            .unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            match begin(&before, "answered", fp).await.0 {
+                Said::InFlight if started.elapsed() < Duration::from_secs(10) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                said => {
+                    assert_eq!(said, Said::Replay(ok.clone()));
+                    break;
+                }
+            }
+        }
+
+        let refused = StoredResponse {
+            status: 422,
+            headers: Vec::new(),
+            body: b"no".to_vec(),
+        };
+        let (_, refusing) = begin(&before, "refused", fp).await;
+        before
+            .idempotency_answer(refusing.unwrap(), &refused, true)
+            .await
+            .unwrap();
+        assert!(record_of(&before, "refused").await.is_none());
+        assert_eq!(begin(&before, "refused", [8u8; 32]).await.0, Said::Claimed);
+
+        // A stop after the journal row: the next process takes the key over; it wrote nothing to the store.
+        drop(hold);
+        drop(before);
+        let after = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        assert_eq!(
+            begin(&after, "journaled", fp).await.0,
+            Said::Interrupted(None)
         );
         std::fs::remove_dir_all(dir).ok();
     }
 
     /// A claim left in flight by another process (a second store on the same file stands for the process that
     /// starts after a crash) is taken over, once, with what the stopped attempt wrote under it; the order create
-    /// and the mark share a transaction. An error answer frees a key only when nothing was written under it.
+    /// and the mark share a transaction. A key whose request wrote nothing has no record to take over: it starts
+    /// over. An error answer frees a key only when nothing was written under it.
     #[tokio::test]
     async fn a_claim_of_a_stopped_process_is_taken_over_with_its_recovery_point() {
         let dir = temp_dir("takeover");
         let before = SqliteStore::open(&dir, Durability::Full).await.unwrap();
         let after = SqliteStore::open(&dir, Durability::Full).await.unwrap();
-        let day = Duration::from_secs(86_400);
         let fp = [7u8; 32];
-        let claim = |store: &SqliteStore, key: &'static str, fp: [u8; 32]| {
-            let store = store.clone();
-            async move {
-                store
-                    .idempotency_begin("demo", key, &fp, now(), day)
-                    .await
-                    .unwrap()
-            }
-        };
         let usd = Currency::parse("USD").unwrap();
-        let under = |key: &str| ClaimRef {
-            client: "demo".into(),
-            key: key.into(),
+        let held = |claim: (Said, Option<KeyHold>)| {
+            assert_eq!(claim.0, Said::Claimed);
+            claim.1.unwrap()
         };
 
         // Stopped after its order was written.
-        assert_eq!(claim(&before, "wrote", fp).await, IdempotencyClaim::Claimed);
+        let wrote = held(begin(&before, "wrote", fp).await);
         let created = super::super::under_claim(
-            under("wrote"),
+            wrote.claim().clone(),
             before.create_order("demo", Order::empty(usd), now()),
         )
         .await
         .unwrap();
         // Stopped before writing anything.
-        assert_eq!(
-            claim(&before, "nothing", fp).await,
-            IdempotencyClaim::Claimed
-        );
+        let _nothing = held(begin(&before, "nothing", fp).await);
         // Stopped after editing an order (a line item added, say).
-        assert_eq!(
-            claim(&before, "edited", fp).await,
-            IdempotencyClaim::Claimed
-        );
+        let edited = held(begin(&before, "edited", fp).await);
         let id = ObjectId::Gateway(created.ids.gateway.clone().unwrap());
         super::super::under_claim(
-            under("edited"),
+            edited.claim().clone(),
             before.modify_order("demo", &id, now(), |o| {
                 o.staff_note = Some("edited".into());
                 Ok(())
@@ -3184,43 +3366,26 @@ mod tests {
         .await
         .unwrap();
         // A write outside any claim marks nothing.
-        assert_eq!(
-            claim(&before, "outside", fp).await,
-            IdempotencyClaim::Claimed
-        );
+        let _outside = held(begin(&before, "outside", fp).await);
         before
             .create_order("demo", Order::empty(usd), now())
             .await
             .unwrap();
         drop(before);
 
-        assert_eq!(
-            claim(&after, "wrote", fp).await,
-            IdempotencyClaim::Interrupted {
-                wrote: created.ids.gateway.clone()
-            }
-        );
-        assert_eq!(
-            claim(&after, "edited", fp).await,
-            IdempotencyClaim::Interrupted {
-                wrote: created.ids.gateway.clone()
-            }
-        );
-        assert_eq!(
-            claim(&after, "nothing", fp).await,
-            IdempotencyClaim::Interrupted { wrote: None }
-        );
-        assert_eq!(
-            claim(&after, "outside", fp).await,
-            IdempotencyClaim::Interrupted { wrote: None }
-        );
-        // Taken over: the key is now this process's, in flight.
-        assert_eq!(claim(&after, "wrote", fp).await, IdempotencyClaim::InFlight);
+        let (said_wrote, wrote) = begin(&after, "wrote", fp).await;
+        assert_eq!(said_wrote, Said::Interrupted(created.ids.gateway.clone()));
+        let (said_edited, edited) = begin(&after, "edited", fp).await;
+        assert_eq!(said_edited, Said::Interrupted(created.ids.gateway.clone()));
+        let (said_nothing, nothing) = begin(&after, "nothing", fp).await;
+        assert_eq!(said_nothing, Said::Claimed);
+        assert_eq!(begin(&after, "outside", fp).await.0, Said::Claimed);
+        // Taken over: the key is now this process's, in flight, held or not.
+        assert_eq!(begin(&after, "wrote", fp).await.0, Said::InFlight);
+        drop(wrote);
+        assert_eq!(begin(&after, "wrote", fp).await.0, Said::InFlight);
         // A different request under a stopped process's key is still a mismatch.
-        assert_eq!(
-            claim(&after, "edited", [8u8; 32]).await,
-            IdempotencyClaim::Mismatch
-        );
+        assert_eq!(begin(&after, "edited", [8u8; 32]).await.0, Said::Mismatch);
 
         let refused = StoredResponse {
             status: 409,
@@ -3229,22 +3394,16 @@ mod tests {
         };
         // Nothing written: the error frees the key for a corrected retry.
         after
-            .idempotency_answer("demo", "nothing", &refused, true)
+            .idempotency_answer(nothing.unwrap(), &refused, true)
             .await
             .unwrap();
-        assert_eq!(
-            claim(&after, "nothing", [9u8; 32]).await,
-            IdempotencyClaim::Claimed
-        );
+        assert_eq!(begin(&after, "nothing", [9u8; 32]).await.0, Said::Claimed);
         // Written: the error is the key's answer from now on.
         after
-            .idempotency_answer("demo", "edited", &refused, true)
+            .idempotency_answer(edited.unwrap(), &refused, true)
             .await
             .unwrap();
-        assert_eq!(
-            claim(&after, "edited", fp).await,
-            IdempotencyClaim::Replay(refused)
-        );
+        assert_eq!(begin(&after, "edited", fp).await.0, Said::Replay(refused));
         std::fs::remove_dir_all(dir).ok();
     }
 }
