@@ -10,7 +10,8 @@
 # the embedded shop and in front of a second ordermux: not this script's stub or run, though its FluentCart create
 # body is the same as here).
 # The proxy under test and the stub are pinned to CPU 0, wrk to CPU 1, so a proxy's CPU cost shows in throughput.
-# Reports requests/s, p50/p99, the proxy's CPU time per request, and ratios ordermux / nginx
+# Reports requests/s, p50/p99, the proxy's CPU time per request (for ordermux also split by thread: the runtime
+# threads, "ordermux", and the store's writer, "ordermux-store-"), and ratios ordermux / nginx
 # (targets: pass-through >= 0.9x throughput; translated create >= 0.5x throughput with <= 2x CPU per request).
 #
 #   bench/proxy.sh                     # 30 s per run, 100 connections
@@ -153,6 +154,9 @@ done
 nginx_worker="$(pgrep -P "$(cat "$dir/proxy/nginx.pid")" | head -1)"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# user + system ticks per thread name ("ordermux" for the runtime threads, "ordermux-store-" for the store's
+# writer), for the split of a proxy's CPU.
+thread_ticks() { for t in /proc/"$1"/task/*; do echo "$(cat "$t/comm")=$(awk '{print $14 + $15}' "$t/stat")"; done; }
 
 cat >"$dir/create.lua" <<'LUA'
 -- FluentCart create with a fresh Idempotency-Key per request (an integrator's retry-safe create).
@@ -172,14 +176,16 @@ run() { # label, port, proxy pid (or -), path, extra wrk args...
   local label="$1" port="$2" pid="$3" path="$4"; shift 4
   local path_tag="${path//\//_}"
   local before=0 after=0 out
-  [ "$pid" != - ] && before="$(cpu_ticks "$pid")"
+  local threads_before=""
+  [ "$pid" != - ] && before="$(cpu_ticks "$pid")" && threads_before="$(thread_ticks "$pid")"
   # PERF_OUT=file records ordermux's call graph during its runs (for finding where the CPU goes).
   if [ -n "${PERF_OUT:-}" ] && [[ "$label" == ordermux* ]]; then
     perf record -F 2000 -g -p "$pid" -o "$PERF_OUT.$port$path_tag" -- sleep "$DURATION" >/dev/null 2>&1 &
   fi
   out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port$path")"
-  [ "$pid" != - ] && after="$(cpu_ticks "$pid")"
-  local rps p50 p99 total errors cpu_us=""
+  local threads_after=""
+  [ "$pid" != - ] && after="$(cpu_ticks "$pid")" && threads_after="$(thread_ticks "$pid")"
+  local rps p50 p99 total errors cpu_us="" split=""
   rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
   p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
   p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
@@ -187,8 +193,25 @@ run() { # label, port, proxy pid (or -), path, extra wrk args...
   errors="$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')"
   if [ "$pid" != - ] && [ "$total" -gt 0 ]; then
     cpu_us="$(python3 -c "import os; print(f'{($after - $before) * 1e6 / os.sysconf(\"SC_CLK_TCK\") / $total:.1f}')")"
+    # Per thread name, for ordermux (nginx's worker has one thread).
+    if [[ "$label" == ordermux* ]]; then
+      split="$(python3 - "$total" "$threads_before" "$threads_after" <<'PY'
+import collections, os, sys
+total, before, after = int(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
+def by_name(pairs):
+    out = collections.Counter()
+    for p in pairs:
+        name, ticks = p.rsplit("=", 1)
+        out[name] += int(ticks)
+    return out
+b, a = by_name(before), by_name(after)
+tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+print(" ".join(f"{name}:{(a[name] - b[name]) * tick_us / total:.1f}" for name in sorted(a) if a[name] > b[name]))
+PY
+)"
+    fi
   fi
-  echo "$label rps=$rps p50=$p50 p99=$p99 requests=$total ${cpu_us:+cpu_us_per_request=$cpu_us} ${errors:+errors: $errors}"
+  echo "$label rps=$rps p50=$p50 p99=$p99 requests=$total ${cpu_us:+cpu_us_per_request=$cpu_us} ${split:+(per thread, µs per request: $split)} ${errors:+errors: $errors}"
 }
 ratio() { # title, nginx line, ordermux line, throughput target, cpu target
   python3 - "$@" <<'PY'
