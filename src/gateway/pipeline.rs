@@ -898,7 +898,7 @@ async fn run_claimed(
     keep_answer(&gw.api.shop.store, hold, response).await
 }
 
-/// Keeps `response` as the answer to `key`. An error answer frees the key instead, for a corrected retry (a 4xx
+/// Keeps `response` as the answer to the held key. An error answer frees the key instead, for a corrected retry (a 4xx
 /// was refused before anything changed, Stripe's rule; a 5xx, such as an upstream that failed or did not answer,
 /// is no answer to keep: the retry runs again, and an upstream create reconciles through its journal first) —
 /// unless the request wrote to the store, which the store knows and then keeps the error instead.
