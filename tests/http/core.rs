@@ -455,6 +455,29 @@ async fn keys_left_in_flight_by_a_stopped_gateway_are_taken_over() {
     gw.stop().await;
 }
 
+/// The answer to a key is queued, not awaited, so it may still be on its way to the store when the gateway is
+/// told to stop: the gateway commits what it queued before it stops. (A trigger beside the running gateway makes
+/// each answer's commit slow, so without that the check below would find the key still in flight.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gateway_commits_the_answers_it_queued() {
+    let gw = TestGateway::start("stop-commits").await;
+    let db = rusqlite::Connection::open(gw.data_dir.join("ordermux.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER slow_answer BEFORE UPDATE OF state ON idempotency WHEN NEW.state = 'done' BEGIN SELECT length(hex(randomblob(20000000))); END;",
+    )
+    .unwrap();
+    expect(keyed_bc_create(&gw, "answered-then-stopped"), 201).await;
+    gw.stop().await;
+    let state: String = db
+        .query_row(
+            "SELECT state FROM idempotency WHERE key = 'answered-then-stopped'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(state, "done");
+}
+
 /// F11 of the reliability plan: when the Idempotency-Key cannot be recorded, a create with a key fails closed with
 /// 503 and `Retry-After` in the caller's dialect, and nothing is created; once the store records again, the same
 /// key creates the order. (The failure is a trigger refusing new records, added beside the running gateway.)
