@@ -112,8 +112,9 @@ impl Metrics {
         );
         registry.register(
             "idempotency_takeovers",
-            "Idempotency-Key claims left in flight by a stopped gateway and taken over, by outcome: rerun (nothing \
-             was written), resumed (answered with the order written), interrupted (a reply that cannot be rebuilt)",
+            "Idempotency-Key claims left in flight by a stopped gateway and taken over, by outcome: rerun (no \
+             order written: an upstream create, which its journal reconciles), resumed (answered with the order \
+             written), interrupted (a reply that cannot be rebuilt)",
             takeovers.clone(),
         );
         Metrics {
