@@ -774,11 +774,10 @@ async fn execute(
         return run(&gw, &ctx, dialect, &request).await;
     };
     let store = &gw.api.shop.store;
-    let client = request.client.id.clone();
     let fingerprint = idempotency::fingerprint(&request.method, &path, &request.body);
     let claim = store
         .idempotency_begin(
-            &client,
+            &request.client.id,
             &key,
             &fingerprint,
             request.now,

@@ -71,9 +71,12 @@ pub(super) fn current_claim() -> Option<ClaimRef> {
     CLAIM.try_with(Clone::clone).ok()
 }
 
+/// A held key's name: its client and key, shared by the map and the hold (which finds its entry by it).
+type KeyName = Arc<(String, String)>;
+
 /// The keys this process's requests hold.
 #[derive(Debug, Default)]
-pub(super) struct HeldKeys(Mutex<HashMap<(String, String), HeldKey>>);
+pub(super) struct HeldKeys(Mutex<HashMap<KeyName, HeldKey>>);
 
 #[derive(Debug)]
 struct HeldKey {
@@ -100,8 +103,8 @@ pub(super) enum Held {
 impl HeldKeys {
     /// Holds `claim`'s key until the returned hold is dropped, unless a request of this process holds it already.
     pub(super) fn hold(self: &Arc<Self>, claim: &ClaimRef) -> Result<KeyHold, Held> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match held.entry((claim.client.clone(), claim.key.clone())) {
+        let name: KeyName = Arc::new((claim.client.clone(), claim.key.clone()));
+        match self.lock().entry(Arc::clone(&name)) {
             Entry::Occupied(e) => {
                 let holder = e.get();
                 let why = if holder.answering {
@@ -121,26 +124,20 @@ impl HeldKeys {
                 });
                 Ok(KeyHold {
                     claim: claim.clone(),
+                    name,
                     keys: Arc::clone(self),
                 })
             }
         }
     }
 
-    fn with_key<T>(
-        &self,
-        claim: &ClaimRef,
-        f: impl FnOnce(&mut HashMap<(String, String), HeldKey>, (String, String)) -> T,
-    ) -> T {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut held, (claim.client.clone(), claim.key.clone()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<KeyName, HeldKey>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     #[cfg(test)]
     pub(super) fn is_held(&self, client: &str, key: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.lock()
             .contains_key(&(client.to_owned(), key.to_owned()))
     }
 }
@@ -151,6 +148,7 @@ impl HeldKeys {
 #[derive(Debug)]
 pub struct KeyHold {
     claim: ClaimRef,
+    name: KeyName,
     keys: Arc<HeldKeys>,
 }
 
@@ -162,20 +160,16 @@ impl KeyHold {
 
     /// Marks the key's answer as queued: a request with the key now waits for it instead of being told 409.
     pub(super) fn answering(&self) {
-        self.keys.with_key(&self.claim, |held, key| {
-            if let Some(holder) = held.get_mut(&key) {
-                holder.answering = true;
-            }
-        });
+        if let Some(holder) = self.keys.lock().get_mut(&*self.name) {
+            holder.answering = true;
+        }
     }
 }
 
 impl Drop for KeyHold {
     fn drop(&mut self) {
-        if let Some(holder) = self
-            .keys
-            .with_key(&self.claim, |held, key| held.remove(&key))
-        {
+        let holder = self.keys.lock().remove(&*self.name);
+        if let Some(holder) = holder {
             holder.released.notify_waiters();
         }
     }

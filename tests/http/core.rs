@@ -455,17 +455,24 @@ async fn keys_left_in_flight_by_a_stopped_gateway_are_taken_over() {
     gw.stop().await;
 }
 
+/// Opens the running gateway's store on a connection of the test's own and runs `sql` there (a trigger that
+/// changes how the gateway's writes behave), for the test to look at the store through it afterwards.
+fn beside(gw: &TestGateway, sql: &str) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(gw.data_dir.join("ordermux.db")).unwrap();
+    db.execute_batch(sql).unwrap();
+    db
+}
+
 /// The answer to a key is queued, not awaited, so it may still be on its way to the store when the gateway is
 /// told to stop: the gateway commits what it queued before it stops. (A trigger beside the running gateway makes
 /// each answer's commit slow, so without that the check below would find the key still in flight.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_gateway_commits_the_answers_it_queued() {
     let gw = TestGateway::start("stop-commits").await;
-    let db = rusqlite::Connection::open(gw.data_dir.join("ordermux.db")).unwrap();
-    db.execute_batch(
+    let db = beside(
+        &gw,
         "CREATE TRIGGER slow_answer BEFORE UPDATE OF state ON idempotency WHEN NEW.state = 'done' BEGIN SELECT length(hex(randomblob(20000000))); END;",
-    )
-    .unwrap();
+    );
     expect(keyed_bc_create(&gw, "answered-then-stopped"), 201).await;
     gw.stop().await;
     let state: String = db
@@ -484,11 +491,10 @@ async fn a_stopping_gateway_commits_the_answers_it_queued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_fail_closed_while_keys_cannot_be_recorded() {
     let gw = TestGateway::start("idem-down").await;
-    let db = rusqlite::Connection::open(gw.data_dir.join("ordermux.db")).unwrap();
-    db.execute_batch(
+    let db = beside(
+        &gw,
         "CREATE TRIGGER idempotency_down BEFORE INSERT ON idempotency BEGIN SELECT RAISE(FAIL, 'down'); END;",
-    )
-    .unwrap();
+    );
     let send = || keyed_bc_create(&gw, "while-down");
     let refused = send().send().await.unwrap();
     assert_eq!(refused.status(), 503);
