@@ -20,6 +20,8 @@
 #   NO_BUILD=1 bench/proxy.sh            # run target/dist/ordermux and target/pgo/ordermux as they are (no builds)
 #   PGO=0 bench/proxy.sh                 # the dist build only (bench/pgo.sh takes about 7 minutes on two cores)
 #   NO_BUILD=1 BUILDS="ordermux-a=/tmp/a ordermux-b=/tmp/b" bench/proxy.sh   # an A/B run of two builds
+#   FLOOR=1 bench/proxy.sh               # also the floor (bench/floor) in the create part: the same create done
+#                                        # durably with nothing of ordermux's design, and again without its log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,14 @@ if [ -n "${BUILDS:-}" ]; then
 elif [ "${PGO:-1}" != 0 ]; then
   [ -x target/pgo/ordermux ] || { echo "no target/pgo/ordermux: run bench/pgo.sh, or PGO=0" >&2; exit 1; }
   builds+=("ordermux-pgo=./target/pgo/ordermux")
+fi
+# The floor (bench/floor/src/main.rs): create part only.
+floors=()
+if [ -n "${FLOOR:-}" ]; then
+  floor_bin=./target/floor/release/ordermux-floor
+  [ -n "${NO_BUILD:-}" ] && [ -x "$floor_bin" ] ||
+    cargo build --release --manifest-path bench/floor/Cargo.toml --target-dir target/floor >&2
+  floors=("floor=$floor_bin" "floor-volatile=$floor_bin")
 fi
 dir="$(mktemp -d "${TMPDIR:-/tmp}/ordermux-proxy-XXXXXX")"
 pids=()
@@ -147,6 +157,14 @@ CONF
     --config "$dir/$label.toml" >"$dir/$label.out" 2>"$dir/$label.err" & pids+=($!)
   proxy_pids[$label]=$!
 done
+for floor in "${floors[@]}"; do
+  label="${floor%%=*}"; bin="${floor#*=}"
+  ports[$label]="$(free_port)"
+  taskset -c 0 "$bin" --listen "127.0.0.1:${ports[$label]}" --upstream "http://127.0.0.1:$stub_port" \
+    --journal "$dir/$label.log" $([ "$label" = floor-volatile ] && echo --volatile) \
+    >"$dir/$label.out" 2>"$dir/$label.err" & pids+=($!)
+  proxy_pids[$label]=$!
+done
 
 for port in "$stub_port" "$nginx_port" "${ports[@]}"; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/stores/stub/v2/orders/100" && break; sleep 0.1; done
@@ -194,7 +212,7 @@ run() { # label, port, proxy pid (or -), path, extra wrk args...
   if [ "$pid" != - ] && [ "$total" -gt 0 ]; then
     cpu_us="$(python3 -c "import os; print(f'{($after - $before) * 1e6 / os.sysconf(\"SC_CLK_TCK\") / $total:.1f}')")"
     # Per thread name, for ordermux (nginx's worker has one thread).
-    if [[ "$label" == ordermux* ]]; then
+    if [[ "$label" == ordermux* || "$label" == floor* ]]; then
       split="$(python3 - "$total" "$threads_before" "$threads_after" <<'PY'
 import collections, os, sys
 total, before, after = int(sys.argv[1]), sys.argv[2].split(), sys.argv[3].split()
@@ -248,5 +266,10 @@ for build in "${builds[@]}"; do
   label="${build%%=*}"
   om="$(run "$label" "${ports[$label]}" "${proxy_pids[$label]}" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$om"
   ratio "translated create, $label" "$ng" "$om" 0.50 2
+done
+for floor in "${floors[@]}"; do
+  label="${floor%%=*}"
+  fl="$(run "$label" "${ports[$label]}" "${proxy_pids[$label]}" /wp-json/fluent-cart/v2/orders -s "$dir/create.lua")"; echo "$fl"
+  ratio "translated create, $label" "$ng" "$fl" 0.50 2
 done
 fi
