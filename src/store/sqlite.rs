@@ -352,47 +352,25 @@ fn wrong_outcome() -> StoreError {
 }
 
 /// Most writes committed together.
-const MAX_WRITE_BATCH: usize = 128;
+const MAX_WRITE_BATCH: usize = 64;
 
-/// Gathering. Each commit writes every page it touched and syncs, whatever it holds, so when the last commit was
-/// shared (writers are concurrent) and few writes are waiting, the writer sleeps once before committing, so that
-/// more writes share the commit. Both follow the concurrency the last commit showed: it sleeps `GATHER_PER_WRITE`
-/// per write the last commit held (within `GATHER_FOR` to `GATHER_MOST_FOR`), unless half as many writes again
-/// are waiting already (at least `GATHER_BELOW`, at most `MAX_WRITE_BATCH`). Under a load of many callers, each
-/// waiting on a commit, a longer sleep lets one commit carry most of them; with a few callers it stays short, as
-/// their requests wait on it. One sleep, not a poll: the writer shares its core with the runtime threads, and each
-/// wake-up of it is a context switch. A lone writer (the last commit held one write) never waits.
-/// Measured on `bench/proxy.sh`'s translated creates (one core for proxy and stub): no wait → 250 µs took 5,209
-/// and 5,469 → 5,616 and 5,620 creates/s (157.8 and 151.5 → 148.4 and 147.2 µs CPU per create); the sleep that
-/// grows with the last commit is measured in the README ("In front of a shop, against nginx").
+/// When the last commit was shared (writers are concurrent) and fewer than `GATHER_BELOW` writes are waiting, the
+/// writer waits `GATHER_FOR` once before committing, so that more writes share the commit: each commit writes
+/// every page it touched and syncs, whatever it holds. A lone writer (the last commit held one write) never waits.
+/// Measured on `bench/proxy.sh`'s translated creates (one core for proxy and stub): 0 → 250 µs took 5,209 and
+/// 5,469 → 5,616 and 5,620 creates/s, 157.8 and 151.5 → 148.4 and 147.2 µs CPU per create; longer waits gained
+/// nothing more.
 const GATHER_BELOW: usize = 32;
 const GATHER_FOR: Duration = Duration::from_micros(250);
-const GATHER_PER_WRITE: Duration = Duration::from_micros(10);
-const GATHER_MOST_FOR: Duration = Duration::from_millis(1);
 
-/// After a commit of `last` writes: below how many waiting writes the writer sleeps once, and for how long (see
-/// `GATHER_FOR`).
-fn gather_after(last: usize) -> Option<(usize, Duration)> {
-    if last < 2 {
-        return None;
-    }
-    let below = last
-        .saturating_add(last / 2)
-        .clamp(GATHER_BELOW, MAX_WRITE_BATCH);
-    let sleep = GATHER_PER_WRITE
-        .saturating_mul(u32::try_from(last).unwrap_or(u32::MAX))
-        .clamp(GATHER_FOR, GATHER_MOST_FOR);
-    Some((below, sleep))
-}
-
-/// The writer thread. Group commit: whatever batched writes are waiting when the writer is free (see
-/// `GATHER_FOR`) go into one transaction, so concurrent clients share the commit (and, with
-/// `synchronous = FULL`, the fsync) instead of queueing for one each. Each write is still atomic: a batch that
-/// fails is retried one write per transaction, so one bad write cannot fail its neighbours. A panic inside a job
-/// is caught (its transaction rolls back as it unwinds, its caller sees `Stopped`), so the writer outlives it.
+/// The writer thread. Group commit: whatever batched writes are waiting when the writer is free go into one
+/// transaction, so concurrent clients share the commit (and, with `synchronous = FULL`, the fsync) instead of
+/// queueing for one each. Each write is still atomic: a batch that fails is retried one write per transaction, so
+/// one bad write cannot fail its neighbours. A panic inside a job is caught (its transaction rolls back as it
+/// unwinds, its caller sees `Stopped`), so the writer outlives it.
 fn writer_loop(mut conn: Connection, mut jobs: tokio::sync::mpsc::UnboundedReceiver<WriterJob>) {
     let mut next = None;
-    let mut last = 0;
+    let mut last_shared = false;
     loop {
         let Some(job) = next.take().or_else(|| jobs.blocking_recv()) else {
             return;
@@ -404,7 +382,7 @@ fn writer_loop(mut conn: Connection, mut jobs: tokio::sync::mpsc::UnboundedRecei
             }
             WriterJob::Batched { op, reply } => vec![(op, reply)],
         };
-        let mut gather = gather_after(last);
+        let mut may_gather = last_shared;
         while batch.len() < MAX_WRITE_BATCH {
             match jobs.try_recv() {
                 Ok(WriterJob::Batched { op, reply }) => batch.push((op, reply)),
@@ -412,13 +390,14 @@ fn writer_loop(mut conn: Connection, mut jobs: tokio::sync::mpsc::UnboundedRecei
                     next = Some(exclusive);
                     break;
                 }
-                Err(_) => match gather.take() {
-                    Some((below, sleep)) if batch.len() < below => std::thread::sleep(sleep),
-                    _ => break,
-                },
+                Err(_) if may_gather && batch.len() < GATHER_BELOW => {
+                    may_gather = false;
+                    std::thread::sleep(GATHER_FOR);
+                }
+                Err(_) => break,
             }
         }
-        last = batch.len();
+        last_shared = batch.len() > 1;
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| commit_batch(&mut conn, batch)));
     }
 }
@@ -2301,21 +2280,6 @@ mod tests {
             std::env::temp_dir().join(format!("ordermux-store-{name}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    #[test]
-    fn the_writer_gathers_longer_after_larger_commits() {
-        let us = Duration::from_micros;
-        // A lone writer never waits; a few concurrent ones as before the sleep grew with the load.
-        assert_eq!(gather_after(0), None);
-        assert_eq!(gather_after(1), None);
-        assert_eq!(gather_after(2), Some((32, us(250))));
-        assert_eq!(gather_after(25), Some((37, us(250))));
-        // Many callers each waiting on a commit: longer, and more writes before it commits at once.
-        assert_eq!(gather_after(40), Some((60, us(400))));
-        assert_eq!(gather_after(80), Some((120, us(800))));
-        assert_eq!(gather_after(128), Some((MAX_WRITE_BATCH, us(1000))));
-        assert_eq!(gather_after(usize::MAX), Some((MAX_WRITE_BATCH, us(1000))));
     }
 
     #[tokio::test]
