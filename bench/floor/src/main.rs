@@ -29,6 +29,10 @@ use hyper::{Request, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// ordermux's own hex writer (a `format!` per byte costs more than the rest of a stamp).
+#[path = "../../../src/hex.rs"]
+mod hex;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -267,9 +271,7 @@ async fn create(floor: &Floor, request: Request<hyper::body::Incoming>) -> Respo
     }
     let mut stamp = String::with_capacity(35);
     stamp.push_str("om-");
-    for b in &Sha256::digest(key.as_bytes())[..16] {
-        let _ = std::fmt::Write::write_fmt(&mut stamp, format_args!("{b:02x}"));
-    }
+    hex::push_lower(&mut stamp, &Sha256::digest(key.as_bytes())[..16]);
     let send = BigCommerceCreate {
         customer_id: order.customer_id,
         status_id: 1,
