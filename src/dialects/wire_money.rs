@@ -64,6 +64,30 @@ impl AmountReader {
         }
     }
 
+    /// `money`, refusing an amount below zero (see `refuse_negative`).
+    pub fn non_negative<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Option<Money>, Problem> {
+        self.money(o, key, path)?
+            .map(|m| refuse_negative(o, key, m))
+            .transpose()
+    }
+
+    /// `non_negative`, zero when absent.
+    pub fn non_negative_or_zero<'p>(
+        &mut self,
+        o: &mut Obj,
+        key: &str,
+        path: impl Into<AmountPath<'p>>,
+    ) -> Result<Money, Problem> {
+        Ok(self
+            .non_negative(o, key, path)?
+            .unwrap_or(Money::zero(self.currency)))
+    }
+
     /// `money`, zero when absent.
     pub fn money_or_zero<'p>(
         &mut self,
@@ -227,6 +251,31 @@ pub fn read_decimal(
     let money = Money::new(minor, currency);
     obj.echo(key, v, render(money));
     Ok(Some(money))
+}
+
+/// Refuses an amount below zero where the canonical model holds zero or more: a price, a line's subtotal, tax
+/// or total, a discount (a magnitude), a shipping cost, a payment. (Fees stay signed: a negative fee is an
+/// adjustment in the buyer's favour.) Without this, a negative line priced a discount in by the back door, which
+/// BigCommerce refuses ("can't be negative") and the other platforms model as discounts.
+pub fn refuse_negative(obj: &Obj, key: &str, money: Money) -> Result<Money, Problem> {
+    refuse_negative_at(&obj.pointer(key), money)
+}
+
+/// `refuse_negative` for the amount at `pointer` (its last token names it).
+pub fn refuse_negative_at(pointer: &str, money: Money) -> Result<Money, Problem> {
+    if money.minor < 0 {
+        let name = pointer.rsplit('/').next().unwrap_or(pointer);
+        return Err(Problem::new(
+            ProblemKind::InvalidMoney,
+            pointer,
+            format!(
+                "{name} cannot be negative (found {} {})",
+                money.to_decimal(),
+                money.currency
+            ),
+        ));
+    }
+    Ok(money)
 }
 
 /// Refuses one stated amount larger than `MAX_AMOUNT_MINOR` minor units.

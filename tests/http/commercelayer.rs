@@ -753,6 +753,30 @@ async fn media_types_conflicts_client_ids_and_missing_records() {
         e["errors"][0]["source"]["pointer"],
         "/data/attributes/sku_code"
     );
+    // A negative unit amount is refused, and the order keeps no line.
+    let e = expect(
+        gw.cl(&token, Method::POST, "/line_items")
+            .json(&json!({"data": {"type": "line_items",
+            "attributes": {"name": "Loyalty credit", "quantity": 1, "unit_amount_cents": -500},
+            "relationships": {"order": {"data": {"type": "orders", "id": id}}}}})),
+        422,
+    )
+    .await;
+    assert_eq!(
+        e["errors"][0]["source"]["pointer"],
+        "/data/attributes/unit_amount_cents"
+    );
+    let order = expect(
+        gw.cl(
+            &token,
+            Method::GET,
+            &format!("/orders/{id}?include=line_items"),
+        ),
+        200,
+    )
+    .await;
+    let lines = order["data"]["relationships"]["line_items"]["data"].as_array();
+    assert!(lines.is_none_or(Vec::is_empty), "{order}");
     gw.stop().await;
 }
 

@@ -143,6 +143,20 @@ async fn invalid_bodies_unknown_orders_and_wrong_methods_use_the_superset_error(
         "invalid_field",
     )
     .await;
+    // A negative line is no way to give a discount (BigCommerce refuses negative prices; discounts are their own
+    // amounts), even when the other lines make the total come out above zero.
+    let negative = error(
+        gw.fc(Method::POST, "/orders").json(
+            &json!({"customer_id": 1, "currency": "USD", "order_items": [
+                {"object_id": 1001, "quantity": 2},
+                {"title": "Loyalty credit", "quantity": 1, "unit_price": -500}
+            ]}),
+        ),
+        422,
+        "invalid_money",
+    )
+    .await;
+    assert_eq!(negative["data"]["pointer"], "/order_items/1/unit_price");
     error(
         gw.fc(Method::POST, "/orders")
             .header("content-type", "application/json")
@@ -151,6 +165,9 @@ async fn invalid_bodies_unknown_orders_and_wrong_methods_use_the_superset_error(
         "malformed_json",
     )
     .await;
+    // Nothing refused was written.
+    let list = expect(gw.fc(Method::GET, "/orders"), 200).await;
+    assert_eq!(list["orders"]["total"], 0, "{list}");
     error(gw.fc(Method::GET, "/orders/424242"), 404, "not_found").await;
     error(gw.fc(Method::DELETE, "/orders/424242"), 404, "not_found").await;
     error(gw.fc(Method::GET, "/orders/not-a-number"), 404, "not_found").await;

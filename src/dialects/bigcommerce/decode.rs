@@ -214,7 +214,7 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
                 kind: DiscountKind::Coupon,
                 code: c.string("code")?,
                 label: None,
-                amount: cx.money_or_zero(
+                amount: cx.non_negative_or_zero(
                     &mut c,
                     "discount",
                     AmountPath::Element("discounts", i, "amount"),
@@ -229,27 +229,27 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     // Money.
     let tax_mode = |ex: Money, inc: Money, tax_included: bool| if tax_included { inc } else { ex };
     let ti = order.tax_included;
-    let subtotal_ex = cx.money(&mut o, "subtotal_ex_tax", "totals/subtotal")?;
-    let subtotal_inc = cx.money(&mut o, "subtotal_inc_tax", "totals/subtotal")?;
-    let ship_ex = cx.money(&mut o, "shipping_cost_ex_tax", "totals/shipping_total")?;
-    let ship_inc = cx.money(&mut o, "shipping_cost_inc_tax", "totals/shipping_total")?;
-    let base_ship = cx.money(&mut o, "base_shipping_cost", "totals/shipping_total")?;
-    let handling_ex = cx.money_or_zero(&mut o, "handling_cost_ex_tax", "fees/handling")?;
+    let subtotal_ex = cx.non_negative(&mut o, "subtotal_ex_tax", "totals/subtotal")?;
+    let subtotal_inc = cx.non_negative(&mut o, "subtotal_inc_tax", "totals/subtotal")?;
+    let ship_ex = cx.non_negative(&mut o, "shipping_cost_ex_tax", "totals/shipping_total")?;
+    let ship_inc = cx.non_negative(&mut o, "shipping_cost_inc_tax", "totals/shipping_total")?;
+    let base_ship = cx.non_negative(&mut o, "base_shipping_cost", "totals/shipping_total")?;
+    let handling_ex = cx.non_negative_or_zero(&mut o, "handling_cost_ex_tax", "fees/handling")?;
     let handling_inc = cx
-        .money(&mut o, "handling_cost_inc_tax", "fees/handling")?
+        .non_negative(&mut o, "handling_cost_inc_tax", "fees/handling")?
         .unwrap_or(handling_ex);
-    let wrapping_ex = cx.money_or_zero(&mut o, "wrapping_cost_ex_tax", "fees/wrapping")?;
+    let wrapping_ex = cx.non_negative_or_zero(&mut o, "wrapping_cost_ex_tax", "fees/wrapping")?;
     let wrapping_inc = cx
-        .money(&mut o, "wrapping_cost_inc_tax", "fees/wrapping")?
+        .non_negative(&mut o, "wrapping_cost_inc_tax", "fees/wrapping")?
         .unwrap_or(wrapping_ex);
     // Derived by BigCommerce (total_inc_tax − total_tax): validated here, re-derived by the encoder.
-    cx.money(&mut o, "total_ex_tax", "totals/total_ex_tax")?;
-    let total_inc = cx.money(&mut o, "total_inc_tax", "totals/total")?;
-    let manual_discount = cx.money_or_zero(&mut o, "discount_amount", "discounts/manual")?;
-    let coupon_discount = cx.money(&mut o, "coupon_discount", "totals/coupon_discount")?;
-    let refunded = cx.money(&mut o, "refunded_amount", "totals/refunded_total")?;
-    let stated_total_tax = cx.money(&mut o, "total_tax", "totals/tax_total")?;
-    let stated_ship_tax = cx.money(&mut o, "shipping_cost_tax", "totals/shipping_tax")?;
+    cx.non_negative(&mut o, "total_ex_tax", "totals/total_ex_tax")?;
+    let total_inc = cx.non_negative(&mut o, "total_inc_tax", "totals/total")?;
+    let manual_discount = cx.non_negative_or_zero(&mut o, "discount_amount", "discounts/manual")?;
+    let coupon_discount = cx.non_negative(&mut o, "coupon_discount", "totals/coupon_discount")?;
+    let refunded = cx.non_negative(&mut o, "refunded_amount", "totals/refunded_total")?;
+    let stated_total_tax = cx.non_negative(&mut o, "total_tax", "totals/tax_total")?;
+    let stated_ship_tax = cx.non_negative(&mut o, "shipping_cost_tax", "totals/shipping_tax")?;
     let shipping_ex = ship_ex.or(base_ship).unwrap_or(zero);
     let shipping_inc = ship_inc.unwrap_or(shipping_ex);
     let lines_sub = Money::new(
@@ -260,10 +260,10 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     let shipping_tax =
         stated_ship_tax.unwrap_or(Money::new(shipping_inc.minor - shipping_ex.minor, currency));
     let handling_tax = cx
-        .money(&mut o, "handling_cost_tax", "fees/handling_tax")?
+        .non_negative(&mut o, "handling_cost_tax", "fees/handling_tax")?
         .unwrap_or(Money::new(handling_inc.minor - handling_ex.minor, currency));
     let wrapping_tax = cx
-        .money(&mut o, "wrapping_cost_tax", "fees/wrapping_tax")?
+        .non_negative(&mut o, "wrapping_cost_tax", "fees/wrapping_tax")?
         .unwrap_or(Money::new(wrapping_inc.minor - wrapping_ex.minor, currency));
     for (kind, ex, inc, tax, name) in [
         (
@@ -477,8 +477,8 @@ fn decode_product(
     let currency = cx.currency;
     let path = |f| AmountPath::Element("line_items", i, f);
     let quantity = p.quantity("quantity")?;
-    let ex = cx.money(&mut p, "price_ex_tax", path("unit_price"))?;
-    let inc = cx.money(&mut p, "price_inc_tax", path("unit_price"))?;
+    let ex = cx.non_negative(&mut p, "price_ex_tax", path("unit_price"))?;
+    let inc = cx.non_negative(&mut p, "price_inc_tax", path("unit_price"))?;
     let base = p.peek("base_price").cloned();
     if ex.is_none() && inc.is_none() && base.is_none() && !p.has("product_id") {
         return Err(Problem::new(
@@ -487,7 +487,7 @@ fn decode_product(
             "a custom product needs price_ex_tax and price_inc_tax",
         ));
     }
-    let base_price = cx.money(&mut p, "base_price", path("unit_price"))?;
+    let base_price = cx.non_negative(&mut p, "base_price", path("unit_price"))?;
     let ex = ex.or(base_price).unwrap_or(Money::zero(currency));
     let inc = inc.unwrap_or(ex);
     if !p.has("price_ex_tax") && !as_order {
@@ -509,15 +509,15 @@ fn decode_product(
     }
     let unit_tax = Money::new(inc.minor - ex.minor, currency);
     let unit_price = if order.tax_included { inc } else { ex };
-    let stated_tax = cx.money(&mut p, "total_tax", path("tax_total"))?;
+    let stated_tax = cx.non_negative(&mut p, "total_tax", path("tax_total"))?;
     let tax_total = stated_tax.unwrap_or(Money::new(
         unit_tax.minor.saturating_mul(quantity as i64),
         currency,
     ));
     let subtotal = Money::new(unit_price.minor.saturating_mul(quantity as i64), currency);
     // Line totals are price × quantity: validated here, re-derived by the encoder.
-    cx.money(&mut p, "total_ex_tax", path("total"))?;
-    cx.money(&mut p, "total_inc_tax", path("total"))?;
+    cx.non_negative(&mut p, "total_ex_tax", path("total"))?;
+    cx.non_negative(&mut p, "total_inc_tax", path("total"))?;
     let mut discount_total = Money::zero(currency);
     if let Some(Value::Array(applied)) = p.peek("applied_discounts") {
         for d in applied {
@@ -590,7 +590,7 @@ fn decode_product(
             .integer("quantity_shipped")?
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
-        refunded_total: cx.money_or_zero(&mut p, "refund_amount", path("refunded_total"))?,
+        refunded_total: cx.non_negative_or_zero(&mut p, "refund_amount", path("refunded_total"))?,
         destination,
         image_url: None,
         metadata: JsonMap::new(),

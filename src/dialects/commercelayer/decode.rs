@@ -11,6 +11,7 @@ use crate::canonical::*;
 use crate::dialects::dates::{parse_iso_or_naive, render_iso_millis};
 use crate::dialects::json::Obj;
 use crate::dialects::tables;
+use crate::dialects::wire_money::refuse_negative;
 use crate::dialects::{DecodeOptions, DocumentKind};
 
 const P: Platform = Platform::CommerceLayer;
@@ -605,10 +606,10 @@ fn decode_line_item(v: Value, ptr: String, id: String, order: &mut Order) -> Res
             let sku = a.string("sku_code")?;
             let bundle_code = a.string("bundle_code")?;
             let quantity = a.quantity("quantity")?;
-            let unit_price = unit.unwrap_or(zero);
+            let unit_price = refuse_negative(a, "unit_amount_cents", unit.unwrap_or(zero))?;
             let subtotal = Money::new(unit_price.minor.saturating_mul(quantity as i64), currency);
             let discount_total = Money::new(-discount.unwrap_or(zero).minor, currency);
-            let tax_total = tax.unwrap_or(zero);
+            let tax_total = refuse_negative(a, "tax_amount_cents", tax.unwrap_or(zero))?;
             if let Some(stated) = total {
                 echo_triple(
                     a,

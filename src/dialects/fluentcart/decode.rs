@@ -262,7 +262,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
     if let Some(list) = o.array("shipping")? {
         for (i, (v, ptr)) in list.into_iter().enumerate() {
             let mut s = Obj::new(v, ptr)?;
-            let amount = cx.money_or_zero(
+            let amount = cx.non_negative_or_zero(
                 &mut s,
                 "custom_price",
                 AmountPath::Element("shipping_lines", i, "amount"),
@@ -291,9 +291,9 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
             let mut c = Obj::new(v, ptr)?;
             let path = AmountPath::Element("discounts", i, "amount");
             let amount = if form == Form::Order {
-                cx.money_or_zero(&mut c, "amount", path)?
+                cx.non_negative_or_zero(&mut c, "amount", path)?
             } else {
-                cx.money_or_zero(&mut c, "discounted_amount", path)?
+                cx.non_negative_or_zero(&mut c, "discounted_amount", path)?
             };
             let mut d = Discount {
                 ids: PlatformIds {
@@ -310,8 +310,10 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
             order.discounts.push(d);
         }
     }
-    let manual_total = cx.money_or_zero(o, "manual_discount_total", "totals/manual_discount")?;
-    let coupon_total = cx.money_or_zero(o, "coupon_discount_total", "totals/coupon_discount")?;
+    let manual_total =
+        cx.non_negative_or_zero(o, "manual_discount_total", "totals/manual_discount")?;
+    let coupon_total =
+        cx.non_negative_or_zero(o, "coupon_discount_total", "totals/coupon_discount")?;
     let manual_discount = o.owned("discount")?;
     if !manual_total.is_zero() || manual_discount.is_some() {
         let mut d = Discount {
@@ -352,21 +354,21 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
     let lines_subtotal: i64 = sum_minor(order.line_items.iter().map(|l| &l.subtotal));
     order.totals = Totals {
         subtotal: cx
-            .money(o, "subtotal", "totals/subtotal")?
+            .non_negative(o, "subtotal", "totals/subtotal")?
             .unwrap_or(Money::new(lines_subtotal, currency)),
         discount_total: Money::new(manual_total.minor + coupon_total.minor, currency),
         shipping_total: cx
-            .money(o, "shipping_total", "totals/shipping_total")?
+            .non_negative(o, "shipping_total", "totals/shipping_total")?
             .unwrap_or(Money::new(
                 sum_minor(order.shipping_lines.iter().map(|s| &s.amount)),
                 currency,
             )),
-        shipping_tax: cx.money_or_zero(o, "shipping_tax", "totals/shipping_tax")?,
+        shipping_tax: cx.non_negative_or_zero(o, "shipping_tax", "totals/shipping_tax")?,
         fee_total: Money::zero(currency),
-        tax_total: cx.money_or_zero(o, "tax_total", "totals/tax_total")?,
+        tax_total: cx.non_negative_or_zero(o, "tax_total", "totals/tax_total")?,
         total: Money::zero(currency),
-        paid_total: cx.money(o, "total_paid", "totals/paid_total")?,
-        refunded_total: cx.money(o, "total_refund", "totals/refunded_total")?,
+        paid_total: cx.non_negative(o, "total_paid", "totals/paid_total")?,
+        refunded_total: cx.non_negative(o, "total_refund", "totals/refunded_total")?,
     };
     if let Some(fee) = cx.money(o, "fee_total", "totals/fee_total")? {
         if !fee.is_zero() {
@@ -486,7 +488,7 @@ fn decode_line(
     let currency = cx.currency;
     let path = |f| AmountPath::Element("line_items", i, f);
     let quantity = l.quantity("quantity")?;
-    let unit_price = match cx.money(&mut l, "unit_price", path("unit_price"))? {
+    let unit_price = match cx.non_negative(&mut l, "unit_price", path("unit_price"))? {
         Some(price) => price,
         // A request may leave a catalog item unpriced: zero tells the shop to take the catalog price.
         None if form != Form::Order => Money::zero(currency),
@@ -498,15 +500,16 @@ fn decode_line(
         "item_total"
     };
     let subtotal = cx
-        .money(&mut l, subtotal_key, path("subtotal"))?
+        .non_negative(&mut l, subtotal_key, path("subtotal"))?
         .unwrap_or(Money::new(
             unit_price.minor.saturating_mul(quantity as i64),
             currency,
         ));
-    let discount_total = cx.money_or_zero(&mut l, "discount_total", path("discount_total"))?;
-    let tax_total = cx.money_or_zero(&mut l, "tax_amount", path("tax_total"))?;
+    let discount_total =
+        cx.non_negative_or_zero(&mut l, "discount_total", path("discount_total"))?;
+    let tax_total = cx.non_negative_or_zero(&mut l, "tax_amount", path("tax_total"))?;
     let total = cx
-        .money(&mut l, "line_total", path("total"))?
+        .non_negative(&mut l, "line_total", path("total"))?
         .unwrap_or(Money::new(subtotal.minor - discount_total.minor, currency));
     let (mut sku, mut bundle_code) = (None, None);
     if let Some(mut other) = l.child("other_info")? {
@@ -565,7 +568,7 @@ fn decode_line(
             .integer("fulfilled_quantity")?
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
-        refunded_total: cx.money_or_zero(&mut l, "refund_total", path("refunded_total"))?,
+        refunded_total: cx.non_negative_or_zero(&mut l, "refund_total", path("refunded_total"))?,
         destination: None,
         image_url: None,
         metadata: JsonMap::new(),
