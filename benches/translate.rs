@@ -9,6 +9,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ordermux::canonical::{Currency, Platform};
 use ordermux::dialects::{self, DecodeOptions, DocumentKind};
 
+// The allocator the gateway ships with (src/main.rs), for the floor and the translations alike: both are mostly
+// allocation, and glibc's malloc, which a bench binary would otherwise get, is not what serves them in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The source order: a 3-line registered-customer Commerce Layer create, rendered in each dialect's request form.
 fn sources() -> Vec<(Platform, Vec<u8>)> {
     let path = concat!(

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::canonical::{Echo, Ext, JsonMap, Platform, PlatformExt, Problem, ProblemKind};
@@ -16,35 +16,6 @@ pub const MAX_STRING_CHARS: usize = 65_536;
 pub const MAX_ARRAY_LEN: usize = 10_000;
 /// Deepest nesting of arrays and objects accepted (reliability.md §2). Real order documents stay under 10.
 pub const MAX_DEPTH: usize = 32;
-
-/// How deep `text` nests arrays and objects, stopping early once past `limit`: a byte scan that skips strings,
-/// so a hostile document is refused before any parser recursion.
-fn nesting_exceeds(text: &str, limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for b in text.bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
 
 /// Parses a document: UTF-8 without BOM, one JSON value, no duplicate keys, nesting ≤ `MAX_DEPTH`.
 pub fn parse_document(bytes: &[u8]) -> Result<Value, Problem> {
@@ -76,24 +47,27 @@ pub fn parse_document(bytes: &[u8]) -> Result<Value, Problem> {
             format!("the document is not UTF-8: {e}"),
         )
     })?;
-    if nesting_exceeds(text, MAX_DEPTH) {
-        return Err(Problem::new(
-            ProblemKind::TooDeep,
-            "",
-            format!("the document nests arrays and objects more than {MAX_DEPTH} deep"),
-        ));
-    }
     let mut de = serde_json::Deserializer::from_str(text);
-    let StrictValue(value) = StrictValue::deserialize(&mut de).map_err(classify_parse_error)?;
+    let value = StrictValue { depth: 0 }
+        .deserialize(&mut de)
+        .map_err(classify_parse_error)?;
     de.end().map_err(classify_parse_error)?;
     Ok(value)
 }
 
+/// How the visitor says a document nests too deep (told apart from serde_json's own errors by this text).
+const TOO_DEEP: &str = "nesting too deep";
+
 fn classify_parse_error(e: serde_json::Error) -> Problem {
     let msg = e.to_string();
-    let kind = if msg.contains("recursion limit") {
-        ProblemKind::TooDeep
-    } else if msg.starts_with("duplicate key") {
+    if msg.starts_with(TOO_DEEP) || msg.contains("recursion limit") {
+        return Problem::new(
+            ProblemKind::TooDeep,
+            "",
+            format!("the document nests arrays and objects more than {MAX_DEPTH} deep"),
+        );
+    }
+    let kind = if msg.starts_with("duplicate key") {
         ProblemKind::DuplicateKey
     } else if msg.contains("lone leading surrogate") || msg.contains("unexpected end of hex escape")
     {
@@ -106,16 +80,38 @@ fn classify_parse_error(e: serde_json::Error) -> Problem {
     Problem::new(kind, "", msg)
 }
 
-/// A `serde_json::Value` that refuses duplicate object keys instead of keeping the last one.
-struct StrictValue(Value);
+/// Parses a `serde_json::Value` that refuses duplicate object keys instead of keeping the last one, and nesting
+/// deeper than `MAX_DEPTH` (counted as it parses: the parser's own recursion stops at 128, so the stack is safe
+/// before this limit is reached, and no separate scan of the bytes is needed).
+#[derive(Clone, Copy)]
+struct StrictValue {
+    /// Arrays and objects around the value.
+    depth: usize,
+}
 
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(StrictVisitor { depth: self.depth })
     }
 }
 
-struct StrictVisitor;
+struct StrictVisitor {
+    depth: usize,
+}
+
+impl StrictVisitor {
+    /// The seed for a member of the array or object being visited.
+    fn inner<E: de::Error>(&self) -> Result<StrictValue, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(TOO_DEEP));
+        }
+        Ok(StrictValue {
+            depth: self.depth + 1,
+        })
+    }
+}
 
 impl<'de> Visitor<'de> for StrictVisitor {
     type Value = Value;
@@ -148,20 +144,29 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.inner()?;
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(StrictValue(v)) = seq.next_element()? {
+        while let Some(v) = seq.next_element_seed(inner)? {
             out.push(v);
         }
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = self.inner()?;
         let mut out = JsonMap::new();
         while let Some(key) = map.next_key::<String>()? {
-            let StrictValue(v) = map.next_value()?;
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
+            let v = map.next_value_seed(inner)?;
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(v);
+                }
+                serde_json::map::Entry::Occupied(seen) => {
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate key {:?}",
+                        seen.key()
+                    )));
+                }
             }
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
@@ -779,5 +784,15 @@ mod depth_tests {
         assert_eq!(err.kind, ProblemKind::TooDeep);
         let brackets_in_strings = format!(r#"{{"a":"{}\"[[{{","b":[1]}}"#, "[".repeat(100));
         assert!(parse_document(brackets_in_strings.as_bytes()).is_ok());
+        // Objects count as arrays do, and the limit holds even when the document breaks off after it.
+        let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+        assert!(parse_document(objects(MAX_DEPTH).as_bytes()).is_ok());
+        let err = parse_document(objects(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.kind, ProblemKind::TooDeep);
+        let broken_off = format!("{}[", "[".repeat(MAX_DEPTH));
+        assert_eq!(
+            parse_document(broken_off.as_bytes()).unwrap_err().kind,
+            ProblemKind::TooDeep
+        );
     }
 }
