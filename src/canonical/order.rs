@@ -54,6 +54,20 @@ pub struct Customer {
     pub ext: Ext,
 }
 
+/// Whether `text` can be an e-mail address: `local@domain`, both parts non-empty, nothing blank or invisible in it,
+/// at most 254 characters (RFC 5321's path limit). Deliberately loose beyond that: the platforms each check more
+/// (BigCommerce: "The field 'email' is invalid"), but what they accept differs, and a customer is found and made by
+/// this address, so text that cannot be one is refused before it becomes a customer.
+pub fn is_email_address(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && text.len() <= 254
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Address {
     pub ids: PlatformIds,
@@ -493,5 +507,35 @@ impl Order {
             });
         }
         gaps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_addresses_need_both_parts_and_nothing_blank() {
+        for ok in [
+            "jane@example.com",
+            "a@b",
+            "\"odd@local\"@example.com",
+            "ünï@example.com",
+        ] {
+            assert!(is_email_address(ok), "{ok}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        for bad in [
+            "",
+            "jane",
+            "@example.com",
+            "jane@",
+            "jane doe@example.com",
+            "jane@example.com ",
+            "jane@exa\tmple.com",
+            long.as_str(),
+        ] {
+            assert!(!is_email_address(bad), "{bad:?}");
+        }
     }
 }

@@ -312,6 +312,20 @@ impl Obj {
         }
     }
 
+    /// `string`, refusing text that cannot be an e-mail address (`is_email_address`). An empty string is kept as
+    /// sent: platforms write one for an order without an address.
+    pub fn email(&mut self, key: &str) -> Result<Option<String>, Problem> {
+        let email = self.string(key)?;
+        match &email {
+            Some(e) if !e.is_empty() && !crate::canonical::is_email_address(e) => Err(self.bad(
+                key,
+                ProblemKind::InvalidField,
+                format!("{e:?} is not an email address"),
+            )),
+            _ => Ok(email),
+        }
+    }
+
     pub fn required_string(&mut self, key: &str) -> Result<String, Problem> {
         self.string(key)?.ok_or_else(|| self.missing(key))
     }

@@ -272,11 +272,39 @@ async fn bad_input_gets_bigcommerce_errors_and_writes_nothing() {
             json!({"product_id": 999_999, "quantity": 1}),
             422,
         ),
+        (
+            "negative price",
+            json!({"name": "x", "quantity": 1, "price_inc_tax": "-1.00", "price_ex_tax": "-1.00"}),
+            422,
+        ),
     ] {
         body["products"] = json!([product]);
         let v = expect(gw.bc(Method::POST, "/orders").json(&body), status).await;
         assert_eq!(v[0]["status"], status, "{what}: {v}");
     }
+    // Refused with the member's pointer: an e-mail address that is none (the customer is found or made by it),
+    // a shipping cost below zero.
+    let v = expect(
+        gw.bc(Method::POST, "/orders")
+            .json(&create_body("jane.doe at example.com")),
+        422,
+    )
+    .await;
+    assert!(
+        v[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("/billing_address/email: ")),
+        "{v}"
+    );
+    let mut negative_shipping = create_body("x@example.com");
+    negative_shipping["shipping_cost_ex_tax"] = json!("-5.00");
+    let v = expect(gw.bc(Method::POST, "/orders").json(&negative_shipping), 422).await;
+    assert!(
+        v[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("/shipping_cost_ex_tax: ")),
+        "{v}"
+    );
     let mut many = create_body("x@example.com");
     many["products"] = Value::Array(vec![json!({"product_id": 111, "quantity": 1}); 501]);
     expect(gw.bc(Method::POST, "/orders").json(&many), 422).await;

@@ -238,7 +238,7 @@ async fn customer(
     email: &str,
 ) -> Result<CustomerRecord, Problem> {
     let email = email.trim();
-    if email.is_empty() || !email.contains('@') || email.chars().any(char::is_whitespace) {
+    if !crate::canonical::is_email_address(email) {
         return Err(Problem::new(
             ProblemKind::InvalidField,
             "/data/attributes/customer_email",

@@ -77,7 +77,7 @@ pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
         postal_code: a.string_or_number("zip")?,
         country_name: a.string("country")?,
         phone: a.string_or_number("phone")?,
-        email: a.string("email")?,
+        email: a.email("email")?,
         ..Default::default()
     };
     addr.country_code = match a.string("country_iso2")? {

@@ -249,7 +249,7 @@ fn decode_document(
     order.external_ref.reference = a.string("reference")?;
     order.external_ref.origin = a.string("reference_origin")?;
     order.language = a.string("language_code")?;
-    order.customer.email = a.string("customer_email")?;
+    order.customer.email = a.email("customer_email")?;
     order.customer.is_guest = a.boolean("guest")?.unwrap_or(false);
     if let Some(Value::Object(m)) = a.peek("metadata") {
         order.metadata = m.clone();
@@ -344,7 +344,7 @@ fn decode_document(
         if let Some((v, ptr)) = included.take(&ty, &cid) {
             let mut r = open_resource(v, ptr, "customers")?;
             r.obj.keep("id", Value::String(cid));
-            if let Some(email) = r.attrs.string("email")? {
+            if let Some(email) = r.attrs.email("email")? {
                 order.customer.email.get_or_insert(email.clone());
                 r.attrs.echo(
                     "email",
@@ -541,7 +541,7 @@ fn decode_address(v: Value, ptr: String, id: String) -> Result<Address, Problem>
         postal_code: a.string("zip_code")?,
         country_code: a.string("country_code")?.unwrap_or_default(),
         phone: a.string("phone")?,
-        email: a.string("email")?,
+        email: a.email("email")?,
         ..Default::default()
     };
     r.obj.keep("id", Value::String(id));

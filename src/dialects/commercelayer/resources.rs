@@ -502,7 +502,7 @@ pub fn decode_address_create(doc: Value) -> Result<Address, Problem> {
         postal_code: attrs.string("zip_code")?,
         country_code: attrs.required_string("country_code")?,
         phone: attrs.string("phone")?,
-        email: attrs.string("email")?,
+        email: attrs.email("email")?,
         ..Default::default()
     };
     if addr.phone.is_none() {

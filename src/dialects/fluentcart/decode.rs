@@ -176,7 +176,7 @@ fn decode_order_object(o: &mut Obj, options: &DecodeOptions, form: Form) -> Resu
                     fluentcart: c.unsigned("id")?,
                     ..Default::default()
                 },
-                email: c.string("email")?,
+                email: c.email("email")?,
                 first_name: c.string("first_name")?,
                 last_name: c.string("last_name")?,
                 ..Default::default()
@@ -466,7 +466,7 @@ fn decode_address(mut a: Obj) -> Result<Address, Problem> {
     addr.region = a.string("state")?;
     addr.postal_code = a.string_or_number("postcode")?;
     addr.country_code = a.string("country")?.unwrap_or_default();
-    addr.email = a.string("email")?;
+    addr.email = a.email("email")?;
     if let Some(mut meta) = a.child("meta")? {
         if let Some(mut other) = meta.child("other_data")? {
             addr.phone = other.string("phone")?;
