@@ -766,15 +766,7 @@ async fn media_types_conflicts_client_ids_and_missing_records() {
         e["errors"][0]["source"]["pointer"],
         "/data/attributes/unit_amount_cents"
     );
-    let order = expect(
-        gw.cl(
-            &token,
-            Method::GET,
-            &format!("/orders/{id}?include=line_items"),
-        ),
-        200,
-    )
-    .await;
+    let order = gw.cl_order_with_lines(&token, &id).await;
     let lines = order["data"]["relationships"]["line_items"]["data"].as_array();
     assert!(lines.is_none_or(Vec::is_empty), "{order}");
     gw.stop().await;

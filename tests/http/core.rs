@@ -419,15 +419,7 @@ async fn keys_left_in_flight_by_a_stopped_gateway_are_taken_over() {
             "{doc}"
         );
     }
-    let order = expect(
-        gw.cl(
-            &token,
-            Method::GET,
-            &format!("/orders/{draft_id}?include=line_items"),
-        ),
-        200,
-    )
-    .await;
+    let order = gw.cl_order_with_lines(&token, &draft_id).await;
     let metrics = gw
         .http
         .get(gw.url("/metrics"))

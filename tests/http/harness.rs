@@ -229,6 +229,19 @@ impl TestGateway {
             .to_owned()
     }
 
+    /// A Commerce Layer order with its line items included (200 asserted).
+    pub async fn cl_order_with_lines(&self, token: &str, id: &str) -> Value {
+        expect(
+            self.cl(
+                token,
+                reqwest::Method::GET,
+                &format!("/orders/{id}?include=line_items"),
+            ),
+            200,
+        )
+        .await
+    }
+
     /// A Commerce Layer request with JSON:API media types and a bearer token.
     pub fn cl(&self, token: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http

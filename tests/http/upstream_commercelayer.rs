@@ -1183,15 +1183,7 @@ mod gateway {
         .await;
         assert_eq!(f.with(|p| p.lines_of(&up.id)).len(), 1);
 
-        let got = expect(
-            gw.cl(
-                &token,
-                Method::GET,
-                &format!("/orders/{id}?include=line_items"),
-            ),
-            200,
-        )
-        .await;
+        let got = gw.cl_order_with_lines(&token, &id).await;
         assert_eq!(
             got["data"]["attributes"]["total_amount_with_taxes_cents"],
             2500

@@ -121,15 +121,7 @@ async fn a_draft_is_staged_until_placed_then_sent_once_under_the_same_ids() {
     assert_eq!(fake.with(|f| f.order_count()), 1);
 
     // Read back through the upstream, under the same ids, order and line item alike.
-    let got = expect(
-        gw.cl(
-            &token,
-            Method::GET,
-            &format!("/orders/{id}?include=line_items"),
-        ),
-        200,
-    )
-    .await;
+    let got = gw.cl_order_with_lines(&token, &id).await;
     assert_eq!(got["data"]["attributes"]["status"], "placed");
     let line = expect(
         gw.cl(&token, Method::GET, &format!("/line_items/{line_id}")),
