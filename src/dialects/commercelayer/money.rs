@@ -6,7 +6,6 @@ use crate::canonical::money::{parse_decimal, rescale};
 use crate::canonical::{Currency, Decimal, Money, Problem, ProblemKind};
 use crate::dialects::json::{describe, integer_value, Obj};
 use crate::dialects::tables::{self, SymbolPosition};
-use crate::dialects::wire_money::exact_number;
 
 /// Decimal places of Commerce Layer's `*_cents` for `currency`: ISO 4217, with the documented overrides (HUF 0).
 pub fn cents_exponent(currency: Currency) -> u32 {
@@ -28,55 +27,69 @@ fn wire_amount(money: Money, places: u32) -> i64 {
     rescale(money.minor, money.currency.exponent(), places).unwrap_or_else(|r| r)
 }
 
+/// The decimal digits of `n` in `buf`, most significant first.
+fn digits(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let (mut n, mut at) = (n, buf.len());
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// `wire` at `places` decimals as (integer digits, fraction digits), with at least one integer digit (`5` at 2
+/// places is `0` and `05`). Written into `buf`: every triple of every Commerce Layer document goes through here, and
+/// one allocation per amount is what the formatting used to cost several of.
+fn split_digits(wire: i64, places: u32, buf: &mut [u8; 40]) -> (&[u8], &[u8]) {
+    let mut raw = [0u8; 20];
+    let raw = digits(wire.unsigned_abs(), &mut raw);
+    let places = places as usize;
+    let zeros = (places + 1).saturating_sub(raw.len());
+    let total = zeros + raw.len();
+    buf[..zeros].fill(b'0');
+    buf[zeros..total].copy_from_slice(raw);
+    buf[..total].split_at(total - places)
+}
+
 fn format_wire(wire: i64, places: u32, currency: Currency) -> String {
     let fmt = tables::get().commercelayer_formats.get(currency.as_str());
     let (thousands, decimal) = fmt
         .map(|f| (f.thousands.as_str(), f.decimal.as_str()))
         .unwrap_or((",", "."));
-    let digits = wire.unsigned_abs().to_string();
-    // Left-pad so there is at least one integer digit before the fraction.
-    let width = places as usize + 1;
-    let padded = if digits.len() < width {
-        format!("{digits:0>width$}")
-    } else {
-        digits
-    };
-    let (int_part, frac_part) = padded.split_at(padded.len() - places as usize);
-    let mut number = String::with_capacity(padded.len() + 8);
-    for (i, ch) in int_part.char_indices() {
-        if i > 0 && (int_part.len() - i) % 3 == 0 {
-            number.push_str(thousands);
-        }
-        number.push(ch);
-    }
-    if !frac_part.is_empty() {
-        number.push_str(decimal);
-        number.push_str(frac_part);
-    }
-    let mut out = String::with_capacity(number.len() + 8);
+    let mut buf = [0u8; 40];
+    let (int_part, frac_part) = split_digits(wire, places, &mut buf);
+    let symbol = fmt.map_or(currency.as_str(), |f| f.symbol.as_str());
+    let mut out = String::with_capacity(int_part.len() * 2 + frac_part.len() + symbol.len() + 4);
     if wire < 0 {
         out.push('-');
     }
-    match fmt {
-        Some(f) if f.position == SymbolPosition::Before => {
-            out.push_str(&f.symbol);
-            if f.space {
-                out.push(' ');
-            }
-            out.push_str(&number);
-        }
-        Some(f) => {
-            out.push_str(&number);
-            if f.space {
-                out.push(' ');
-            }
-            out.push_str(&f.symbol);
-        }
-        None => {
-            out.push_str(currency.as_str());
+    let before = fmt.is_none_or(|f| f.position == SymbolPosition::Before);
+    // Unknown currencies are written `USD 12.50`.
+    let space = fmt.is_none_or(|f| f.space);
+    if before {
+        out.push_str(symbol);
+        if space {
             out.push(' ');
-            out.push_str(&number);
         }
+    }
+    for (i, d) in int_part.iter().enumerate() {
+        if i > 0 && (int_part.len() - i) % 3 == 0 {
+            out.push_str(thousands);
+        }
+        out.push(char::from(*d));
+    }
+    if !frac_part.is_empty() {
+        out.push_str(decimal);
+        frac_part.iter().for_each(|d| out.push(char::from(*d)));
+    }
+    if !before {
+        if space {
+            out.push(' ');
+        }
+        out.push_str(symbol);
     }
     out
 }
@@ -88,8 +101,24 @@ pub fn float_value(money: Money) -> Value {
 }
 
 fn float_wire(wire: i64, places: u32) -> Value {
-    // Always a JSON number with a fraction, as Commerce Layer writes it (`1500.0`, `12.5`).
-    exact_number(Decimal::new(wire, places), true).unwrap_or(Value::Null)
+    // Always a JSON number with a fraction, as Commerce Layer writes it (`1500.0`, `12.5`): the exact decimal
+    // spelled out, trailing zeros of the fraction dropped, and read as a JSON number (never computed as a float).
+    let mut buf = [0u8; 40];
+    let (int_part, frac_part) = split_digits(wire, places, &mut buf);
+    let frac_part = match frac_part.iter().rposition(|d| *d != b'0') {
+        Some(last) => &frac_part[..=last],
+        None => b"0",
+    };
+    let mut text = String::with_capacity(int_part.len() + frac_part.len() + 2);
+    if wire < 0 {
+        text.push('-');
+    }
+    int_part.iter().for_each(|d| text.push(char::from(*d)));
+    text.push('.');
+    frac_part.iter().for_each(|d| text.push(char::from(*d)));
+    text.parse::<serde_json::Number>()
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// Reads the triple `<stem>_cents` / `<stem>_float` / `formatted_<stem>` (or a custom formatted key). The cents
@@ -212,6 +241,35 @@ mod tests {
         assert_eq!(format_amount(m(12345, "KWD")), "KWD 12.345");
         assert_eq!(format_amount(m(150000, "HUF")), "1 500 Ft");
         assert_eq!(format_amount(m(5, "USD")), "$0.05");
+        assert_eq!(format_amount(m(0, "USD")), "$0.00");
+        assert_eq!(format_amount(m(-123456789, "USD")), "-$1,234,567.89");
+        assert_eq!(
+            format_amount(m(1250, "NZD")),
+            "NZD 12.50",
+            "not in the table"
+        );
+        assert_eq!(
+            format_amount(m(i64::MIN, "JPY")),
+            "-¥9,223,372,036,854,775,808"
+        );
+    }
+
+    #[test]
+    fn floats_are_the_exact_decimal_with_a_fraction() {
+        for (minor, c, float) in [
+            (0, "USD", "0.0"),
+            (-5, "USD", "-0.05"),
+            (1500, "USD", "15.0"),
+            (123456789, "USD", "1234567.89"),
+            (12340, "KWD", "12.34"),
+            (1500, "JPY", "1500.0"),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&float_value(m(minor, c))).unwrap(),
+                float,
+                "{minor} {c}"
+            );
+        }
     }
 
     #[test]
