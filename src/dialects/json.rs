@@ -81,8 +81,8 @@ fn classify_parse_error(e: serde_json::Error) -> Problem {
 }
 
 /// Parses a `serde_json::Value` that refuses duplicate object keys instead of keeping the last one, and nesting
-/// deeper than `MAX_DEPTH` (counted as it parses: the parser's own recursion stops at 128, so the stack is safe
-/// before this limit is reached, and no separate scan of the bytes is needed).
+/// deeper than `MAX_DEPTH`, counted as it parses: the refusal comes 32 levels in, well before serde_json's own
+/// recursion limit (128) that keeps the stack safe, so no separate scan of the bytes is needed first.
 #[derive(Clone, Copy)]
 struct StrictValue {
     /// Arrays and objects around the value.
