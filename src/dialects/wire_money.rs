@@ -257,19 +257,14 @@ pub fn read_decimal(
 /// or total, a discount (a magnitude), a shipping cost, a payment. (Fees stay signed: a negative fee is an
 /// adjustment in the buyer's favour.) Without this, a negative line priced a discount in by the back door, which
 /// BigCommerce refuses ("can't be negative") and the other platforms model as discounts.
+/// The pointer is spelled only for a refusal: this runs for most amounts of every document.
 pub fn refuse_negative(obj: &Obj, key: &str, money: Money) -> Result<Money, Problem> {
-    refuse_negative_at(&obj.pointer(key), money)
-}
-
-/// `refuse_negative` for the amount at `pointer` (its last token names it).
-pub fn refuse_negative_at(pointer: &str, money: Money) -> Result<Money, Problem> {
     if money.minor < 0 {
-        let name = pointer.rsplit('/').next().unwrap_or(pointer);
         return Err(Problem::new(
             ProblemKind::InvalidMoney,
-            pointer,
+            obj.pointer(key),
             format!(
-                "{name} cannot be negative (found {} {})",
+                "{key} cannot be negative (found {} {})",
                 money.to_decimal(),
                 money.currency
             ),
