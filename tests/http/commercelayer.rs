@@ -313,6 +313,27 @@ async fn draft_to_refund_flow_with_catalog_and_custom_items() {
     .await;
     assert_eq!(got["data"]["attributes"]["city"], "Austin");
     let shipping = address(&gw, &token, "Charles").await;
+    // An address with blanks around it is refused as the decoders refuse it in a create, and nothing changes.
+    let e = expect(
+        gw.cl(
+            &token,
+            Method::PATCH,
+            &format!("/orders/{id}?include=customer"),
+        )
+        .json(&json!({"data": {
+            "type": "orders",
+            "attributes": {"customer_email": " ada@example.com "},
+            "id": id
+        }})),
+        422,
+    )
+    .await;
+    assert_eq!(
+        e["errors"][0]["source"]["pointer"],
+        "/data/attributes/customer_email"
+    );
+    let unchanged = expect(gw.cl(&token, Method::GET, &format!("/orders/{id}")), 200).await;
+    assert!(unchanged["data"]["attributes"]["customer_email"].is_null());
     let updated = expect(
         gw.cl(
             &token,

@@ -237,7 +237,6 @@ async fn customer(
     req: &ApiRequest,
     email: &str,
 ) -> Result<CustomerRecord, Problem> {
-    let email = email.trim();
     if !crate::canonical::is_email_address(email) {
         return Err(Problem::new(
             ProblemKind::InvalidField,

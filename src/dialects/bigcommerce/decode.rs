@@ -81,7 +81,25 @@ pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
         ..Default::default()
     };
     addr.country_code = match a.string("country_iso2")? {
-        Some(c) => c,
+        Some(code) => {
+            // Both spelled: a name BigCommerce gives another country contradicts the code, and which of the two
+            // the caller meant cannot be told; a name outside the table (another language's) is kept as sent.
+            if let Some(name) = &addr.country_name {
+                let countries = &tables::get().bigcommerce_countries;
+                if countries.get(&code) != Some(name) {
+                    if let Some((named, _)) = countries.iter().find(|(_, n)| *n == name) {
+                        return Err(Problem::new(
+                            ProblemKind::InvalidField,
+                            a.pointer("country"),
+                            format!(
+                                "{name:?} is the country {named}, but country_iso2 is {code:?}"
+                            ),
+                        ));
+                    }
+                }
+            }
+            code
+        }
         None => {
             // Derive the code from the name when only the name is given; the name stays as sent.
             let by_name = addr.country_name.as_deref().and_then(|name| {

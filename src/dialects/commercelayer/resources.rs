@@ -93,11 +93,24 @@ fn refuse_leftovers(obj: Obj, what: &str) -> Result<(), Problem> {
 
 /// A string member that may be `null` (clears it): `None` absent, `Some(None)` null.
 fn nullable_string(a: &mut Obj, key: &str) -> Result<Option<Option<String>>, Problem> {
+    nullable(a, key, Obj::string)
+}
+
+/// `nullable_string` for an e-mail address, with the decoders' rule (`Obj::email`).
+fn nullable_email(a: &mut Obj, key: &str) -> Result<Option<Option<String>>, Problem> {
+    nullable(a, key, Obj::email)
+}
+
+fn nullable(
+    a: &mut Obj,
+    key: &str,
+    read: fn(&mut Obj, &str) -> Result<Option<String>, Problem>,
+) -> Result<Option<Option<String>>, Problem> {
     if a.peek(key).is_some_and(Value::is_null) {
         a.take(key);
         return Ok(Some(None));
     }
-    Ok(a.string(key)?.map(Some))
+    Ok(read(a, key)?.map(Some))
 }
 
 /// A relationship's linkage to one resource of type `ty`: `None` when not sent, `Some(None)` for `data: null`.
@@ -237,7 +250,7 @@ pub fn decode_order_update(doc: Value) -> Result<OrderUpdate, Problem> {
     } = open_resource_doc(doc, "orders", false)?;
     let mut up = OrderUpdate {
         id,
-        customer_email: nullable_string(&mut attrs, "customer_email")?,
+        customer_email: nullable_email(&mut attrs, "customer_email")?,
         reference: nullable_string(&mut attrs, "reference")?,
         reference_origin: nullable_string(&mut attrs, "reference_origin")?,
         language_code: nullable_string(&mut attrs, "language_code")?,
