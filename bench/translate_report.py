@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the README table from criterion's results of `cargo bench --bench translate`:
+"""Prints the translation table of bench/README.md from criterion's results of `cargo bench --bench translate`:
 pair, orders/s (from the median time per order) and the ratio to the floor (serde_json parse + serialize of the
 same source bytes), measured in the same run."""
 import json
