@@ -103,6 +103,37 @@ impl Address {
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     }
+
+    /// First and last name for a platform that has no single-name field: as given, with a part that is missing
+    /// (or empty) taken from `full_name` when the other part is its end or its start, or `full_name` split at its
+    /// first space when neither is given. A part `full_name` does not bear out stays missing.
+    pub fn name_parts(&self) -> (Option<String>, Option<String>) {
+        fn given(s: &Option<String>) -> Option<&str> {
+            s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        }
+        let owned = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+        match (
+            given(&self.full_name),
+            given(&self.first_name),
+            given(&self.last_name),
+        ) {
+            (Some(full), None, None) => match full.split_once(' ') {
+                Some((first, last)) => (owned(first), owned(last.trim_start())),
+                None => (owned(full), None),
+            },
+            (Some(full), None, Some(last)) => (
+                full.strip_suffix(last).map(str::trim_end).and_then(owned),
+                self.last_name.clone(),
+            ),
+            (Some(full), Some(first), None) => (
+                self.first_name.clone(),
+                full.strip_prefix(first)
+                    .map(str::trim_start)
+                    .and_then(owned),
+            ),
+            _ => (self.first_name.clone(), self.last_name.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -513,6 +544,51 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_parts_come_from_the_full_name_where_it_bears_them_out() {
+        let name = |full: Option<&str>, first: Option<&str>, last: Option<&str>| {
+            Address {
+                full_name: full.map(str::to_owned),
+                first_name: first.map(str::to_owned),
+                last_name: last.map(str::to_owned),
+                ..Address::default()
+            }
+            .name_parts()
+        };
+        let parts = |first: Option<&str>, last: Option<&str>| {
+            (first.map(str::to_owned), last.map(str::to_owned))
+        };
+        let full = Some("Fatima Al-Sabah");
+        assert_eq!(
+            name(full, None, Some("Al-Sabah")),
+            parts(Some("Fatima"), Some("Al-Sabah"))
+        );
+        assert_eq!(
+            name(full, Some("Fatima"), None),
+            parts(Some("Fatima"), Some("Al-Sabah"))
+        );
+        assert_eq!(
+            name(full, Some(""), Some("")),
+            parts(Some("Fatima"), Some("Al-Sabah"))
+        );
+        assert_eq!(
+            name(Some("Ana María de la Cruz"), None, None),
+            parts(Some("Ana"), Some("María de la Cruz"))
+        );
+        assert_eq!(
+            name(Some("Prince"), None, None),
+            parts(Some("Prince"), None)
+        );
+        // Stated parts win; a part the full name does not bear out stays missing.
+        assert_eq!(
+            name(full, Some("F."), Some("Sabah")),
+            parts(Some("F."), Some("Sabah"))
+        );
+        assert_eq!(name(full, None, Some("Smith")), parts(None, Some("Smith")));
+        assert_eq!(name(None, None, Some("Doe")), parts(None, Some("Doe")));
+        assert_eq!(name(Some("  "), None, None), parts(None, None));
+    }
 
     #[test]
     fn email_addresses_need_both_parts_and_nothing_blank() {

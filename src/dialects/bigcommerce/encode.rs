@@ -56,15 +56,9 @@ fn encode_address(a: &Address, with_id: bool) -> JsonMap {
     if with_id {
         w.opt("id", a.ids.bigcommerce);
     }
-    w.opt_str("first_name", &a.first_name);
-    w.opt_str("last_name", &a.last_name);
-    if a.first_name.is_none() && a.last_name.is_none() {
-        if let Some(full) = &a.full_name {
-            let mut parts = full.splitn(2, ' ');
-            w.opt("first_name", parts.next().map(str::to_owned));
-            w.opt("last_name", parts.next().map(str::to_owned));
-        }
-    }
+    let (first, last) = a.name_parts();
+    w.opt("first_name", first);
+    w.opt("last_name", last);
     w.opt_str("company", &a.company);
     w.put("street_1", a.line1.as_str());
     w.opt_str("street_2", &a.line2);

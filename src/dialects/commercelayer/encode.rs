@@ -122,8 +122,9 @@ fn status_attrs(enc: &mut Enc<'_>, attrs: &mut JsonMap, base: &str) {
 
 pub(super) fn address_attrs(a: &Address) -> JsonMap {
     let mut w = ObjWriter::new();
-    w.opt_str("first_name", &a.first_name);
-    w.opt_str("last_name", &a.last_name);
+    let (first, last) = a.name_parts();
+    w.opt("first_name", first);
+    w.opt("last_name", last);
     w.opt_str("company", &a.company);
     w.put("line_1", a.line1.as_str());
     w.opt_str("line_2", &a.line2);
