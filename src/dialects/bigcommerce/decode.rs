@@ -261,8 +261,24 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
         .non_negative(&mut o, "wrapping_cost_inc_tax", "fees/wrapping")?
         .unwrap_or(wrapping_ex);
     // Derived by BigCommerce (total_inc_tax − total_tax): validated here, re-derived by the encoder.
-    cx.non_negative(&mut o, "total_ex_tax", "totals/total_ex_tax")?;
+    let total_ex = cx.non_negative(&mut o, "total_ex_tax", "totals/total_ex_tax")?;
     let total_inc = cx.non_negative(&mut o, "total_inc_tax", "totals/total")?;
+    // The two totals differ by the order's tax, which cannot be negative.
+    let totals_tax = match (total_ex, total_inc) {
+        (Some(ex), Some(inc)) if inc.minor < ex.minor => {
+            return Err(Problem::new(
+                ProblemKind::InvalidMoney,
+                o.pointer("total_inc_tax"),
+                format!(
+                    "total_inc_tax {} is below total_ex_tax {}; a tax cannot be negative",
+                    decimal_4(inc),
+                    decimal_4(ex)
+                ),
+            ))
+        }
+        (Some(ex), Some(inc)) => Some(Money::new(inc.minor - ex.minor, currency)),
+        _ => None,
+    };
     let manual_discount = cx.non_negative_or_zero(&mut o, "discount_amount", "discounts/manual")?;
     let coupon_discount = cx.non_negative(&mut o, "coupon_discount", "totals/coupon_discount")?;
     let refunded = cx.non_negative(&mut o, "refunded_amount", "totals/refunded_total")?;
@@ -270,6 +286,41 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     let stated_ship_tax = cx.non_negative(&mut o, "shipping_cost_tax", "totals/shipping_tax")?;
     let shipping_ex = ship_ex.or(base_ship).unwrap_or(zero);
     let shipping_inc = ship_inc.unwrap_or(shipping_ex);
+    if !as_order {
+        // As for a line: each cost's tax is what its two prices differ by, and a create cannot make it negative.
+        for (inc_key, inc, ex_key, ex) in [
+            (
+                "shipping_cost_inc_tax",
+                shipping_inc,
+                "shipping_cost_ex_tax",
+                shipping_ex,
+            ),
+            (
+                "handling_cost_inc_tax",
+                handling_inc,
+                "handling_cost_ex_tax",
+                handling_ex,
+            ),
+            (
+                "wrapping_cost_inc_tax",
+                wrapping_inc,
+                "wrapping_cost_ex_tax",
+                wrapping_ex,
+            ),
+        ] {
+            if inc.minor < ex.minor {
+                return Err(Problem::new(
+                    ProblemKind::InvalidMoney,
+                    o.pointer(inc_key),
+                    format!(
+                        "{inc_key} {} is below {ex_key} {}; a tax cannot be negative",
+                        decimal_4(inc),
+                        decimal_4(ex)
+                    ),
+                ));
+            }
+        }
+    }
     let lines_sub = Money::new(
         sum_minor(order.line_items.iter().map(|l| &l.subtotal)),
         currency,
@@ -385,7 +436,9 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
         subtotal_ex.or(subtotal_inc)
     }
     .unwrap_or(lines_sub);
-    let tax_total = stated_total_tax.unwrap_or(Money::new(
+    // Without total_tax, the tax is what the order's two totals differ by (BigCommerce's own definition), or,
+    // without them, what its parts add up to.
+    let tax_total = stated_total_tax.or(totals_tax).unwrap_or(Money::new(
         saturating_sum(&[lines_tax, shipping_tax.minor, fee_tax]),
         currency,
     ));

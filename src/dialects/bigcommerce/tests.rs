@@ -86,3 +86,20 @@ fn huge_amounts_are_refused_not_overflowed() {
     assert_eq!(err.kind, ProblemKind::InvalidMoney);
     assert!(err.reason.contains("line_items/0/subtotal"), "{err}");
 }
+
+/// Without `total_tax`, the order's tax is what its two totals differ by, as BigCommerce defines it, not what its
+/// lines' prices add up to (a total_ex_tax rendered from the latter came out below zero); totals whose difference
+/// would be a negative tax are refused.
+#[test]
+fn the_tax_without_total_tax_is_what_the_totals_differ_by() {
+    let mut doc = minimal();
+    doc["total_ex_tax"] = json!("10.0000");
+    doc["total_inc_tax"] = json!("10.5000");
+    let order = decode_create_request(doc.clone(), &usd()).unwrap();
+    assert_eq!(order.totals.tax_total.minor, 50);
+    assert_eq!(order.totals.total.minor, 1050);
+    doc["total_inc_tax"] = json!("9.0000");
+    let refused = decode_create_request(doc, &usd()).unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::InvalidMoney);
+    assert_eq!(refused.pointer, "/total_inc_tax");
+}
