@@ -243,10 +243,19 @@ fn encode_document(order: &Order, as_order: bool) -> Translated<Value> {
     match &order.billing_address {
         Some(a) => {
             let mut map = encode_address(a, false);
-            if !map.contains_key("email") {
-                if let Some(e) = &order.customer.email {
+            match (&a.email, &order.customer.email) {
+                (None, Some(e)) => {
                     map.insert("email".into(), e.clone().into());
                 }
+                // BigCommerce has one e-mail for the buyer, the billing address's.
+                (Some(billing), Some(customer)) if billing != customer && !customer.is_empty() => {
+                    enc.loss(
+                        "/billing_address/email",
+                        LossKind::Unrepresentable,
+                        "BigCommerce carries one e-mail, the billing address's; the customer's differs and is not sent",
+                    );
+                }
+                _ => {}
             }
             billing_zip(&mut map);
             w.put("billing_address", Value::Object(map));

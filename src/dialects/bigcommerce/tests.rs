@@ -103,3 +103,18 @@ fn the_tax_without_total_tax_is_what_the_totals_differ_by() {
     assert_eq!(refused.kind, ProblemKind::InvalidMoney);
     assert_eq!(refused.pointer, "/total_inc_tax");
 }
+
+/// BigCommerce has one buyer e-mail, the billing address's: a customer e-mail that differs from it is a loss.
+#[test]
+fn a_customer_email_other_than_the_billing_addresss_is_a_loss() {
+    let mut order = decode_create_request(minimal(), &usd()).unwrap();
+    order.source = Default::default();
+    let email_lost = |losses: &[crate::dialects::Loss]| {
+        losses.iter().any(|l| l.pointer == "/billing_address/email")
+    };
+    assert!(!email_lost(&encode_create_request(&order).losses));
+    order.customer.email = Some("buyer@example.com".into());
+    let out = encode_create_request(&order);
+    assert_eq!(out.value["billing_address"]["email"], "j@example.com");
+    assert!(email_lost(&out.losses), "{:?}", out.losses);
+}
