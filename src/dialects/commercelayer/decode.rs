@@ -702,9 +702,25 @@ fn decode_line_item(v: Value, ptr: String, id: String, order: &mut Order) -> Res
             r.close(&mut f.ext);
             order.fees.push(f);
         }
-        _ => {
-            // Promotions, discount engine items and gift cards reduce the order.
+        reduction if REDUCTION_ITEM_TYPES.contains(&reduction) => {
+            // Promotions, discount engine items and gift cards reduce the order: their amounts are at most zero.
+            let key = if total.is_some() {
+                "total_amount_cents"
+            } else {
+                "unit_amount_cents"
+            };
             let amount = total.or(unit).unwrap_or(zero);
+            if amount.minor > 0 {
+                return Err(Problem::new(
+                    ProblemKind::InvalidMoney,
+                    a.pointer(key),
+                    format!(
+                        "a {reduction} line reduces the order; its amount cannot be positive (found {} {})",
+                        amount.to_decimal(),
+                        amount.currency
+                    ),
+                ));
+            }
             let mut d = Discount {
                 ids,
                 kind: DiscountKind::Promotion,
@@ -719,6 +735,30 @@ fn decode_line_item(v: Value, ptr: String, id: String, order: &mut Order) -> Res
             r.close(&mut d.ext);
             order.discounts.push(d);
         }
+        other => {
+            return Err(Problem::new(
+                ProblemKind::InvalidField,
+                a.pointer("item_type"),
+                format!(
+                    "unknown item_type {other:?}; a line item is one of skus, bundles, shipments, payment_methods, adjustments, {}",
+                    REDUCTION_ITEM_TYPES.join(", ")
+                ),
+            ))
+        }
     }
     Ok(())
 }
+
+/// The line item types that reduce an order (`resources.json`, `line_items.item_type`).
+const REDUCTION_ITEM_TYPES: &[&str] = &[
+    "gift_cards",
+    "discount_engine_items",
+    "percentage_discount_promotions",
+    "free_shipping_promotions",
+    "buy_x_pay_y_promotions",
+    "free_gift_promotions",
+    "fixed_price_promotions",
+    "external_promotions",
+    "fixed_amount_promotions",
+    "flex_promotions",
+];
