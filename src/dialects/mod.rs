@@ -172,6 +172,13 @@ fn decode_kind(
             format!("the order's {path} is out of range (more than {MAX_TOTAL_MINOR} minor units)"),
         ));
     }
+    // An order object states (or lets the codec derive) its totals; one that comes to less than zero is no order
+    // any platform holds. (A create request's totals are the shop's to work out: it checks them then.)
+    if kind == DocumentKind::Order {
+        if let Some(problem) = order.totals_problem() {
+            return Err(problem);
+        }
+    }
     Ok(order)
 }
 
