@@ -491,8 +491,8 @@ impl Order {
     }
 
     /// Why the order's totals (as `recompute_totals` left them) cannot stand, if they cannot: an amount out of
-    /// range (`out_of_range_amount`), or a total below zero, which no platform holds as an order (discounts larger
-    /// than what they apply to, or lines priced below zero beyond what the rest makes up for).
+    /// range (`out_of_range_amount`), or a line's total or the order's total below zero, which no platform holds
+    /// (discounts larger than what they apply to, or lines priced below zero beyond what the rest makes up for).
     pub fn totals_problem(&self) -> Option<super::Problem> {
         use super::ProblemKind;
         if let Some(path) = self.out_of_range_amount() {
@@ -500,6 +500,24 @@ impl Order {
                 ProblemKind::InvalidMoney,
                 "",
                 format!("the order's {path} is out of range"),
+            ));
+        }
+        if let Some((i, line)) = self
+            .line_items
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.total.minor < 0)
+        {
+            return Some(super::Problem::new(
+                ProblemKind::InvalidMoney,
+                "",
+                format!(
+                    "line {} ({}) comes to {} {}; a line's total cannot be below zero (is its discount larger than the line?)",
+                    i + 1,
+                    line.name,
+                    line.total.to_decimal(),
+                    line.total.currency
+                ),
             ));
         }
         let total = &self.totals.total;

@@ -112,5 +112,22 @@ mod tests {
         let problem = order.totals_problem().unwrap();
         assert_eq!(problem.kind, ProblemKind::InvalidMoney);
         assert!(problem.reason.contains("-9.50 USD"), "{}", problem.reason);
+
+        // A line discount beyond its line: the line's total would be below zero, even where the order's is not.
+        order.discounts.clear();
+        order.line_items[0].discount_total = m(5000);
+        order.shipping_lines.push(ShippingLine {
+            ids: Default::default(),
+            method: None,
+            amount: m(9000),
+            tax: m(0),
+            destination: None,
+            ext: Default::default(),
+        });
+        order.recompute_totals();
+        assert!(order.totals.total.minor >= 0);
+        let problem = order.totals_problem().unwrap();
+        assert!(problem.reason.contains("line 1"), "{}", problem.reason);
+        assert!(problem.reason.contains("-9.50 USD"), "{}", problem.reason);
     }
 }
