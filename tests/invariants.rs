@@ -1,92 +1,11 @@
 //! Cross-dialect invariants: after A → B → canonical the order still has the same currency, total, items (SKU,
 //! quantity, unit price), customer e-mail and addresses — except where B reported that it could not carry them.
 
-use ordermux::canonical::{Address, LineItem, Order, Platform};
+use ordermux::canonical::{Address, Order, Platform};
 use ordermux::dialects::{self, DocumentKind, LossKind};
 
+use crate::oracle::check;
 use crate::support::*;
-
-/// Net price of one unit, so that tax-inclusive and tax-exclusive renderings compare.
-fn net_unit(line: &LineItem, tax_included: bool) -> Option<i64> {
-    if !tax_included {
-        return Some(line.unit_price.minor);
-    }
-    let q = line.quantity as i64;
-    (line.tax_total.minor % q == 0).then(|| line.unit_price.minor - line.tax_total.minor / q)
-}
-
-fn address_key(a: &Address) -> (String, String, Option<String>, String, Option<String>) {
-    (
-        a.line1.clone(),
-        a.city.clone(),
-        a.postal_code.clone(),
-        a.country_code.clone(),
-        a.display_name(),
-    )
-}
-
-fn check(
-    src: &Order,
-    back: &Order,
-    target: Platform,
-    form: DocumentKind,
-    losses: &[dialects::Loss],
-    what: &str,
-) {
-    let lost = |prefix: &str| losses.iter().any(|l| l.pointer.contains(prefix));
-    let precision_lost =
-        losses.iter().any(|l| l.kind == LossKind::Precision) || !src.sub_minor_amounts.is_empty();
-    assert_eq!(back.currency, src.currency, "{what}: currency");
-    assert_eq!(
-        back.line_items.len(),
-        src.line_items.len(),
-        "{what}: line count"
-    );
-    for (i, (a, b)) in src.line_items.iter().zip(&back.line_items).enumerate() {
-        assert_eq!(a.quantity, b.quantity, "{what}: line {i} quantity");
-        if a.product.sku.is_some() {
-            assert_eq!(a.product.sku, b.product.sku, "{what}: line {i} sku");
-        }
-        if !precision_lost && !lost("tax_behavior") && !lost("tax_included") {
-            let (na, nb) = (
-                net_unit(a, src.tax_included),
-                net_unit(b, back.tax_included),
-            );
-            if let (Some(na), Some(nb)) = (na, nb) {
-                assert_eq!(na, nb, "{what}: line {i} net unit price");
-            }
-        }
-    }
-    // Commerce Layer computes totals itself: its create document states none.
-    let carries_totals = !(target == Platform::CommerceLayer && form == DocumentKind::Request);
-    if carries_totals && !precision_lost {
-        assert_eq!(back.totals.total, src.totals.total, "{what}: total");
-    }
-    if src.customer.email.is_some() {
-        assert_eq!(
-            back.customer.email, src.customer.email,
-            "{what}: customer email"
-        );
-    }
-    if let Some(a) = &src.billing_address {
-        if !lost("billing_address") {
-            let b = back
-                .billing_address
-                .as_ref()
-                .unwrap_or_else(|| panic!("{what}: billing address dropped without a loss"));
-            assert_eq!(address_key(a), address_key(b), "{what}: billing address");
-        }
-    }
-    if let Some(a) = src.shipping_destinations.first() {
-        if !lost("shipping_address") {
-            let b = back
-                .shipping_destinations
-                .first()
-                .unwrap_or_else(|| panic!("{what}: shipping address dropped without a loss"));
-            assert_eq!(address_key(a), address_key(b), "{what}: shipping address");
-        }
-    }
-}
 
 #[test]
 fn a_to_b_to_canonical_keeps_what_matters() {

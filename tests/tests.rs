@@ -1,5 +1,6 @@
 //! The single integration test binary (see Cargo.toml `autotests = false`).
 
+mod oracle;
 mod support;
 
 #[allow(dead_code)]
