@@ -491,8 +491,9 @@ impl Order {
     }
 
     /// Why the order's totals (as `recompute_totals` left them) cannot stand, if they cannot: an amount out of
-    /// range (`out_of_range_amount`), or a line's total or the order's total below zero, which no platform holds
-    /// (discounts larger than what they apply to, or lines priced below zero beyond what the rest makes up for).
+    /// range (`out_of_range_amount`), a line's total or the order's total below zero, which no platform holds
+    /// (discounts larger than what they apply to, or lines priced below zero beyond what the rest makes up for),
+    /// or, where prices include their tax, a part taxed more than its price (`tax_beyond_price`).
     pub fn totals_problem(&self) -> Option<super::Problem> {
         use super::ProblemKind;
         if let Some(path) = self.out_of_range_amount() {
@@ -520,6 +521,9 @@ impl Order {
                 ),
             ));
         }
+        if let Some(problem) = self.tax_beyond_price() {
+            return Some(problem);
+        }
         let total = &self.totals.total;
         (total.minor < 0).then(|| {
             super::Problem::new(
@@ -532,6 +536,48 @@ impl Order {
                 ),
             )
         })
+    }
+
+    /// Where prices include their tax, a part whose tax is more than its price (a line, a shipping line, a fee):
+    /// its price without tax, which the dialects that state one render, would be below zero.
+    fn tax_beyond_price(&self) -> Option<super::Problem> {
+        if !self.tax_included {
+            return None;
+        }
+        let lines = self.line_items.iter().enumerate().map(|(i, l)| {
+            (
+                format!("line {} ({})", i + 1, l.name),
+                l.subtotal,
+                l.tax_total,
+            )
+        });
+        let shipping = self
+            .shipping_lines
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("shipping line {}", i + 1), s.amount, s.tax));
+        let fees = self
+            .fees
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (format!("fee {}", i + 1), f.amount, f.tax));
+        lines
+            .chain(shipping)
+            .chain(fees)
+            .find(|(_, price, tax)| tax.minor.unsigned_abs() > price.minor.unsigned_abs())
+            .map(|(what, price, tax)| {
+                super::Problem::new(
+                    super::ProblemKind::InvalidMoney,
+                    "",
+                    format!(
+                        "{what}: its tax ({} {}) is more than its price including tax ({} {})",
+                        tax.to_decimal(),
+                        tax.currency,
+                        price.to_decimal(),
+                        price.currency
+                    ),
+                )
+            })
     }
 
     /// Checks the accounting identity: subtotal = Σ line subtotals, and
