@@ -493,7 +493,8 @@ impl Order {
     /// Why the order's totals (as `recompute_totals` left them) cannot stand, if they cannot: an amount out of
     /// range (`out_of_range_amount`), a line's total or the order's total below zero, which no platform holds
     /// (discounts larger than what they apply to, or lines priced below zero beyond what the rest makes up for),
-    /// or, where prices include their tax, a part taxed more than its price (`tax_beyond_price`).
+    /// the order's tax below zero, or, where prices include their tax, a part taxed more than its price
+    /// (`tax_beyond_price`).
     pub fn totals_problem(&self) -> Option<super::Problem> {
         use super::ProblemKind;
         if let Some(path) = self.out_of_range_amount() {
@@ -521,6 +522,18 @@ impl Order {
                 ),
             ));
         }
+        let tax = &self.totals.tax_total;
+        if tax.minor < 0 {
+            return Some(super::Problem::new(
+                ProblemKind::InvalidMoney,
+                "",
+                format!(
+                    "the order's tax comes to {} {}; an order's tax cannot be below zero (is a fee taxed against the sign of its cost?)",
+                    tax.to_decimal(),
+                    tax.currency
+                ),
+            ));
+        }
         if let Some(problem) = self.tax_beyond_price() {
             return Some(problem);
         }
@@ -538,7 +551,8 @@ impl Order {
         })
     }
 
-    /// Where prices include their tax, a part whose tax is more than its price (a line, a shipping line, a fee):
+    /// Where prices include their tax, a part whose tax is more than its price (a line, a shipping line, the
+    /// shipping as a whole, a fee):
     /// its price without tax, which the dialects that state one render, would be below zero.
     fn tax_beyond_price(&self) -> Option<super::Problem> {
         if !self.tax_included {
@@ -561,8 +575,14 @@ impl Order {
             .iter()
             .enumerate()
             .map(|(i, f)| (format!("fee {}", i + 1), f.amount, f.tax));
+        let shipping_total = std::iter::once((
+            "the order's shipping".to_owned(),
+            self.totals.shipping_total,
+            self.totals.shipping_tax,
+        ));
         lines
             .chain(shipping)
+            .chain(shipping_total)
             .chain(fees)
             .find(|(_, price, tax)| tax.minor.unsigned_abs() > price.minor.unsigned_abs())
             .map(|(what, price, tax)| {
@@ -608,6 +628,47 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Taxes that would render a negative amount somewhere: the order's tax below zero (a fee taxed against its
+    /// sign), and, with prices including tax, shipping taxed beyond its price.
+    #[test]
+    fn taxes_below_zero_or_beyond_a_tax_inclusive_price_are_refused() {
+        let eur = Currency::parse("EUR").unwrap();
+        let m = |minor| Money::new(minor, eur);
+        let mut order = Order::empty(eur);
+        order.fees.push(Fee {
+            ids: PlatformIds::default(),
+            kind: FeeKind::Custom,
+            name: None,
+            amount: m(300),
+            tax: m(-1951),
+            ext: Ext::default(),
+        });
+        order.recompute_totals();
+        let problem = order.totals_problem().expect("a negative tax is refused");
+        assert!(
+            problem.reason.contains("tax comes to -19.51 EUR"),
+            "{}",
+            problem.reason
+        );
+
+        order.fees[0].tax = m(50);
+        order.recompute_totals();
+        assert_eq!(order.totals_problem(), None);
+
+        order.tax_included = true;
+        order.totals.shipping_total = m(0);
+        order.totals.shipping_tax = m(317);
+        order.totals.tax_total = m(317);
+        let problem = order
+            .totals_problem()
+            .expect("shipping taxed beyond its price");
+        assert!(
+            problem.reason.contains("the order's shipping"),
+            "{}",
+            problem.reason
+        );
+    }
 
     #[test]
     fn name_parts_come_from_the_full_name_where_it_bears_them_out() {
