@@ -493,8 +493,8 @@ impl Order {
     /// Why the order's totals (as `recompute_totals` left them) cannot stand, if they cannot: an amount out of
     /// range (`out_of_range_amount`), a line's total or the order's total below zero, which no platform holds
     /// (discounts larger than what they apply to, or lines priced below zero beyond what the rest makes up for),
-    /// the order's tax below zero, or, where prices include their tax, a part taxed more than its price
-    /// (`tax_beyond_price`).
+    /// the order's tax below zero or above its total, or, where prices include their tax, a part taxed more than
+    /// its price (`tax_beyond_price`).
     pub fn totals_problem(&self) -> Option<super::Problem> {
         use super::ProblemKind;
         if let Some(path) = self.out_of_range_amount() {
@@ -538,6 +538,21 @@ impl Order {
             return Some(problem);
         }
         let total = &self.totals.total;
+        // The tax is part of the total whether prices include it or not; a total without tax (which BigCommerce
+        // states) would be below zero.
+        if tax.minor > total.minor && total.minor >= 0 {
+            return Some(super::Problem::new(
+                ProblemKind::InvalidMoney,
+                "",
+                format!(
+                    "the order's tax ({} {}) is more than its total ({} {}); is a discount larger than what it applies to before tax?",
+                    tax.to_decimal(),
+                    tax.currency,
+                    total.to_decimal(),
+                    total.currency
+                ),
+            ));
+        }
         (total.minor < 0).then(|| {
             super::Problem::new(
                 ProblemKind::InvalidMoney,
@@ -552,52 +567,42 @@ impl Order {
     }
 
     /// Where prices include their tax, a part whose tax is more than its price (a line, a shipping line, the
-    /// shipping as a whole, a fee):
-    /// its price without tax, which the dialects that state one render, would be below zero.
+    /// shipping as a whole, a fee): its price without tax, which the dialects that state one render, would be
+    /// below zero.
     fn tax_beyond_price(&self) -> Option<super::Problem> {
         if !self.tax_included {
             return None;
         }
-        let lines = self.line_items.iter().enumerate().map(|(i, l)| {
-            (
-                format!("line {} ({})", i + 1, l.name),
-                l.subtotal,
-                l.tax_total,
-            )
-        });
-        let shipping = self
-            .shipping_lines
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("shipping line {}", i + 1), s.amount, s.tax));
-        let fees = self
-            .fees
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (format!("fee {}", i + 1), f.amount, f.tax));
-        let shipping_total = std::iter::once((
-            "the order's shipping".to_owned(),
-            self.totals.shipping_total,
-            self.totals.shipping_tax,
-        ));
-        lines
+        // (what, its position from 1 or 0 for the order's, price, tax); named only for the refusal.
+        let lines = (self.line_items.iter().enumerate())
+            .map(|(i, l)| ("line", i + 1, l.subtotal, l.tax_total));
+        let shipping = (self.shipping_lines.iter().enumerate())
+            .map(|(i, s)| ("shipping line", i + 1, s.amount, s.tax));
+        let fees = (self.fees.iter().enumerate()).map(|(i, f)| ("fee", i + 1, f.amount, f.tax));
+        let t = &self.totals;
+        let shipping_total =
+            std::iter::once(("the order's shipping", 0, t.shipping_total, t.shipping_tax));
+        let (what, at, price, tax) = lines
             .chain(shipping)
             .chain(shipping_total)
             .chain(fees)
-            .find(|(_, price, tax)| tax.minor.unsigned_abs() > price.minor.unsigned_abs())
-            .map(|(what, price, tax)| {
-                super::Problem::new(
-                    super::ProblemKind::InvalidMoney,
-                    "",
-                    format!(
-                        "{what}: its tax ({} {}) is more than its price including tax ({} {})",
-                        tax.to_decimal(),
-                        tax.currency,
-                        price.to_decimal(),
-                        price.currency
-                    ),
-                )
-            })
+            .find(|(_, _, price, tax)| tax.minor.unsigned_abs() > price.minor.unsigned_abs())?;
+        let named = match (what, at) {
+            ("line", at) => format!("line {at} ({})", self.line_items[at - 1].name),
+            (what, 0) => what.to_owned(),
+            (what, at) => format!("{what} {at}"),
+        };
+        Some(super::Problem::new(
+            super::ProblemKind::InvalidMoney,
+            "",
+            format!(
+                "{named}: its tax ({} {}) is more than its price including tax ({} {})",
+                tax.to_decimal(),
+                tax.currency,
+                price.to_decimal(),
+                price.currency
+            ),
+        ))
     }
 
     /// Checks the accounting identity: subtotal = Σ line subtotals, and
@@ -630,7 +635,7 @@ mod tests {
     use super::*;
 
     /// Taxes that would render a negative amount somewhere: the order's tax below zero (a fee taxed against its
-    /// sign), and, with prices including tax, shipping taxed beyond its price.
+    /// sign) or above its total, and, with prices including tax, shipping taxed beyond its price.
     #[test]
     fn taxes_below_zero_or_beyond_a_tax_inclusive_price_are_refused() {
         let eur = Currency::parse("EUR").unwrap();
@@ -655,6 +660,26 @@ mod tests {
         order.fees[0].tax = m(50);
         order.recompute_totals();
         assert_eq!(order.totals_problem(), None);
+
+        // A discount beyond the amount before tax leaves a total smaller than the tax in it.
+        order.discounts.push(Discount {
+            ids: PlatformIds::default(),
+            kind: DiscountKind::Manual,
+            code: None,
+            label: None,
+            amount: m(320),
+            ext: Ext::default(),
+        });
+        order.recompute_totals();
+        assert_eq!((order.totals.tax_total, order.totals.total), (m(50), m(30)));
+        let problem = order.totals_problem().expect("more tax than total");
+        assert!(
+            problem.reason.contains("more than its total"),
+            "{}",
+            problem.reason
+        );
+        order.discounts.clear();
+        order.recompute_totals();
 
         order.tax_included = true;
         order.totals.shipping_total = m(0);

@@ -61,6 +61,19 @@ fn date(o: &mut Obj, key: &str) -> Result<Option<Timestamp>, Problem> {
     Ok(Some(dt))
 }
 
+/// An amount including tax below the same amount excluding it: the tax they differ by would be negative.
+fn negative_tax(obj: &Obj, (inc_key, inc): (&str, Money), (ex_key, ex): (&str, Money)) -> Problem {
+    Problem::new(
+        ProblemKind::InvalidMoney,
+        obj.pointer(inc_key),
+        format!(
+            "{inc_key} {} is below {ex_key} {}; a tax cannot be negative",
+            decimal_4(inc),
+            decimal_4(ex)
+        ),
+    )
+}
+
 pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
     let mut addr = Address {
         ids: PlatformIds {
@@ -266,14 +279,10 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     // The two totals differ by the order's tax, which cannot be negative.
     let totals_tax = match (total_ex, total_inc) {
         (Some(ex), Some(inc)) if inc.minor < ex.minor => {
-            return Err(Problem::new(
-                ProblemKind::InvalidMoney,
-                o.pointer("total_inc_tax"),
-                format!(
-                    "total_inc_tax {} is below total_ex_tax {}; a tax cannot be negative",
-                    decimal_4(inc),
-                    decimal_4(ex)
-                ),
+            return Err(negative_tax(
+                &o,
+                ("total_inc_tax", inc),
+                ("total_ex_tax", ex),
             ))
         }
         (Some(ex), Some(inc)) => Some(Money::new(inc.minor - ex.minor, currency)),
@@ -309,15 +318,7 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
             ),
         ] {
             if inc.minor < ex.minor {
-                return Err(Problem::new(
-                    ProblemKind::InvalidMoney,
-                    o.pointer(inc_key),
-                    format!(
-                        "{inc_key} {} is below {ex_key} {}; a tax cannot be negative",
-                        decimal_4(inc),
-                        decimal_4(ex)
-                    ),
-                ));
+                return Err(negative_tax(&o, (inc_key, inc), (ex_key, ex)));
             }
         }
     }
@@ -568,14 +569,10 @@ fn decode_product(
     }
     if inc.minor < ex.minor && !as_order {
         // The line's tax is what the two prices differ by: a create cannot make it negative.
-        return Err(Problem::new(
-            ProblemKind::InvalidMoney,
-            p.pointer("price_inc_tax"),
-            format!(
-                "price_inc_tax {} is below price_ex_tax {}; a line's tax cannot be negative",
-                decimal_4(inc),
-                decimal_4(ex)
-            ),
+        return Err(negative_tax(
+            &p,
+            ("price_inc_tax", inc),
+            ("price_ex_tax", ex),
         ));
     }
     let unit_tax = Money::new(inc.minor - ex.minor, currency);
