@@ -567,8 +567,8 @@ impl Order {
     }
 
     /// Where prices include their tax, a part whose tax is more than its price (a line, a shipping line, the
-    /// shipping as a whole, a fee): its price without tax, which the dialects that state one render, would be
-    /// below zero.
+    /// subtotal or the shipping as a whole, a fee): its price without tax, which the dialects that state one
+    /// render, would be below zero.
     fn tax_beyond_price(&self) -> Option<super::Problem> {
         if !self.tax_included {
             return None;
@@ -580,11 +580,17 @@ impl Order {
             .map(|(i, s)| ("shipping line", i + 1, s.amount, s.tax));
         let fees = (self.fees.iter().enumerate()).map(|(i, f)| ("fee", i + 1, f.amount, f.tax));
         let t = &self.totals;
-        let shipping_total =
-            std::iter::once(("the order's shipping", 0, t.shipping_total, t.shipping_tax));
+        let lines_tax = Money::new(
+            super::money::sum_minor(self.line_items.iter().map(|l| &l.tax_total)),
+            self.currency,
+        );
+        let order_parts = [
+            ("the order's subtotal", 0, t.subtotal, lines_tax),
+            ("the order's shipping", 0, t.shipping_total, t.shipping_tax),
+        ];
         let (what, at, price, tax) = lines
             .chain(shipping)
-            .chain(shipping_total)
+            .chain(order_parts)
             .chain(fees)
             .find(|(_, _, price, tax)| tax.minor.unsigned_abs() > price.minor.unsigned_abs())?;
         let named = match (what, at) {
