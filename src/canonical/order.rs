@@ -496,14 +496,20 @@ impl Order {
     /// the order's tax below zero or above its total, or, where prices include their tax, a part taxed more than
     /// its price (`tax_beyond_price`).
     pub fn totals_problem(&self) -> Option<super::Problem> {
-        use super::ProblemKind;
         if let Some(path) = self.out_of_range_amount() {
             return Some(super::Problem::new(
-                ProblemKind::InvalidMoney,
+                super::ProblemKind::InvalidMoney,
                 "",
                 format!("the order's {path} is out of range"),
             ));
         }
+        self.amounts_problem()
+    }
+
+    /// `totals_problem` for an order whose amounts are known to be in range: the parts and totals that come to
+    /// less than zero, or tax beyond what it is part of.
+    pub fn amounts_problem(&self) -> Option<super::Problem> {
+        use super::ProblemKind;
         if let Some((i, line)) = self
             .line_items
             .iter()

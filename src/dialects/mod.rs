@@ -173,9 +173,10 @@ fn decode_kind(
         ));
     }
     // An order object states (or lets the codec derive) its totals; one that comes to less than zero is no order
-    // any platform holds. (A create request's totals are the shop's to work out: it checks them then.)
+    // any platform holds. (A create request's totals are the shop's to work out: it checks them then.) The range
+    // was checked just above.
     if kind == DocumentKind::Order {
-        if let Some(problem) = order.totals_problem() {
+        if let Some(problem) = order.amounts_problem() {
             return Err(problem);
         }
     }

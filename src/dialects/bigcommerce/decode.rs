@@ -74,6 +74,15 @@ fn negative_tax(obj: &Obj, (inc_key, inc): (&str, Money), (ex_key, ex): (&str, M
     )
 }
 
+/// The code of the country BigCommerce calls `name`, if it calls one so.
+fn country_of_name(name: &str) -> Option<String> {
+    tables::get()
+        .bigcommerce_countries
+        .iter()
+        .find(|(_, n)| n.as_str() == name)
+        .map(|(code, _)| code.clone())
+}
+
 pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
     let mut addr = Address {
         ids: PlatformIds {
@@ -98,9 +107,8 @@ pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
             // Both spelled: a name BigCommerce gives another country contradicts the code, and which of the two
             // the caller meant cannot be told; a name outside the table (another language's) is kept as sent.
             if let Some(name) = &addr.country_name {
-                let countries = &tables::get().bigcommerce_countries;
-                if countries.get(&code) != Some(name) {
-                    if let Some((named, _)) = countries.iter().find(|(_, n)| *n == name) {
+                if tables::get().bigcommerce_countries.get(&code) != Some(name) {
+                    if let Some(named) = country_of_name(name) {
                         return Err(Problem::new(
                             ProblemKind::InvalidField,
                             a.pointer("country"),
@@ -115,13 +123,7 @@ pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
         }
         None => {
             // Derive the code from the name when only the name is given; the name stays as sent.
-            let by_name = addr.country_name.as_deref().and_then(|name| {
-                tables::get()
-                    .bigcommerce_countries
-                    .iter()
-                    .find(|(_, n)| n.as_str() == name)
-                    .map(|(c, _)| c.clone())
-            });
+            let by_name = addr.country_name.as_deref().and_then(country_of_name);
             if let Some(code) = &by_name {
                 a.echo_absent("country_iso2", Value::String(code.clone()));
             }
