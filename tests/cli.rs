@@ -158,3 +158,28 @@ fn currency_comes_from_the_flag_or_gateway_toml() {
     assert_eq!(code, 2);
     assert!(err.contains("XYZ"));
 }
+
+#[test]
+fn an_order_a_shop_would_refuse_is_rendered_with_a_warning() {
+    // The manual discount is larger than the one line: the order would come to -5.00 USD, which the gateway
+    // answers with 422 on create. The translation still renders it, says so, and fails --strict.
+    let bc = br#"{"billing_address": {"first_name": "A", "last_name": "B", "street_1": "1 Main", "city": "Austin", "zip": "1", "country": "United States", "country_iso2": "US", "email": "a@b.co"}, "discount_amount": "20.00", "products": [{"name": "Tea", "quantity": 1, "price_ex_tax": "15.00", "price_inc_tax": "15.00"}]}"#;
+    let refusal =
+        "warning: /: a shop would refuse this order: the order's total comes to -5.00 USD";
+    let same = ["translate", "--from", "bigcommerce", "--to", "bigcommerce"];
+    for target in ["commercelayer", "bigcommerce"] {
+        let args = ["translate", "--from", "bigcommerce", "--to", target];
+        let (code, out, err) = ordermux(&args, Some(bc));
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.is_empty());
+        assert!(err.contains(refusal), "{target}: {err}");
+    }
+    // BigCommerce to BigCommerce loses nothing, so --strict fails on the refusal alone.
+    let (code, _, _) = ordermux(&[&same[..], &["--strict"]].concat(), Some(bc));
+    assert_eq!(code, 3);
+    // Within the lines, the same order renders without the warning, and passes --strict.
+    let fine = String::from_utf8_lossy(bc).replace("20.00", "5.00");
+    let (code, _, err) = ordermux(&[&same[..], &["--strict"]].concat(), Some(fine.as_bytes()));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("would refuse"), "{err}");
+}

@@ -1,7 +1,8 @@
 //! `ordermux translate`: one document in, the same order in another dialect out.
 //!
 //! Exit codes: 0 translated; 2 invalid input or unreadable file/config (one line on stderr, nothing on stdout);
-//! 3 `--strict` and something was lost (the document is still printed, the losses are on stderr).
+//! 3 `--strict` and something was lost, or the order is one a shop would refuse (the document is still printed,
+//! the losses and the refusal are on stderr).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ pub struct TranslateArgs {
     /// Currency for inputs that carry none (default: gateway.toml [defaults] currency).
     #[arg(long)]
     pub currency: Option<String>,
-    /// Exit with code 3 if the translation loses anything.
+    /// Exit with code 3 if the translation loses anything, or renders an order a shop would refuse.
     #[arg(long)]
     pub strict: bool,
     /// Configuration file (default: ./gateway.toml if present).
@@ -125,8 +126,23 @@ pub fn run(args: &TranslateArgs) -> ExitCode {
     for loss in &out.losses {
         eprintln!("warning: {loss}");
     }
-    if args.strict && !out.losses.is_empty() {
+    let refusal = shop_refusal(&decoded.order);
+    if let Some(reason) = &refusal {
+        eprintln!("warning: /: a shop would refuse this order: {reason}");
+    }
+    if args.strict && (!out.losses.is_empty() || refusal.is_some()) {
         return ExitCode::from(3);
     }
     ExitCode::SUCCESS
+}
+
+/// Why a shop would refuse the order, as stated or as a shop works its totals out from its parts (the gateway
+/// answers such a create with 422): the translation renders it anyway, and says so.
+fn shop_refusal(order: &crate::canonical::Order) -> Option<String> {
+    let mut priced = order.clone();
+    priced.recompute_totals();
+    order
+        .totals_problem()
+        .or_else(|| priced.totals_problem())
+        .map(|problem| problem.reason)
 }
