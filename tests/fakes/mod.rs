@@ -126,6 +126,8 @@ pub enum Fault {
     MalformedJson,
     /// Reply 502 with an HTML page (a load balancer's error page); not seen.
     Html,
+    /// Reply `status` with `body` as JSON, whatever its shape; not seen.
+    Reply { status: u16, body: Vec<u8> },
 }
 
 /// A fault with the requests it applies to.
@@ -218,6 +220,11 @@ impl<P: FakePlatform> Fake<P> {
             fault,
             times,
         });
+    }
+
+    /// Drops every queued fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().unwrap().clear();
     }
 
     /// How many queued fault rules are still waiting for a matching request (a rule is taken when its last
@@ -393,6 +400,11 @@ async fn serve_one<P: FakePlatform>(
             status: 502,
             headers: vec![("content-type".into(), "text/html".into())],
             body: b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec(),
+        },
+        Some(Fault::Reply { status, body }) => FakeResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
         },
     };
     record(response.status);

@@ -14,4 +14,5 @@ mod upstream_bigcommerce;
 mod upstream_commercelayer;
 mod upstream_fluentcart;
 mod upstream_gateway;
+mod upstream_shapes;
 mod upstream_staged;

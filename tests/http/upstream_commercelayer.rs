@@ -1116,6 +1116,17 @@ mod gateway {
         (f, gw)
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_shaped_replies_are_errors_in_the_callers_dialect() {
+        let f = fake().await;
+        let mut config = routed("clgw-shapes", f.base_url());
+        config.backends[0].settle = Duration::ZERO;
+        config.backends[0].breaker_failures = 1_000;
+        let gw = TestGateway::start_with(config).await;
+        super::super::upstream_shapes::every_dialect(&gw, &f, || f.with(|p| p.orders.len())).await;
+        gw.stop().await;
+    }
+
     fn only_order(f: &Fake<CommerceLayerFake>) -> FakeOrder {
         let orders: Vec<FakeOrder> = f.with(|p| p.orders.values().cloned().collect());
         assert_eq!(orders.len(), 1, "exactly one order upstream");

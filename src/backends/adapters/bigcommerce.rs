@@ -177,10 +177,12 @@ struct NewOrderId {
     id: u64,
 }
 
-/// A list reply: `Null` is BigCommerce's 204 (an empty list, or past the last page).
+/// A list reply: BigCommerce answers an empty list, or a page past the last, with 204 and no body. Any other
+/// reply without an array is malformed, not empty: taken for the end of a list, it would end a replay's paging
+/// early and leave orders behind.
 fn items(reply: Reply, what: &str) -> Result<Vec<Value>, UpstreamError> {
     match reply.body {
-        Value::Null => Ok(Vec::new()),
+        Value::Null if reply.status == http::StatusCode::NO_CONTENT => Ok(Vec::new()),
         Value::Array(items) => Ok(items),
         _ => Err(UpstreamError::Malformed(format!(
             "{what} is not a JSON array"
@@ -963,6 +965,31 @@ fn update_body(before: &Order, after: &Order) -> Result<(Map<String, Value>, boo
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_a_204_is_an_empty_list() {
+        let reply = |status: u16, body: Value| Reply {
+            status: http::StatusCode::from_u16(status).unwrap(),
+            headers: http::HeaderMap::new(),
+            body,
+        };
+        assert!(items(reply(204, Value::Null), "orders").unwrap().is_empty());
+        assert!(items(reply(200, json!([])), "orders").unwrap().is_empty());
+        assert_eq!(
+            items(reply(200, json!([{"id": 1}])), "orders")
+                .unwrap()
+                .len(),
+            1
+        );
+        // A 200 whose body is `null` or blank (read as `null`) is no list at all.
+        for body in [Value::Null, json!({}), json!("orders")] {
+            let err = items(reply(200, body.clone()), "orders").unwrap_err();
+            assert!(
+                matches!(err, UpstreamError::Malformed(_)),
+                "{body}: {err:?}"
+            );
+        }
+    }
 
     #[test]
     fn reads_bigcommerce_error_arrays() {

@@ -1,0 +1,262 @@
+//! A shop answering with JSON of the wrong shape (a valid document, not the one its API promises) through a
+//! translating route: every caller gets an error in its own dialect, never a panic (500), never the shop's
+//! body, and a create it answered so is never doubled. Each backend's `gateway` module runs `every_dialect`
+//! against its own fake.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::harness::*;
+use crate::fakes::{Fake, FakePlatform, Fault};
+
+/// Text in every wrong-shaped body that has room for it: from a success reply, it must never reach a caller. An
+/// error reply's message is carried on purpose ("upstream up: phone is required"), but never its body.
+const MARKER: &str = "shape-marker";
+
+/// Replies a shop could send that are JSON but not what the call expects, with the status they come with.
+fn wrong_shapes() -> Vec<(u16, Value)> {
+    vec![
+        (200, Value::Null),
+        (200, json!([])),
+        (200, json!({})),
+        (200, json!(MARKER)),
+        (200, json!(42)),
+        (200, json!({"data": null})),
+        (200, json!({"data": MARKER})),
+        (200, json!({"data": [{"id": MARKER}]})),
+        (
+            200,
+            json!({"data": {"id": MARKER, "type": "orders", "attributes": [], "relationships": 5}}),
+        ),
+        (
+            200,
+            json!({"id": MARKER, "status_id": "x", "products": {"url": 5}}),
+        ),
+        (200, json!([{"id": -1, "billing_address": MARKER}])),
+        (201, json!({"order": {"id": MARKER}})),
+        (200, json!({"orders": {"data": MARKER, "total": "x"}})),
+        (
+            200,
+            json!({"success": true, "data": {"order": {"id": 1e300, "total_amount": MARKER}}}),
+        ),
+        (422, json!({"errors": MARKER})),
+        (422, json!([{"status": MARKER}])),
+        (404, json!({"message": 5, "code": [MARKER]})),
+        (400, json!(MARKER)),
+        (409, json!({})),
+    ]
+}
+
+/// A BigCommerce create every backend takes (Commerce Layer wants a phone number on its addresses).
+fn create_body(email: &str) -> Value {
+    let mut body = super::bigcommerce::create_body(email);
+    body["billing_address"]["phone"] = json!("+1 512 555 0100");
+    body["shipping_addresses"][0]["phone"] = json!("+1 512 555 0100");
+    body
+}
+
+/// The three callers.
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    FluentCart,
+    BigCommerce,
+    CommerceLayer,
+}
+
+/// One call a caller makes, in its own dialect.
+struct Call {
+    caller: Caller,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    creates: bool,
+}
+
+fn call(caller: Caller, method: Method, path: String, body: Option<Value>) -> Call {
+    Call {
+        caller,
+        method,
+        path,
+        body,
+        creates: false,
+    }
+}
+
+/// Asserts `body` is the caller's error document for `status`.
+fn assert_error_shape(caller: Caller, status: u16, body: &Value, what: &str) {
+    match caller {
+        Caller::FluentCart => {
+            assert_eq!(body["success"], false, "{what}: {body}");
+            assert!(body["error"]["code"].is_string(), "{what}: {body}");
+            assert!(body["error"]["message"].is_string(), "{what}: {body}");
+        }
+        Caller::BigCommerce => {
+            let first = &body[0];
+            assert_eq!(first["status"], status, "{what}: {body}");
+            assert!(first["message"].is_string(), "{what}: {body}");
+        }
+        Caller::CommerceLayer => {
+            let first = &body["errors"][0];
+            assert_eq!(first["status"], status.to_string(), "{what}: {body}");
+            assert!(first["title"].is_string(), "{what}: {body}");
+        }
+    }
+}
+
+/// Makes one order through a BigCommerce caller, then sends every caller's reads, an update and a create while
+/// the shop's next order call is answered with each wrong shape in turn. `upstream_orders` counts the orders the
+/// shop holds. The backend must allow many failures before its breaker opens, and settle at once.
+pub async fn every_dialect<P: FakePlatform>(
+    gw: &TestGateway,
+    fake: &Fake<P>,
+    upstream_orders: impl Fn() -> usize,
+) {
+    let token = gw.cl_token().await;
+    expect(
+        gw.bc(Method::POST, "/orders")
+            .json(&create_body("shape@example.com")),
+        201,
+    )
+    .await;
+    let fc_list = expect(gw.fc(Method::GET, "/orders?per_page=10"), 200).await;
+    let fc_id = fc_list["orders"]["data"][0]["id"]
+        .as_u64()
+        .expect("FluentCart id");
+    let bc_list = expect(gw.bc(Method::GET, "/orders?limit=10"), 200).await;
+    let bc_id = bc_list[0]["id"].as_u64().expect("BigCommerce id");
+    let cl_list = expect(gw.cl(&token, Method::GET, "/orders"), 200).await;
+    let cl_id = cl_list["data"][0]["id"]
+        .as_str()
+        .expect("Commerce Layer id")
+        .to_owned();
+
+    let calls = |n: usize| {
+        vec![
+            call(
+                Caller::FluentCart,
+                Method::GET,
+                format!("/orders/{fc_id}"),
+                None,
+            ),
+            call(
+                Caller::FluentCart,
+                Method::GET,
+                "/orders?per_page=5".into(),
+                None,
+            ),
+            call(
+                Caller::BigCommerce,
+                Method::GET,
+                format!("/orders/{bc_id}"),
+                None,
+            ),
+            call(
+                Caller::BigCommerce,
+                Method::GET,
+                "/orders?limit=5".into(),
+                None,
+            ),
+            call(
+                Caller::BigCommerce,
+                Method::PUT,
+                format!("/orders/{bc_id}"),
+                Some(json!({"staff_notes": format!("note {n}")})),
+            ),
+            call(
+                Caller::CommerceLayer,
+                Method::GET,
+                format!("/orders/{cl_id}?include=line_items"),
+                None,
+            ),
+            call(Caller::CommerceLayer, Method::GET, "/orders".into(), None),
+            Call {
+                creates: true,
+                ..call(
+                    Caller::BigCommerce,
+                    Method::POST,
+                    "/orders".into(),
+                    Some(create_body(&format!("shape{n}@example.com"))),
+                )
+            },
+        ]
+    };
+    let mut created = 1;
+    for (n, (status, shape)) in wrong_shapes().into_iter().enumerate() {
+        for c in calls(n) {
+            let what = format!(
+                "{:?} {} {} answered {status} {shape}",
+                c.caller, c.method, c.path
+            );
+            fake.fail(
+                None,
+                Some("/orders"),
+                Fault::Reply {
+                    status,
+                    body: serde_json::to_vec(&shape).unwrap(),
+                },
+                1,
+            );
+            let mut request = match c.caller {
+                Caller::FluentCart => gw.fc(c.method.clone(), &c.path),
+                Caller::BigCommerce => gw.bc(c.method.clone(), &c.path),
+                Caller::CommerceLayer => gw.cl(&token, c.method.clone(), &c.path),
+            };
+            if c.creates {
+                request = request.header("idempotency-key", format!("shape-create-{n}"));
+            }
+            if let Some(body) = &c.body {
+                request = request.json(body);
+            }
+            let reply = request.send().await.unwrap();
+            let got = reply.status().as_u16();
+            let text = reply.text().await.unwrap();
+            assert_ne!(got, 500, "{what}: a panic or an internal error: {text}");
+            let raw = serde_json::to_string(&shape).unwrap();
+            if status < 400 {
+                assert!(
+                    !text.contains(MARKER),
+                    "{what}: the shop's data reached the caller: {text}"
+                );
+            } else if raw.len() > 8 {
+                assert!(
+                    !text.contains(&raw),
+                    "{what}: the shop's body reached the caller: {text}"
+                );
+            }
+            // Of the success replies, only `[]` is any call's document (BigCommerce's empty list): the rest are
+            // errors, never taken for an empty result.
+            if status < 400 && shape != json!([]) {
+                assert!(got >= 400, "{what}: answered {got}: {text}");
+            }
+            if got >= 400 {
+                let body: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{what}: {got} is not JSON ({e}): {text}"));
+                assert_error_shape(c.caller, got, &body, &what);
+            } else if c.creates {
+                created += 1;
+            }
+            assert_eq!(
+                fake.faults_left(),
+                0,
+                "{what}: the call never reached the shop"
+            );
+            fake.clear_faults();
+            assert_eq!(upstream_orders(), created, "{what}: orders upstream");
+            if c.creates && got >= 500 {
+                // Whether the create landed was unknown; the caller's retry finds out, and makes it once.
+                let retry = gw
+                    .bc(Method::POST, "/orders")
+                    .header("idempotency-key", format!("shape-create-{n}"))
+                    .json(c.body.as_ref().unwrap());
+                expect(retry, 201).await;
+                created += 1;
+                assert_eq!(
+                    upstream_orders(),
+                    created,
+                    "{what}, retried: orders upstream"
+                );
+            }
+        }
+    }
+    expect(gw.bc(Method::GET, &format!("/orders/{bc_id}")), 200).await;
+}
