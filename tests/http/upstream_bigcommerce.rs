@@ -1058,8 +1058,13 @@ mod gateway {
         let mut config = config("bcgw-shapes", fake.base_url());
         config.backends[0].settle = Duration::ZERO;
         let gw = TestGateway::start_with(config).await;
-        super::super::upstream_shapes::every_dialect(&gw, &fake, || fake.with(|f| f.ids().len()))
-            .await;
+        super::super::upstream_shapes::every_dialect(
+            &gw,
+            &fake,
+            || fake.with(|f| f.ids().len()),
+            &[],
+        )
+        .await;
         gw.stop().await;
     }
 

@@ -227,13 +227,20 @@ fn query_string(pairs: &[(String, String)]) -> String {
     s.finish()
 }
 
-/// The order's `data.id` in a resource document.
-fn resource_id(doc: &Value) -> Result<String, UpstreamError> {
-    doc.get("data")
-        .and_then(|d| d.get("id"))
+/// The `data.id` of a resource document whose `data.type` is `ty`. A reply naming another type, or no id, is
+/// malformed: taken as made, it would have a create go on without the line or address it asked for.
+fn resource_id(doc: &Value, ty: &str) -> Result<String, UpstreamError> {
+    let data = doc.get("data");
+    if data.and_then(|d| d.get("type")).and_then(Value::as_str) != Some(ty) {
+        return Err(malformed(format!(
+            "a resource document whose data is not of type {ty}"
+        )));
+    }
+    data.and_then(|d| d.get("id"))
         .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| malformed("resource document without data.id"))
+        .ok_or_else(|| malformed(format!("a {ty} resource document without data.id")))
 }
 
 fn attr<'a>(resource: &'a Value, name: &str) -> Option<&'a Value> {
@@ -1114,7 +1121,7 @@ impl CommerceLayerAdapter {
                 return self.decode(found.swap_remove(pos));
             }
             if let Some(doc) = found.into_iter().next() {
-                let id = resource_id(&doc)?;
+                let id = resource_id(&doc, "orders")?;
                 journal.record("order_id", json!(id)).await?;
                 progress.order_id = Some(id);
                 self.reconcile(plan, &doc, journal, progress).await?;
@@ -1141,7 +1148,7 @@ impl CommerceLayerAdapter {
                 let reply = self
                     .api(Call::new(Method::POST, "/api/orders").json(body))
                     .await?;
-                let id = resource_id(&reply.body)?;
+                let id = resource_id(&reply.body, "orders")?;
                 journal.record("order_id", json!(id)).await?;
                 progress.order_id = Some(id.clone());
                 progress.wire = reply.body.get("data").map(WireState::of).transpose()?;
@@ -1162,7 +1169,9 @@ impl CommerceLayerAdapter {
             let reply = self
                 .api(Call::new(Method::POST, "/api/line_items").json(body))
                 .await?;
-            progress.line_items.push(resource_id(&reply.body)?);
+            progress
+                .line_items
+                .push(resource_id(&reply.body, "line_items")?);
             journal
                 .record("line_items", json!(progress.line_items))
                 .await?;
@@ -1187,7 +1196,7 @@ impl CommerceLayerAdapter {
                 let reply = self
                     .api(Call::new(Method::POST, "/api/addresses").json(body))
                     .await?;
-                let id = resource_id(&reply.body)?;
+                let id = resource_id(&reply.body, "addresses")?;
                 journal.record(key, json!(id)).await?;
                 *done = Some(id);
             }
@@ -1521,7 +1530,7 @@ impl CommerceLayerAdapter {
                     let reply = self
                         .api(Call::new(Method::POST, "/api/addresses").json(body))
                         .await?;
-                    let address_id = resource_id(&reply.body)?;
+                    let address_id = resource_id(&reply.body, "addresses")?;
                     rels.insert(
                         key.into(),
                         json!({"data": {"type": "addresses", "id": address_id}}),
