@@ -297,8 +297,8 @@ fn decode(doc: Value, options: &DecodeOptions, kind: DocumentKind) -> Result<Ord
     let stated_ship_tax = cx.non_negative(&mut o, "shipping_cost_tax", "totals/shipping_tax")?;
     let shipping_ex = ship_ex.or(base_ship).unwrap_or(zero);
     let shipping_inc = ship_inc.unwrap_or(shipping_ex);
-    if !as_order {
-        // As for a line: each cost's tax is what its two prices differ by, and a create cannot make it negative.
+    {
+        // As for a line: each cost's tax is what its two prices differ by, which cannot be negative.
         for (inc_key, inc, ex_key, ex) in [
             (
                 "shipping_cost_inc_tax",
@@ -569,8 +569,8 @@ fn decode_product(
         p.echo_absent("price_ex_tax", Value::String(decimal_4(ex)));
         p.echo_absent("price_inc_tax", Value::String(decimal_4(inc)));
     }
-    if inc.minor < ex.minor && !as_order {
-        // The line's tax is what the two prices differ by: a create cannot make it negative.
+    if inc.minor < ex.minor {
+        // The line's tax is what the two prices differ by, which cannot be negative.
         return Err(negative_tax(
             &p,
             ("price_inc_tax", inc),
