@@ -485,6 +485,10 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
+/// The longest wait an upstream's headers are believed for: a shop's rate window is seconds long, and a header
+/// claiming more (or a garbled one) must not stop calls to the backend for longer.
+const LONGEST_ADVERTISED_WAIT: Duration = Duration::from_secs(60);
+
 /// How long a 429 asks to wait: BigCommerce's `X-Rate-Limit-Time-Reset-Ms` or `X-Retry-After` (seconds), or the
 /// standard `Retry-After` (seconds).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -493,7 +497,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_millis)
         .or_else(|| num("x-retry-after").map(Duration::from_secs))
         .or_else(|| num("retry-after").map(Duration::from_secs))
-        .map(|d| d.min(Duration::from_secs(60)))
+        .map(|d| d.min(LONGEST_ADVERTISED_WAIT))
 }
 
 /// Keeps the upstream's advertised request budget: once `X-Rate-Limit-Requests-Left` reaches zero, calls wait for
@@ -513,7 +517,8 @@ impl Pacer {
     fn observe(&self, status: StatusCode, headers: &HeaderMap) {
         let num = |name: &str| header_u64(headers, name);
         let left = num("x-rate-limit-requests-left");
-        let reset = num("x-rate-limit-time-reset-ms").map(Duration::from_millis);
+        let reset = num("x-rate-limit-time-reset-ms")
+            .map(|ms| Duration::from_millis(ms).min(LONGEST_ADVERTISED_WAIT));
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match (left, reset) {
             (Some(left), Some(reset)) => {
@@ -689,6 +694,24 @@ mod tests {
         assert_eq!(p.wait_needed(), None);
         let wait = p.wait_needed().expect("budget spent");
         assert!(wait <= Duration::from_secs(5) && wait > Duration::from_secs(4));
+    }
+
+    #[test]
+    fn advertised_waits_are_believed_for_a_minute_at_most() {
+        let p = Pacer::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-requests-left", "0".parse().unwrap());
+        h.insert(
+            "x-rate-limit-time-reset-ms",
+            u64::MAX.to_string().parse().unwrap(),
+        );
+        p.observe(StatusCode::OK, &h);
+        let wait = p.wait_needed().expect("budget spent");
+        assert!(wait <= LONGEST_ADVERTISED_WAIT, "{wait:?}");
+        assert_eq!(retry_after(&h), Some(LONGEST_ADVERTISED_WAIT));
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "86400".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(LONGEST_ADVERTISED_WAIT));
     }
 
     #[test]

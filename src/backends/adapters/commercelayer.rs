@@ -215,6 +215,18 @@ fn read_error(body: &Value) -> Option<(String, Option<String>)> {
     (!messages.is_empty()).then(|| (messages.join("; "), pointer))
 }
 
+/// The longest a token is used before a new one is asked for, whatever `expires_in` says: a reply claiming
+/// years (or more than `Instant` can count) is renewed daily instead.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// When a token asked for at `asked_at`, living `expires_in` seconds, is renewed: while 60 s or a tenth of its life
+/// is left, whichever is less, so no call carries a token that expires on the way.
+fn token_refresh_at(asked_at: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(0)).min(MAX_TOKEN_LIFETIME);
+    let margin = (lifetime / 10).min(Duration::from_secs(60));
+    asked_at + lifetime.saturating_sub(margin)
+}
+
 fn is_status(e: &UpstreamError, code: StatusCode) -> bool {
     matches!(e, UpstreamError::Rejected { status, .. } if *status == code)
 }
@@ -737,22 +749,14 @@ impl CommerceLayerAdapter {
             .body
             .get("access_token")
             .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| malformed("token reply without access_token"))?
+            // A token is sent in a header: one that cannot be (empty, blanks, control characters) is no token.
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| malformed("token reply without a usable access_token"))?
             .to_owned();
-        let lifetime = Duration::from_secs(
-            reply
-                .body
-                .get("expires_in")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-        );
-        // Renewed while 60 s or a tenth of its life is left, whichever is less, so no call carries a token that
-        // expires on the way.
-        let margin = (lifetime / 10).min(Duration::from_secs(60));
+        let expires_in = reply.body.get("expires_in").and_then(Value::as_u64);
         Ok(Token {
             value,
-            refresh_at: asked_at + lifetime.saturating_sub(margin),
+            refresh_at: token_refresh_at(asked_at, expires_in),
         })
     }
 
@@ -2040,6 +2044,24 @@ mod tests {
             order: o,
             payment: p,
             fulfillment: f,
+        }
+    }
+
+    #[test]
+    fn a_token_is_renewed_before_it_expires_and_at_least_daily() {
+        let t0 = Instant::now();
+        let secs = |s: u64| Duration::from_secs(s);
+        // 4 h: renewed a minute before; 5 min: 30 s before (a tenth); no lifetime: at once.
+        assert_eq!(token_refresh_at(t0, Some(14_400)), t0 + secs(14_340));
+        assert_eq!(token_refresh_at(t0, Some(300)), t0 + secs(270));
+        assert_eq!(token_refresh_at(t0, None), t0);
+        // More than a day, up to more than `Instant` can count: a day, less the minute.
+        for huge in [172_800, u64::MAX / 1_000, u64::MAX] {
+            assert_eq!(
+                token_refresh_at(t0, Some(huge)),
+                t0 + secs(86_340),
+                "{huge}"
+            );
         }
     }
 
