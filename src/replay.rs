@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backends::adapters::AdapterContext;
 use crate::backends::upstream::{UpstreamShop, UpstreamShopError};
-use crate::canonical::{Money, OrderFilter, OrderQuery, Platform, SortKey};
+use crate::canonical::{Money, Order, OrderFilter, OrderQuery, Platform, Range, SortKey};
 use crate::config::{BackendKind, Config};
 use crate::dialects::{self, DecodeOptions, DocumentKind, Loss};
 use crate::service::Shop;
@@ -287,7 +287,7 @@ async fn replay_all(
             progress.start(None);
             Reader::Backend {
                 source: backend.as_ref(),
-                page: 1,
+                paging: Paging::first(backend.as_ref()),
                 done: false,
             }
         }
@@ -655,7 +655,7 @@ enum Reader<'a> {
     File(RecordReader),
     Backend {
         source: &'a BackendSource,
-        page: u32,
+        paging: Paging,
         done: bool,
     },
 }
@@ -663,27 +663,133 @@ enum Reader<'a> {
 /// Orders per page read from a backend source.
 const SOURCE_PAGE: u32 = 100;
 
+/// How a backend source is read page after page.
+enum Paging {
+    /// Sources numbered by integers (BigCommerce, FluentCart, and the embedded shop in its FluentCart ids), read in
+    /// id order: each page asks for ids above the last one read, not for the next page number, so an order
+    /// deleted or made while the replay runs cannot shift an unread one past the reader.
+    AfterId {
+        scheme: Platform,
+        after: Option<u64>,
+    },
+    /// Commerce Layer, whose ids are not ordered: page numbers, in creation order. `previous` holds the last
+    /// page's keys, so a source that answers the same page again is caught instead of read forever.
+    Numbered { page: u32, previous: Vec<String> },
+}
+
+impl Paging {
+    fn first(source: &BackendSource) -> Paging {
+        match source.shop.upstream.as_ref().map(|u| u.platform()) {
+            Some(Platform::CommerceLayer) => Paging::Numbered {
+                page: 1,
+                previous: Vec::new(),
+            },
+            Some(scheme) => Paging::AfterId {
+                scheme,
+                after: None,
+            },
+            None => Paging::AfterId {
+                scheme: Platform::FluentCart,
+                after: None,
+            },
+        }
+    }
+
+    /// The next page's query, within `filter`.
+    fn query(&self, filter: &OrderFilter) -> OrderQuery {
+        let mut filter = filter.clone();
+        let page = match self {
+            Paging::AfterId { scheme, after } => {
+                if let Some(after) = after {
+                    let asked = filter
+                        .id_range
+                        .take()
+                        .filter(|(p, _)| p == scheme)
+                        .map(|(_, range)| range)
+                        .unwrap_or_default();
+                    let above = after.saturating_add(1);
+                    filter.id_range = Some((
+                        *scheme,
+                        Range {
+                            min: Some(asked.min.map_or(above, |min| min.max(above))),
+                            max: asked.max,
+                        },
+                    ));
+                }
+                1
+            }
+            Paging::Numbered { page, .. } => *page,
+        };
+        OrderQuery {
+            filter,
+            sort: SortKey::Id,
+            descending: false,
+            page,
+            per_page: SOURCE_PAGE,
+        }
+    }
+
+    /// Moves past `orders`, the page just read; refuses a page that shows the source is not paging.
+    fn advance(&mut self, orders: &[Order], source: &str) -> Result<(), ReplayError> {
+        match self {
+            Paging::AfterId { scheme, after } => {
+                for order in orders {
+                    let id = crate::backends::upstream::platform_id(*scheme, &order.ids.platform)
+                        .and_then(|id| id.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            ReplayError::Source(format!(
+                                "{source} listed an order without its {scheme} id"
+                            ))
+                        })?;
+                    if after.is_some_and(|a| id <= a) {
+                        return Err(ReplayError::Source(format!(
+                            "{source} listed order {id} when asked for ids above {}, so reading on could miss or \
+                             repeat orders; nothing after order {} was read",
+                            after.unwrap_or_default(),
+                            after.unwrap_or_default()
+                        )));
+                    }
+                    *after = Some(id);
+                }
+            }
+            Paging::Numbered { page, previous } => {
+                let keys: Vec<String> = orders
+                    .iter()
+                    .map(|o| o.ids.platform.commercelayer.clone().unwrap_or_default())
+                    .collect();
+                if !keys.is_empty() && keys == *previous {
+                    return Err(ReplayError::Source(format!(
+                        "{source} answered page {page} with the orders of page {}; it does not page, and reading \
+                         on would never end",
+                        *page - 1
+                    )));
+                }
+                *previous = keys;
+                *page += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Reader<'_> {
     async fn next_chunk(&mut self, max: usize, client: &str) -> Result<Vec<Record>, ReplayError> {
         match self {
             Reader::File(r) => r.next_chunk(max),
-            Reader::Backend { source, page, done } => {
+            Reader::Backend {
+                source,
+                paging,
+                done,
+            } => {
                 if *done {
                     return Ok(Vec::new());
                 }
-                let query = OrderQuery {
-                    filter: source.filter.clone(),
-                    sort: SortKey::Id,
-                    descending: false,
-                    page: *page,
-                    per_page: SOURCE_PAGE,
-                };
                 let found = source
                     .shop
-                    .list(client, &query)
+                    .list(client, &paging.query(&source.filter))
                     .await
                     .map_err(|e| ReplayError::Source(e.into_problem("order").message()))?;
-                *page += 1;
+                paging.advance(&found.items, &source.name)?;
                 if found.items.len() < SOURCE_PAGE as usize {
                     *done = true;
                 }
@@ -1065,6 +1171,87 @@ pub fn summary(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn order_numbered(fluentcart: u64) -> Order {
+        let mut order = Order::empty(crate::canonical::Currency::parse("USD").unwrap());
+        order.ids.platform.fluentcart = Some(fluentcart);
+        order
+    }
+
+    #[test]
+    fn integer_sources_are_read_by_ids_above_the_last_one_read() {
+        let mut paging = Paging::AfterId {
+            scheme: Platform::FluentCart,
+            after: None,
+        };
+        let asked = OrderFilter {
+            id_range: Some((
+                Platform::FluentCart,
+                Range {
+                    min: Some(5),
+                    max: Some(500),
+                },
+            )),
+            ..OrderFilter::default()
+        };
+        // The first page is the caller's window as given; later ones start above the last id read.
+        assert_eq!(paging.query(&asked).filter, asked);
+        let page: Vec<Order> = (5..105).map(order_numbered).collect();
+        paging.advance(&page, "shop").unwrap();
+        let next = paging.query(&asked);
+        assert_eq!(next.page, 1);
+        assert_eq!(
+            next.filter.id_range,
+            Some((
+                Platform::FluentCart,
+                Range {
+                    min: Some(105),
+                    max: Some(500)
+                }
+            ))
+        );
+        // A source that ignores the bound is caught, not read on.
+        let err = paging.advance(&[order_numbered(60)], "shop").unwrap_err();
+        assert!(err.to_string().contains("asked for ids above 104"), "{err}");
+        // So is an order without an id in the scheme.
+        let err = paging
+            .advance(
+                &[Order::empty(
+                    crate::canonical::Currency::parse("USD").unwrap(),
+                )],
+                "shop",
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("without its fluentcart id"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_numbered_source_that_repeats_a_page_is_caught() {
+        let mut paging = Paging::Numbered {
+            page: 1,
+            previous: Vec::new(),
+        };
+        let page = |ids: &[&str]| -> Vec<Order> {
+            ids.iter()
+                .map(|id| {
+                    let mut o = order_numbered(1);
+                    o.ids.platform.commercelayer = Some((*id).to_owned());
+                    o
+                })
+                .collect()
+        };
+        paging.advance(&page(&["a", "b"]), "cl").unwrap();
+        assert_eq!(paging.query(&OrderFilter::default()).page, 2);
+        paging.advance(&page(&["c", "d"]), "cl").unwrap();
+        let err = paging.advance(&page(&["c", "d"]), "cl").unwrap_err();
+        assert!(
+            err.to_string().contains("with the orders of page 2"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn identities_come_from_envelopes_order_ids_or_content() {

@@ -885,3 +885,122 @@ async fn notifications_a_killed_run_left_off_are_switched_back_on() {
         );
     }
 }
+
+/// Deletes one order of the source shop the first time a chunk of the replay is done: between two pages.
+struct DeleteAfterFirstPage {
+    source: Shop,
+    order: ordermux::store::ObjectId,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl replay::Progress for DeleteAfterFirstPage {
+    fn start(&self, _total: Option<u64>) {}
+    fn advance(&self, _report: &Report) {
+        if self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(self.source.delete(
+                "demo",
+                &self.order,
+                |_| Ok(()),
+            ))
+        })
+        .expect("the source order is deleted");
+    }
+    fn finish(&self, _report: &Report) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_deleted_from_the_source_mid_run_does_not_make_the_next_page_skip_one() {
+    let fake = Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
+    )
+    .await;
+    // 250 orders in the embedded shop: three pages of the replay's source reads (100 a page).
+    let dir = fresh_dir("replay-keyset");
+    let mut config = config(&dir);
+    bigcommerce_target(&mut config, fake.base_url());
+    let file = bigcommerce_ndjson(&dir, 250);
+    let embedded = replay::target_shop(&config, "embedded", "demo")
+        .await
+        .unwrap();
+    let (seeded, _) = run(
+        &options(&config, "embedded", file.clone(), Platform::BigCommerce),
+        &embedded,
+    )
+    .await;
+    assert_eq!(seeded.created, 250);
+    let first = OrderQuery {
+        filter: OrderFilter::default(),
+        sort: SortKey::Id,
+        descending: false,
+        page: 1,
+        per_page: 1,
+    };
+    let first = embedded.store.list_orders("demo", &first).await.unwrap();
+    let first_id = first.items[0]
+        .ids
+        .platform
+        .fluentcart
+        .expect("a FluentCart id");
+
+    // Embedded → BigCommerce; once the first page is sent, its first order is deleted from the source. Read by
+    // page number, page 2 would then start one order later and that order would never be read.
+    let to_bc = replay::shop_for(&config, &embedded.store, "bc").unwrap();
+    let mut opts = options(&config, "bc", file, Platform::BigCommerce);
+    opts.source = Source::Backend(Box::new(BackendSource {
+        name: "embedded".into(),
+        shop: embedded.clone(),
+        filter: OrderFilter::default(),
+    }));
+    let progress = DeleteAfterFirstPage {
+        source: embedded.clone(),
+        order: ordermux::store::ObjectId::FluentCart(first_id),
+        done: std::sync::atomic::AtomicBool::new(false),
+    };
+    let report = replay::run(&opts, &to_bc, &progress, &mut |_| {})
+        .await
+        .expect("replay runs");
+    assert!(progress.done.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(
+        (report.read, report.created, report.failed),
+        (250, 250, 0),
+        "{report:?}"
+    );
+    assert_eq!(fake.with(|f| f.order_count()), 250);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bigcommerce_source_of_several_pages_is_read_whole_by_its_ids() {
+    let fake = Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
+    )
+    .await;
+    let dir = fresh_dir("replay-bc-pages");
+    let mut config = config(&dir);
+    bigcommerce_target(&mut config, fake.base_url());
+    let file = bigcommerce_ndjson(&dir, 230);
+    let shop = replay::target_shop(&config, "bc", "demo").await.unwrap();
+    let (seeded, _) = run(&options(&config, "bc", file, Platform::BigCommerce), &shop).await;
+    assert_eq!(seeded.created, 230);
+    // Three pages: the second and third ask BigCommerce for ids above the last one read (`min_id`).
+    into_a_fresh_embedded_shop(
+        "replay-bc-pages-2",
+        |c| bigcommerce_target(c, fake.base_url()),
+        "bc",
+        Platform::BigCommerce,
+        230,
+    )
+    .await;
+    let lists: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "GET" && s.path.ends_with("/v2/orders"))
+        .collect();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+}
