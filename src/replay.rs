@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::backends::adapters::AdapterContext;
 use crate::backends::upstream::{UpstreamShop, UpstreamShopError};
-use crate::canonical::{Money, Order, OrderFilter, OrderQuery, Platform, Range, SortKey};
+use crate::canonical::{
+    Money, Order, OrderFilter, OrderQuery, Platform, Range, SortKey, Timestamp,
+};
 use crate::config::{BackendKind, Config};
 use crate::dialects::{self, DecodeOptions, DocumentKind, Loss};
 use crate::service::Shop;
@@ -663,26 +665,29 @@ enum Reader<'a> {
 /// Orders per page read from a backend source.
 const SOURCE_PAGE: u32 = 100;
 
-/// How a backend source is read page after page.
+/// How a backend source is read page after page: never by page number, since an order deleted from the source
+/// while the run lasts would shift an unread one past the reader.
 enum Paging {
     /// Sources numbered by integers (BigCommerce, FluentCart, and the embedded shop in its FluentCart ids), read in
-    /// id order: each page asks for ids above the last one read, not for the next page number, so an order
-    /// deleted or made while the replay runs cannot shift an unread one past the reader.
+    /// id order: each page asks for the ids above the last one read.
     AfterId {
         scheme: Platform,
         after: Option<u64>,
     },
-    /// Commerce Layer, whose ids are not ordered: page numbers, in creation order. `previous` holds the last
-    /// page's keys, so a source that answers the same page again is caught instead of read forever.
-    Numbered { page: u32, previous: Vec<String> },
+    /// Commerce Layer, whose ids are not ordered, read in creation order: each page asks for orders made at or
+    /// after the last creation time read, and drops those of that instant already read (`at_last`).
+    SinceCreated {
+        last: Option<Timestamp>,
+        at_last: HashSet<String>,
+    },
 }
 
 impl Paging {
     fn first(source: &BackendSource) -> Paging {
         match source.shop.upstream.as_ref().map(|u| u.platform()) {
-            Some(Platform::CommerceLayer) => Paging::Numbered {
-                page: 1,
-                previous: Vec::new(),
+            Some(Platform::CommerceLayer) => Paging::SinceCreated {
+                last: None,
+                at_last: HashSet::new(),
             },
             Some(scheme) => Paging::AfterId {
                 scheme,
@@ -698,7 +703,7 @@ impl Paging {
     /// The next page's query, within `filter`.
     fn query(&self, filter: &OrderFilter) -> OrderQuery {
         let mut filter = filter.clone();
-        let page = match self {
+        let sort = match self {
             Paging::AfterId { scheme, after } => {
                 if let Some(after) = after {
                     let asked = filter
@@ -716,24 +721,32 @@ impl Paging {
                         },
                     ));
                 }
-                1
+                SortKey::Id
             }
-            Paging::Numbered { page, .. } => *page,
+            Paging::SinceCreated { last, .. } => {
+                if let Some(last) = last {
+                    filter.created.min =
+                        Some(filter.created.min.map_or(*last, |min| min.max(*last)));
+                }
+                SortKey::CreatedAt
+            }
         };
         OrderQuery {
             filter,
-            sort: SortKey::Id,
+            sort,
             descending: false,
-            page,
+            page: 1,
             per_page: SOURCE_PAGE,
         }
     }
 
-    /// Moves past `orders`, the page just read; refuses a page that shows the source is not paging.
-    fn advance(&mut self, orders: &[Order], source: &str) -> Result<(), ReplayError> {
+    /// Moves past `orders`, the page just read, and returns those not read before; refuses a page that shows the
+    /// source is not keeping to what it was asked.
+    fn advance(&mut self, orders: Vec<Order>, source: &str) -> Result<Vec<Order>, ReplayError> {
+        let full = orders.len() >= SOURCE_PAGE as usize;
         match self {
             Paging::AfterId { scheme, after } => {
-                for order in orders {
+                for order in &orders {
                     let id = crate::backends::upstream::platform_id(*scheme, &order.ids.platform)
                         .and_then(|id| id.parse::<u64>().ok())
                         .ok_or_else(|| {
@@ -741,34 +754,57 @@ impl Paging {
                                 "{source} listed an order without its {scheme} id"
                             ))
                         })?;
-                    if after.is_some_and(|a| id <= a) {
-                        return Err(ReplayError::Source(format!(
-                            "{source} listed order {id} when asked for ids above {}, so reading on could miss or \
-                             repeat orders; nothing after order {} was read",
-                            after.unwrap_or_default(),
-                            after.unwrap_or_default()
-                        )));
+                    if let Some(a) = *after {
+                        if id <= a {
+                            return Err(ReplayError::Source(format!(
+                                "{source} listed order {id} when asked for ids above {a}: reading on could miss \
+                                 or repeat orders, so nothing after order {a} was read"
+                            )));
+                        }
                     }
                     *after = Some(id);
                 }
+                Ok(orders)
             }
-            Paging::Numbered { page, previous } => {
-                let keys: Vec<String> = orders
-                    .iter()
-                    .map(|o| o.ids.platform.commercelayer.clone().unwrap_or_default())
-                    .collect();
-                if !keys.is_empty() && keys == *previous {
+            Paging::SinceCreated { last, at_last } => {
+                let mut fresh = Vec::with_capacity(orders.len());
+                for order in orders {
+                    let id = order.ids.platform.commercelayer.clone().unwrap_or_default();
+                    let Some(created) = order.timestamps.created_at else {
+                        return Err(ReplayError::Source(format!(
+                            "{source} listed order {id} without its creation time"
+                        )));
+                    };
+                    match *last {
+                        Some(l) if created < l => {
+                            return Err(ReplayError::Source(format!(
+                                "{source} listed order {id}, made at {created}, when asked for orders made from {l} \
+                                 on: reading on could miss or repeat orders, so nothing made after {l} was read"
+                            )));
+                        }
+                        Some(l) if created == l => {
+                            if !at_last.insert(id) {
+                                continue;
+                            }
+                        }
+                        _ => {
+                            *last = Some(created);
+                            at_last.clear();
+                            at_last.insert(id);
+                        }
+                    }
+                    fresh.push(order);
+                }
+                if full && fresh.is_empty() {
                     return Err(ReplayError::Source(format!(
-                        "{source} answered page {page} with the orders of page {}; it does not page, and reading \
-                         on would never end",
-                        *page - 1
+                        "{source} has more than {SOURCE_PAGE} orders made at {}, more than one page can hold; \
+                         nothing made after it was read",
+                        last.unwrap_or_default()
                     )));
                 }
-                *previous = keys;
-                *page += 1;
+                Ok(fresh)
             }
         }
-        Ok(())
     }
 }
 
@@ -789,13 +825,12 @@ impl Reader<'_> {
                     .list(client, &paging.query(&source.filter))
                     .await
                     .map_err(|e| ReplayError::Source(e.into_problem("order").message()))?;
-                paging.advance(&found.items, &source.name)?;
                 if found.items.len() < SOURCE_PAGE as usize {
                     *done = true;
                 }
+                let fresh = paging.advance(found.items, &source.name)?;
                 let platform = source.shop.upstream.as_ref().map(|u| u.platform());
-                Ok(found
-                    .items
+                Ok(fresh
                     .into_iter()
                     .map(|order| {
                         let id = match platform {
@@ -1197,7 +1232,7 @@ mod tests {
         // The first page is the caller's window as given; later ones start above the last id read.
         assert_eq!(paging.query(&asked).filter, asked);
         let page: Vec<Order> = (5..105).map(order_numbered).collect();
-        paging.advance(&page, "shop").unwrap();
+        assert_eq!(paging.advance(page, "shop").unwrap().len(), 100);
         let next = paging.query(&asked);
         assert_eq!(next.page, 1);
         assert_eq!(
@@ -1211,12 +1246,14 @@ mod tests {
             ))
         );
         // A source that ignores the bound is caught, not read on.
-        let err = paging.advance(&[order_numbered(60)], "shop").unwrap_err();
+        let err = paging
+            .advance(vec![order_numbered(60)], "shop")
+            .unwrap_err();
         assert!(err.to_string().contains("asked for ids above 104"), "{err}");
         // So is an order without an id in the scheme.
         let err = paging
             .advance(
-                &[Order::empty(
+                vec![Order::empty(
                     crate::canonical::Currency::parse("USD").unwrap(),
                 )],
                 "shop",
@@ -1229,26 +1266,70 @@ mod tests {
     }
 
     #[test]
-    fn a_numbered_source_that_repeats_a_page_is_caught() {
-        let mut paging = Paging::Numbered {
-            page: 1,
-            previous: Vec::new(),
+    fn commerce_layer_sources_are_read_from_the_last_creation_time_on() {
+        let mut paging = Paging::SinceCreated {
+            last: None,
+            at_last: HashSet::new(),
         };
-        let page = |ids: &[&str]| -> Vec<Order> {
-            ids.iter()
-                .map(|id| {
-                    let mut o = order_numbered(1);
-                    o.ids.platform.commercelayer = Some((*id).to_owned());
-                    o
-                })
+        let at = |secs: i64| chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
+        let made = |id: &str, secs: i64| {
+            let mut o = order_numbered(1);
+            o.ids.platform.commercelayer = Some(id.to_owned());
+            o.timestamps.created_at = Some(at(secs));
+            o
+        };
+        let ids = |orders: Vec<Order>| -> Vec<String> {
+            orders
+                .into_iter()
+                .map(|o| o.ids.platform.commercelayer.unwrap())
                 .collect()
         };
-        paging.advance(&page(&["a", "b"]), "cl").unwrap();
-        assert_eq!(paging.query(&OrderFilter::default()).page, 2);
-        paging.advance(&page(&["c", "d"]), "cl").unwrap();
-        let err = paging.advance(&page(&["c", "d"]), "cl").unwrap_err();
+        let kept = paging
+            .advance(vec![made("a", 0), made("b", 5), made("c", 5)], "cl")
+            .unwrap();
+        assert_eq!(ids(kept), ["a", "b", "c"]);
+        // The next page starts at the last instant read, within the caller's window, and drops what it re-reads.
+        let window = OrderFilter {
+            created: Range {
+                min: Some(at(-10)),
+                max: Some(at(100)),
+            },
+            ..OrderFilter::default()
+        };
+        let next = paging.query(&window);
+        assert_eq!((next.page, next.sort), (1, SortKey::CreatedAt));
+        assert_eq!(
+            next.filter.created,
+            Range {
+                min: Some(at(5)),
+                max: Some(at(100))
+            }
+        );
+        let kept = paging
+            .advance(
+                vec![made("b", 5), made("c", 5), made("d", 5), made("e", 9)],
+                "cl",
+            )
+            .unwrap();
+        assert_eq!(ids(kept), ["d", "e"]);
+        // An order made before the bound shows the source ignores it.
+        let err = paging.advance(vec![made("z", 1)], "cl").unwrap_err();
         assert!(
-            err.to_string().contains("with the orders of page 2"),
+            err.to_string().contains("when asked for orders made from"),
+            "{err}"
+        );
+        // A full page of orders all read before (more of one instant than a page holds) cannot be got past.
+        let mut stuck = Paging::SinceCreated {
+            last: None,
+            at_last: HashSet::new(),
+        };
+        let same: Vec<Order> = (0..SOURCE_PAGE)
+            .map(|i| made(&format!("s{i}"), 7))
+            .collect();
+        assert_eq!(stuck.advance(same.clone(), "cl").unwrap().len(), 100);
+        let err = stuck.advance(same, "cl").unwrap_err();
+        assert!(
+            err.to_string().contains("more than 100 orders made at"),
             "{err}"
         );
     }

@@ -1004,3 +1004,36 @@ async fn a_bigcommerce_source_of_several_pages_is_read_whole_by_its_ids() {
         .collect();
     assert_eq!(lists.len(), 3, "{lists:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commercelayer_source_of_several_pages_is_read_whole_by_creation_time() {
+    use crate::fakes::commercelayer::CommerceLayerFake;
+    let fake = Fake::start(CommerceLayerFake::new("cl-id", "cl-secret")).await;
+    let backend = |url: String| Backend {
+        credentials: Credentials {
+            client_id: Some(Credential::new("cl-id")),
+            client_secret: Some(Credential::new("cl-secret")),
+            ..Credentials::default()
+        },
+        markets: [("USD".to_owned(), "mkt_usd".to_owned())].into(),
+        breaker_failures: 1_000,
+        ..Backend::upstream("cl", Platform::CommerceLayer, url)
+    };
+    let dir = fresh_dir("replay-cl-pages");
+    let mut cfg = config(&dir);
+    cfg.backends.push(backend(fake.base_url()));
+    let file = bigcommerce_ndjson(&dir, 230);
+    let shop = replay::target_shop(&cfg, "cl", "demo").await.unwrap();
+    let (seeded, _) = run(&options(&cfg, "cl", file, Platform::BigCommerce), &shop).await;
+    assert_eq!(seeded.created, 230, "{seeded:?}");
+    // Three pages, the second and third from the last creation time read on (orders made in the same
+    // millisecond are told apart by id).
+    into_a_fresh_embedded_shop(
+        "replay-cl-pages-2",
+        |c| c.backends.push(backend(fake.base_url())),
+        "cl",
+        Platform::CommerceLayer,
+        230,
+    )
+    .await;
+}
