@@ -370,13 +370,16 @@ pub struct Connection {
     /// Its own connections to pass-through upstreams, and its peer's address as they forward it.
     pub links: crate::backends::Links,
     metrics: super::metrics::LastRequestMetrics,
+    /// The serving thread's timer, for the deadline on reading a request's body.
+    timer: crate::coarse_timer::CoarseTimer,
 }
 
 impl Connection {
     pub fn new(peer: std::net::SocketAddr, timer: crate::coarse_timer::CoarseTimer) -> Self {
         Connection {
-            links: crate::backends::Links::new(peer.ip(), timer),
+            links: crate::backends::Links::new(peer.ip(), timer.clone()),
             metrics: super::metrics::LastRequestMetrics::default(),
+            timer,
         }
     }
 }
@@ -479,7 +482,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
             };
             // Boxed: the API path's state is large, and keeping it out of line keeps every request's future
             // (moved into hyper's connection state) small for pass-through.
-            Box::pin(api_request(gw, ctx, req, target))
+            Box::pin(api_request(gw, ctx, req, target, &conn.timer))
                 .await
                 .in_dialect(dialect)
         }
@@ -500,7 +503,9 @@ async fn api_request(
     ctx: &ApiContext,
     mut req: Request<Incoming>,
     target: ApiTarget,
+    timer: &crate::coarse_timer::CoarseTimer,
 ) -> Outcome {
+    let started = std::time::Instant::now();
     let ApiTarget {
         dialect,
         root,
@@ -568,10 +573,24 @@ async fn api_request(
         return early(Outcome::new(response, operation.name));
     }
 
-    let body = match read_body(&parts.headers, body, gw.config().server.max_body_bytes).await {
-        Ok(b) => b,
+    // The request's deadline covers its body too: a client trickling one in cannot hold the request open.
+    let deadline = gw.config().server.request_timeout;
+    let read = read_body(&parts.headers, body, gw.config().server.max_body_bytes);
+    let body = match timer.timeout(deadline, read).await {
+        Ok(Ok(b)) => b,
         // Too large, or broken off: the rest of the body is not read either.
-        Err(p) => return fail(&p).closing(),
+        Ok(Err(p)) => return fail(&p).closing(),
+        Err(_) => {
+            let late = Problem::new(
+                ProblemKind::RequestTimeout,
+                "",
+                format!(
+                    "the request body did not arrive within {} ms; nothing was done",
+                    deadline.as_millis()
+                ),
+            );
+            return fail(&late).closing();
+        }
     };
 
     let scheme_host = parts
@@ -611,7 +630,8 @@ async fn api_request(
         taken_over: false,
     };
 
-    let deadline = gw.config().server.request_timeout;
+    // What the body's reading left of the deadline.
+    let left = deadline.saturating_sub(started.elapsed());
     // The work runs in its own task: a timed-out create still finishes and records its response for a retry
     // with the same Idempotency-Key, instead of being cut off half-way. (Made inside the call: a named future
     // would keep a slot in this function's own state, which hyper's connection holds for every request.)
@@ -622,7 +642,7 @@ async fn api_request(
         )
         .in_current_span(),
     );
-    let mut response = match tokio::time::timeout(deadline, task).await {
+    let mut response = match tokio::time::timeout(left, task).await {
         Ok(Ok(response)) => response,
         Ok(Err(join_error)) => {
             tracing::error!(error = %join_error, "request task failed");

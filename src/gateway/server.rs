@@ -152,13 +152,13 @@ async fn serve_with(
     let header_timeout = server.header_read_timeout;
     let grace = server.shutdown_grace;
     let slots = Arc::new(Semaphore::new(max_connections));
-    // Header-read and pass-through deadlines; ticks fine enough for the shortest of them.
+    // Header-read, body-read and pass-through deadlines; ticks fine enough for the shortest of them.
     let shortest = gateway
         .config()
         .backends
         .iter()
         .map(|b| b.timeout)
-        .fold(header_timeout, Duration::min);
+        .fold(header_timeout.min(server.request_timeout), Duration::min);
     let timer = CoarseTimer::new(CoarseTimer::tick_for(shortest));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);

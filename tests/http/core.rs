@@ -613,3 +613,39 @@ async fn malformed_creates_are_refused_in_the_callers_shape_and_write_nothing() 
     expect(gw.http.get(gw.url("/healthz")), 200).await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_within_the_request_deadline_is_a_408_in_the_callers_dialect() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = config(&fresh_dir("slow-body"));
+    config.server.request_timeout = std::time::Duration::from_millis(400);
+    let gw = TestGateway::start_with(config).await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    // The head says 200 bytes; 20 come, then nothing.
+    let head = "POST /stores/demo/v2/orders HTTP/1.1\r\nHost: t\r\nX-Auth-Token: demo-secret\r\n\
+                X-Auth-Client: demo\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(br#"{"billing_address": "#).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut reply = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.read_to_end(&mut reply),
+    )
+    .await
+    .expect("the gateway closes the connection")
+    .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "held for {waited:?}"
+    );
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body[0]["status"], 408, "{body}");
+    // Nothing was written.
+    let list = gw.bc(Method::GET, "/orders").send().await.unwrap();
+    assert_eq!(list.status().as_u16(), 204);
+    gw.stop().await;
+}
