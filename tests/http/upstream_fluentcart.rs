@@ -706,9 +706,50 @@ mod gateway {
             &gw,
             &f,
             || f.with(|p| p.orders.len()),
-            &["/customers"],
+            &["/customers", "/address"],
         )
         .await;
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_status_change_fluentcart_does_not_acknowledge_is_not_reported_done() {
+        let (f, gw) = start("fc-up-gw-ack").await;
+        let created = expect(gw.fc(Method::POST, "/orders").json(&fc_body()), 200).await;
+        let id = created["order_id"].as_u64().expect("order id");
+        let change = || {
+            gw.fc(Method::PUT, &format!("/orders/{id}/statuses")).json(
+                &json!({"action": "change_order_status", "statuses": {"order_status": "processing"}}),
+            )
+        };
+        let before = f.with(|p| p.order(id).unwrap().status);
+        assert_ne!(before, ordermux::canonical::OrderStatus::Processing);
+        // 200s that are no acknowledgement, or name another status than the one asked for.
+        for body in [
+            json!(null),
+            json!({}),
+            json!([]),
+            json!({"message": "Status has been updated", "data": {"new_status": "on-hold"}}),
+        ] {
+            f.fail(
+                Some("PUT"),
+                Some("/statuses"),
+                Fault::Reply {
+                    status: 200,
+                    body: serde_json::to_vec(&body).unwrap(),
+                },
+                1,
+            );
+            let reply = change().send().await.unwrap();
+            assert_eq!(reply.status().as_u16(), 502, "{body}");
+            assert_eq!(f.faults_left(), 0);
+            assert_eq!(f.with(|p| p.order(id).unwrap().status), before, "{body}");
+        }
+        expect(change(), 200).await;
+        assert_eq!(
+            f.with(|p| p.order(id).unwrap().status),
+            ordermux::canonical::OrderStatus::Processing
+        );
         gw.stop().await;
     }
 

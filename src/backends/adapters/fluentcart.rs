@@ -519,6 +519,18 @@ fn upstream_page_size(per_page: u32) -> Option<u32> {
         .filter(|k| per_page / k <= MAX_PAGES_PER_REQUEST)
 }
 
+/// Checks the reply to one of FluentCart's actions (mark-as-paid, statuses, bulk actions): an object with its
+/// `message`, as each of them answers. Anything else is no sign the action was done.
+fn acknowledged(reply: &Value, action: &str) -> Result<(), UpstreamError> {
+    if reply.get("message").is_some_and(Value::is_string) {
+        Ok(())
+    } else {
+        Err(UpstreamError::Malformed(format!(
+            "the reply to {action} is not FluentCart's acknowledgement"
+        )))
+    }
+}
+
 fn u64_of(v: Option<&Value>) -> Option<u64> {
     match v? {
         Value::Number(n) => n.as_u64(),
@@ -680,14 +692,17 @@ impl FluentCartAdapter {
                 format!("/customers/{customer_id}/address?type={kind}"),
             ))
             .await?;
-        if let Some(rows) = reply.get("addresses").and_then(Value::as_array) {
-            if let Some(id) = rows
-                .iter()
-                .find(|row| row_matches(row, address))
-                .and_then(|row| u64_of(row.get("id")))
-            {
-                return Ok(id);
-            }
+        // A reply without the list is not an empty list: taken for one, the address would be made again.
+        let rows = reply
+            .get("addresses")
+            .and_then(Value::as_array)
+            .ok_or_else(|| UpstreamError::Malformed("address list without addresses".to_owned()))?;
+        if let Some(id) = rows
+            .iter()
+            .find(|row| row_matches(row, address))
+            .and_then(|row| u64_of(row.get("id")))
+        {
+            return Ok(id);
         }
         let reply = self
             .send(
@@ -741,7 +756,7 @@ impl FluentCartAdapter {
                 .json(body)
                 .retry(Retry::Safe);
             match self.send(call).await {
-                Ok(_) => {}
+                Ok(reply) => acknowledged(&reply, "mark-as-paid")?,
                 // 423 "Order has already been paid": an earlier try got through.
                 Err(UpstreamError::Rejected { status, .. }) if status.as_u16() == 423 => {}
                 Err(e) => return Err(e),
@@ -757,6 +772,7 @@ impl FluentCartAdapter {
                 .json(body)
                 .retry(Retry::Safe);
             let reply = self.send(call).await?;
+            acknowledged(&reply, "change_payment_status")?;
             if reply
                 .get("failed_order_ids")
                 .and_then(Value::as_array)
@@ -798,7 +814,16 @@ impl FluentCartAdapter {
             .call(Method::PUT, format!("/orders/{id}/statuses"))
             .json(body);
         match self.send(call).await {
-            Ok(_) => Ok(()),
+            Ok(reply) => {
+                acknowledged(&reply, action)?;
+                // The reply names the status the order now has; another than asked is not done.
+                match reply.pointer("/data/new_status").and_then(Value::as_str) {
+                    Some(now) if now != value => Err(UpstreamError::Malformed(format!(
+                        "FluentCart answered {action} with {field} {now:?}, not {value:?}"
+                    ))),
+                    _ => Ok(()),
+                }
+            }
             Err(UpstreamError::Rejected {
                 status, message, ..
             }) if status == StatusCode::BAD_REQUEST && message.contains("same status") => Ok(()),
