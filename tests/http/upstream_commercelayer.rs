@@ -1127,7 +1127,7 @@ mod gateway {
             &gw,
             &f,
             || f.with(|p| p.orders.len()),
-            &["/line_items", "/addresses"],
+            &["/line_items", "/addresses", "/orders/"],
         )
         .await;
         gw.stop().await;

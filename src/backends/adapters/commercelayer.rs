@@ -255,6 +255,19 @@ fn resource_id(doc: &Value, ty: &str) -> Result<String, UpstreamError> {
         .ok_or_else(|| malformed(format!("a {ty} resource document without data.id")))
 }
 
+/// `reply`, if it is the resource document of `ty` `id` that an update of it answers with; otherwise the update is
+/// not known to be done (a 200 with another body let a create go on as if its addresses were linked).
+fn the_resource(reply: Reply, ty: &str, id: &str) -> Result<Reply, UpstreamError> {
+    let answered = resource_id(&reply.body, ty)?;
+    if answered == id {
+        Ok(reply)
+    } else {
+        Err(malformed(format!(
+            "the update of {ty} {id} was answered with {ty} {answered}"
+        )))
+    }
+}
+
 fn attr<'a>(resource: &'a Value, name: &str) -> Option<&'a Value> {
     resource.get("attributes")?.get(name)
 }
@@ -838,10 +851,12 @@ impl CommerceLayerAdapter {
         if let Some(r) = relationships {
             data["relationships"] = r;
         }
-        self.api(
-            Call::new(Method::PATCH, Self::order_path(id, include)).json(json!({"data": data})),
-        )
-        .await
+        let reply = self
+            .api(
+                Call::new(Method::PATCH, Self::order_path(id, include)).json(json!({"data": data})),
+            )
+            .await?;
+        the_resource(reply, "orders", id)
     }
 
     /// `PATCH /api/{collection}/{id}` with `data` as the resource's members besides `type` and `id`.
@@ -855,14 +870,16 @@ impl CommerceLayerAdapter {
         if let (Value::Object(r), Value::Object(members)) = (&mut resource, data) {
             r.extend(members);
         }
-        self.api(
-            Call::new(
-                Method::PATCH,
-                format!("/api/{collection}/{}", encode_segment(id)),
+        let reply = self
+            .api(
+                Call::new(
+                    Method::PATCH,
+                    format!("/api/{collection}/{}", encode_segment(id)),
+                )
+                .json(json!({"data": resource})),
             )
-            .json(json!({"data": resource})),
-        )
-        .await
+            .await?;
+        the_resource(reply, collection, id)
     }
 
     async fn trigger(&self, id: &str, name: &str, include: bool) -> Result<Reply, UpstreamError> {
@@ -1014,6 +1031,7 @@ impl CommerceLayerAdapter {
                         .json(body),
                     )
                     .await?;
+                let set = the_resource(set, "orders", order_id)?;
                 // A configured method the order did not list: its source type comes back with the order.
                 let ty = source_type(&chosen).or_else(|| payment_source_type(&set.body, &chosen));
                 (chosen, ty)
@@ -1041,7 +1059,9 @@ impl CommerceLayerAdapter {
                 )))
             }
         };
-        self.api(Call::new(Method::POST, path).json(body)).await?;
+        let made = self.api(Call::new(Method::POST, path).json(body)).await?;
+        // The path is `/api/<type>`: the reply must be the payment source made.
+        resource_id(&made.body, path.trim_start_matches("/api/"))?;
         Ok(())
     }
 
@@ -1386,7 +1406,9 @@ impl CommerceLayerAdapter {
                 encode_capture_refund(&capture.id, part).map_err(UpstreamError::Unsupported)?;
             let path = format!("/api/captures/{}", encode_segment(&capture.id));
             match self.api(Call::new(Method::PATCH, &path).json(doc)).await {
-                Ok(_) => {}
+                Ok(reply) => {
+                    the_resource(reply, "captures", &capture.id)?;
+                }
                 Err(e) if e.outcome_unknown() => {
                     let reply = self.api(Call::get(&path)).await?;
                     let data = reply.body.get("data").cloned();
@@ -1512,8 +1534,10 @@ impl CommerceLayerAdapter {
                 "attributes": attrs,
                 "relationships": {"order": {"data": {"type": "orders", "id": id}}},
             }});
-            self.api(Call::new(Method::POST, "/api/line_items").json(body))
+            let made = self
+                .api(Call::new(Method::POST, "/api/line_items").json(body))
                 .await?;
+            resource_id(&made.body, "line_items")?;
         }
         let mut rels = Map::new();
         for (key, change) in [
