@@ -36,6 +36,22 @@ fn wrong_shapes() -> Vec<(u16, Value)> {
             json!({"id": MARKER, "status_id": "x", "products": {"url": 5}}),
         ),
         (200, json!([{"id": -1, "billing_address": MARKER}])),
+        // Another order than the one asked for or written, in the platforms' own shapes.
+        (
+            200,
+            json!({"id": 987_654, "status_id": 11, "currency_code": "USD", "customer_message": MARKER,
+                "products": [], "billing_address": {"email": "shape@example.com"}}),
+        ),
+        (
+            200,
+            json!({"data": {"id": "zzOtherOrder", "type": "orders",
+                "attributes": {"status": "placed", "currency_code": "USD", "customer_email": MARKER}}}),
+        ),
+        (
+            200,
+            json!({"order": {"id": 987_654, "status": "processing", "currency": "USD", "note": MARKER,
+                "order_items": []}}),
+        ),
         (201, json!({"order": {"id": MARKER}})),
         (200, json!({"orders": {"data": MARKER, "total": "x"}})),
         (

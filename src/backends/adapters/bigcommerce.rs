@@ -669,6 +669,12 @@ impl BigCommerceAdapter {
         reply: Reply,
         with_fees: bool,
     ) -> Result<Order, UpstreamError> {
+        // The reply is the order written; any other body is no sign the write was done.
+        if reply.body.get("id").and_then(Value::as_u64) != Some(id) {
+            return Err(UpstreamError::Malformed(format!(
+                "the reply to PUT /orders/{id} is not that order"
+            )));
+        }
         if with_fees {
             self.get(&id.to_string()).await
         } else {

@@ -583,11 +583,21 @@ impl FluentCartAdapter {
         Ok(order)
     }
 
-    /// `GET /orders/{id}`, undecoded.
+    /// `GET /orders/{id}`, undecoded: the order envelope, checked to be that order's.
     async fn fetch_raw(&self, id: &str) -> Result<Value, UpstreamError> {
         let id = numeric_id(id)?;
-        self.send(self.call(Method::GET, format!("/orders/{id}")))
-            .await
+        let raw = self
+            .send(self.call(Method::GET, format!("/orders/{id}")))
+            .await?;
+        // Another order's envelope would be served as this one.
+        let answered = u64_of(raw.pointer("/order/id"));
+        if answered.is_none() || answered != id.parse::<u64>().ok() {
+            return Err(UpstreamError::Malformed(format!(
+                "GET /orders/{id} answered {}",
+                answered.map_or("no order".to_owned(), |n| format!("order {n}"))
+            )));
+        }
+        Ok(raw)
     }
 
     async fn fetch(&self, id: &str) -> Result<Order, UpstreamError> {
