@@ -326,6 +326,28 @@ impl Obj {
         }
     }
 
+    /// `string`, for an ISO 3166-1 alpha-2 country code: two letters, read upper-case (a lower-case spelling is
+    /// echoed back to its own dialect). Anything else is refused: rendered into a dialect that states both a
+    /// country's code and its name, it could only contradict itself. An empty string is kept as given.
+    pub fn country_code(&mut self, key: &str) -> Result<Option<String>, Problem> {
+        let Some(code) = self.string(key)? else {
+            return Ok(None);
+        };
+        if code.is_empty() {
+            return Ok(Some(code));
+        }
+        if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(self.bad(
+                key,
+                ProblemKind::InvalidField,
+                format!("{code:?} is not an ISO 3166-1 alpha-2 country code (two letters)"),
+            ));
+        }
+        let upper = code.to_ascii_uppercase();
+        self.echo(key, Value::String(code), Value::String(upper.clone()));
+        Ok(Some(upper))
+    }
+
     pub fn required_string(&mut self, key: &str) -> Result<String, Problem> {
         self.string(key)?.ok_or_else(|| self.missing(key))
     }
@@ -760,6 +782,33 @@ mod tests {
             Value::Object(out),
             json!({"id": "42", "n": null, "keep": [1], "q": 2})
         );
+    }
+
+    #[test]
+    fn country_codes_are_two_letters_read_upper_case_and_written_back_as_spelled() {
+        let mut o = Obj::new(
+            json!({"a": "us", "b": "DE", "c": "", "d": "USA", "e": "U.", "f": "Ü1"}),
+            "/addr",
+        )
+        .unwrap();
+        assert_eq!(o.country_code("a").unwrap().as_deref(), Some("US"));
+        assert_eq!(o.country_code("b").unwrap().as_deref(), Some("DE"));
+        assert_eq!(o.country_code("c").unwrap().as_deref(), Some(""));
+        assert_eq!(o.country_code("absent").unwrap(), None);
+        for key in ["d", "e", "f"] {
+            let err = o.country_code(key).unwrap_err();
+            assert_eq!(err.pointer, format!("/addr/{key}"));
+            assert!(err.reason.contains("alpha-2"), "{}", err.reason);
+        }
+        // Rendered as "US" again, the lower-case spelling comes back.
+        let mut ext = Ext::default();
+        ext.set(Platform::FluentCart, o.finish());
+        let mut out = JsonMap::new();
+        out.insert("a".into(), json!("US"));
+        out.insert("b".into(), json!("DE"));
+        apply_ext(&mut out, &ext, Platform::FluentCart);
+        assert_eq!(out.get("a"), Some(&json!("us")));
+        assert_eq!(out.get("b"), Some(&json!("DE")));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub(super) fn decode_address(mut a: Obj) -> Result<Address, Problem> {
         email: a.email("email")?,
         ..Default::default()
     };
-    addr.country_code = match a.string("country_iso2")? {
+    addr.country_code = match a.country_code("country_iso2")? {
         Some(code) => {
             // Both spelled: a name BigCommerce gives another country contradicts the code, and which of the two
             // the caller meant cannot be told; a name outside the table (another language's) is kept as sent.

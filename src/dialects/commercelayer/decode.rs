@@ -539,7 +539,7 @@ fn decode_address(v: Value, ptr: String, id: String) -> Result<Address, Problem>
         city: a.string("city")?.unwrap_or_default(),
         region: a.string("state_code")?,
         postal_code: a.string("zip_code")?,
-        country_code: a.string("country_code")?.unwrap_or_default(),
+        country_code: a.country_code("country_code")?.unwrap_or_default(),
         phone: a.string("phone")?,
         email: a.email("email")?,
         ..Default::default()

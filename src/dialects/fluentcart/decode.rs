@@ -465,7 +465,7 @@ fn decode_address(mut a: Obj) -> Result<Address, Problem> {
     addr.city = a.string("city")?.unwrap_or_default();
     addr.region = a.string("state")?;
     addr.postal_code = a.string_or_number("postcode")?;
-    addr.country_code = a.string("country")?.unwrap_or_default();
+    addr.country_code = a.country_code("country")?.unwrap_or_default();
     addr.email = a.email("email")?;
     if let Some(mut meta) = a.child("meta")? {
         if let Some(mut other) = meta.child("other_data")? {
