@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::backends::adapters::AdapterContext;
+use crate::backends::adapters::{AdapterContext, Listed, Unreadable};
 use crate::backends::upstream::{UpstreamShop, UpstreamShopError};
 use crate::canonical::{
     Money, Order, OrderFilter, OrderQuery, Platform, Range, SortKey, Timestamp,
@@ -740,20 +740,25 @@ impl Paging {
         }
     }
 
-    /// Moves past `orders`, the page just read, and returns those not read before; refuses a page that shows the
-    /// source is not keeping to what it was asked.
-    fn advance(&mut self, orders: Vec<Order>, source: &str) -> Result<Vec<Order>, ReplayError> {
-        let full = orders.len() >= SOURCE_PAGE as usize;
+    /// Moves past `page`, the page just read, and returns what of it was not read before; refuses a page that
+    /// shows the source is not keeping to what it was asked.
+    fn advance(&mut self, page: Listed, source: &str) -> Result<Vec<Listing>, ReplayError> {
+        let items = page
+            .orders
+            .into_iter()
+            .map(|o| Listing::Order(Box::new(o)))
+            .chain(page.unreadable.into_iter().map(Listing::Unreadable));
         match self {
             Paging::AfterId { scheme, after } => {
-                for order in &orders {
-                    let id = crate::backends::upstream::platform_id(*scheme, &order.ids.platform)
-                        .and_then(|id| id.parse::<u64>().ok())
-                        .ok_or_else(|| {
-                            ReplayError::Source(format!(
-                                "{source} listed an order without its {scheme} id"
-                            ))
-                        })?;
+                let items: Vec<Listing> = items.collect();
+                let mut last = *after;
+                for item in &items {
+                    let id = item.id(*scheme).and_then(|id| id.parse::<u64>().ok());
+                    let id = id.ok_or_else(|| {
+                        ReplayError::Source(format!(
+                            "{source} listed an order without its {scheme} id"
+                        ))
+                    })?;
                     if let Some(a) = *after {
                         if id <= a {
                             return Err(ReplayError::Source(format!(
@@ -762,19 +767,27 @@ impl Paging {
                             )));
                         }
                     }
-                    *after = Some(id);
+                    last = last.max(Some(id));
                 }
-                Ok(orders)
+                *after = last;
+                Ok(items)
             }
             Paging::SinceCreated { last, at_last } => {
-                let mut fresh = Vec::with_capacity(orders.len());
-                for order in orders {
-                    let id = order.ids.platform.commercelayer.clone().unwrap_or_default();
-                    let Some(created) = order.timestamps.created_at else {
+                let mut dated = Vec::new();
+                for item in items {
+                    let id = item.id(Platform::CommerceLayer).unwrap_or_default();
+                    let Some(created) = item.created_at() else {
                         return Err(ReplayError::Source(format!(
-                            "{source} listed order {id} without its creation time"
+                            "{source} listed order {id} without a creation time that can be read"
                         )));
                     };
+                    dated.push((created, id, item));
+                }
+                // In creation order, whichever list an order came in.
+                dated.sort_by_key(|(created, _, _)| *created);
+                let full = dated.len() >= SOURCE_PAGE as usize;
+                let mut fresh = Vec::with_capacity(dated.len());
+                for (created, id, item) in dated {
                     match *last {
                         Some(l) if created < l => {
                             return Err(ReplayError::Source(format!(
@@ -793,7 +806,7 @@ impl Paging {
                             at_last.insert(id);
                         }
                     }
-                    fresh.push(order);
+                    fresh.push(item);
                 }
                 if full && fresh.is_empty() {
                     return Err(ReplayError::Source(format!(
@@ -804,6 +817,30 @@ impl Paging {
                 }
                 Ok(fresh)
             }
+        }
+    }
+}
+
+/// One order a backend source listed: decoded, or set apart because it does not decode.
+#[derive(Debug)]
+enum Listing {
+    Order(Box<Order>),
+    Unreadable(Unreadable),
+}
+
+impl Listing {
+    /// The order's id in `scheme`.
+    fn id(&self, scheme: Platform) -> Option<String> {
+        match self {
+            Listing::Order(o) => crate::backends::upstream::platform_id(scheme, &o.ids.platform),
+            Listing::Unreadable(u) => Some(u.id.clone()),
+        }
+    }
+
+    fn created_at(&self) -> Option<Timestamp> {
+        match self {
+            Listing::Order(o) => o.timestamps.created_at,
+            Listing::Unreadable(u) => u.created_at,
         }
     }
 }
@@ -822,29 +859,40 @@ impl Reader<'_> {
                 }
                 let found = source
                     .shop
-                    .list(client, &paging.query(&source.filter))
+                    .list_readable(client, &paging.query(&source.filter))
                     .await
                     .map_err(|e| ReplayError::Source(e.into_problem("order").message()))?;
-                if found.items.len() < SOURCE_PAGE as usize {
+                if found.orders.len() + found.unreadable.len() < SOURCE_PAGE as usize {
                     *done = true;
                 }
-                let fresh = paging.advance(found.items, &source.name)?;
+                let fresh = paging.advance(found, &source.name)?;
                 let platform = source.shop.upstream.as_ref().map(|u| u.platform());
                 Ok(fresh
                     .into_iter()
-                    .map(|order| {
-                        let id = match platform {
-                            Some(p) => {
-                                crate::backends::upstream::platform_id(p, &order.ids.platform)
-                            }
-                            None => order.ids.gateway.clone(),
-                        }
-                        .unwrap_or_default();
+                    .map(|item| {
+                        let (id, document) = match item {
+                            Listing::Order(order) => (
+                                match platform {
+                                    Some(p) => crate::backends::upstream::platform_id(
+                                        p,
+                                        &order.ids.platform,
+                                    ),
+                                    None => order.ids.gateway.clone(),
+                                }
+                                .unwrap_or_default(),
+                                Ok(Document::Canonical(order)),
+                            ),
+                            // Reported as this order's failure; the run goes on, and a re-run reads it again.
+                            Listing::Unreadable(u) => (
+                                u.id,
+                                Err(format!("the source's order does not decode: {}", u.reason)),
+                            ),
+                        };
                         Record {
                             key: format!("{}:{id}", platform.map_or("embedded", Platform::name)),
                             at: format!("{} order {id}", source.name),
                             source_id: id,
-                            document: Ok(Document::Canonical(Box::new(order))),
+                            document,
                         }
                     })
                     .collect())
@@ -1207,6 +1255,13 @@ pub fn summary(report: &Report) -> String {
 mod tests {
     use super::*;
 
+    fn listed(orders: Vec<Order>) -> Listed {
+        Listed {
+            orders,
+            unreadable: Vec::new(),
+        }
+    }
+
     fn order_numbered(fluentcart: u64) -> Order {
         let mut order = Order::empty(crate::canonical::Currency::parse("USD").unwrap());
         order.ids.platform.fluentcart = Some(fluentcart);
@@ -1232,7 +1287,7 @@ mod tests {
         // The first page is the caller's window as given; later ones start above the last id read.
         assert_eq!(paging.query(&asked).filter, asked);
         let page: Vec<Order> = (5..105).map(order_numbered).collect();
-        assert_eq!(paging.advance(page, "shop").unwrap().len(), 100);
+        assert_eq!(paging.advance(listed(page), "shop").unwrap().len(), 100);
         let next = paging.query(&asked);
         assert_eq!(next.page, 1);
         assert_eq!(
@@ -1245,17 +1300,29 @@ mod tests {
                 }
             ))
         );
+        // An order that does not decode moves the bound too.
+        let next = Listed {
+            orders: vec![order_numbered(105)],
+            unreadable: vec![Unreadable {
+                id: "110".into(),
+                created_at: None,
+                reason: "bad".into(),
+            }],
+        };
+        assert_eq!(paging.advance(next, "shop").unwrap().len(), 2);
+        let next = paging.query(&asked);
+        assert_eq!(next.filter.id_range.unwrap().1.min, Some(111));
         // A source that ignores the bound is caught, not read on.
         let err = paging
-            .advance(vec![order_numbered(60)], "shop")
+            .advance(listed(vec![order_numbered(60)]), "shop")
             .unwrap_err();
-        assert!(err.to_string().contains("asked for ids above 104"), "{err}");
+        assert!(err.to_string().contains("asked for ids above 110"), "{err}");
         // So is an order without an id in the scheme.
         let err = paging
             .advance(
-                vec![Order::empty(
+                listed(vec![Order::empty(
                     crate::canonical::Currency::parse("USD").unwrap(),
-                )],
+                )]),
                 "shop",
             )
             .unwrap_err();
@@ -1278,14 +1345,14 @@ mod tests {
             o.timestamps.created_at = Some(at(secs));
             o
         };
-        let ids = |orders: Vec<Order>| -> Vec<String> {
-            orders
-                .into_iter()
-                .map(|o| o.ids.platform.commercelayer.unwrap())
+        let ids = |items: Vec<Listing>| -> Vec<String> {
+            items
+                .iter()
+                .map(|i| i.id(Platform::CommerceLayer).unwrap())
                 .collect()
         };
         let kept = paging
-            .advance(vec![made("a", 0), made("b", 5), made("c", 5)], "cl")
+            .advance(listed(vec![made("a", 0), made("b", 5), made("c", 5)]), "cl")
             .unwrap();
         assert_eq!(ids(kept), ["a", "b", "c"]);
         // The next page starts at the last instant read, within the caller's window, and drops what it re-reads.
@@ -1307,13 +1374,23 @@ mod tests {
         );
         let kept = paging
             .advance(
-                vec![made("b", 5), made("c", 5), made("d", 5), made("e", 9)],
+                Listed {
+                    orders: vec![made("b", 5), made("c", 5), made("d", 5), made("e", 9)],
+                    // An order that does not decode keeps its place in creation order.
+                    unreadable: vec![Unreadable {
+                        id: "u".into(),
+                        created_at: Some(at(7)),
+                        reason: "bad".into(),
+                    }],
+                },
                 "cl",
             )
             .unwrap();
-        assert_eq!(ids(kept), ["d", "e"]);
+        assert_eq!(ids(kept), ["d", "u", "e"]);
         // An order made before the bound shows the source ignores it.
-        let err = paging.advance(vec![made("z", 1)], "cl").unwrap_err();
+        let err = paging
+            .advance(listed(vec![made("z", 1)]), "cl")
+            .unwrap_err();
         assert!(
             err.to_string().contains("when asked for orders made from"),
             "{err}"
@@ -1326,8 +1403,11 @@ mod tests {
         let same: Vec<Order> = (0..SOURCE_PAGE)
             .map(|i| made(&format!("s{i}"), 7))
             .collect();
-        assert_eq!(stuck.advance(same.clone(), "cl").unwrap().len(), 100);
-        let err = stuck.advance(same, "cl").unwrap_err();
+        assert_eq!(
+            stuck.advance(listed(same.clone()), "cl").unwrap().len(),
+            100
+        );
+        let err = stuck.advance(listed(same), "cl").unwrap_err();
         assert!(
             err.to_string().contains("more than 100 orders made at"),
             "{err}"

@@ -1037,3 +1037,64 @@ async fn a_commercelayer_source_of_several_pages_is_read_whole_by_creation_time(
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_order_that_does_not_decode_fails_alone_and_the_run_goes_on() {
+    let fake = Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
+    )
+    .await;
+    let dir = fresh_dir("replay-unreadable");
+    let mut config = config(&dir);
+    bigcommerce_target(&mut config, fake.base_url());
+    let file = bigcommerce_ndjson(&dir, 30);
+    let shop = replay::target_shop(&config, "bc", "demo").await.unwrap();
+    let (seeded, _) = run(
+        &options(&config, "bc", file.clone(), Platform::BigCommerce),
+        &shop,
+    )
+    .await;
+    assert_eq!(seeded.created, 30);
+    // One order upstream that no client can read: its creation date is not a date.
+    let bad = fake.with(|f| f.ids()[1]);
+    fake.with(|f| f.set_member(bad, "date_created", json!("yesterday-ish")));
+
+    let target = replay::target_shop(&config, "embedded", "demo")
+        .await
+        .unwrap();
+    let mut opts = options(&config, "embedded", file, Platform::BigCommerce);
+    opts.source = Source::Backend(Box::new(BackendSource {
+        name: "bc".into(),
+        shop: replay::shop_for(&config, &target.store, "bc").unwrap(),
+        filter: OrderFilter::default(),
+    }));
+    let (first, _) = run(&opts, &target).await;
+    assert_eq!(
+        (first.read, first.created, first.failed),
+        (30, 29, 1),
+        "{first:?}"
+    );
+    assert_eq!(first.failures[0].source_key, format!("bigcommerce:{bad}"));
+    assert!(
+        first.failures[0].error.contains("date_created"),
+        "{:?}",
+        first.failures[0]
+    );
+    // Mended at the source, the re-run brings the one order it could not read, and only that one.
+    fake.with(|f| {
+        f.set_member(
+            bad,
+            "date_created",
+            json!("Tue, 04 Mar 2025 15:22:41 +0000"),
+        )
+    });
+    let (second, _) = run(&opts, &target).await;
+    assert_eq!(
+        (second.created, second.already_done, second.failed),
+        (1, 29, 0),
+        "{second:?}"
+    );
+    assert_each_once(embedded_sources(&target).await, 30);
+}

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::adapters::{
-    Adapter, AdapterContext, CreateReply, CustomerNotifications, Journal, Stamp, StampLookup,
+    Adapter, AdapterContext, CreateReply, CustomerNotifications, Journal, Listed, Stamp,
+    StampLookup,
 };
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::{self, Transition};
@@ -531,6 +532,21 @@ impl UpstreamShop {
             .map_err(|e| self.upstream(e))?;
         let items = self.localize_all(page.items, Sighting::Read).await?;
         Ok(Page { items, ..page })
+    }
+
+    /// One page without the total, with the orders that do not decode set apart (see `Adapter::list_readable`).
+    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed> {
+        let query = self.upstream_query(query).await?;
+        let listed = self
+            .adapter
+            .list_readable(&query)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        let orders = self.localize_all(listed.orders, Sighting::Read).await?;
+        Ok(Listed {
+            orders,
+            unreadable: listed.unreadable,
+        })
     }
 
     /// `list` without the total (see `Adapter::list_page`).

@@ -354,6 +354,13 @@ impl BigCommerceFake {
         Some(Value::Object(doc))
     }
 
+    /// Sets a member of an order's own document directly (to make it one a client cannot read).
+    pub fn set_member(&mut self, id: u64, key: &str, value: Value) {
+        if let Some(o) = self.orders.get_mut(&id) {
+            o.doc.insert(key.to_owned(), value);
+        }
+    }
+
     /// Sets an order's status directly (to seed states a test needs).
     pub fn set_status(&mut self, id: u64, status_id: u8) {
         if let Some(o) = self.orders.get_mut(&id) {

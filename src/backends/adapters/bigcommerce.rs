@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use http::{HeaderName, Method};
 use serde_json::{Map, Value};
 
-use super::{AdapterContext, CreateReply, Journal, Stamp};
+use super::{AdapterContext, CreateReply, Journal, Listed, Stamp, Unreadable};
 use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -569,20 +569,63 @@ impl BigCommerceAdapter {
         query: &OrderQuery,
         count: bool,
     ) -> Result<Page<Order>, UpstreamError> {
+        let (docs, total) = self.list_docs(query, count).await?;
+        let items: Vec<Order> = stream::iter(docs.into_iter().map(|doc| self.assemble(doc)))
+            .buffered(ASSEMBLE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(Page {
+            items,
+            total,
+            page: query.page.max(1),
+            per_page: query.per_page,
+        })
+    }
+
+    /// `Adapter::list_readable`: an order whose document (or a sub-resource of it) does not decode is set aside.
+    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
+        let (docs, _) = self.list_docs(query, false).await?;
+        let mut ids = Vec::with_capacity(docs.len());
+        for doc in &docs {
+            // Without its id, the order cannot even be named: the page itself is unreadable.
+            ids.push(doc.get("id").and_then(Value::as_u64).ok_or_else(|| {
+                UpstreamError::Malformed("an order in the list has no id".into())
+            })?);
+        }
+        let assembled: Vec<Result<Order, UpstreamError>> =
+            stream::iter(docs.into_iter().map(|doc| self.assemble(doc)))
+                .buffered(ASSEMBLE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut listed = Listed::default();
+        for (id, order) in ids.into_iter().zip(assembled) {
+            match order {
+                Ok(order) => listed.orders.push(order),
+                Err(UpstreamError::Malformed(reason)) => listed.unreadable.push(Unreadable {
+                    id: id.to_string(),
+                    created_at: None,
+                    reason,
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(listed)
+    }
+
+    /// One page's order documents, unassembled, and the total (`count`: see `list_counting`).
+    async fn list_docs(
+        &self,
+        query: &OrderQuery,
+        count: bool,
+    ) -> Result<(Vec<Value>, u64), UpstreamError> {
         if query.per_page == 0 || query.per_page > MAX_LIMIT {
             return Err(unsupported(format!(
                 "upstream BigCommerce lists at most {MAX_LIMIT} orders per page"
             )));
         }
         let page = query.page.max(1);
-        let empty = Page {
-            items: Vec::new(),
-            total: 0,
-            page,
-            per_page: query.per_page,
-        };
         let Some(filters) = self.filter_params(&query.filter)? else {
-            return Ok(empty);
+            return Ok((Vec::new(), 0));
         };
         let sort = match query.sort {
             SortKey::Id => "id",
@@ -624,16 +667,7 @@ impl BigCommerceAdapter {
                 .and_then(Value::as_u64)
                 .ok_or_else(|| UpstreamError::Malformed("orders/count has no count".into()))?
         };
-        let items: Vec<Order> = stream::iter(docs.into_iter().map(|doc| self.assemble(doc)))
-            .buffered(ASSEMBLE_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(Page {
-            items,
-            total,
-            page,
-            per_page: query.per_page,
-        })
+        Ok((docs, total))
     }
 
     pub async fn update(&self, before: &Order, after: &Order) -> Result<Order, UpstreamError> {

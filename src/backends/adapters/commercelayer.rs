@@ -18,7 +18,7 @@ use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
-use super::{AdapterContext, Journal, Stamp, StampLookup};
+use super::{AdapterContext, Journal, Listed, Stamp, StampLookup, Unreadable};
 use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -1428,15 +1428,51 @@ impl CommerceLayerAdapter {
     }
 
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
+        let (docs, total) = self.list_docs(query).await?;
+        let items = docs
+            .into_iter()
+            .map(|doc| self.decode(doc))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            page: query.page,
+            per_page: query.per_page,
+        })
+    }
+
+    /// `Adapter::list_readable`: an order whose document does not decode is set aside, by its id and, when
+    /// that much reads, its creation time.
+    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
+        let (docs, _) = self.list_docs(query).await?;
+        let mut listed = Listed::default();
+        for doc in docs {
+            // Without its id, the order cannot even be named: the page itself is unreadable.
+            let id = resource_id(&doc, "orders")?;
+            let created_at = doc
+                .pointer("/data/attributes/created_at")
+                .and_then(Value::as_str)
+                .and_then(crate::dialects::dates::parse_iso_or_naive);
+            match self.decode(doc) {
+                Ok(order) => listed.orders.push(order),
+                Err(UpstreamError::Malformed(reason)) => listed.unreadable.push(Unreadable {
+                    id,
+                    created_at,
+                    reason,
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(listed)
+    }
+
+    /// One page's order documents (each with its includes), assembled from Commerce Layer's own pages, and the
+    /// total.
+    async fn list_docs(&self, query: &OrderQuery) -> Result<(Vec<Value>, u64), UpstreamError> {
         let mut params = list_filters(query)?;
         let Some(mut filters) = params.take() else {
             // The status filter matches nothing Commerce Layer can hold.
-            return Ok(Page {
-                items: Vec::new(),
-                total: 0,
-                page: query.page,
-                per_page: query.per_page,
-            });
+            return Ok((Vec::new(), 0));
         };
         let sort = match query.sort {
             SortKey::Id | SortKey::CreatedAt => "created_at",
@@ -1494,16 +1530,12 @@ impl CommerceLayerAdapter {
                 break;
             }
         }
-        let mut items = Vec::new();
-        for doc in docs.into_iter().skip(skip).take(per_page as usize) {
-            items.push(self.decode(doc)?);
-        }
-        Ok(Page {
-            items,
-            total,
-            page: query.page,
-            per_page: query.per_page,
-        })
+        let docs = docs
+            .into_iter()
+            .skip(skip)
+            .take(per_page as usize)
+            .collect();
+        Ok((docs, total))
     }
 
     pub async fn update(&self, before: &Order, after: &Order) -> Result<Order, UpstreamError> {

@@ -16,7 +16,7 @@ use base64::Engine;
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{AdapterContext, CreateReply, Journal, NotificationSwitch, Stamp};
+use super::{AdapterContext, CreateReply, Journal, Listed, NotificationSwitch, Stamp, Unreadable};
 use crate::backends::transport::{Call, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -1039,14 +1039,54 @@ impl FluentCartAdapter {
     }
 
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
-        let empty = |total| Page {
-            items: Vec::new(),
+        let (rows, total) = self.list_rows(query).await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let mut order = row
+                    .order
+                    .map_err(|p| malformed("FluentCart order list", &p))?;
+                unstamp(&mut order);
+                Ok(order)
+            })
+            .collect::<Result<Vec<_>, UpstreamError>>()?;
+        Ok(Page {
+            items,
             total,
             page: query.page,
             per_page: query.per_page,
-        };
+        })
+    }
+
+    /// `Adapter::list_readable`.
+    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
+        let (rows, _) = self.list_rows(query).await?;
+        let mut listed = Listed::default();
+        for row in rows {
+            match (row.order, row.id) {
+                (Ok(mut order), _) => {
+                    unstamp(&mut order);
+                    listed.orders.push(order);
+                }
+                (Err(p), Some(id)) => listed.unreadable.push(Unreadable {
+                    id: id.to_string(),
+                    created_at: None,
+                    reason: malformed("FluentCart order", &p).to_string(),
+                }),
+                // Without its id, the order cannot even be named: the page itself is unreadable.
+                (Err(p), None) => return Err(malformed("FluentCart order list", &p)),
+            }
+        }
+        Ok(listed)
+    }
+
+    /// The rows of one page (assembled from FluentCart's own pages), each decoded on its own, and the total.
+    async fn list_rows(
+        &self,
+        query: &OrderQuery,
+    ) -> Result<(Vec<wire::ListRow>, u64), UpstreamError> {
         let Some(filters) = filter_params(&query.filter)? else {
-            return Ok(empty(0));
+            return Ok((Vec::new(), 0));
         };
         let size = upstream_page_size(query.per_page).ok_or_else(|| {
             unsupported(
@@ -1059,7 +1099,7 @@ impl FluentCartAdapter {
         })?;
         let per_request = query.per_page.max(1) / size;
         let first = u64::from(query.page.max(1) - 1) * u64::from(per_request) + 1;
-        let mut items = Vec::new();
+        let mut rows = Vec::new();
         let mut total = 0;
         for upstream_page in first..first + u64::from(per_request) {
             let mut pairs = filters.clone();
@@ -1079,21 +1119,15 @@ impl FluentCartAdapter {
             total = u64_of(reply.get("orders").and_then(|o| o.get("total"))).ok_or_else(|| {
                 UpstreamError::Malformed("order list without orders.total".to_owned())
             })?;
-            let mut orders = wire::decode_list(reply, &self.ctx.decode)
+            let got = wire::decode_list_rows(reply, &self.ctx.decode)
                 .map_err(|p| malformed("FluentCart order list", &p))?;
-            let n = orders.len();
-            orders.iter_mut().for_each(unstamp);
-            items.extend(orders);
+            let n = got.len();
+            rows.extend(got);
             if n < size as usize {
                 break;
             }
         }
-        Ok(Page {
-            items,
-            total,
-            page: query.page,
-            per_page: query.per_page,
-        })
+        Ok((rows, total))
     }
 
     pub async fn update(&self, before: &Order, after: &Order) -> Result<Order, UpstreamError> {

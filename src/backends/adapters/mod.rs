@@ -100,6 +100,22 @@ impl Stamp {
     }
 }
 
+/// A page of a list, with the orders that did not decode set apart.
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub orders: Vec<Order>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// An order a list showed that could not be decoded: its id in the platform's scheme, its creation time when that
+/// much could be read, and why the rest could not.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub id: String,
+    pub created_at: Option<crate::canonical::Timestamp>,
+    pub reason: String,
+}
+
 /// What the upstream holds under a stamp.
 #[derive(Debug)]
 pub struct StampLookup {
@@ -270,6 +286,12 @@ impl Adapter {
     /// silently ignored.
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
         each!(self, a => a.list(query).await)
+    }
+
+    /// `list` without the total, where an order that does not decode is set aside as `Unreadable` instead of
+    /// failing the page (a replay reports it and goes on). Transport failures still fail the page.
+    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
+        each!(self, a => a.list_readable(query).await)
     }
 
     /// `list` for a caller whose reply does not carry the total: BigCommerce is spared its `/orders/count` call

@@ -79,18 +79,41 @@ pub fn decode_order(doc: Value, options: &DecodeOptions) -> Result<Order, Proble
 
 /// Decodes a list envelope `{"orders": {"data": [...], "current_page", "per_page", "total", "last_page"}}`.
 pub fn decode_list(doc: Value, options: &DecodeOptions) -> Result<Vec<Order>, Problem> {
+    decode_list_rows(doc, options)?
+        .into_iter()
+        .map(|row| row.order)
+        .collect()
+}
+
+/// One row of an order list, decoded on its own: a row that does not decode leaves the others readable.
+pub struct ListRow {
+    /// The row's `id` as listed, when it has a whole-number one (even if the rest of the row is unreadable).
+    pub id: Option<u64>,
+    pub order: Result<Order, Problem>,
+}
+
+/// The rows of a `GET /orders` envelope, each decoded on its own. Only an envelope that is not a list fails
+/// as a whole.
+pub fn decode_list_rows(doc: Value, options: &DecodeOptions) -> Result<Vec<ListRow>, Problem> {
     let mut envelope = Obj::new(doc, "")?;
     let mut page = envelope
         .child("orders")?
         .ok_or_else(|| envelope.missing("orders"))?;
     let rows = page.array("data")?.ok_or_else(|| page.missing("data"))?;
-    rows.into_iter()
+    Ok(rows
+        .into_iter()
         .map(|(v, ptr)| {
-            let mut o = Obj::new(v, ptr)?;
-            let order = decode_order_object(&mut o, options, Form::Order)?;
-            Ok(finish(o, order))
+            let id = v.get("id").and_then(crate::dialects::json::integer_value);
+            let order = Obj::new(v, ptr).and_then(|mut o| {
+                let order = decode_order_object(&mut o, options, Form::Order)?;
+                Ok(finish(o, order))
+            });
+            ListRow {
+                id: id.and_then(|n| u64::try_from(n).ok()),
+                order,
+            }
         })
-        .collect()
+        .collect())
 }
 
 fn finish(obj: Obj, mut order: Order) -> Order {

@@ -9,8 +9,8 @@ mod encode;
 mod tests;
 
 pub use decode::{
-    decode_create_request, decode_list, decode_order, decode_update_request, detect_kind,
-    OrderUpdate,
+    decode_create_request, decode_list, decode_list_rows, decode_order, decode_update_request,
+    detect_kind, ListRow, OrderUpdate,
 };
 pub use encode::{
     encode_create_request, encode_error, encode_list, encode_order, encode_update_request, ListPage,
