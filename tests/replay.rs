@@ -232,6 +232,45 @@ async fn into_a_fresh_embedded_shop(
     assert_each_once(embedded_sources(&shop).await, usize::try_from(n).unwrap());
 }
 
+/// A BigCommerce fake selling the two products `bigcommerce_ndjson`'s orders buy.
+async fn bigcommerce_fake() -> Fake<BigCommerceFake> {
+    Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
+    )
+    .await
+}
+
+/// `n` generated orders replayed from a file into the embedded shop of `config`, which is returned.
+async fn seeded_embedded(config: &Config, dir: &Path, n: usize) -> (Shop, PathBuf) {
+    let file = bigcommerce_ndjson(dir, n);
+    let embedded = replay::target_shop(config, "embedded", "demo")
+        .await
+        .unwrap();
+    let (seeded, _) = run(
+        &options(config, "embedded", file.clone(), Platform::BigCommerce),
+        &embedded,
+    )
+    .await;
+    assert_eq!(seeded.created, n as u64);
+    (embedded, file)
+}
+
+/// Backend `cl`: the Commerce Layer fake at `url` (client `cl-id`), USD sold in market `mkt_usd`.
+fn commercelayer_backend(url: String) -> Backend {
+    Backend {
+        credentials: Credentials {
+            client_id: Some(Credential::new("cl-id")),
+            client_secret: Some(Credential::new("cl-secret")),
+            ..Credentials::default()
+        },
+        markets: [("USD".to_owned(), "mkt_usd".to_owned())].into(),
+        breaker_failures: 1_000,
+        ..Backend::upstream("cl", Platform::CommerceLayer, url)
+    }
+}
+
 fn bigcommerce_target(config: &mut Config, fake_url: String) {
     config.backends.push(Backend {
         store_hash: Some("up1".into()),
@@ -249,12 +288,7 @@ fn bigcommerce_target(config: &mut Config, fake_url: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn into_a_failing_bigcommerce_nothing_is_lost_or_doubled() {
-    let fake = Fake::start(
-        BigCommerceFake::new("up1", "up-token")
-            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
-            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
-    )
-    .await;
+    let fake = bigcommerce_fake().await;
     // 5xx before the shop acts, resets after it acted (the reply is lost), a burst of 429s, a timeout after
     // the create took effect.
     fake.fail(Some("POST"), Some("/orders"), Fault::Status(503), 3);
@@ -327,26 +361,12 @@ async fn bigcommerce_orders_into_fluentcart_land_once_despite_lost_replies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop() {
-    let fake = Fake::start(
-        BigCommerceFake::new("up1", "up-token")
-            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
-            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
-    )
-    .await;
+    let fake = bigcommerce_fake().await;
     // 30 orders into the embedded shop, from a file.
     let dir = fresh_dir("replay-chain");
     let mut config = config(&dir);
     bigcommerce_target(&mut config, fake.base_url());
-    let file = bigcommerce_ndjson(&dir, 30);
-    let embedded = replay::target_shop(&config, "embedded", "demo")
-        .await
-        .unwrap();
-    let (seeded, _) = run(
-        &options(&config, "embedded", file.clone(), Platform::BigCommerce),
-        &embedded,
-    )
-    .await;
-    assert_eq!(seeded.created, 30);
+    let (embedded, file) = seeded_embedded(&config, &dir, 30).await;
 
     // Embedded (orders 11..=30 by FluentCart id, i.e. an id window) → BigCommerce.
     let to_bc = replay::shop_for(&config, &embedded.store, "bc").unwrap();
@@ -403,18 +423,11 @@ async fn into_commercelayer_despite_failures_then_from_commercelayer_into_an_emb
     use crate::fakes::commercelayer::CommerceLayerFake;
     let fake = Fake::start(CommerceLayerFake::new("cl-id", "cl-secret")).await;
     let backend = |url: String| Backend {
-        credentials: Credentials {
-            client_id: Some(Credential::new("cl-id")),
-            client_secret: Some(Credential::new("cl-secret")),
-            ..Credentials::default()
-        },
-        markets: [("USD".to_owned(), "mkt_usd".to_owned())].into(),
         timeout: Duration::from_millis(1_500),
         total_timeout: Duration::from_secs(4),
         // A lost reply holds the order back this long, in case the step still acts upstream.
         settle: Duration::from_millis(300),
-        breaker_failures: 1_000,
-        ..Backend::upstream("cl", Platform::CommerceLayer, url)
+        ..commercelayer_backend(url)
     };
     let dir = fresh_dir("replay-cl");
     let mut cfg = config(&dir);
@@ -458,12 +471,7 @@ async fn into_commercelayer_despite_failures_then_from_commercelayer_into_an_emb
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fluentcart_into_bigcommerce_upstream_to_upstream_and_a_created_window() {
     let fc = Fake::start(FluentCartFake::new("wp-user", "app pass word")).await;
-    let bc = Fake::start(
-        BigCommerceFake::new("up1", "up-token")
-            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
-            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
-    )
-    .await;
+    let bc = bigcommerce_fake().await;
     let dir = fresh_dir("replay-u2u");
     let mut cfg = config(&dir);
     fluentcart_target(&mut cfg, fc.base_url());
@@ -913,26 +921,12 @@ impl replay::Progress for DeleteAfterFirstPage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_deleted_from_the_source_mid_run_does_not_make_the_next_page_skip_one() {
-    let fake = Fake::start(
-        BigCommerceFake::new("up1", "up-token")
-            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
-            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
-    )
-    .await;
+    let fake = bigcommerce_fake().await;
     // 250 orders in the embedded shop: three pages of the replay's source reads (100 a page).
     let dir = fresh_dir("replay-keyset");
     let mut config = config(&dir);
     bigcommerce_target(&mut config, fake.base_url());
-    let file = bigcommerce_ndjson(&dir, 250);
-    let embedded = replay::target_shop(&config, "embedded", "demo")
-        .await
-        .unwrap();
-    let (seeded, _) = run(
-        &options(&config, "embedded", file.clone(), Platform::BigCommerce),
-        &embedded,
-    )
-    .await;
-    assert_eq!(seeded.created, 250);
+    let (embedded, file) = seeded_embedded(&config, &dir, 250).await;
     let first = OrderQuery {
         filter: OrderFilter::default(),
         sort: SortKey::Id,
@@ -975,12 +969,7 @@ async fn an_order_deleted_from_the_source_mid_run_does_not_make_the_next_page_sk
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bigcommerce_source_of_several_pages_is_read_whole_by_its_ids() {
-    let fake = Fake::start(
-        BigCommerceFake::new("up1", "up-token")
-            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
-            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
-    )
-    .await;
+    let fake = bigcommerce_fake().await;
     let dir = fresh_dir("replay-bc-pages");
     let mut config = config(&dir);
     bigcommerce_target(&mut config, fake.base_url());
@@ -1009,16 +998,7 @@ async fn a_bigcommerce_source_of_several_pages_is_read_whole_by_its_ids() {
 async fn a_commercelayer_source_of_several_pages_is_read_whole_by_creation_time() {
     use crate::fakes::commercelayer::CommerceLayerFake;
     let fake = Fake::start(CommerceLayerFake::new("cl-id", "cl-secret")).await;
-    let backend = |url: String| Backend {
-        credentials: Credentials {
-            client_id: Some(Credential::new("cl-id")),
-            client_secret: Some(Credential::new("cl-secret")),
-            ..Credentials::default()
-        },
-        markets: [("USD".to_owned(), "mkt_usd".to_owned())].into(),
-        breaker_failures: 1_000,
-        ..Backend::upstream("cl", Platform::CommerceLayer, url)
-    };
+    let backend = commercelayer_backend;
     let dir = fresh_dir("replay-cl-pages");
     let mut cfg = config(&dir);
     cfg.backends.push(backend(fake.base_url()));
@@ -1040,12 +1020,7 @@ async fn a_commercelayer_source_of_several_pages_is_read_whole_by_creation_time(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_order_that_does_not_decode_fails_alone_and_the_run_goes_on() {
-    let fake = Fake::start(
-        BigCommerceFake::new("up1", "up-token")
-            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
-            .with_product(112, "Mug, white", "MUG-WHT", "12.50"),
-    )
-    .await;
+    let fake = bigcommerce_fake().await;
     let dir = fresh_dir("replay-unreadable");
     let mut config = config(&dir);
     bigcommerce_target(&mut config, fake.base_url());

@@ -1055,17 +1055,9 @@ mod gateway {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_shaped_replies_are_errors_in_the_callers_dialect() {
         let fake = Fake::start(fake_store()).await;
-        let mut config = config("bcgw-shapes", fake.base_url());
-        config.backends[0].settle = Duration::ZERO;
-        let gw = TestGateway::start_with(config).await;
-        super::super::upstream_shapes::every_dialect(
-            &gw,
-            &fake,
-            || fake.with(|f| f.ids().len()),
-            &[],
-        )
-        .await;
-        gw.stop().await;
+        let config = config("bcgw-shapes", fake.base_url());
+        let orders = || fake.with(|f| f.ids().len());
+        super::super::upstream_shapes::run(config, &fake, orders, &[]).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

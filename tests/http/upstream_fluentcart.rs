@@ -698,18 +698,9 @@ mod gateway {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_shaped_replies_are_errors_in_the_callers_dialect() {
         let f = fake().await;
-        let mut config = routed("fcgw-shapes", f.base_url());
-        config.backends[0].settle = Duration::ZERO;
-        config.backends[0].breaker_failures = 1_000;
-        let gw = TestGateway::start_with(config).await;
-        super::super::upstream_shapes::every_dialect(
-            &gw,
-            &f,
-            || f.with(|p| p.orders.len()),
-            &["/customers", "/address"],
-        )
-        .await;
-        gw.stop().await;
+        let config = routed("fcgw-shapes", f.base_url());
+        let orders = || f.with(|p| p.orders.len());
+        super::super::upstream_shapes::run(config, &f, orders, &["/customers", "/address"]).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::harness::*;
 use crate::fakes::{Fake, FakePlatform, Fault};
+use ordermux::config::Config;
 
 /// How many generated replies each backend's test sends, after the hand-picked ones.
 const GENERATED: usize = 48;
@@ -192,6 +193,23 @@ fn assert_error_shape(caller: Caller, status: u16, body: &Value, what: &str) {
             assert!(first["title"].is_string(), "{what}: {body}");
         }
     }
+}
+
+/// Starts a gateway on `config`, its upstream backend made patient (its breaker opens only after many failures, and
+/// an uncertain create is looked up at once), runs `every_dialect` against it and stops it.
+pub async fn run<P: FakePlatform>(
+    mut config: Config,
+    fake: &Fake<P>,
+    upstream_orders: impl Fn() -> usize,
+    create_steps: &[&'static str],
+) {
+    for backend in &mut config.backends {
+        backend.settle = std::time::Duration::ZERO;
+        backend.breaker_failures = 1_000;
+    }
+    let gw = TestGateway::start_with(config).await;
+    every_dialect(&gw, fake, upstream_orders, create_steps).await;
+    gw.stop().await;
 }
 
 /// Makes one order through a BigCommerce caller, then sends every caller's reads, an update and a create while
