@@ -12,7 +12,7 @@
 //! `external_source` carries the order's origin, or `ordermux` when it has none (BigCommerce asks apps to name
 //! themselves there).
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 use http::{HeaderName, Method};
 use serde_json::{Map, Value};
 
@@ -570,10 +570,7 @@ impl BigCommerceAdapter {
         count: bool,
     ) -> Result<Page<Order>, UpstreamError> {
         let (docs, total) = self.list_docs(query, count).await?;
-        let items: Vec<Order> = stream::iter(docs.into_iter().map(|doc| self.assemble(doc)))
-            .buffered(ASSEMBLE_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let items = self.assemble_each(docs).await?.into_orders()?;
         Ok(Page {
             items,
             total,
@@ -585,6 +582,11 @@ impl BigCommerceAdapter {
     /// `Adapter::list_readable`: an order whose document (or a sub-resource of it) does not decode is set aside.
     pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         let (docs, _) = self.list_docs(query, false).await?;
+        self.assemble_each(docs).await
+    }
+
+    /// Each listed order assembled with its sub-resources, those that do not decode set apart.
+    async fn assemble_each(&self, docs: Vec<Value>) -> Result<Listed, UpstreamError> {
         let mut ids = Vec::with_capacity(docs.len());
         for doc in &docs {
             // Without its id, the order cannot even be named: the page itself is unreadable.

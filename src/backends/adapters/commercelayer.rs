@@ -1429,10 +1429,7 @@ impl CommerceLayerAdapter {
 
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
         let (docs, total) = self.list_docs(query).await?;
-        let items = docs
-            .into_iter()
-            .map(|doc| self.decode(doc))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = self.decode_each(docs)?.into_orders()?;
         Ok(Page {
             items,
             total,
@@ -1445,6 +1442,11 @@ impl CommerceLayerAdapter {
     /// that much reads, its creation time.
     pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         let (docs, _) = self.list_docs(query).await?;
+        self.decode_each(docs)
+    }
+
+    /// Each listed order decoded, those that do not decode set apart.
+    fn decode_each(&self, docs: Vec<Value>) -> Result<Listed, UpstreamError> {
         let mut listed = Listed::default();
         for doc in docs {
             // Without its id, the order cannot even be named: the page itself is unreadable.

@@ -1040,16 +1040,7 @@ impl FluentCartAdapter {
 
     pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
         let (rows, total) = self.list_rows(query).await?;
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let mut order = row
-                    .order
-                    .map_err(|p| malformed("FluentCart order list", &p))?;
-                unstamp(&mut order);
-                Ok(order)
-            })
-            .collect::<Result<Vec<_>, UpstreamError>>()?;
+        let items = Self::sort_rows(rows)?.into_orders()?;
         Ok(Page {
             items,
             total,
@@ -1061,6 +1052,11 @@ impl FluentCartAdapter {
     /// `Adapter::list_readable`.
     pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         let (rows, _) = self.list_rows(query).await?;
+        Self::sort_rows(rows)
+    }
+
+    /// The rows' orders, those that did not decode set apart.
+    fn sort_rows(rows: Vec<wire::ListRow>) -> Result<Listed, UpstreamError> {
         let mut listed = Listed::default();
         for row in rows {
             match (row.order, row.id) {

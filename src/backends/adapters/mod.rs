@@ -107,6 +107,20 @@ pub struct Listed {
     pub unreadable: Vec<Unreadable>,
 }
 
+impl Listed {
+    /// The orders, for a caller that cannot go on without all of them (a client's list): the first order that
+    /// did not decode fails the page, named, so an operator can find it.
+    pub fn into_orders(self) -> Result<Vec<Order>, UpstreamError> {
+        match self.unreadable.into_iter().next() {
+            Some(u) => Err(UpstreamError::Malformed(format!(
+                "order {} in the list cannot be read: {}",
+                u.id, u.reason
+            ))),
+            None => Ok(self.orders),
+        }
+    }
+}
+
 /// An order a list showed that could not be decoded: its id in the platform's scheme, its creation time when that
 /// much could be read, and why the rest could not.
 #[derive(Debug, Clone)]
@@ -386,6 +400,25 @@ pub enum CustomerNotifications {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_that_must_be_whole_fails_naming_its_first_unreadable_order() {
+        let unreadable = |id: &str| Unreadable {
+            id: id.into(),
+            created_at: None,
+            reason: "/date_created: not a date".into(),
+        };
+        let listed = Listed {
+            orders: Vec::new(),
+            unreadable: vec![unreadable("7"), unreadable("9")],
+        };
+        let err = listed.into_orders().unwrap_err();
+        assert!(
+            matches!(&err, UpstreamError::Malformed(m) if m == "order 7 in the list cannot be read: /date_created: not a date"),
+            "{err:?}"
+        );
+        assert!(Listed::default().into_orders().unwrap().is_empty());
+    }
 
     #[test]
     fn a_keys_stamp_is_the_first_half_of_the_sha256_of_client_and_key() {
