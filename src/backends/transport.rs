@@ -148,7 +148,74 @@ pub enum UpstreamError {
     Local(String),
 }
 
+/// An `UpstreamError` for a log line (`UpstreamError::for_log`).
+pub struct LogSafe<'a>(&'a UpstreamError);
+
+impl std::fmt::Display for LogSafe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            UpstreamError::Rejected { status, detail, .. } => {
+                write!(f, "upstream refused the request with {status}")?;
+                if let Some(pointer) = detail {
+                    write!(f, " at {}", mask_values(pointer))?;
+                }
+                Ok(())
+            }
+            other => f.write_str(&mask_values(&other.to_string())),
+        }
+    }
+}
+
+/// `text` with every double-quoted span, and every word holding an e-mail address (an `@`, plain or
+/// percent-encoded), replaced by `…`: ordermux's reasons quote the values they refuse, and a failed call's URL
+/// may carry a customer search.
+fn mask_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.contains('@') || word.to_ascii_lowercase().contains("%40") {
+            out.push('…');
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if quoted {
+            if c == '"' {
+                quoted = false;
+                out.push_str("…\"");
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                flush(&mut word, &mut out);
+                quoted = true;
+                out.push('"');
+            }
+            c if c.is_whitespace() || c == '(' || c == ')' || c == ',' => {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+            c => word.push(c),
+        }
+    }
+    flush(&mut word, &mut out);
+    if quoted {
+        out.push_str("…\"");
+    }
+    out
+}
+
 impl UpstreamError {
+    /// This error as a log line may show it: an upstream's own explanation of a refusal is left out (it may
+    /// repeat what the caller sent: names, e-mail addresses), and so are the values ordermux's own reasons quote.
+    pub fn for_log(&self) -> LogSafe<'_> {
+        LogSafe(self)
+    }
+
     /// True when the upstream certainly did not act on the request.
     pub fn never_sent(&self) -> bool {
         matches!(
@@ -694,6 +761,41 @@ mod tests {
         assert_eq!(p.wait_needed(), None);
         let wait = p.wait_needed().expect("budget spent");
         assert!(wait <= Duration::from_secs(5) && wait > Duration::from_secs(4));
+    }
+
+    #[test]
+    fn log_lines_show_no_value_a_caller_or_shop_sent() {
+        let rejected = UpstreamError::Rejected {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: "Customer Jane Doe <jane@example.com> already exists".into(),
+            detail: Some("/data/attributes/email".into()),
+        };
+        assert_eq!(
+            rejected.for_log().to_string(),
+            "upstream refused the request with 422 Unprocessable Entity at /data/attributes/email"
+        );
+        let malformed = UpstreamError::Malformed(
+            r#"order 7 in the list cannot be read: /billing_address/email: "jane@" is not an email address"#.into(),
+        );
+        assert_eq!(
+            malformed.for_log().to_string(),
+            r#"upstream reply malformed: order 7 in the list cannot be read: /billing_address/email: "…" is not an email address"#
+        );
+        let interrupted = UpstreamError::Interrupted(
+            "error sending request for url (http://shop/customers?search=jane%40example.com)"
+                .into(),
+        );
+        assert_eq!(
+            interrupted.for_log().to_string(),
+            "upstream connection failed: error sending request for url (…)"
+        );
+        // What holds no value is shown whole.
+        assert_eq!(
+            UpstreamError::ServerError(StatusCode::BAD_GATEWAY)
+                .for_log()
+                .to_string(),
+            "upstream failed with 502 Bad Gateway"
+        );
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl UpstreamShopError {
                 format!("The requested {what} was not found."),
             ),
             UpstreamShopError::Upstream { backend, error } => {
-                tracing::warn!(%backend, error = %error, "upstream call failed");
+                tracing::warn!(%backend, error = %error.for_log(), "upstream call failed");
                 error.into_problem(&backend)
             }
             UpstreamShopError::Store(e) => e.into_problem(),
@@ -234,7 +234,7 @@ impl UpstreamShop {
         match result {
             Ok(created) => self.confirm(stamp.key(), created, adopt).await,
             Err(e) if e.outcome_unknown() => {
-                tracing::warn!(backend = %self.backend, stamp = stamp.key(), error = %e, "create outcome unknown; left for reconciliation");
+                tracing::warn!(backend = %self.backend, stamp = stamp.key(), error = %e.for_log(), "create outcome unknown; left for reconciliation");
                 let landing = if e.may_still_land() {
                     // Broken off now: the upstream may still act for `settle` from here.
                     Landing::Until(self.landing_until(chrono::Utc::now(), Duration::ZERO))

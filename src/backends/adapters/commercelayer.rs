@@ -1122,7 +1122,7 @@ impl CommerceLayerAdapter {
             Ok(()) => true,
             Err(e) if is_status(&e, StatusCode::NOT_FOUND) => true,
             Err(e) => {
-                tracing::warn!(backend = %self.ctx.backend.name, order = %id, error = %e, "could not remove the draft of a refused create");
+                tracing::warn!(backend = %self.ctx.backend.name, order = %id, error = %e.for_log(), "could not remove the draft of a refused create");
                 false
             }
         }

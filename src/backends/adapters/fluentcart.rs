@@ -922,7 +922,7 @@ impl FluentCartAdapter {
                 // FluentCart refused a state the caller asked for: the create fails as a whole, so the order it
                 // made must not stay behind (the caller is told it was not created).
                 if let Err(e) = self.delete(&id).await {
-                    tracing::warn!(backend = %self.http.name(), order = %id, error = %e, "could not remove a FluentCart order whose states were refused");
+                    tracing::warn!(backend = %self.http.name(), order = %id, error = %e.for_log(), "could not remove a FluentCart order whose states were refused");
                     return Err(e);
                 }
                 journal.record("order_id", Value::Null).await?;
