@@ -361,20 +361,29 @@ fn decode_document(
         }
     }
 
-    // Addresses.
+    // Addresses. Billing and shipping may name one address resource: the second finds it decoded already. A link
+    // to nothing included keeps its id alone.
+    let mut decoded: Vec<Address> = Vec::new();
     for (name, billing) in [("billing_address", true), ("shipping_address", false)] {
         for (ty, aid) in linkage(&mut rels, name)? {
-            let Some((v, ptr)) = included.take(&ty, &aid) else {
-                let mut addr = Address::default();
-                addr.ids.commercelayer = Some(aid);
-                if billing {
-                    order.billing_address = Some(addr)
-                } else {
-                    order.shipping_destinations.push(addr)
+            let addr = match included.take(&ty, &aid) {
+                Some((v, ptr)) => {
+                    let addr = decode_address(v, ptr, aid)?;
+                    decoded.push(addr.clone());
+                    addr
                 }
-                continue;
+                None => match decoded
+                    .iter()
+                    .find(|a| a.ids.commercelayer.as_deref() == Some(aid.as_str()))
+                {
+                    Some(same) => same.clone(),
+                    None => {
+                        let mut addr = Address::default();
+                        addr.ids.commercelayer = Some(aid);
+                        addr
+                    }
+                },
             };
-            let addr = decode_address(v, ptr, aid)?;
             if billing {
                 order.billing_address = Some(addr);
             } else {

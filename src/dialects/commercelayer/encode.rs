@@ -377,7 +377,13 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
         g.included.push(address_resource(id, a));
     }
     if let Some(a) = order.shipping_destinations.first() {
-        let id = next_id("addr_", &a.ids.commercelayer);
+        let mut id = next_id("addr_", &a.ids.commercelayer);
+        let shared = g.billing.as_ref().is_some_and(|(_, b)| *b == id);
+        if shared && order.billing_address.as_ref() != Some(a) {
+            // One id for two different addresses (a billing link the document did not resolve, say): included
+            // once, one would be lost; the shipping address gets an id of its own.
+            id = next_id("addr_", &None);
+        }
         g.shipping = Some(("addresses".into(), id.clone()));
         // Billing and shipping may be one address resource; include it once.
         if g.billing.as_ref().is_none_or(|(_, b)| *b != id) {

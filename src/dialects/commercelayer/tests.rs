@@ -65,3 +65,52 @@ fn error_document_has_a_pointer() {
         json!("/included/0/attributes/quantity")
     );
 }
+
+/// An order whose billing and shipping relationships name `billing` and `shipping` (type, id), with one address
+/// resource, `a1`, included.
+fn order_with_addresses(billing: (&str, &str), shipping: (&str, &str)) -> serde_json::Value {
+    let link = |(ty, id): (&str, &str)| json!({"data": {"type": ty, "id": id}});
+    json!({
+        "data": {"id": "abc", "type": "orders",
+            "attributes": {"currency_code": "USD"},
+            "relationships": {"billing_address": link(billing), "shipping_address": link(shipping)}},
+        "included": [{"type": "addresses", "id": "a1", "attributes": {
+            "first_name": "Ada", "last_name": "Lovelace", "line_1": "1 Main St", "city": "Austin",
+            "zip_code": "78701", "country_code": "US"}}]
+    })
+}
+
+#[test]
+fn one_address_resource_for_billing_and_shipping_is_both_addresses() {
+    let doc = order_with_addresses(("addresses", "a1"), ("addresses", "a1"));
+    let order = decode_order(doc.clone(), &DecodeOptions::default()).unwrap();
+    let billing = order.billing_address.clone().unwrap();
+    assert_eq!(billing.city, "Austin");
+    // The shipping address is the same address, not an empty one with its id.
+    assert_eq!(order.shipping_destinations, vec![billing]);
+    // Rendered back, it is one resource again.
+    let out = encode_order(&order).value;
+    assert_eq!(out["included"], doc["included"]);
+}
+
+#[test]
+fn a_billing_link_to_nothing_included_does_not_take_the_shipping_address_id() {
+    // The billing link names a type that is not included: only its id is known.
+    let doc = order_with_addresses(("address_typo", "a1"), ("addresses", "a1"));
+    let order = decode_order(doc, &DecodeOptions::default()).unwrap();
+    assert_eq!(order.billing_address.as_ref().unwrap().city, "");
+    assert_eq!(order.shipping_destinations[0].city, "Austin");
+    for out in [
+        encode_order(&order).value,
+        encode_create_request(&order).value,
+    ] {
+        let shipping_id = out["data"]["relationships"]["shipping_address"]["data"]["id"].clone();
+        let shipping = out["included"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "addresses" && r["id"] == shipping_id)
+            .unwrap_or_else(|| panic!("shipping address included: {out}"));
+        assert_eq!(shipping["attributes"]["city"], "Austin", "{out}");
+    }
+}
