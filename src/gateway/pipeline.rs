@@ -283,32 +283,47 @@ fn render(gw: &Gateway, dialect: Dialect, reply: ApiResponse) -> Response<Body> 
     for (name, value) in reply.headers {
         headers.append(name, value);
     }
-    if !reply.losses.is_empty() {
-        // A compact warning list: what this reply could not carry (full detail: `ordermux translate`), each kind
-        // and place once (two wire fields can round into the same canonical amount).
-        let mut entries: Vec<String> = Vec::with_capacity(reply.losses.len());
-        for l in &reply.losses {
-            let pointer = if l.pointer.is_empty() {
-                "/"
-            } else {
-                &l.pointer
-            };
-            let entry = format!("{} {pointer}", l.kind.key());
-            if !entries.contains(&entry) {
-                entries.push(entry);
-            }
-        }
-        let mut text = entries.join(", ");
-        let mut end = text.len().min(2048);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        if let Ok(v) = HeaderValue::from_str(&text) {
-            headers.insert(HeaderName::from_static("x-ordermux-losses"), v);
-        }
+    if let Some(v) = losses_header(&reply.losses) {
+        headers.insert(HeaderName::from_static("x-ordermux-losses"), v);
     }
     r
+}
+
+/// The `X-Ordermux-Losses` value: a compact warning list of what a reply could not carry (full detail: `ordermux
+/// translate`), each kind and place once (two wire fields can round into the same canonical amount), at most
+/// 2 KiB. A byte a header cannot hold (a pointer through a member named in another script) is percent-encoded, as
+/// is `%` itself, so no list is dropped for one character.
+fn losses_header(losses: &[crate::dialects::Loss]) -> Option<HeaderValue> {
+    if losses.is_empty() {
+        return None;
+    }
+    let mut entries: Vec<String> = Vec::with_capacity(losses.len());
+    for l in losses {
+        let pointer = if l.pointer.is_empty() {
+            "/"
+        } else {
+            &l.pointer
+        };
+        let entry = format!("{} {pointer}", l.kind.key());
+        if !entries.contains(&entry) {
+            entries.push(entry);
+        }
+    }
+    let mut text = String::new();
+    for b in entries.join(", ").bytes() {
+        if b == b' ' || (b.is_ascii_graphic() && b != b'%') {
+            text.push(char::from(b));
+        } else {
+            text.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let mut end = text.len().min(2048);
+    // Not in the middle of an escape.
+    if let Some(cut) = text[..end].rfind('%').filter(|&i| i + 3 > end) {
+        end = cut;
+    }
+    text.truncate(end);
+    HeaderValue::from_str(&text).ok()
 }
 
 fn rate_headers(response: &mut Response<Body>, budget: &Budget) {
@@ -970,6 +985,38 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_losses_header_names_each_kind_and_place_once_whatever_the_script() {
+        use crate::dialects::{Loss, LossKind};
+        let loss = |pointer: &str, kind| Loss {
+            pointer: pointer.into(),
+            kind,
+            reason: "r".into(),
+        };
+        let v = losses_header(&[
+            loss("/status", LossKind::StatusCollapsed),
+            loss("/status", LossKind::StatusCollapsed),
+            loss("/metadata/größe", LossKind::Unrepresentable),
+            loss("", LossKind::Precision),
+            loss("/a%b", LossKind::Precision),
+        ])
+        .expect("a header");
+        assert_eq!(
+            v.to_str().unwrap(),
+            "status_collapsed /status, unrepresentable /metadata/gr%C3%B6%C3%9Fe, precision /, precision /a%25b"
+        );
+        assert!(losses_header(&[]).is_none());
+        // A long list is cut at 2 KiB, never inside an escape.
+        let many: Vec<Loss> = (0..400)
+            .map(|i| loss(&format!("/ü{i}"), LossKind::Unrepresentable))
+            .collect();
+        let v = losses_header(&many).unwrap();
+        let text = v.to_str().unwrap();
+        assert!(text.len() <= 2048);
+        let tail = &text[text.len().saturating_sub(2)..];
+        assert!(!tail.contains('%'), "{tail}");
+    }
 
     #[test]
     fn request_ids_made_here_are_32_lowercase_hex_digits_and_distinct() {
