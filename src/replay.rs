@@ -810,8 +810,8 @@ impl Paging {
                 }
                 if full && fresh.is_empty() {
                     return Err(ReplayError::Source(format!(
-                        "{source} has more than {SOURCE_PAGE} orders made at {}, more than one page can hold; \
-                         nothing made after it was read",
+                        "{source} has a page's worth ({SOURCE_PAGE}) or more of orders made at {}, so paging by \
+                         creation time cannot get past that instant; nothing made after it was read",
                         last.unwrap_or_default()
                     )));
                 }
@@ -1409,7 +1409,7 @@ mod tests {
         );
         let err = stuck.advance(listed(same), "cl").unwrap_err();
         assert!(
-            err.to_string().contains("more than 100 orders made at"),
+            err.to_string().contains("(100) or more of orders made at"),
             "{err}"
         );
     }
