@@ -8,11 +8,11 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 /// ISO 8601 / RFC 3339 with offset, or a naive `YYYY-MM-DD HH:MM:SS` taken as UTC (FluentCart raw columns).
 pub fn parse_iso_or_naive(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-        return Some(dt.with_timezone(&Utc));
+        return four_digit_year(dt.with_timezone(&Utc));
     }
     for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, fmt) {
-            return Some(naive.and_utc());
+            return four_digit_year(naive.and_utc());
         }
     }
     None
@@ -21,7 +21,13 @@ pub fn parse_iso_or_naive(text: &str) -> Option<DateTime<Utc>> {
 pub fn parse_rfc2822(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc2822(text)
         .ok()
-        .map(|dt| dt.with_timezone(&Utc))
+        .and_then(|dt| four_digit_year(dt.with_timezone(&Utc)))
+}
+
+/// `dt` if its year (in UTC) has four digits, as every dialect's date spelling has: a date in year 12025 parses in
+/// one dialect and could be rendered in none.
+fn four_digit_year(dt: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (1..=9999).contains(&dt.year()).then_some(dt)
 }
 
 // Rendering is written out by hand: chrono's `format` interprets its pattern on every call, and dates are on the
@@ -82,6 +88,17 @@ pub fn render_rfc2822(dt: &DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_read_only_with_four_digit_years() {
+        assert!(parse_rfc2822("Wed, 05 Mar 2025 20:22:41 +0000").is_some());
+        assert!(parse_rfc2822("Wed, 05 Mar 12025 20:22:41 +0000").is_none());
+        assert!(parse_iso_or_naive("2025-03-05T20:22:41+00:00").is_some());
+        assert!(parse_iso_or_naive("12025-03-05 20:22:41").is_none());
+        // Four digits as written, five once in UTC: no dialect could spell it.
+        assert!(parse_iso_or_naive("9999-12-31T23:30:00-05:00").is_none());
+        assert!(parse_iso_or_naive("9999-12-31T23:30:00+00:00").is_some());
+    }
 
     #[test]
     fn spellings_round_trip() {
