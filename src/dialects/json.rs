@@ -343,8 +343,11 @@ impl Obj {
                 format!("{code:?} is not an ISO 3166-1 alpha-2 country code (two letters)"),
             ));
         }
+        if !code.bytes().any(|b| b.is_ascii_lowercase()) {
+            return Ok(Some(code));
+        }
         let upper = code.to_ascii_uppercase();
-        self.echo(key, Value::String(code), Value::String(upper.clone()));
+        self.echo_raw(key, Value::String(code), Value::String(upper.clone()));
         Ok(Some(upper))
     }
 

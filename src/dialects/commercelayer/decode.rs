@@ -363,17 +363,14 @@ fn decode_document(
 
     // Addresses. Billing and shipping may name one address resource: the second finds it decoded already. A link
     // to nothing included keeps its id alone.
-    let mut decoded: Vec<Address> = Vec::new();
     for (name, billing) in [("billing_address", true), ("shipping_address", false)] {
         for (ty, aid) in linkage(&mut rels, name)? {
             let addr = match included.take(&ty, &aid) {
-                Some((v, ptr)) => {
-                    let addr = decode_address(v, ptr, aid)?;
-                    decoded.push(addr.clone());
-                    addr
-                }
-                None => match decoded
+                Some((v, ptr)) => decode_address(v, ptr, aid)?,
+                None => match order
+                    .billing_address
                     .iter()
+                    .chain(&order.shipping_destinations)
                     .find(|a| a.ids.commercelayer.as_deref() == Some(aid.as_str()))
                 {
                     Some(same) => same.clone(),
