@@ -744,7 +744,7 @@ impl Paging {
     /// shows the source is not keeping to what it was asked.
     fn advance(&mut self, page: Listed, source: &str) -> Result<Vec<Listing>, ReplayError> {
         let items = page
-            .orders
+            .items
             .into_iter()
             .map(|o| Listing::Order(Box::new(o)))
             .chain(page.unreadable.into_iter().map(Listing::Unreadable));
@@ -862,7 +862,7 @@ impl Reader<'_> {
                     .list_readable(client, &paging.query(&source.filter))
                     .await
                     .map_err(|e| ReplayError::Source(e.into_problem("order").message()))?;
-                if found.orders.len() + found.unreadable.len() < SOURCE_PAGE as usize {
+                if found.items.len() + found.unreadable.len() < SOURCE_PAGE as usize {
                     *done = true;
                 }
                 let fresh = paging.advance(found, &source.name)?;
@@ -1257,8 +1257,8 @@ mod tests {
 
     fn listed(orders: Vec<Order>) -> Listed {
         Listed {
-            orders,
-            unreadable: Vec::new(),
+            items: orders,
+            ..Listed::default()
         }
     }
 
@@ -1302,7 +1302,8 @@ mod tests {
         );
         // An order that does not decode moves the bound too.
         let next = Listed {
-            orders: vec![order_numbered(105)],
+            items: vec![order_numbered(105)],
+            total: 0,
             unreadable: vec![Unreadable {
                 id: "110".into(),
                 created_at: None,
@@ -1375,7 +1376,8 @@ mod tests {
         let kept = paging
             .advance(
                 Listed {
-                    orders: vec![made("b", 5), made("c", 5), made("d", 5), made("e", 9)],
+                    items: vec![made("b", 5), made("c", 5), made("d", 5), made("e", 9)],
+                    total: 0,
                     // An order that does not decode keeps its place in creation order.
                     unreadable: vec![Unreadable {
                         id: "u".into(),

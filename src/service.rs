@@ -9,6 +9,7 @@ use crate::canonical::{
 };
 use std::sync::Arc;
 
+pub use crate::backends::upstream::Listing;
 use crate::backends::upstream::{UpstreamShop, UpstreamShopError};
 use crate::config::{Market, Product, SeedCustomer};
 use crate::store::{
@@ -482,15 +483,20 @@ impl Shop {
         }
     }
 
-    pub async fn list(&self, client: &str, query: &OrderQuery) -> Result<Page<Order>, ShopError> {
+    /// One page, with the total. An upstream shop's order that cannot be read is left out of the page and named
+    /// in `Listing::left_out`; the embedded shop's orders always read.
+    pub async fn list(&self, client: &str, query: &OrderQuery) -> Result<Listing, ShopError> {
         if let Some(up) = &self.upstream {
             return Ok(up.list(query).await?);
         }
-        Ok(self.store.list_orders(client, query).await?)
+        Ok(Listing {
+            page: self.store.list_orders(client, query).await?,
+            left_out: Vec::new(),
+        })
     }
 
     /// One page without the total, for a reader that goes on past an upstream order that does not decode (a
-    /// replay): such orders are set apart. The embedded shop's orders always read.
+    /// replay): such orders are set apart under their upstream ids.
     pub async fn list_readable(
         &self,
         client: &str,
@@ -500,21 +506,26 @@ impl Shop {
             return Ok(up.list_readable(query).await?);
         }
         Ok(crate::backends::adapters::Listed {
-            orders: self.store.list_orders(client, query).await?.items,
-            unreadable: Vec::new(),
+            items: self.store.list_orders(client, query).await?.items,
+            ..Default::default()
         })
     }
 
     /// `list` for a reply that does not carry the total: nothing is counted only to be dropped.
-    pub async fn list_page(
-        &self,
-        client: &str,
-        query: &OrderQuery,
-    ) -> Result<Vec<Order>, ShopError> {
+    pub async fn list_page(&self, client: &str, query: &OrderQuery) -> Result<Listing, ShopError> {
         if let Some(up) = &self.upstream {
             return Ok(up.list_page(query).await?);
         }
-        Ok(self.store.list_page(client, query).await?)
+        let items = self.store.list_page(client, query).await?;
+        Ok(Listing {
+            page: Page {
+                total: items.len() as u64,
+                items,
+                page: query.page,
+                per_page: query.per_page,
+            },
+            left_out: Vec::new(),
+        })
     }
 
     /// How many orders match `filter`, per status triple present.

@@ -213,16 +213,22 @@ async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
         per_page: req.query.positive("limit", DEFAULT_LIMIT, MAX_LIMIT)?,
     };
     // BigCommerce's list answers the page alone (callers count with `/orders/count`).
-    let page = ctx
+    let listing = ctx
         .shop
         .list_page(&req.client.id, &query)
         .await
         .map_err(|e| e.into_problem("orders"))?;
-    if page.is_empty() {
-        return Ok(ApiResponse::empty(StatusCode::NO_CONTENT));
+    if listing.page.items.is_empty() {
+        return Ok(ApiResponse::empty(StatusCode::NO_CONTENT).with_left_out(
+            &listing.left_out,
+            Platform::BigCommerce,
+            "",
+        ));
     }
     let mut losses = Vec::new();
-    let items = page
+    let items = listing
+        .page
+        .items
         .iter()
         .map(|o| {
             let r = wire::encode_order_with_links(o, &req.base_url);
@@ -230,7 +236,9 @@ async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
             r.value
         })
         .collect();
-    Ok(ApiResponse::json(StatusCode::OK, Value::Array(items)).with_losses(losses))
+    Ok(ApiResponse::json(StatusCode::OK, Value::Array(items))
+        .with_left_out(&listing.left_out, Platform::BigCommerce, "")
+        .with_losses(losses))
 }
 
 async fn count(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {

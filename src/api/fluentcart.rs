@@ -418,11 +418,12 @@ async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
         page,
         per_page,
     };
-    let found = ctx
+    let listing = ctx
         .shop
         .list(&req.client.id, &query)
         .await
         .map_err(shop_err)?;
+    let found = listing.page;
     let mut orders = found.items;
     orders.iter_mut().for_each(number_transactions);
     let out = wire::encode_list(&ListPage {
@@ -439,7 +440,9 @@ async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
             paginator.insert(k.to_owned(), v);
         }
     }
-    Ok(ok(value).with_losses(out.losses))
+    Ok(ok(value)
+        .with_left_out(&listing.left_out, Platform::FluentCart, "/orders/data")
+        .with_losses(out.losses))
 }
 
 /// The Laravel paginator's URL members. Page links are windowed as Laravel does for long lists (first two, the

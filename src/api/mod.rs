@@ -14,9 +14,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
+use crate::backends::upstream::platform_id;
+use crate::canonical::PlatformIds;
 use crate::canonical::{Platform, Problem, ProblemKind, Timestamp};
 use crate::config::{Client, Config};
-use crate::dialects::{DecodeOptions, Loss};
+use crate::dialects::{DecodeOptions, Loss, LossKind};
 use crate::service::Shop;
 
 pub use query::QueryParams;
@@ -146,6 +148,8 @@ pub struct ApiResponse {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// What the reply could not carry of the order(s) it renders.
     pub losses: Vec<Loss>,
+    /// The ids, in the caller's scheme, of orders a list page leaves out (`with_left_out`).
+    pub left_out: Vec<String>,
 }
 
 impl ApiResponse {
@@ -155,6 +159,7 @@ impl ApiResponse {
             body: Some(body),
             headers: Vec::new(),
             losses: Vec::new(),
+            left_out: Vec::new(),
         }
     }
 
@@ -164,11 +169,36 @@ impl ApiResponse {
             body: None,
             headers: Vec::new(),
             losses: Vec::new(),
+            left_out: Vec::new(),
         }
     }
 
     pub fn with_losses(mut self, losses: Vec<Loss>) -> Self {
         self.losses.extend(losses);
+        self
+    }
+
+    /// Tells a list page's caller which orders the page leaves out (an upstream shop's order that could not be
+    /// read): a loss each at `pointer` (the page's array of orders), and their ids in the caller's `scheme`, which
+    /// the gateway lists in `X-Ordermux-Left-Out`. Why each could not be read is the operator's, in the log.
+    pub fn with_left_out(
+        mut self,
+        left_out: &[PlatformIds],
+        scheme: Platform,
+        pointer: &str,
+    ) -> Self {
+        for ids in left_out {
+            self.losses.push(Loss {
+                pointer: pointer.to_owned(),
+                kind: LossKind::UnreadableOrder,
+                reason: "an order the shop holds here cannot be read; it is left out".to_owned(),
+            });
+            // An order is always mapped to every scheme before it is left out; an id missing would be a bug, and
+            // the loss above still says something is missing.
+            if let Some(id) = platform_id(scheme, ids) {
+                self.left_out.push(id);
+            }
+        }
         self
     }
 

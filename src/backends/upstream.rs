@@ -36,6 +36,15 @@ pub struct UpstreamShop {
     total_timeout: Duration,
 }
 
+/// A page of orders as a shop could read it.
+#[derive(Debug)]
+pub struct Listing {
+    pub page: Page<Order>,
+    /// The ids, in every scheme, of orders an upstream shop listed on this page that could not be read: left
+    /// out of `page.items` (whose `total` still counts them), for the caller to be told (why is in the log).
+    pub left_out: Vec<PlatformIds>,
+}
+
 /// Why an upstream shop operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamShopError {
@@ -523,41 +532,79 @@ impl UpstreamShop {
         &self.backend
     }
 
-    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>> {
+    /// One page, with the total. An order the upstream lists that does not decode is left out of the page and
+    /// named in `Listing::left_out`: one odd order must not make every page it is on unreadable for ever.
+    pub async fn list(&self, query: &OrderQuery) -> Result<Listing> {
         let query = self.upstream_query(query).await?;
-        let page = self
+        let listed = self
             .adapter
             .list(&query)
             .await
             .map_err(|e| self.upstream(e))?;
-        let items = self.localize_all(page.items, Sighting::Read).await?;
-        Ok(Page { items, ..page })
-    }
-
-    /// One page without the total, with the orders that do not decode set apart (see `Adapter::list_readable`).
-    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed> {
-        let query = self.upstream_query(query).await?;
-        let listed = self
-            .adapter
-            .list_readable(&query)
-            .await
-            .map_err(|e| self.upstream(e))?;
-        let orders = self.localize_all(listed.orders, Sighting::Read).await?;
-        Ok(Listed {
-            orders,
-            unreadable: listed.unreadable,
-        })
+        self.listing(listed, &query).await
     }
 
     /// `list` without the total (see `Adapter::list_page`).
-    pub async fn list_page(&self, query: &OrderQuery) -> Result<Vec<Order>> {
+    pub async fn list_page(&self, query: &OrderQuery) -> Result<Listing> {
         let query = self.upstream_query(query).await?;
-        let items = self
+        let listed = self
             .adapter
             .list_page(&query)
             .await
             .map_err(|e| self.upstream(e))?;
-        self.localize_all(items, Sighting::Read).await
+        self.listing(listed, &query).await
+    }
+
+    /// One page without the total, the orders that do not decode set apart under their upstream ids and
+    /// creation times (a replay pages by them).
+    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed> {
+        let query = self.upstream_query(query).await?;
+        let listed = self
+            .adapter
+            .list_page(&query)
+            .await
+            .map_err(|e| self.upstream(e))?;
+        let items = self.localize_all(listed.items, Sighting::Read).await?;
+        Ok(Listed { items, ..listed })
+    }
+
+    /// A page for a caller: the orders in its ids, and those that did not decode named in every id scheme.
+    async fn listing(&self, listed: Listed, query: &OrderQuery) -> Result<Listing> {
+        let left_out = if listed.unreadable.is_empty() {
+            Vec::new()
+        } else {
+            let objects: Vec<UpstreamObject> = listed
+                .unreadable
+                .iter()
+                .map(|u| UpstreamObject {
+                    kind: "order",
+                    upstream_id: u.id.clone(),
+                    order_upstream_id: None,
+                })
+                .collect();
+            let ids = self
+                .store
+                .upstream_localize(&self.backend, self.platform(), &objects)
+                .await?;
+            ids.into_iter()
+                .zip(listed.unreadable)
+                .map(|(ids, u)| {
+                    let error = UpstreamError::Malformed(u.reason);
+                    tracing::warn!(backend = %self.backend, order = %u.id, error = %error.for_log(), "an order the upstream listed cannot be read; left out of the page");
+                    ids
+                })
+                .collect()
+        };
+        let items = self.localize_all(listed.items, Sighting::Read).await?;
+        Ok(Listing {
+            page: Page {
+                items,
+                total: listed.total,
+                page: query.page.max(1),
+                per_page: query.per_page,
+            },
+            left_out,
+        })
     }
 
     /// Counts per status by walking the upstream's list (at most `MAX_COUNTED` orders; more is refused rather
@@ -591,6 +638,7 @@ impl UpstreamShop {
                     ),
                 )));
             }
+            found.whole().map_err(|e| self.upstream(e))?;
             let n = found.items.len();
             for order in &found.items {
                 let triple = order.status_triple();

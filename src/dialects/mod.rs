@@ -56,6 +56,8 @@ pub enum LossKind {
     MultipleDestinations,
     /// A canonical field the target has no member for in this document.
     Unrepresentable,
+    /// An order a list page leaves out: the shop holding it answered it in a form that cannot be read.
+    UnreadableOrder,
 }
 
 impl LossKind {
@@ -65,6 +67,7 @@ impl LossKind {
             LossKind::Precision => "precision",
             LossKind::MultipleDestinations => "multiple_destinations",
             LossKind::Unrepresentable => "unrepresentable",
+            LossKind::UnreadableOrder => "unreadable_order",
         }
     }
 }

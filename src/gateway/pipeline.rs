@@ -286,6 +286,12 @@ fn render(gw: &Gateway, dialect: Dialect, reply: ApiResponse) -> Response<Body> 
     if let Some(v) = losses_header(&reply.losses) {
         headers.insert(HeaderName::from_static("x-ordermux-losses"), v);
     }
+    if !reply.left_out.is_empty() {
+        // Ids in the caller's scheme (digits, or Commerce Layer's letters and digits): always a valid value.
+        if let Ok(v) = HeaderValue::from_str(&reply.left_out.join(", ")) {
+            headers.insert(HeaderName::from_static("x-ordermux-left-out"), v);
+        }
+    }
     r
 }
 

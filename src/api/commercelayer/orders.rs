@@ -717,11 +717,12 @@ pub(super) async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
         page,
         per_page: size,
     };
-    let result = ctx
+    let listing = ctx
         .shop
         .list(&req.client.id, &query)
         .await
         .map_err(shop_problem("order"))?;
+    let result = listing.page;
     let mut data = Vec::with_capacity(result.items.len());
     let mut included = Included::default();
     let mut losses = Vec::new();
@@ -754,7 +755,9 @@ pub(super) async fn list(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
         losses.sort_by(|a, b| (&a.pointer, a.kind.key()).cmp(&(&b.pointer, b.kind.key())));
         losses.dedup_by(|a, b| a.pointer == b.pointer && a.kind == b.kind);
     }
-    Ok(ApiResponse::json(StatusCode::OK, doc).with_losses(losses))
+    Ok(ApiResponse::json(StatusCode::OK, doc)
+        .with_left_out(&listing.left_out, Platform::CommerceLayer, "/data")
+        .with_losses(losses))
 }
 
 #[cfg(test)]

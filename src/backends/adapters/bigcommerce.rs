@@ -20,7 +20,7 @@ use super::{AdapterContext, CreateReply, Journal, Listed, Stamp, Unreadable};
 use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
-    FeeKind, Money, Order, OrderFilter, OrderQuery, Page, Platform, Problem, ProblemKind, SortKey,
+    FeeKind, Money, Order, OrderFilter, OrderQuery, Platform, Problem, ProblemKind, SortKey,
     StatusTriple, Timestamp,
 };
 use crate::config::Credential;
@@ -553,13 +553,13 @@ impl BigCommerceAdapter {
         Ok(Some(out))
     }
 
-    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
+    pub async fn list(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         self.list_counting(query, true).await
     }
 
     /// `list` without asking `/orders/count` for the total, for a caller whose reply does not carry it.
-    pub async fn list_page(&self, query: &OrderQuery) -> Result<Vec<Order>, UpstreamError> {
-        Ok(self.list_counting(query, false).await?.items)
+    pub async fn list_page(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
+        self.list_counting(query, false).await
     }
 
     /// One page; `count` says whether a full page asks `/orders/count` for the total (without it, the total is
@@ -568,21 +568,12 @@ impl BigCommerceAdapter {
         &self,
         query: &OrderQuery,
         count: bool,
-    ) -> Result<Page<Order>, UpstreamError> {
+    ) -> Result<Listed, UpstreamError> {
         let (docs, total) = self.list_docs(query, count).await?;
-        let items = self.assemble_each(docs).await?.into_orders()?;
-        Ok(Page {
-            items,
+        Ok(Listed {
             total,
-            page: query.page.max(1),
-            per_page: query.per_page,
+            ..self.assemble_each(docs).await?
         })
-    }
-
-    /// `Adapter::list_readable`: an order whose document (or a sub-resource of it) does not decode is set aside.
-    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
-        let (docs, _) = self.list_docs(query, false).await?;
-        self.assemble_each(docs).await
     }
 
     /// Each listed order assembled with its sub-resources, those that do not decode set apart.
@@ -602,7 +593,7 @@ impl BigCommerceAdapter {
         let mut listed = Listed::default();
         for (id, order) in ids.into_iter().zip(assembled) {
             match order {
-                Ok(order) => listed.orders.push(order),
+                Ok(order) => listed.items.push(order),
                 Err(UpstreamError::Malformed(reason)) => listed.unreadable.push(Unreadable {
                     id: id.to_string(),
                     created_at: None,

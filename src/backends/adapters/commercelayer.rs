@@ -23,7 +23,7 @@ use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
     Address, Currency, FulfillmentStatus, LineItem, LineKind, Money, Order, OrderQuery,
-    OrderStatus, Page, Platform, Problem, ProblemKind, SortKey, StatusTriple,
+    OrderStatus, Platform, Problem, ProblemKind, SortKey, StatusTriple,
 };
 use crate::dialects::commercelayer::resources::{
     apply_captures, decode_capture, encode_capture_refund, linkage, Capture,
@@ -1427,22 +1427,14 @@ impl CommerceLayerAdapter {
         Ok(())
     }
 
-    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
+    /// `Adapter::list`: an order whose document does not decode is set aside, by its id and, when that much
+    /// reads, its creation time.
+    pub async fn list(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         let (docs, total) = self.list_docs(query).await?;
-        let items = self.decode_each(docs)?.into_orders()?;
-        Ok(Page {
-            items,
+        Ok(Listed {
             total,
-            page: query.page,
-            per_page: query.per_page,
+            ..self.decode_each(docs)?
         })
-    }
-
-    /// `Adapter::list_readable`: an order whose document does not decode is set aside, by its id and, when
-    /// that much reads, its creation time.
-    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
-        let (docs, _) = self.list_docs(query).await?;
-        self.decode_each(docs)
     }
 
     /// Each listed order decoded, those that do not decode set apart.
@@ -1456,7 +1448,7 @@ impl CommerceLayerAdapter {
                 .and_then(Value::as_str)
                 .and_then(crate::dialects::dates::parse_iso_or_naive);
             match self.decode(doc) {
-                Ok(order) => listed.orders.push(order),
+                Ok(order) => listed.items.push(order),
                 Err(UpstreamError::Malformed(reason)) => listed.unreadable.push(Unreadable {
                     id,
                     created_at,

@@ -20,7 +20,7 @@ use super::{AdapterContext, CreateReply, Journal, Listed, NotificationSwitch, St
 use crate::backends::transport::{Call, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
-    Address, FulfillmentStatus, LineItem, Money, Order, OrderFilter, OrderQuery, OrderStatus, Page,
+    Address, FulfillmentStatus, LineItem, Money, Order, OrderFilter, OrderQuery, OrderStatus,
     PaymentStatus, Platform, Problem, ProblemKind, SortKey, StatusTriple,
 };
 use crate::dialects::fluentcart::{self as wire, actions};
@@ -1038,21 +1038,13 @@ impl FluentCartAdapter {
         self.fetch(upstream_id).await
     }
 
-    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
+    /// `Adapter::list`.
+    pub async fn list(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         let (rows, total) = self.list_rows(query).await?;
-        let items = Self::sort_rows(rows)?.into_orders()?;
-        Ok(Page {
-            items,
+        Ok(Listed {
             total,
-            page: query.page,
-            per_page: query.per_page,
+            ..Self::sort_rows(rows)?
         })
-    }
-
-    /// `Adapter::list_readable`.
-    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
-        let (rows, _) = self.list_rows(query).await?;
-        Self::sort_rows(rows)
     }
 
     /// The rows' orders, those that did not decode set apart.
@@ -1062,7 +1054,7 @@ impl FluentCartAdapter {
             match (row.order, row.id) {
                 (Ok(mut order), _) => {
                     unstamp(&mut order);
-                    listed.orders.push(order);
+                    listed.items.push(order);
                 }
                 (Err(p), Some(id)) => listed.unreadable.push(Unreadable {
                     id: id.to_string(),

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::Transition;
-use crate::canonical::{Order, OrderQuery, Page, Platform};
+use crate::canonical::{Order, OrderQuery, Platform};
 use crate::config::{Backend, BackendKind};
 use crate::dialects::DecodeOptions;
 use crate::store::{JournalState, JournalUpdate, Store};
@@ -103,20 +103,23 @@ impl Stamp {
 /// A page of a list, with the orders that did not decode set apart.
 #[derive(Debug, Default)]
 pub struct Listed {
-    pub orders: Vec<Order>,
+    pub items: Vec<Order>,
+    /// How many orders match, those that did not decode included; from `Adapter::list_page`, only what the pages
+    /// read so far show (BigCommerce's count is not asked for).
+    pub total: u64,
     pub unreadable: Vec<Unreadable>,
 }
 
 impl Listed {
-    /// The orders, for a caller that cannot go on without all of them (a client's list): the first order that
-    /// did not decode fails the page, named, so an operator can find it.
-    pub fn into_orders(self) -> Result<Vec<Order>, UpstreamError> {
-        match self.unreadable.into_iter().next() {
+    /// The error a caller that cannot go on without every order (a count) fails with: the first order that did
+    /// not decode, named, so an operator can find it.
+    pub fn whole(&self) -> Result<(), UpstreamError> {
+        match self.unreadable.first() {
             Some(u) => Err(UpstreamError::Malformed(format!(
                 "order {} in the list cannot be read: {}",
                 u.id, u.reason
             ))),
-            None => Ok(self.orders),
+            None => Ok(()),
         }
     }
 }
@@ -296,24 +299,20 @@ impl Adapter {
         each!(self, a => a.get(upstream_id).await)
     }
 
-    /// One page of orders. Filters the platform cannot express are refused (`UpstreamError::Unsupported`), never
-    /// silently ignored.
-    pub async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, UpstreamError> {
+    /// One page of orders, with the total. Filters the platform cannot express are refused
+    /// (`UpstreamError::Unsupported`), never silently ignored. An order that does not decode is set aside as
+    /// `Unreadable` instead of failing the page (the others are still the caller's); transport failures and a
+    /// page that cannot be read as a list fail it.
+    pub async fn list(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         each!(self, a => a.list(query).await)
     }
 
-    /// `list` without the total, where an order that does not decode is set aside as `Unreadable` instead of
-    /// failing the page (a replay reports it and goes on). Transport failures still fail the page.
-    pub async fn list_readable(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
-        each!(self, a => a.list_readable(query).await)
-    }
-
-    /// `list` for a caller whose reply does not carry the total: BigCommerce is spared its `/orders/count` call
-    /// (the other platforms answer their total with the page).
-    pub async fn list_page(&self, query: &OrderQuery) -> Result<Vec<Order>, UpstreamError> {
+    /// `list` for a caller whose reply does not carry the total (a replay, BigCommerce's list): BigCommerce is
+    /// spared its `/orders/count` call (the other platforms answer their total with the page).
+    pub async fn list_page(&self, query: &OrderQuery) -> Result<Listed, UpstreamError> {
         match self {
             Adapter::BigCommerce(a) => a.list_page(query).await,
-            other => Ok(other.list(query).await?.items),
+            other => other.list(query).await,
         }
     }
 
@@ -409,15 +408,15 @@ mod tests {
             reason: "/date_created: not a date".into(),
         };
         let listed = Listed {
-            orders: Vec::new(),
             unreadable: vec![unreadable("7"), unreadable("9")],
+            ..Listed::default()
         };
-        let err = listed.into_orders().unwrap_err();
+        let err = listed.whole().unwrap_err();
         assert!(
             matches!(&err, UpstreamError::Malformed(m) if m == "order 7 in the list cannot be read: /date_created: not a date"),
             "{err:?}"
         );
-        assert!(Listed::default().into_orders().unwrap().is_empty());
+        assert!(Listed::default().whole().is_ok());
     }
 
     #[test]
