@@ -69,9 +69,9 @@ impl QueryParams {
 /// A 400 for a bad query parameter, pointing at it the JSON:API way (`source.parameter` is not in the shapes we
 /// render, so the pointer names the parameter).
 pub fn invalid(name: &str, why: &str) -> Problem {
-    Problem::new(
+    Problem::in_parameter(
         ProblemKind::InvalidParameter,
-        format!("/{name}"),
+        name,
         format!("query parameter {name} {why}"),
     )
 }

@@ -142,7 +142,7 @@ pub enum UpstreamError {
     /// The adapter refused before sending: the platform cannot do what was asked (a filter it has no parameter
     /// for, a transition it has no operation for). Shown to the caller as is.
     #[error("{0}")]
-    Unsupported(Problem),
+    Unsupported(Box<Problem>),
     /// ordermux itself failed (the journal could not be written).
     #[error("local failure: {0}")]
     Local(String),
@@ -212,6 +212,11 @@ fn mask_values(text: &str) -> String {
 impl UpstreamError {
     /// This error as a log line may show it: an upstream's own explanation of a refusal is left out (it may
     /// repeat what the caller sent: names, e-mail addresses), and so are the values ordermux's own reasons quote.
+    /// `Unsupported`, for the adapters' refusals.
+    pub fn unsupported(problem: Problem) -> Self {
+        UpstreamError::Unsupported(Box::new(problem))
+    }
+
     pub fn for_log(&self) -> LogSafe<'_> {
         LogSafe(self)
     }
@@ -301,7 +306,7 @@ impl UpstreamError {
                 format!("upstream {backend} is rate limiting; retry later"),
             )
             .with_retry_after(secs(retry_after)),
-            UpstreamError::Unsupported(p) => p,
+            UpstreamError::Unsupported(p) => *p,
             UpstreamError::Local(why) => {
                 tracing::error!(backend, %why, "local failure during an upstream call");
                 Problem::new(

@@ -159,6 +159,9 @@ pub struct Problem {
     pub retry_after: Option<u64>,
     /// For a method the resource does not answer: the methods it does (`GET, PUT`), rendered as `Allow`.
     pub allow: Option<String>,
+    /// The URL query parameter at fault, when the input is the query rather than a document (`pointer` is then
+    /// empty): JSON:API names it in `source.parameter`, WordPress REST in `data.params`.
+    pub parameter: Option<Box<str>>,
 }
 
 impl Problem {
@@ -178,6 +181,15 @@ impl Problem {
             reason: reason.into(),
             retry_after: None,
             allow: None,
+            parameter: None,
+        }
+    }
+
+    /// A problem with the URL query parameter `name`.
+    pub fn in_parameter(kind: ProblemKind, name: &str, reason: impl Into<String>) -> Self {
+        Problem {
+            parameter: Some(name.into()),
+            ..Problem::new(kind, "", reason)
         }
     }
 

@@ -632,19 +632,34 @@ async fn list_filters_sorts_pages_includes_and_trims_fields() {
     assert_eq!(keys, ["quantity", "sku_code"]);
     assert!(included.iter().any(|r| r["type"] == "markets"));
 
-    // Bad parameters are 400s in the JSON:API error shape.
-    for q in [
-        "page[size]=26",
-        "page[number]=0",
-        "sort=nonsense",
-        "include=payments",
-        "filter[q][total_amount_cents_matches]=1",
-        "filter[q][total_amount_cents_gteq]=12.50",
-        "filter[q][created_at_gt]=yesterday",
+    // Bad parameters are 400s in the JSON:API error shape, naming the query parameter (`source.parameter`): the
+    // request has no document a pointer could point into.
+    for (q, parameter) in [
+        ("page[size]=26", "page[size]"),
+        ("page[number]=0", "page[number]"),
+        ("sort=nonsense", "sort"),
+        ("include=payments", "include"),
+        (
+            "filter[q][total_amount_cents_matches]=1",
+            "filter[q][total_amount_cents_matches]",
+        ),
+        (
+            "filter[q][total_amount_cents_gteq]=12.50",
+            "filter[q][total_amount_cents_gteq]",
+        ),
+        (
+            "filter[q][created_at_gt]=yesterday",
+            "filter[q][created_at_gt]",
+        ),
     ] {
         let err = expect(f(q), 400).await;
         assert_eq!(err["errors"][0]["status"], "400", "{q}");
         assert_eq!(error_code(&err), "BAD_REQUEST", "{q}");
+        assert_eq!(
+            err["errors"][0]["source"],
+            json!({ "parameter": parameter }),
+            "{q}"
+        );
     }
     gw.stop().await;
 }

@@ -290,12 +290,18 @@ async fn list_pages_filters_searches_and_sorts() {
     // FluentCart falls back to 10 for per_page of 200 or more.
     let big = expect(gw.fc(Method::GET, "/orders?per_page=500"), 200).await;
     assert_eq!(big["orders"]["per_page"], 10);
-    error(
+    let bad = error(
         gw.fc(Method::GET, "/orders?per_page=abc"),
         400,
         "invalid_parameter",
     )
     .await;
+    // As WordPress REST names a bad query parameter: in `data.params`, with its reason.
+    assert_eq!(
+        bad["data"]["params"]["per_page"], "query parameter per_page must be a positive integer",
+        "{bad}"
+    );
+    assert!(bad["data"].get("pointer").is_none(), "{bad}");
     error(
         gw.fc(Method::GET, "/orders?page=0"),
         400,

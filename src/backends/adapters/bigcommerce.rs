@@ -114,11 +114,11 @@ pub struct BigCommerceAdapter {
 }
 
 fn unsupported(reason: impl Into<String>) -> UpstreamError {
-    UpstreamError::Unsupported(Problem::new(ProblemKind::InvalidParameter, "", reason))
+    UpstreamError::unsupported(Problem::new(ProblemKind::InvalidParameter, "", reason))
 }
 
 fn not_found(what: &str) -> UpstreamError {
-    UpstreamError::Unsupported(Problem::new(
+    UpstreamError::unsupported(Problem::new(
         ProblemKind::NotFound,
         "",
         format!("The requested {what} was not found."),
@@ -338,7 +338,7 @@ impl BigCommerceAdapter {
         }
         if order.line_items.is_empty() {
             // `order_Post` requires products: BigCommerce cannot hold an empty (draft) order.
-            return Err(UpstreamError::Unsupported(Problem::new(
+            return Err(UpstreamError::unsupported(Problem::new(
                 ProblemKind::MissingField,
                 "",
                 "upstream BigCommerce cannot create an order without line items; create it with its items",
@@ -884,7 +884,7 @@ fn update_body(before: &Order, after: &Order) -> Result<(Map<String, Value>, boo
             .iter()
             .any(|d| d.ids.bigcommerce == Some(*id))
         {
-            return Err(UpstreamError::Unsupported(Problem::new(
+            return Err(UpstreamError::unsupported(Problem::new(
                 ProblemKind::ForbiddenField,
                 "",
                 "upstream BigCommerce cannot remove a shipping address from an order",
@@ -957,14 +957,14 @@ fn update_body(before: &Order, after: &Order) -> Result<(Map<String, Value>, boo
             continue;
         }
         if key == "external_order_id" {
-            return Err(UpstreamError::Unsupported(Problem::new(
+            return Err(UpstreamError::unsupported(Problem::new(
                 ProblemKind::ForbiddenField,
                 "",
                 "upstream BigCommerce keeps ordermux's idempotency stamp in external_order_id; the order's external reference cannot be changed",
             )));
         }
         if !PUT_SCALARS.contains(&key.as_str()) {
-            return Err(UpstreamError::Unsupported(Problem::new(
+            return Err(UpstreamError::unsupported(Problem::new(
                 ProblemKind::ForbiddenField,
                 "",
                 format!("upstream BigCommerce cannot change {key} of an existing order"),

@@ -178,12 +178,12 @@ pub struct CommerceLayerAdapter {
 }
 
 fn unsupported(reason: impl Into<String>) -> UpstreamError {
-    UpstreamError::Unsupported(Problem::new(ProblemKind::InvalidParameter, "", reason))
+    UpstreamError::unsupported(Problem::new(ProblemKind::InvalidParameter, "", reason))
 }
 
 /// An order or a change Commerce Layer cannot take, though the request itself is well formed (422).
 fn unprocessable(kind: ProblemKind, reason: impl Into<String>) -> UpstreamError {
-    UpstreamError::Unsupported(Problem::new(kind, "", reason))
+    UpstreamError::unsupported(Problem::new(kind, "", reason))
 }
 
 fn malformed(reason: impl Into<String>) -> UpstreamError {
@@ -553,7 +553,7 @@ impl CreatePlan {
                 LineKind::Custom => line.name.trim().is_empty(),
             };
             if missing {
-                return Err(UpstreamError::Unsupported(Problem::new(
+                return Err(UpstreamError::unsupported(Problem::new(
                     ProblemKind::InvalidField,
                     format!("/line_items/{i}"),
                     "Commerce Layer needs a sku_code (or bundle_code, or a name for a custom line); the catalog has none for this line",
@@ -1385,7 +1385,7 @@ impl CommerceLayerAdapter {
             .collect();
         let available: i64 = open.iter().map(|c| c.refund_balance.minor).sum();
         if available < amount.minor {
-            return Err(UpstreamError::Unsupported(Problem::new(
+            return Err(UpstreamError::unsupported(Problem::new(
                 ProblemKind::InvalidTransition,
                 "",
                 format!(
@@ -1403,7 +1403,7 @@ impl CommerceLayerAdapter {
             }
             let part = Money::new(left.min(capture.refund_balance.minor), amount.currency);
             let doc =
-                encode_capture_refund(&capture.id, part).map_err(UpstreamError::Unsupported)?;
+                encode_capture_refund(&capture.id, part).map_err(UpstreamError::unsupported)?;
             let path = format!("/api/captures/{}", encode_segment(&capture.id));
             match self.api(Call::new(Method::PATCH, &path).json(doc)).await {
                 Ok(reply) => {
@@ -1911,7 +1911,7 @@ fn same_address(a: &Address, b: &Address) -> bool {
 impl UpdatePlan {
     fn new(before: &Order, after: &Order) -> Result<UpdatePlan, UpstreamError> {
         let refuse = |field: &str, why: &str| {
-            Err(UpstreamError::Unsupported(Problem::new(
+            Err(UpstreamError::unsupported(Problem::new(
                 ProblemKind::InvalidField,
                 format!("/{field}"),
                 format!("{field}: {why}"),

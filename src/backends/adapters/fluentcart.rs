@@ -54,7 +54,7 @@ pub struct FluentCartAdapter {
 }
 
 fn unsupported(kind: ProblemKind, reason: impl Into<String>) -> UpstreamError {
-    UpstreamError::Unsupported(Problem::new(kind, "", reason))
+    UpstreamError::unsupported(Problem::new(kind, "", reason))
 }
 
 fn malformed(what: &str, problem: &Problem) -> UpstreamError {
@@ -120,7 +120,7 @@ fn stamped_note(note: Option<&str>, stamp: &Stamp) -> Result<String, UpstreamErr
         None => line,
     };
     if text.chars().count() > NOTE_MAX_CHARS {
-        return Err(UpstreamError::Unsupported(Problem::new(
+        return Err(UpstreamError::unsupported(Problem::new(
             ProblemKind::FieldTooLong,
             "",
             format!(

@@ -362,7 +362,7 @@ impl Adapter {
         match self {
             Adapter::FluentCart(a) => a.switch_notification(name, on).await,
             Adapter::BigCommerce(_) | Adapter::CommerceLayer(_) => {
-                Err(UpstreamError::Unsupported(crate::canonical::Problem::new(
+                Err(UpstreamError::unsupported(crate::canonical::Problem::new(
                     crate::canonical::ProblemKind::InvalidParameter,
                     "",
                     format!("{} has no notification switches", self.platform().name()),

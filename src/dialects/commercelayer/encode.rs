@@ -687,7 +687,8 @@ pub fn encode_order(order: &Order) -> Translated<Value> {
     }
 }
 
-/// `{"errors":[{status, code, title, detail, source:{pointer}}]}` (JSON:API error object; status is a string).
+/// `{"errors":[{status, code, title, detail, source:{pointer} or source:{parameter}}]}` (JSON:API error object;
+/// status is a string).
 pub fn encode_error(problem: &Problem) -> ErrorDocument {
     let r = error_render(&tables::get().commercelayer_errors, problem.kind);
     let mut err = json!({
@@ -697,7 +698,12 @@ pub fn encode_error(problem: &Problem) -> ErrorDocument {
         "detail": problem.reason,
         "meta": { "error": problem.kind.key() },
     });
-    err["source"] = json!({ "pointer": if problem.pointer.is_empty() { "/" } else { problem.pointer.as_str() } });
+    err["source"] = match &problem.parameter {
+        Some(name) => json!({ "parameter": name }),
+        None => {
+            json!({ "pointer": if problem.pointer.is_empty() { "/" } else { problem.pointer.as_str() } })
+        }
+    };
     ErrorDocument {
         status: http::StatusCode::from_u16(r.status)
             .unwrap_or(http::StatusCode::UNPROCESSABLE_ENTITY),

@@ -560,6 +560,10 @@ pub fn encode_error(problem: &Problem) -> ErrorDocument {
     if !problem.pointer.is_empty() {
         data["pointer"] = Value::String(problem.pointer.clone());
     }
+    if let Some(name) = &problem.parameter {
+        // WordPress REST's invalid-parameter shape: each parameter at fault with its reason.
+        data["params"] = json!({ &**name: problem.reason });
+    }
     ErrorDocument {
         status: http::StatusCode::from_u16(r.status)
             .unwrap_or(http::StatusCode::UNPROCESSABLE_ENTITY),
