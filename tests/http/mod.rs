@@ -14,5 +14,6 @@ mod upstream_bigcommerce;
 mod upstream_commercelayer;
 mod upstream_fluentcart;
 mod upstream_gateway;
+mod upstream_left_out;
 mod upstream_shapes;
 mod upstream_staged;

@@ -1052,115 +1052,22 @@ mod gateway {
         gw.stop().await;
     }
 
-    /// A list page's reply: its status, body, and `X-Ordermux-Losses` and `X-Ordermux-Left-Out` headers.
-    async fn listed(req: reqwest::RequestBuilder) -> (u16, Value, String, String) {
-        let reply = req.send().await.unwrap();
-        let status = reply.status().as_u16();
-        let header = |name: &str| {
-            reply
-                .headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default()
-        };
-        let (losses, left_out) = (header("x-ordermux-losses"), header("x-ordermux-left-out"));
-        let text = reply.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, body, losses, left_out)
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_order_the_shop_answers_unreadably_is_left_out_of_list_pages_and_named() {
         let (fake, gw) = start("bcgw-left-out").await;
-        let token = gw.cl_token().await;
-        for n in 0..3 {
-            expect(
-                gw.bc(Method::POST, "/orders")
-                    .json(&bc_body(&format!("left{n}@example.com"))),
-                201,
-            )
-            .await;
-        }
-        let ids = |list: &Value, pointer: &str| -> Vec<Value> {
-            list.pointer(pointer)
-                .and_then(Value::as_array)
-                .unwrap()
-                .iter()
-                .map(|o| o["id"].clone())
-                .collect()
+        // Its creation date is not a date.
+        let date_created = |date: Value| {
+            fake.with(|f| {
+                let second = f.ids()[1];
+                f.set_member(second, "date_created", date);
+            })
         };
-        let before_fc = expect(gw.fc(Method::GET, "/orders?per_page=10"), 200).await;
-        let before_bc = expect(gw.bc(Method::GET, "/orders?limit=10"), 200).await;
-        let before_cl = expect(gw.cl(&token, Method::GET, "/orders"), 200).await;
-        // The shop's second order is one no dialect can read: its creation date is not a date.
-        let upstream = fake.with(|f| f.ids());
-        let bad_index = before_bc
-            .as_array()
-            .unwrap()
-            .iter()
-            .position(|o| o["id"] == upstream[1])
-            .expect("the order in the BigCommerce list");
-        fake.with(|f| f.set_member(upstream[1], "date_created", json!("yesterday-ish")));
-
-        for (caller, (status, list, losses, left_out), before, pointer) in [
-            (
-                "FluentCart",
-                listed(gw.fc(Method::GET, "/orders?per_page=10")).await,
-                ids(&before_fc, "/orders/data"),
-                "/orders/data",
-            ),
-            (
-                "BigCommerce",
-                listed(gw.bc(Method::GET, "/orders?limit=10")).await,
-                ids(&before_bc, ""),
-                "",
-            ),
-            (
-                "Commerce Layer",
-                listed(gw.cl(&token, Method::GET, "/orders")).await,
-                ids(&before_cl, "/data"),
-                "/data",
-            ),
-        ] {
-            assert_eq!(status, 200, "{caller}: {list}");
-            let bad = before[bad_index].clone();
-            let mut expected = before.clone();
-            expected.remove(bad_index);
-            assert_eq!(
-                ids(&list, pointer),
-                expected,
-                "{caller}: the others, in order"
-            );
-            // Named in the caller's own id scheme, and counted as a loss at the page's list of orders.
-            let bad = bad.as_str().map_or_else(|| bad.to_string(), str::to_owned);
-            assert_eq!(left_out, bad, "{caller}");
-            let at = if pointer.is_empty() { "/" } else { pointer };
-            assert!(
-                losses.contains(&format!("unreadable_order {at}")),
-                "{caller}: {losses}"
-            );
-        }
-        // The totals still count it: the pages after this one are where they were.
-        let fc = expect(gw.fc(Method::GET, "/orders?per_page=10"), 200).await;
-        assert_eq!(fc["orders"]["total"], 3, "{fc}");
-        let cl = expect(gw.cl(&token, Method::GET, "/orders"), 200).await;
-        assert_eq!(cl["meta"]["record_count"], 3, "{cl}");
-        // The order itself is still an error when asked for, in the caller's shape.
-        let bad_bc = before_bc[bad_index]["id"].as_u64().unwrap();
-        let got = expect(gw.bc(Method::GET, &format!("/orders/{bad_bc}")), 502).await;
-        assert_eq!(got[0]["status"], 502, "{got}");
-        // Mended at the shop, it is listed again with nothing left out.
-        fake.with(|f| {
-            f.set_member(
-                upstream[1],
-                "date_created",
-                json!("Tue, 04 Mar 2025 15:22:41 +0000"),
-            )
-        });
-        let (status, list, losses, left_out) = listed(gw.bc(Method::GET, "/orders?limit=10")).await;
-        assert_eq!((status, ids(&list, "")), (200, ids(&before_bc, "")));
-        assert!(!losses.contains("unreadable_order"), "{losses}");
-        assert_eq!(left_out, "");
+        super::super::upstream_left_out::every_callers_list(
+            &gw,
+            || date_created(json!("yesterday-ish")),
+            || date_created(json!("Tue, 04 Mar 2025 15:22:41 +0000")),
+        )
+        .await;
         gw.stop().await;
     }
 

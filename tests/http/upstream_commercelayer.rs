@@ -1117,6 +1117,28 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_order_the_shop_answers_unreadably_is_left_out_of_list_pages_and_named() {
+        let (f, gw) = start("clgw-left-out").await;
+        // Its status is none Commerce Layer has.
+        let set_status = |s: String| {
+            f.with(|p| {
+                let order = p.orders.values_mut().nth(1).unwrap();
+                std::mem::replace(&mut order.status, s)
+            })
+        };
+        let was = std::cell::RefCell::new(String::new());
+        super::super::upstream_left_out::every_callers_list(
+            &gw,
+            || *was.borrow_mut() = set_status("teleported".into()),
+            || {
+                set_status(was.take());
+            },
+        )
+        .await;
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_shaped_replies_are_errors_in_the_callers_dialect() {
         let f = fake().await;
         let config = routed("clgw-shapes", f.base_url());

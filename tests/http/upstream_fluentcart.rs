@@ -696,6 +696,24 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_order_the_shop_answers_unreadably_is_left_out_of_list_pages_and_named() {
+        let (f, gw) = start("fcgw-left-out").await;
+        // Its billing country is spelled out where FluentCart keeps a two-letter code.
+        let country = |code: &str| {
+            f.with(|p| {
+                p.orders[1].billing_address.as_mut().unwrap().country_code = code.to_owned();
+            })
+        };
+        super::super::upstream_left_out::every_callers_list(
+            &gw,
+            || country("United States"),
+            || country("US"),
+        )
+        .await;
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_shaped_replies_are_errors_in_the_callers_dialect() {
         let f = fake().await;
         let config = routed("fcgw-shapes", f.base_url());
