@@ -1117,6 +1117,13 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn generated_queries_are_answered_or_refused_in_the_callers_shape() {
+        let (_fake, gw) = start("clgw-queries").await;
+        super::super::upstream_queries::every_caller(&gw).await;
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_order_the_shop_answers_unreadably_is_left_out_of_list_pages_and_named() {
         let (f, gw) = start("clgw-left-out").await;
         // Its status is none Commerce Layer has.

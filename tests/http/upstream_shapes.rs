@@ -146,7 +146,7 @@ fn create_body(email: &str) -> Value {
 
 /// The three callers.
 #[derive(Debug, Clone, Copy)]
-enum Caller {
+pub enum Caller {
     FluentCart,
     BigCommerce,
     CommerceLayer,
@@ -175,7 +175,7 @@ fn call(caller: Caller, method: Method, path: String, body: Option<Value>) -> Ca
 }
 
 /// Asserts `body` is the caller's error document for `status`.
-fn assert_error_shape(caller: Caller, status: u16, body: &Value, what: &str) {
+pub fn assert_error_shape(caller: Caller, status: u16, body: &Value, what: &str) {
     match caller {
         Caller::FluentCart => {
             assert_eq!(body["success"], false, "{what}: {body}");
