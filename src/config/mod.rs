@@ -183,6 +183,11 @@ pub struct ServerConfig {
     /// Requests per window per client, advertised in BigCommerce's `X-Rate-Limit-*` headers and enforced.
     pub rate_limit_quota: u32,
     pub rate_limit_window: Duration,
+    /// Failed authentications (401s) one address may make per `auth_failure_window` before every API request from
+    /// it is answered 429 until the window ends; 0 turns the lockout off (behind a proxy that hides callers'
+    /// addresses, every caller would share one).
+    pub auth_failure_limit: u32,
+    pub auth_failure_window: Duration,
 }
 
 /// How hard the embedded store works to keep a committed write.
@@ -373,6 +378,19 @@ fn validate(
         "rate_limit_window_secs",
         &mut problems,
     );
+    let auth_failure_window = secs(
+        s.auth_failure_window_secs,
+        60,
+        "auth_failure_window_secs",
+        &mut problems,
+    );
+    let auth_failure_limit = s.auth_failure_limit.unwrap_or(10);
+    if auth_failure_limit > u64::from(u32::MAX) {
+        problems.push(format!(
+            "server.auth_failure_limit: must be at most {}, got {auth_failure_limit}",
+            u32::MAX
+        ));
+    }
     let max_body_bytes = s.max_body_bytes.unwrap_or(1 << 20);
     if !(1024..=64 << 20).contains(&max_body_bytes) {
         problems.push(format!(
@@ -465,6 +483,8 @@ fn validate(
                 token_ttl,
                 rate_limit_quota: u32::try_from(rate_limit_quota).unwrap_or(u32::MAX),
                 rate_limit_window,
+                auth_failure_limit: u32::try_from(auth_failure_limit).unwrap_or(u32::MAX),
+                auth_failure_window,
             },
             store: StoreConfig { durability },
             catalog,

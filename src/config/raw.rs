@@ -110,6 +110,8 @@ pub struct RawServer {
     pub token_ttl_secs: Option<u64>,
     pub rate_limit_quota: Option<u64>,
     pub rate_limit_window_secs: Option<u64>,
+    pub auth_failure_limit: Option<u64>,
+    pub auth_failure_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

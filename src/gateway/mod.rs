@@ -4,6 +4,7 @@
 
 mod auth;
 mod idempotency;
+mod lockout;
 mod metrics;
 mod pipeline;
 mod rate;
@@ -37,6 +38,8 @@ pub struct Gateway {
     pub(crate) api: ApiContext,
     pub(crate) metrics: Metrics,
     pub(crate) rate: Arc<rate::RateLimiter>,
+    /// Addresses locked out after failed authentications.
+    pub(crate) lockout: Arc<lockout::AuthLockout>,
     /// Upstream shops requests are passed through or translated to.
     pub(crate) upstreams: Arc<crate::backends::Upstreams>,
     /// The API context for each translating upstream backend, by name.
@@ -60,6 +63,10 @@ impl Gateway {
             }
         }
         let tokens = TokenIssuer::new(store.signing_key().await?, config.server.token_ttl);
+        let lockout = lockout::AuthLockout::new(
+            config.server.auth_failure_limit,
+            config.server.auth_failure_window,
+        );
         let rate = rate::RateLimiter::new(
             config.server.rate_limit_quota,
             config.server.rate_limit_window,
@@ -91,6 +98,7 @@ impl Gateway {
             upstreams: Arc::new(upstreams),
             metrics: Metrics::new(),
             rate: Arc::new(rate),
+            lockout: Arc::new(lockout),
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

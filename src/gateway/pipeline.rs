@@ -390,6 +390,8 @@ pub async fn handle(
 pub struct Connection {
     /// Its own connections to pass-through upstreams, and its peer's address as they forward it.
     pub links: crate::backends::Links,
+    /// The peer's address, counted for failed authentications (`lockout`).
+    peer: std::net::IpAddr,
     metrics: super::metrics::LastRequestMetrics,
     /// The serving thread's timer, for the deadline on reading a request's body.
     timer: crate::coarse_timer::CoarseTimer,
@@ -399,6 +401,7 @@ impl Connection {
     pub fn new(peer: std::net::SocketAddr, timer: crate::coarse_timer::CoarseTimer) -> Self {
         Connection {
             links: crate::backends::Links::new(peer.ip(), timer.clone()),
+            peer: peer.ip(),
             metrics: super::metrics::LastRequestMetrics::default(),
             timer,
         }
@@ -501,12 +504,43 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
                         .in_dialect(dialect)
                 }
             };
+            if let Some(wait) = gw.lockout.locked(conn.peer, Instant::now()) {
+                return locked_out(dialect, wait, &req).in_dialect(dialect);
+            }
             // Boxed: the API path's state is large, and keeping it out of line keeps every request's future
             // (moved into hyper's connection state) small for pass-through.
-            Box::pin(api_request(gw, ctx, req, target, &conn.timer))
-                .await
-                .in_dialect(dialect)
+            let outcome = Box::pin(api_request(gw, ctx, req, target, &conn.timer)).await;
+            if outcome.response.status() == StatusCode::UNAUTHORIZED
+                && gw.lockout.failed(conn.peer, Instant::now())
+            {
+                tracing::warn!(peer = %conn.peer, limit = gw.config().server.auth_failure_limit, "address locked out after failed authentications");
+            }
+            outcome.in_dialect(dialect)
         }
+    }
+}
+
+/// The answer to any API request from an address locked out for failed authentications: 429 with the wait, its
+/// credentials not even looked at (a right guess must not be told apart). Its body is not read, so the
+/// connection closes after it.
+fn locked_out(dialect: Dialect, wait: std::time::Duration, req: &Request<Incoming>) -> Outcome {
+    let secs = wait.as_secs().max(1);
+    let mut response = render_problem(
+        dialect,
+        &Problem::new(
+            ProblemKind::TooManyRequests,
+            "",
+            format!("too many failed authentications from this address; retry after {secs} s"),
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    let out = Outcome::new(response, "locked_out");
+    if hyper::body::Body::is_end_stream(req.body()) {
+        out
+    } else {
+        out.closing()
     }
 }
 
@@ -574,12 +608,11 @@ async fn api_request(
         let mut response = render_problem(
             dialect,
             &Problem::new(
-                ProblemKind::Unavailable,
+                ProblemKind::TooManyRequests,
                 "",
                 "rate limit exceeded; retry after the window resets",
             ),
         );
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         let secs = b.reset_in.as_secs().max(1);
         response.headers_mut().insert(
             HeaderName::from_static("x-retry-after"),

@@ -649,3 +649,125 @@ async fn a_body_that_does_not_arrive_within_the_request_deadline_is_a_408_in_the
     assert_eq!(list.status().as_u16(), 204);
     gw.stop().await;
 }
+
+/// A BigCommerce list with a wrong token.
+fn bc_guess(gw: &TestGateway) -> reqwest::RequestBuilder {
+    gw.http
+        .get(gw.url(&format!("{BC}/orders")))
+        .header("x-auth-token", "guess")
+        .header("accept", "application/json")
+}
+
+/// Asserts `reply` is a 429 in `dialect`'s error shape whose body says 429 too, with a `Retry-After`.
+async fn assert_429(dialect: &str, reply: reqwest::Response) -> u64 {
+    assert_eq!(reply.status(), 429, "{dialect}");
+    let wait: u64 = reply.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = reply.json().await.unwrap();
+    match dialect {
+        "fluentcart" => {
+            assert_eq!(body["success"], false, "{body}");
+            assert_eq!(body["data"]["status"], 429, "{body}");
+            assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+        }
+        "commercelayer" => {
+            assert_eq!(body["errors"][0]["status"], "429", "{body}");
+            assert_eq!(body["errors"][0]["code"], "TOO_MANY_REQUESTS", "{body}");
+        }
+        _ => assert_eq!(body[0]["status"], 429, "{body}"),
+    }
+    wait
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_spent_budget_is_a_429_whose_body_says_429() {
+    let dir = fresh_dir("budget");
+    let mut config = config(&dir);
+    config.server.rate_limit_quota = 2;
+    let gw = TestGateway::start_with(config).await;
+    let token = gw.cl_token().await;
+    expect(gw.bc(Method::GET, "/orders/count"), 200).await;
+    expect(gw.fc(Method::GET, "/orders"), 200).await;
+    // The demo client's budget is spent, whichever dialect it speaks.
+    let bc = gw.bc(Method::GET, "/orders/count").send().await.unwrap();
+    assert!(bc.headers().contains_key("x-retry-after"));
+    assert_eq!(bc.headers()["x-rate-limit-requests-left"], "0");
+    assert!(assert_429("bigcommerce", bc).await <= 30);
+    let fc = gw.fc(Method::GET, "/orders").send().await.unwrap();
+    assert_429("fluentcart", fc).await;
+    let cl = gw.cl(&token, Method::GET, "/orders").send().await.unwrap();
+    assert_429("commercelayer", cl).await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_keeps_failing_to_authenticate_is_locked_out_whatever_it_sends() {
+    let dir = fresh_dir("lockout");
+    let mut config = config(&dir);
+    config.server.auth_failure_limit = 3;
+    let gw = TestGateway::start_with(config).await;
+    let token = gw.cl_token().await;
+    // Three wrong guesses, one per dialect (Commerce Layer's at its token endpoint).
+    expect(
+        gw.http
+            .get(gw.url("/wp-json/fluent-cart/v2/orders"))
+            .basic_auth("demo", Some("guess")),
+        401,
+    )
+    .await;
+    expect(bc_guess(&gw), 401).await;
+    expect(
+        gw.http.post(gw.url("/oauth/token")).json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": "demo",
+            "client_secret": "guess"
+        })),
+        401,
+    )
+    .await;
+    // Now even the right credentials are refused, in each caller's shape, until the window ends.
+    let wait = assert_429(
+        "fluentcart",
+        gw.fc(Method::GET, "/orders").send().await.unwrap(),
+    )
+    .await;
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_429(
+        "bigcommerce",
+        gw.bc(Method::GET, "/orders").send().await.unwrap(),
+    )
+    .await;
+    assert_429(
+        "commercelayer",
+        gw.cl(&token, Method::GET, "/orders").send().await.unwrap(),
+    )
+    .await;
+    // A create's body is not read: the connection closes after the answer.
+    let create = gw
+        .bc(Method::POST, "/orders")
+        .json(&super::bigcommerce::create_body("locked@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.headers()["connection"], "close");
+    assert_429("bigcommerce", create).await;
+    // Health and metrics are not behind credentials, and stay open.
+    expect(gw.http.get(gw.url("/healthz")), 200).await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lockout_limit_of_zero_never_locks_out() {
+    let dir = fresh_dir("no-lockout");
+    let mut config = config(&dir);
+    config.server.auth_failure_limit = 0;
+    let gw = TestGateway::start_with(config).await;
+    for _ in 0..20 {
+        expect(bc_guess(&gw), 401).await;
+    }
+    expect(gw.bc(Method::GET, "/orders/count"), 200).await;
+    gw.stop().await;
+}
