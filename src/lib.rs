@@ -9,6 +9,8 @@
 //! - [`config`]: `gateway.toml` loading and validation.
 //! - [`cli`]: the `ordermux` command line.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod backends;
 pub mod canonical;

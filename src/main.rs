@@ -1,5 +1,7 @@
 //! The `ordermux` binary: parse the command line and run it.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
