@@ -2,6 +2,7 @@
 //! redirects, a cap on reply size, pacing from the shop's rate-limit headers, a circuit breaker, and retries only
 //! where a retry cannot create a second anything.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -139,6 +140,9 @@ pub enum UpstreamError {
     /// The circuit breaker is open: recent calls failed, so none is attempted until `retry_after` passes.
     #[error("upstream circuit open")]
     CircuitOpen { retry_after: Duration },
+    /// `limit` calls to the backend are already waiting for it (a slow shop): this one is not made.
+    #[error("upstream calls in flight at their limit ({limit})")]
+    Overloaded { limit: usize },
     /// The adapter refused before sending: the platform cannot do what was asked (a filter it has no parameter
     /// for, a transition it has no operation for). Shown to the caller as is.
     #[error("{0}")]
@@ -227,6 +231,7 @@ impl UpstreamError {
             self,
             UpstreamError::Unreachable(_)
                 | UpstreamError::CircuitOpen { .. }
+                | UpstreamError::Overloaded { .. }
                 | UpstreamError::Throttled { .. }
         )
     }
@@ -321,6 +326,12 @@ impl UpstreamError {
                 format!("upstream {backend} is failing; not tried (circuit open)"),
             )
             .with_retry_after(secs(retry_after)),
+            UpstreamError::Overloaded { limit } => Problem::new(
+                ProblemKind::Unavailable,
+                "",
+                format!("upstream {backend} already has {limit} calls waiting for it; not tried, retry shortly"),
+            )
+            .with_retry_after(1),
         }
     }
 }
@@ -350,6 +361,19 @@ pub struct UpstreamHttp {
     read_error: ErrorReader,
     breaker: Breaker,
     pacer: Pacer,
+    /// Calls waiting for the backend now, and how many may (`max_pending`): a shop that slows down does not
+    /// gather every caller's request.
+    pending: AtomicUsize,
+    max_pending: usize,
+}
+
+/// A call's place among a backend's pending calls, given back when the call ends.
+struct PendingSlot<'a>(&'a AtomicUsize);
+
+impl Drop for PendingSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Most tries of one call (connection refused and 429 included).
@@ -375,6 +399,8 @@ impl UpstreamHttp {
             read_error,
             breaker: Breaker::new(backend.breaker_failures, backend.breaker_cooldown),
             pacer: Pacer::default(),
+            pending: AtomicUsize::new(0),
+            max_pending: backend.max_pending,
         })
     }
 
@@ -393,6 +419,13 @@ impl UpstreamHttp {
         &self,
         call: Call,
     ) -> Result<Reply<B>, UpstreamError> {
+        if self.pending.fetch_add(1, Ordering::Relaxed) >= self.max_pending {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(UpstreamError::Overloaded {
+                limit: self.max_pending,
+            });
+        }
+        let _slot = PendingSlot(&self.pending);
         let deadline = Instant::now() + self.total_timeout;
         let mut tries = 0;
         let mut last: Option<Result<Reply<B>, UpstreamError>> = None;

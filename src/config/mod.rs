@@ -65,6 +65,9 @@ pub struct Backend {
     /// Consecutive transport failures that open the circuit breaker, and how long it stays open.
     pub breaker_failures: u32,
     pub breaker_cooldown: Duration,
+    /// Calls to this backend that may wait for it at once; past them a call is not made and the caller gets 503
+    /// with `Retry-After` (Envoy's `max_pending_requests`).
+    pub max_pending: usize,
     /// How long the upstream may still act on a create after ordermux stopped waiting for it (timed out, or the
     /// connection broke): until then, a retry that does not find the order by its stamp is told to come back
     /// rather than sending it again.
@@ -107,6 +110,7 @@ impl Backend {
             max_response_bytes: 8 << 20,
             breaker_failures: 5,
             breaker_cooldown: Duration::from_millis(10_000),
+            max_pending: 1024,
             settle: Duration::from_millis(30_000),
             store_hash: None,
             markets: Default::default(),
@@ -588,6 +592,15 @@ fn validate_backends(
                 "{at}.max_response_bytes: must be between 1 KiB and 1 GiB"
             ));
         }
+        let max_pending = match b.max_pending.unwrap_or(1024) {
+            n @ 1..=1_000_000 => usize::try_from(n).unwrap_or(1024),
+            n => {
+                problems.push(format!(
+                    "{at}.max_pending: must be between 1 and 1000000, got {n}"
+                ));
+                1024
+            }
+        };
         out.push(Backend {
             name,
             kind,
@@ -603,6 +616,7 @@ fn validate_backends(
                 "breaker_cooldown_ms",
                 problems,
             ),
+            max_pending,
             settle: ms(b.settle_ms, 30_000, "settle_ms", problems),
             store_hash: b.store_hash,
             markets: b.markets,

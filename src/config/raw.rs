@@ -42,6 +42,7 @@ pub struct RawBackend {
     pub max_response_bytes: Option<u64>,
     pub breaker_failures: Option<u32>,
     pub breaker_cooldown_ms: Option<u64>,
+    pub max_pending: Option<u64>,
     pub settle_ms: Option<u64>,
     /// BigCommerce: the upstream store's hash (`/stores/{hash}/v2/...`).
     pub store_hash: Option<String>,

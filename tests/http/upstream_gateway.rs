@@ -269,3 +269,40 @@ backend = "bc"
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_past_a_backends_pending_limit_are_not_made_and_are_a_503() {
+    // Slow, and then answering with something that is no order list (502, not retried).
+    let fake = Fake::start(Failing {
+        status: 200,
+        delay: Duration::from_millis(400),
+    })
+    .await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-pending", fake.base_url(), |b| {
+        b.max_pending = 1;
+        b.breaker_failures = 100;
+    }))
+    .await;
+    // The first call waits on the slow shop; the second finds the one place taken and is not made.
+    let slow = gw.fc(Method::GET, "/orders").send();
+    let refused = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        fc_error(gw.fc(Method::GET, "/orders"), 503).await
+    };
+    let (slow, (body, headers)) = tokio::join!(slow, refused);
+    assert_eq!(headers["retry-after"], "1");
+    assert!(
+        body.to_string().contains("calls waiting for it; not tried"),
+        "{body}"
+    );
+    // The slow call got the shop's own answer, not a refusal.
+    assert_eq!(slow.unwrap().status(), 502);
+    // Its place was given back: the next call is made.
+    let (body, _) = fc_error(gw.fc(Method::GET, "/orders"), 502).await;
+    assert!(!body.to_string().contains("not tried"), "{body}");
+    assert_eq!(
+        fake.seen().len(),
+        2,
+        "the refused call never reached the shop"
+    );
+}
