@@ -605,8 +605,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(|d| d.min(LONGEST_ADVERTISED_WAIT))
 }
 
-/// Keeps the upstream's advertised request budget: once `X-Rate-Limit-Requests-Left` reaches zero, calls wait for
-/// the window to reset instead of drawing a 429.
+/// Keeps the upstream's advertised request budget: once it is spent, calls wait for the window to reset instead of
+/// drawing a 429. BigCommerce says how many requests are left and when its window resets
+/// (`X-Rate-Limit-Requests-Left`, `-Time-Reset-Ms`); Commerce Layer how many are left in a sliding window of how
+/// many seconds (`X-Ratelimit-Remaining`, `-Interval`), with no reset, so a spent budget waits the whole
+/// interval: by then every request it counted has left the window.
 #[derive(Debug, Default)]
 struct Pacer {
     state: Mutex<Option<Budget>>,
@@ -621,9 +624,18 @@ struct Budget {
 impl Pacer {
     fn observe(&self, status: StatusCode, headers: &HeaderMap) {
         let num = |name: &str| header_u64(headers, name);
-        let left = num("x-rate-limit-requests-left");
-        let reset = num("x-rate-limit-time-reset-ms")
-            .map(|ms| Duration::from_millis(ms).min(LONGEST_ADVERTISED_WAIT));
+        let bigcommerce = (
+            num("x-rate-limit-requests-left"),
+            num("x-rate-limit-time-reset-ms").map(Duration::from_millis),
+        );
+        let (left, reset) = match bigcommerce {
+            (Some(left), Some(reset)) => (Some(left), Some(reset)),
+            _ => (
+                num("x-ratelimit-remaining"),
+                num("x-ratelimit-interval").map(Duration::from_secs),
+            ),
+        };
+        let reset = reset.map(|d| d.min(LONGEST_ADVERTISED_WAIT));
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match (left, reset) {
             (Some(left), Some(reset)) => {
@@ -852,6 +864,33 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "86400".parse().unwrap());
         assert_eq!(retry_after(&h), Some(LONGEST_ADVERTISED_WAIT));
+    }
+
+    #[test]
+    fn commerce_layers_sliding_window_is_kept_by_waiting_its_interval_once_spent() {
+        let p = Pacer::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-limit", "50".parse().unwrap());
+        h.insert("x-ratelimit-interval", "10".parse().unwrap());
+        h.insert("x-ratelimit-remaining", "1".parse().unwrap());
+        p.observe(StatusCode::OK, &h);
+        assert_eq!(p.wait_needed(), None, "one request left");
+        let wait = p.wait_needed().expect("the budget is spent");
+        assert!(
+            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
+            "{wait:?}"
+        );
+        // A 429 spends it whatever the header says.
+        let p = Pacer::default();
+        h.insert("x-ratelimit-remaining", "7".parse().unwrap());
+        p.observe(StatusCode::TOO_MANY_REQUESTS, &h);
+        assert!(p.wait_needed().is_some());
+        // Without an interval, a count alone says nothing about when to go on.
+        let p = Pacer::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        p.observe(StatusCode::OK, &h);
+        assert_eq!(p.wait_needed(), None);
     }
 
     #[test]
