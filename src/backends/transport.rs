@@ -2,7 +2,7 @@
 //! redirects, a cap on reply size, pacing from the shop's rate-limit headers, a circuit breaker, and retries only
 //! where a retry cannot create a second anything.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -365,6 +365,56 @@ pub struct UpstreamHttp {
     /// gather every caller's request.
     pending: AtomicUsize,
     max_pending: usize,
+    retries: RetryBudget,
+}
+
+/// Retries as a share of calls (as Finagle's and gRPC's retry budgets do): each call earns a fifth of a retry and
+/// each retry spends one, with three always at hand (topped up each second for a quiet backend), so a failing
+/// shop is sent about 1.2 tries per call rather than `MAX_TRIES`, and a storm of failures is not multiplied.
+/// Counted in tenths of a retry.
+#[derive(Debug)]
+struct RetryBudget {
+    tenths: AtomicI64,
+    topped_up: Mutex<Instant>,
+}
+
+/// What a call earns, what a retry costs, what is always at hand, and the most that is saved up (tenths).
+const RETRY_EARNED_PER_CALL: i64 = 2;
+const RETRY_COST: i64 = 10;
+const RETRY_RESERVE: i64 = 30;
+const RETRY_SAVINGS: i64 = 1_000;
+
+impl RetryBudget {
+    fn new() -> Self {
+        RetryBudget {
+            tenths: AtomicI64::new(RETRY_RESERVE),
+            topped_up: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn earn(&self) {
+        let _ = self
+            .tenths
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                (t < RETRY_SAVINGS).then(|| (t + RETRY_EARNED_PER_CALL).min(RETRY_SAVINGS))
+            });
+    }
+
+    /// Takes one retry, if the budget holds one.
+    fn spend(&self, now: Instant) -> bool {
+        {
+            let mut at = self.topped_up.lock().unwrap_or_else(|p| p.into_inner());
+            if now.saturating_duration_since(*at) >= Duration::from_secs(1) {
+                *at = now;
+                self.tenths.fetch_max(RETRY_RESERVE, Ordering::Relaxed);
+            }
+        }
+        self.tenths
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                (t >= RETRY_COST).then_some(t - RETRY_COST)
+            })
+            .is_ok()
+    }
 }
 
 /// A call's place among a backend's pending calls, given back when the call ends.
@@ -401,6 +451,7 @@ impl UpstreamHttp {
             pacer: Pacer::default(),
             pending: AtomicUsize::new(0),
             max_pending: backend.max_pending,
+            retries: RetryBudget::new(),
         })
     }
 
@@ -426,6 +477,7 @@ impl UpstreamHttp {
             });
         }
         let _slot = PendingSlot(&self.pending);
+        self.retries.earn();
         let deadline = Instant::now() + self.total_timeout;
         let mut tries = 0;
         let mut last: Option<Result<Reply<B>, UpstreamError>> = None;
@@ -445,13 +497,20 @@ impl UpstreamHttp {
             let result = self.try_once(&call).await;
             self.breaker.record(result.as_ref().err());
             let retry_in = match &result {
-                Err(UpstreamError::Throttled { retry_after }) => Some(*retry_after),
-                Err(UpstreamError::Unreachable(_)) => Some(backoff(tries)),
-                Err(e) if call.retry == Retry::Safe && e.outcome_unknown() => Some(backoff(tries)),
+                // The shop said when: waiting for it is pacing, not more load.
+                Err(UpstreamError::Throttled { retry_after }) => Some((*retry_after, false)),
+                Err(UpstreamError::Unreachable(_)) => Some((backoff(tries), true)),
+                Err(e) if call.retry == Retry::Safe && e.outcome_unknown() => {
+                    Some((backoff(tries), true))
+                }
                 _ => None,
             };
             match retry_in {
-                Some(wait) if tries < MAX_TRIES && Instant::now() + wait < deadline => {
+                Some((wait, budgeted))
+                    if tries < MAX_TRIES
+                        && Instant::now() + wait < deadline
+                        && (!budgeted || self.retries.spend(Instant::now())) =>
+                {
                     tracing::info!(backend = %self.name, path = %call.path, try_no = tries, "retrying upstream call");
                     tokio::time::sleep(wait).await;
                     last = Some(result);
@@ -891,6 +950,31 @@ mod tests {
         h.insert("x-ratelimit-remaining", "0".parse().unwrap());
         p.observe(StatusCode::OK, &h);
         assert_eq!(p.wait_needed(), None);
+    }
+
+    #[test]
+    fn the_retry_budget_allows_a_fifth_of_the_calls_beyond_its_reserve() {
+        let budget = RetryBudget::new();
+        let t0 = *budget.topped_up.lock().unwrap();
+        // Three at hand.
+        assert!((0..3).all(|_| budget.spend(t0)));
+        assert!(!budget.spend(t0));
+        // Five calls earn one more.
+        for _ in 0..5 {
+            budget.earn();
+        }
+        assert!(budget.spend(t0));
+        assert!(!budget.spend(t0));
+        // A second later the reserve is back, but not more than the reserve.
+        let later = t0 + Duration::from_secs(1);
+        assert!((0..3).all(|_| budget.spend(later)));
+        assert!(!budget.spend(later));
+        // Savings are capped.
+        for _ in 0..10_000 {
+            budget.earn();
+        }
+        let spent = (0..1_000).take_while(|_| budget.spend(later)).count();
+        assert_eq!(spent, (RETRY_SAVINGS / RETRY_COST) as usize);
     }
 
     #[test]

@@ -306,3 +306,30 @@ async fn calls_past_a_backends_pending_limit_are_not_made_and_are_a_503() {
         "the refused call never reached the shop"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_shop_is_not_sent_a_storm_of_retries() {
+    let fake = Fake::start(Failing {
+        status: 503,
+        delay: Duration::ZERO,
+    })
+    .await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-retry-budget", fake.base_url(), |b| {
+        b.breaker_failures = 1_000;
+    }))
+    .await;
+    let calls = 50;
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        fc_error(gw.fc(Method::GET, "/orders"), 502).await;
+    }
+    let tries = fake.seen().len();
+    // Each call may earn a fifth of a retry, with three more at hand each second; without a budget every call
+    // would be tried four times (200).
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    assert!(
+        tries <= calls + calls / 5 + 3 * (seconds + 1),
+        "{tries} tries for {calls} calls in {seconds} s"
+    );
+    assert!(tries > calls, "some retries are still made: {tries}");
+}
