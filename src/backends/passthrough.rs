@@ -216,8 +216,11 @@ impl Upstream {
         target.path_and_query = Some(path);
         parts.uri = Uri::from_parts(target).map_err(|e| ForwardError::Url(e.to_string()))?;
         parts.version = http::Version::HTTP_11;
-        let original_host = parts.headers.insert(HOST, self.host.clone());
+        let original_host = parts.headers.remove(HOST);
         strip_hop_by_hop(&mut parts.headers);
+        // Set after the strip: a `Connection` header naming `Host` (or an `X-Forwarded-*` below) takes away only
+        // the caller's own, never what this hop sets.
+        parts.headers.insert(HOST, self.host.clone());
         let forwarded_for = match parts.headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
             Some(prior) => {
                 let mut chain = Vec::with_capacity(prior.len() + 2 + links.peer.len());

@@ -220,6 +220,27 @@ async fn pass_through_is_byte_exact_both_ways() {
         .collect();
     assert_eq!(sent, [odd.as_bytes()]);
     assert_ne!(reply.headers()["x-request-id"], odd);
+
+    // A `Connection` header naming the headers the proxy itself sets takes none of them away.
+    let reply = gw
+        .http
+        .get(gw.url("/stores/live/v3/catalog/products"))
+        .header(
+            "connection",
+            "host, x-forwarded-for, x-forwarded-host, x-forwarded-proto",
+        )
+        .header("x-forwarded-for", "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
+    let sent: std::collections::HashMap<_, _> = seen.headers.iter().cloned().collect();
+    assert_eq!(sent["host"], shop.addr.to_string().as_bytes());
+    // The caller's own chain was hop-by-hop as it asked: the shop sees the caller, as the proxy saw it.
+    assert_eq!(sent["x-forwarded-for"], b"127.0.0.1");
+    assert_eq!(sent["x-forwarded-host"], gw.addr.to_string().as_bytes());
+    assert_eq!(sent["x-forwarded-proto"], b"http");
     gw.stop().await;
 }
 
