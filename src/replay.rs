@@ -524,9 +524,10 @@ async fn replay_upstream(
             .await
         {
             Ok(created) => {
-                let target_id =
-                    crate::backends::upstream::platform_id(up.platform(), &created.platform)
-                        .unwrap_or_default();
+                let target_id = created
+                    .platform
+                    .in_scheme(up.platform())
+                    .unwrap_or_default();
                 let confirmed = mark(JournalState::Confirmed, Some(target_id.clone()), None);
                 if let Err(e) = shop.store.replay_mark(confirmed).await {
                     // The order exists upstream; the next run reconciles it by its stamp.
@@ -832,7 +833,7 @@ impl Listing {
     /// The order's id in `scheme`.
     fn id(&self, scheme: Platform) -> Option<String> {
         match self {
-            Listing::Order(o) => crate::backends::upstream::platform_id(scheme, &o.ids.platform),
+            Listing::Order(o) => o.ids.platform.in_scheme(scheme),
             Listing::Unreadable(u) => Some(u.id.clone()),
         }
     }
@@ -873,10 +874,7 @@ impl Reader<'_> {
                         let (id, document) = match item {
                             Listing::Order(order) => (
                                 match platform {
-                                    Some(p) => crate::backends::upstream::platform_id(
-                                        p,
-                                        &order.ids.platform,
-                                    ),
+                                    Some(p) => order.ids.platform.in_scheme(p),
                                     None => order.ids.gateway.clone(),
                                 }
                                 .unwrap_or_default(),

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
-use crate::backends::upstream::platform_id;
 use crate::canonical::PlatformIds;
 use crate::canonical::{Platform, Problem, ProblemKind, Timestamp};
 use crate::config::{Client, Config};
@@ -195,7 +194,7 @@ impl ApiResponse {
             });
             // An order is always mapped to every scheme before it is left out; an id missing would be a bug, and
             // the loss above still says something is missing.
-            if let Some(id) = platform_id(scheme, ids) {
+            if let Some(id) = ids.in_scheme(scheme) {
                 self.left_out.push(id);
             }
         }

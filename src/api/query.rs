@@ -66,8 +66,8 @@ impl QueryParams {
     }
 }
 
-/// A 400 for a bad query parameter, pointing at it the JSON:API way (`source.parameter` is not in the shapes we
-/// render, so the pointer names the parameter).
+/// A 400 for a bad query parameter, named as a parameter (`Problem::parameter`), not with a pointer into a
+/// document the request does not have.
 pub fn invalid(name: &str, why: &str) -> Problem {
     Problem::in_parameter(
         ProblemKind::InvalidParameter,

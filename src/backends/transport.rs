@@ -214,13 +214,13 @@ fn mask_values(text: &str) -> String {
 }
 
 impl UpstreamError {
-    /// This error as a log line may show it: an upstream's own explanation of a refusal is left out (it may
-    /// repeat what the caller sent: names, e-mail addresses), and so are the values ordermux's own reasons quote.
     /// `Unsupported`, for the adapters' refusals.
     pub fn unsupported(problem: Problem) -> Self {
         UpstreamError::Unsupported(Box::new(problem))
     }
 
+    /// This error as a log line may show it: an upstream's own explanation of a refusal is left out (it may
+    /// repeat what the caller sent: names, e-mail addresses), and so are the values ordermux's own reasons quote.
     pub fn for_log(&self) -> LogSafe<'_> {
         LogSafe(self)
     }

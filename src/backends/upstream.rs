@@ -347,7 +347,7 @@ impl UpstreamShop {
             )];
             if created.line_items.len() == staged.line_items.len() {
                 for (new, old) in created.line_items.iter().zip(&staged.line_items) {
-                    if let Some(id) = platform_id(self.platform(), &new.ids) {
+                    if let Some(id) = new.ids.in_scheme(self.platform()) {
                         objects.push((
                             UpstreamObject {
                                 kind: "line_item",
@@ -688,12 +688,14 @@ impl UpstreamShop {
     }
 
     fn upstream_id_of(&self, order: &Order) -> Result<String> {
-        platform_id(self.platform(), &order.ids.platform).ok_or_else(|| {
-            UpstreamShopError::Upstream {
+        order
+            .ids
+            .platform
+            .in_scheme(self.platform())
+            .ok_or_else(|| UpstreamShopError::Upstream {
                 backend: self.backend.clone(),
                 error: UpstreamError::Malformed("the upstream order has no id".to_owned()),
-            }
-        })
+            })
     }
 
     /// Gives every object of an upstream order its ids in the other two schemes (allocated on first sight), and
@@ -734,7 +736,7 @@ impl UpstreamShop {
         for (order, order_id) in orders.iter_mut().zip(order_ids) {
             // The same objects in the same order as `objects_of` listed them.
             let mut take = |ids: &mut PlatformIds| {
-                if platform_id(platform, ids).is_some() {
+                if ids.in_scheme(platform).is_some() {
                     if let Some(m) = mapped.next() {
                         *ids = m;
                     }
@@ -754,7 +756,12 @@ impl UpstreamShop {
             for s in &mut order.shipping_lines {
                 take(&mut s.ids);
             }
-            if platform_id(platform, &order.customer.ids).is_some_and(|id| id != "0") {
+            if order
+                .customer
+                .ids
+                .in_scheme(platform)
+                .is_some_and(|id| id != "0")
+            {
                 take(&mut order.customer.ids);
             }
             order.ids.gateway = Some(format!("{}:{order_id}", self.backend));
@@ -788,7 +795,7 @@ fn objects_of(platform: Platform, order: &Order, order_id: &str) -> Vec<Upstream
         order_upstream_id: None,
     }];
     let inner = |kind: &'static str, ids: &PlatformIds| {
-        platform_id(platform, ids).map(|id| UpstreamObject {
+        ids.in_scheme(platform).map(|id| UpstreamObject {
             kind,
             upstream_id: id,
             order_upstream_id: Some(order_id.to_owned()),
@@ -813,7 +820,12 @@ fn objects_of(platform: Platform, order: &Order, order_id: &str) -> Vec<Upstream
             .iter()
             .filter_map(|s| inner("shipping_line", &s.ids)),
     );
-    if let Some(id) = platform_id(platform, &order.customer.ids).filter(|id| id != "0") {
+    if let Some(id) = order
+        .customer
+        .ids
+        .in_scheme(platform)
+        .filter(|id| id != "0")
+    {
         objects.push(UpstreamObject {
             kind: "customer",
             upstream_id: id,
@@ -845,15 +857,6 @@ where
     match after.totals_problem() {
         Some(problem) => Err(UpstreamShopError::Problem(problem)),
         None => Ok(after),
-    }
-}
-
-/// An object's id in `platform`'s scheme, as text.
-pub fn platform_id(platform: Platform, ids: &PlatformIds) -> Option<String> {
-    match platform {
-        Platform::FluentCart => ids.fluentcart.map(|n| n.to_string()),
-        Platform::CommerceLayer => ids.commercelayer.clone(),
-        Platform::BigCommerce => ids.bigcommerce.map(|n| n.to_string()),
     }
 }
 

@@ -17,6 +17,17 @@ pub struct PlatformIds {
     pub bigcommerce: Option<u64>,
 }
 
+impl PlatformIds {
+    /// The object's id as `platform` writes it, when that platform has seen it.
+    pub fn in_scheme(&self, platform: Platform) -> Option<String> {
+        match platform {
+            Platform::FluentCart => self.fluentcart.map(|n| n.to_string()),
+            Platform::CommerceLayer => self.commercelayer.clone(),
+            Platform::BigCommerce => self.bigcommerce.map(|n| n.to_string()),
+        }
+    }
+}
+
 /// Order-level identifiers beyond the id itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderIds {

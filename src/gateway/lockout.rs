@@ -20,8 +20,27 @@ pub struct AuthLockout {
     /// How many addresses the table holds, read without its lock: while it is 0, the common case, a request
     /// costs one atomic load.
     tracked: AtomicUsize,
-    /// Per address: when its window began, and its failures in it.
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    failures: Mutex<Table>,
+}
+
+/// Per address: when its window began, and its failures in it; and when counts whose window ended were last
+/// dropped.
+#[derive(Debug)]
+struct Table {
+    counts: HashMap<IpAddr, (Instant, u32)>,
+    swept: Instant,
+}
+
+impl Table {
+    /// Drops the counts whose window has ended, at most once a second (a full table is a long walk).
+    fn sweep(&mut self, window: Duration, now: Instant) {
+        if now.saturating_duration_since(self.swept) < Duration::from_secs(1) {
+            return;
+        }
+        self.swept = now;
+        self.counts
+            .retain(|_, (started, _)| now.saturating_duration_since(*started) < window);
+    }
 }
 
 impl AuthLockout {
@@ -31,7 +50,10 @@ impl AuthLockout {
             limit,
             window,
             tracked: AtomicUsize::new(0),
-            failures: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Table {
+                counts: HashMap::new(),
+                swept: Instant::now(),
+            }),
         }
     }
 
@@ -40,11 +62,15 @@ impl AuthLockout {
         if self.limit == 0 || self.tracked.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let failures = self
+        let mut table = self
             .failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let &(started, count) = failures.get(&counted_as(peer))?;
+        // Counts whose window has ended are dropped as requests come, so that once an attack stops the table
+        // empties and requests go back to not taking this lock at all.
+        table.sweep(self.window, now);
+        self.tracked.store(table.counts.len(), Ordering::Relaxed);
+        let &(started, count) = table.counts.get(&counted_as(peer))?;
         let left = self
             .window
             .saturating_sub(now.saturating_duration_since(started));
@@ -56,26 +82,27 @@ impl AuthLockout {
         if self.limit == 0 {
             return false;
         }
-        let mut failures = self
+        let mut table = self
             .failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let key = counted_as(peer);
-        if !failures.contains_key(&key) && failures.len() >= MAX_TRACKED {
-            let window = self.window;
-            failures.retain(|_, (started, _)| now.saturating_duration_since(*started) < window);
-            if failures.len() >= MAX_TRACKED {
-                self.tracked.store(failures.len(), Ordering::Relaxed);
+        if !table.counts.contains_key(&key) && table.counts.len() >= MAX_TRACKED {
+            table.sweep(self.window, now);
+            if table.counts.len() >= MAX_TRACKED {
+                self.tracked.store(table.counts.len(), Ordering::Relaxed);
                 return false;
             }
         }
-        let entry = failures.entry(key).or_insert((now, 0));
-        if now.saturating_duration_since(entry.0) >= self.window {
+        let limit = self.limit;
+        let window = self.window;
+        let entry = table.counts.entry(key).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= window {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
-        let now_locked = entry.1 == self.limit;
-        self.tracked.store(failures.len(), Ordering::Relaxed);
+        let now_locked = entry.1 == limit;
+        self.tracked.store(table.counts.len(), Ordering::Relaxed);
         now_locked
     }
 }
@@ -143,6 +170,25 @@ mod tests {
     }
 
     #[test]
+    fn ended_windows_are_dropped_so_requests_stop_taking_the_lock() {
+        let guard = AuthLockout::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        guard.failed(ip("203.0.113.7"), t0);
+        guard.failed(ip("203.0.113.8"), t0 + Duration::from_secs(30));
+        assert_eq!(guard.tracked.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            guard.locked(ip("192.0.2.1"), t0 + Duration::from_secs(61)),
+            None
+        );
+        assert_eq!(guard.tracked.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            guard.locked(ip("192.0.2.1"), t0 + Duration::from_secs(91)),
+            None
+        );
+        assert_eq!(guard.tracked.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn a_limit_of_zero_never_locks_out() {
         let guard = AuthLockout::new(0, Duration::from_secs(60));
         let t0 = Instant::now();
@@ -163,11 +209,11 @@ mod tests {
         let late = ip("255.255.255.255");
         assert!(!guard.failed(late, t0));
         assert!(guard.locked(late, t0).is_none(), "full: not counted");
-        assert_eq!(guard.failures.lock().unwrap().len(), MAX_TRACKED);
+        assert_eq!(guard.failures.lock().unwrap().counts.len(), MAX_TRACKED);
         // Once the old counts have expired, a new address is counted again.
         let t1 = t0 + Duration::from_secs(61);
         guard.failed(late, t1);
         assert!(guard.locked(late, t1).is_some());
-        assert_eq!(guard.failures.lock().unwrap().len(), 1);
+        assert_eq!(guard.failures.lock().unwrap().counts.len(), 1);
     }
 }
