@@ -26,6 +26,9 @@ pub enum ProblemKind {
     UnsupportedPrecision,
     Unauthorized,
     InvalidToken,
+    /// A bearer token ordermux issued whose lifetime is over: rendered as an invalid token (clients refresh on
+    /// it), and not counted as a failed authentication (it was no guess).
+    TokenExpired,
     Forbidden,
     ClientIdUnsupported,
     NotFound,
@@ -74,6 +77,7 @@ impl ProblemKind {
         ProblemKind::UnsupportedPrecision,
         ProblemKind::Unauthorized,
         ProblemKind::InvalidToken,
+        ProblemKind::TokenExpired,
         ProblemKind::Forbidden,
         ProblemKind::ClientIdUnsupported,
         ProblemKind::NotFound,
@@ -120,6 +124,7 @@ impl ProblemKind {
             ProblemKind::UnsupportedPrecision => "unsupported_currency_precision",
             ProblemKind::Unauthorized => "unauthorized",
             ProblemKind::InvalidToken => "invalid_token",
+            ProblemKind::TokenExpired => "token_expired",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::ClientIdUnsupported => "client_id_unsupported",
             ProblemKind::NotFound => "not_found",

@@ -209,7 +209,7 @@ impl TokenIssuer {
         let exp = payload["exp"].as_i64().ok_or_else(invalid)?;
         if exp <= now.timestamp() {
             return Err(Problem::new(
-                ProblemKind::InvalidToken,
+                ProblemKind::TokenExpired,
                 "",
                 "The access token you provided is expired",
             ));
@@ -320,7 +320,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             tokens.verify(&grant.access_token, at(61)).unwrap_err().kind,
-            ProblemKind::InvalidToken
+            ProblemKind::TokenExpired
         );
         let other = TokenIssuer::new([2; 32], Duration::from_secs(60));
         assert!(other.verify(&grant.access_token, at(1)).is_err());

@@ -215,6 +215,8 @@ struct Outcome {
     operation: &'static str,
     /// The caller's dialect, `none` when the path names none.
     dialect: &'static str,
+    /// The request's credentials were wrong (not merely expired): counted towards its address's lockout.
+    failed_authentication: bool,
 }
 
 impl Outcome {
@@ -223,6 +225,14 @@ impl Outcome {
             response: response.map(OutBody::Gateway),
             operation,
             dialect: "none",
+            failed_authentication: false,
+        }
+    }
+
+    fn failed_authentication(self) -> Self {
+        Outcome {
+            failed_authentication: true,
+            ..self
         }
     }
 
@@ -510,9 +520,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
             // Boxed: the API path's state is large, and keeping it out of line keeps every request's future
             // (moved into hyper's connection state) small for pass-through.
             let outcome = Box::pin(api_request(gw, ctx, req, target, &conn.timer)).await;
-            if outcome.response.status() == StatusCode::UNAUTHORIZED
-                && gw.lockout.failed(conn.peer, Instant::now())
-            {
+            if outcome.failed_authentication && gw.lockout.failed(conn.peer, Instant::now()) {
                 tracing::warn!(peer = %conn.peer, limit = gw.config().server.auth_failure_limit, "address locked out after failed authentications");
             }
             outcome.in_dialect(dialect)
@@ -586,7 +594,8 @@ async fn api_request(
     let (mut parts, body) = req.into_parts();
     hide_credentials(&mut parts.headers);
 
-    let client = if api::is_public(dialect, &segments) {
+    let public = api::is_public(dialect, &segments);
+    let client = if public {
         None
     } else {
         match super::auth::authenticate(
@@ -598,7 +607,8 @@ async fn api_request(
             now,
         ) {
             Ok(c) => Some(c),
-            Err(p) => return early(fail(&p)),
+            Err(p) if p.kind == ProblemKind::TokenExpired => return early(fail(&p)),
+            Err(p) => return early(fail(&p)).failed_authentication(),
         }
     };
     let budget = client
@@ -719,7 +729,13 @@ async fn api_request(
     if let (Platform::BigCommerce, Some(b)) = (dialect, budget) {
         rate_headers(&mut response, &b);
     }
-    Outcome::new(response, operation.name)
+    let outcome = Outcome::new(response, operation.name);
+    // A public route refusing credentials is the token endpoint refusing a client's secret.
+    if public && outcome.response.status() == StatusCode::UNAUTHORIZED {
+        outcome.failed_authentication()
+    } else {
+        outcome
+    }
 }
 
 /// Marks credential headers sensitive: `Debug` of the header map then prints `Sensitive` instead of the value, so
@@ -753,6 +769,8 @@ async fn pass_through(
             response: reply.map(OutBody::Upstream),
             operation: "pass_through",
             dialect: "none",
+            // The shop authenticates what passes through; its refusals are its own to count.
+            failed_authentication: false,
         },
         Err(e) => {
             tracing::warn!(upstream = %upstream.name, error = %e, "pass-through failed");

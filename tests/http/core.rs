@@ -771,3 +771,31 @@ async fn a_lockout_limit_of_zero_never_locks_out() {
     expect(gw.bc(Method::GET, "/orders/count"), 200).await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_are_not_counted_as_guesses() {
+    let dir = fresh_dir("lockout-expired");
+    let mut config = config(&dir);
+    config.server.auth_failure_limit = 2;
+    config.server.token_ttl = std::time::Duration::from_secs(1);
+    let gw = TestGateway::start_with(config).await;
+    let token = gw.cl_token().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    // Many clients behind one address may see their tokens expire together: each refreshes on the 401.
+    for _ in 0..4 {
+        let expired = expect(gw.cl(&token, Method::GET, "/orders"), 401).await;
+        assert_eq!(expired["errors"][0]["code"], "INVALID_TOKEN", "{expired}");
+    }
+    let fresh = gw.cl_token().await;
+    expect(gw.cl(&fresh, Method::GET, "/orders"), 200).await;
+    // A forged one is a guess.
+    for _ in 0..2 {
+        expect(gw.cl("not.a.token", Method::GET, "/orders"), 401).await;
+    }
+    assert_429(
+        "commercelayer",
+        gw.cl(&fresh, Method::GET, "/orders").send().await.unwrap(),
+    )
+    .await;
+    gw.stop().await;
+}
