@@ -150,6 +150,38 @@ impl ProblemKind {
     }
 }
 
+impl ProblemKind {
+    /// Whether the problem lies in the request's document (its syntax or its values), so that one without a more
+    /// precise pointer is about the whole document; the others (credentials, routes, limits, state, the upstream)
+    /// are about no part of it.
+    pub fn is_in_document(self) -> bool {
+        matches!(
+            self,
+            ProblemKind::EmptyBody
+                | ProblemKind::MalformedJson
+                | ProblemKind::InvalidEncoding
+                | ProblemKind::TooDeep
+                | ProblemKind::DuplicateKey
+                | ProblemKind::InvalidNumber
+                | ProblemKind::InvalidMoney
+                | ProblemKind::InvalidQuantity
+                | ProblemKind::InvalidCurrency
+                | ProblemKind::InvalidDate
+                | ProblemKind::InvalidStatus
+                | ProblemKind::InvalidField
+                | ProblemKind::TooManyItems
+                | ProblemKind::FieldTooLong
+                | ProblemKind::MissingField
+                | ProblemKind::UnknownDocument
+                | ProblemKind::TypeConflict
+                | ProblemKind::UnsupportedPrecision
+                | ProblemKind::ClientIdUnsupported
+                | ProblemKind::BodyTooLarge
+                | ProblemKind::ForbiddenField
+        )
+    }
+}
+
 impl fmt::Display for ProblemKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())

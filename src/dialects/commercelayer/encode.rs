@@ -698,12 +698,16 @@ pub fn encode_error(problem: &Problem) -> ErrorDocument {
         "detail": problem.reason,
         "meta": { "error": problem.kind.key() },
     });
-    err["source"] = match &problem.parameter {
-        Some(name) => json!({ "parameter": name }),
-        None => {
-            json!({ "pointer": if problem.pointer.is_empty() { "/" } else { problem.pointer.as_str() } })
-        }
+    // RFC 6901: "" is the whole document ("/" would name a member called ""). A problem in no part of the
+    // request's document (credentials, routes, limits, the upstream) has no source.
+    let source = match (&problem.parameter, problem.pointer.as_str()) {
+        (Some(name), _) => Some(json!({ "parameter": name })),
+        (None, "") if !problem.kind.is_in_document() => None,
+        (None, pointer) => Some(json!({ "pointer": pointer })),
     };
+    if let Some(source) = source {
+        err["source"] = source;
+    }
     ErrorDocument {
         status: http::StatusCode::from_u16(r.status)
             .unwrap_or(http::StatusCode::UNPROCESSABLE_ENTITY),

@@ -66,6 +66,34 @@ fn error_document_has_a_pointer() {
     );
 }
 
+#[test]
+fn an_error_source_points_with_rfc_6901_or_is_absent() {
+    let source = |kind, pointer: &str| {
+        encode_error(&Problem::new(kind, pointer, "r")).body["errors"][0]
+            .get("source")
+            .cloned()
+    };
+    // The whole document is "", not "/" (which names a member called "").
+    assert_eq!(
+        source(ProblemKind::MalformedJson, ""),
+        Some(json!({"pointer": ""}))
+    );
+    // A problem in no part of the document has no source.
+    for kind in [
+        ProblemKind::Unauthorized,
+        ProblemKind::NotFound,
+        ProblemKind::TooManyRequests,
+        ProblemKind::BadGateway,
+    ] {
+        assert_eq!(source(kind, ""), None, "{kind}");
+    }
+    let parameter = Problem::in_parameter(ProblemKind::InvalidParameter, "page[size]", "r");
+    assert_eq!(
+        encode_error(&parameter).body["errors"][0]["source"],
+        json!({"parameter": "page[size]"})
+    );
+}
+
 /// An order whose billing and shipping relationships name `billing` and `shipping` (type, id), with one address
 /// resource, `a1`, included.
 fn order_with_addresses(billing: (&str, &str), shipping: (&str, &str)) -> serde_json::Value {
