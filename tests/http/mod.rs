@@ -15,6 +15,7 @@ mod upstream_commercelayer;
 mod upstream_fluentcart;
 mod upstream_gateway;
 mod upstream_left_out;
+mod upstream_mutations;
 mod upstream_queries;
 pub mod upstream_shapes;
 mod upstream_staged;

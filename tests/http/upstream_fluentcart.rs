@@ -696,6 +696,14 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changed_creates_are_refused_whole_or_made_once() {
+        let (fake, gw) = start("fcgw-mutations").await;
+        let orders = || fake.with(|p| p.orders.len());
+        super::super::upstream_mutations::every_caller(&gw, Some(&orders)).await;
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn generated_queries_are_answered_or_refused_in_the_callers_shape() {
         let (_fake, gw) = start("fcgw-queries").await;
         super::super::upstream_queries::every_caller(&gw).await;
