@@ -754,7 +754,7 @@ async fn an_address_that_keeps_failing_to_authenticate_is_locked_out_whatever_it
         .unwrap();
     assert_eq!(create.headers()["connection"], "close");
     assert_429("bigcommerce", create).await;
-    // Health and metrics are not behind credentials, and stay open.
+    // Health is not behind credentials, and stays open.
     expect(gw.http.get(gw.url("/healthz")), 200).await;
     gw.stop().await;
 }
