@@ -511,7 +511,8 @@ impl Shop {
         })
     }
 
-    /// `list` for a reply that does not carry the total: nothing is counted only to be dropped.
+    /// `list` for a reply that does not carry the total: nothing is counted only to be dropped (the page's `total`
+    /// is only what the page shows).
     pub async fn list_page(&self, client: &str, query: &OrderQuery) -> Result<Listing, ShopError> {
         if let Some(up) = &self.upstream {
             return Ok(up.list_page(query).await?);

@@ -505,11 +505,12 @@ impl UpstreamHttp {
                 }
                 _ => None,
             };
+            let now = Instant::now();
             match retry_in {
                 Some((wait, budgeted))
                     if tries < MAX_TRIES
-                        && Instant::now() + wait < deadline
-                        && (!budgeted || self.retries.spend(Instant::now())) =>
+                        && now + wait < deadline
+                        && (!budgeted || self.retries.spend(now)) =>
                 {
                     tracing::info!(backend = %self.name, path = %call.path, try_no = tries, "retrying upstream call");
                     tokio::time::sleep(wait).await;

@@ -215,8 +215,6 @@ struct Outcome {
     operation: &'static str,
     /// The caller's dialect, `none` when the path names none.
     dialect: &'static str,
-    /// The request's credentials were wrong (not merely expired): counted towards its address's lockout.
-    failed_authentication: bool,
 }
 
 impl Outcome {
@@ -225,14 +223,6 @@ impl Outcome {
             response: response.map(OutBody::Gateway),
             operation,
             dialect: "none",
-            failed_authentication: false,
-        }
-    }
-
-    fn failed_authentication(self) -> Self {
-        Outcome {
-            failed_authentication: true,
-            ..self
         }
     }
 
@@ -514,41 +504,20 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
                         .in_dialect(dialect)
                 }
             };
-            if let Some(wait) = gw.lockout.locked(conn.peer, Instant::now()) {
-                return locked_out(dialect, wait, &req).in_dialect(dialect);
-            }
             // Boxed: the API path's state is large, and keeping it out of line keeps every request's future
             // (moved into hyper's connection state) small for pass-through.
-            let outcome = Box::pin(api_request(gw, ctx, req, target, &conn.timer)).await;
-            if outcome.failed_authentication && gw.lockout.failed(conn.peer, Instant::now()) {
-                tracing::warn!(peer = %conn.peer, limit = gw.config().server.auth_failure_limit, "address locked out after failed authentications");
-            }
-            outcome.in_dialect(dialect)
+            Box::pin(api_request(gw, ctx, req, target, conn))
+                .await
+                .in_dialect(dialect)
         }
     }
 }
 
-/// The answer to any API request from an address locked out for failed authentications: 429 with the wait, its
-/// credentials not even looked at (a right guess must not be told apart). Its body is not read, so the
-/// connection closes after it.
-fn locked_out(dialect: Dialect, wait: std::time::Duration, req: &Request<Incoming>) -> Outcome {
-    let secs = wait.as_secs().max(1);
-    let mut response = render_problem(
-        dialect,
-        &Problem::new(
-            ProblemKind::TooManyRequests,
-            "",
-            format!("too many failed authentications from this address; retry after {secs} s"),
-        ),
-    );
-    response
-        .headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
-    let out = Outcome::new(response, "locked_out");
-    if hyper::body::Body::is_end_stream(req.body()) {
-        out
-    } else {
-        out.closing()
+/// Counts wrong credentials from `peer` towards its lockout (the shop's own refusals, on pass-through, are the
+/// shop's to count).
+fn failed_authentication(gw: &Gateway, peer: std::net::IpAddr) {
+    if gw.lockout.failed(peer, Instant::now()) {
+        tracing::warn!(%peer, limit = gw.config().server.auth_failure_limit, "address locked out after failed authentications");
     }
 }
 
@@ -566,7 +535,7 @@ async fn api_request(
     ctx: &ApiContext,
     mut req: Request<Incoming>,
     target: ApiTarget,
-    timer: &crate::coarse_timer::CoarseTimer,
+    conn: &Connection,
 ) -> Outcome {
     let started = std::time::Instant::now();
     let ApiTarget {
@@ -584,6 +553,18 @@ async fn api_request(
     // HEAD, leaves the body out.
     if req.method() == http::Method::HEAD {
         *req.method_mut() = http::Method::GET;
+    }
+    // An address locked out for failed authentications gets 429 whatever it sends: its credentials are not even
+    // looked at, so a right guess cannot be told apart.
+    if let Some(wait) = gw.lockout.locked(conn.peer, Instant::now()) {
+        let secs = wait.as_secs().max(1);
+        let locked = Problem::new(
+            ProblemKind::TooManyRequests,
+            "",
+            format!("too many failed authentications from this address; retry after {secs} s"),
+        )
+        .with_retry_after(secs);
+        return early(Outcome::new(render_problem(dialect, &locked), "locked_out"));
     }
     let operation = match api::operation(dialect, req.method(), &segments) {
         Ok(op) => op,
@@ -607,30 +588,32 @@ async fn api_request(
             now,
         ) {
             Ok(c) => Some(c),
-            Err(p) if p.kind == ProblemKind::TokenExpired => return early(fail(&p)),
-            Err(p) => return early(fail(&p)).failed_authentication(),
+            Err(p) => {
+                // An expired token was no guess: many clients behind one address may see theirs expire together.
+                if p.kind != ProblemKind::TokenExpired {
+                    failed_authentication(gw, conn.peer);
+                }
+                return early(fail(&p));
+            }
         }
     };
     let budget = client
         .as_ref()
         .map(|c| gw.rate.check(&c.id, Instant::now()));
     if let Some(b) = budget.filter(|b| !b.allowed) {
-        let mut response = render_problem(
-            dialect,
-            &Problem::new(
-                ProblemKind::TooManyRequests,
-                "",
-                "rate limit exceeded; retry after the window resets",
-            ),
-        );
         let secs = b.reset_in.as_secs().max(1);
+        let spent = Problem::new(
+            ProblemKind::TooManyRequests,
+            "",
+            "rate limit exceeded; retry after the window resets",
+        )
+        .with_retry_after(secs);
+        let mut response = render_problem(dialect, &spent);
+        // BigCommerce's own name for the wait, which its clients read.
         response.headers_mut().insert(
             HeaderName::from_static("x-retry-after"),
             HeaderValue::from(secs),
         );
-        response
-            .headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
         if dialect == Platform::BigCommerce {
             rate_headers(&mut response, &b);
         }
@@ -640,7 +623,7 @@ async fn api_request(
     // The request's deadline covers its body too: a client trickling one in cannot hold the request open.
     let deadline = gw.config().server.request_timeout;
     let read = read_body(&parts.headers, body, gw.config().server.max_body_bytes);
-    let body = match timer.timeout(deadline, read).await {
+    let body = match conn.timer.timeout(deadline, read).await {
         Ok(Ok(b)) => b,
         // Too large, or broken off: the rest of the body is not read either.
         Ok(Err(p)) => return fail(&p).closing(),
@@ -729,13 +712,11 @@ async fn api_request(
     if let (Platform::BigCommerce, Some(b)) = (dialect, budget) {
         rate_headers(&mut response, &b);
     }
-    let outcome = Outcome::new(response, operation.name);
     // A public route refusing credentials is the token endpoint refusing a client's secret.
-    if public && outcome.response.status() == StatusCode::UNAUTHORIZED {
-        outcome.failed_authentication()
-    } else {
-        outcome
+    if public && response.status() == StatusCode::UNAUTHORIZED {
+        failed_authentication(gw, conn.peer);
     }
+    Outcome::new(response, operation.name)
 }
 
 /// Marks credential headers sensitive: `Debug` of the header map then prints `Sensitive` instead of the value, so
@@ -769,8 +750,6 @@ async fn pass_through(
             response: reply.map(OutBody::Upstream),
             operation: "pass_through",
             dialect: "none",
-            // The shop authenticates what passes through; its refusals are its own to count.
-            failed_authentication: false,
         },
         Err(e) => {
             tracing::warn!(upstream = %upstream.name, error = %e, "pass-through failed");

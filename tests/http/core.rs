@@ -650,6 +650,16 @@ async fn a_body_that_does_not_arrive_within_the_request_deadline_is_a_408_in_the
     gw.stop().await;
 }
 
+/// A gateway on the shipped configuration, its server settings changed by `tune`.
+async fn with_server(
+    name: &str,
+    tune: impl FnOnce(&mut ordermux::config::ServerConfig),
+) -> TestGateway {
+    let mut config = config(&fresh_dir(name));
+    tune(&mut config.server);
+    TestGateway::start_with(config).await
+}
+
 /// A BigCommerce list with a wrong token.
 fn bc_guess(gw: &TestGateway) -> reqwest::RequestBuilder {
     gw.http
@@ -684,10 +694,10 @@ async fn assert_429(dialect: &str, reply: reqwest::Response) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clients_spent_budget_is_a_429_whose_body_says_429() {
-    let dir = fresh_dir("budget");
-    let mut config = config(&dir);
-    config.server.rate_limit_quota = 2;
-    let gw = TestGateway::start_with(config).await;
+    let gw = with_server("budget", |server| {
+        server.rate_limit_quota = 2;
+    })
+    .await;
     let token = gw.cl_token().await;
     expect(gw.bc(Method::GET, "/orders/count"), 200).await;
     expect(gw.fc(Method::GET, "/orders"), 200).await;
@@ -705,10 +715,10 @@ async fn a_clients_spent_budget_is_a_429_whose_body_says_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_that_keeps_failing_to_authenticate_is_locked_out_whatever_it_sends() {
-    let dir = fresh_dir("lockout");
-    let mut config = config(&dir);
-    config.server.auth_failure_limit = 3;
-    let gw = TestGateway::start_with(config).await;
+    let gw = with_server("lockout", |server| {
+        server.auth_failure_limit = 3;
+    })
+    .await;
     let token = gw.cl_token().await;
     // Three wrong guesses, one per dialect (Commerce Layer's at its token endpoint).
     expect(
@@ -761,10 +771,10 @@ async fn an_address_that_keeps_failing_to_authenticate_is_locked_out_whatever_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lockout_limit_of_zero_never_locks_out() {
-    let dir = fresh_dir("no-lockout");
-    let mut config = config(&dir);
-    config.server.auth_failure_limit = 0;
-    let gw = TestGateway::start_with(config).await;
+    let gw = with_server("no-lockout", |server| {
+        server.auth_failure_limit = 0;
+    })
+    .await;
     for _ in 0..20 {
         expect(bc_guess(&gw), 401).await;
     }
@@ -774,11 +784,11 @@ async fn a_lockout_limit_of_zero_never_locks_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_tokens_are_not_counted_as_guesses() {
-    let dir = fresh_dir("lockout-expired");
-    let mut config = config(&dir);
-    config.server.auth_failure_limit = 2;
-    config.server.token_ttl = std::time::Duration::from_secs(1);
-    let gw = TestGateway::start_with(config).await;
+    let gw = with_server("lockout-expired", |server| {
+        server.auth_failure_limit = 2;
+        server.token_ttl = std::time::Duration::from_secs(1);
+    })
+    .await;
     let token = gw.cl_token().await;
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     // Many clients behind one address may see their tokens expire together: each refreshes on the 401.
