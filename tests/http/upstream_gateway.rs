@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::harness::*;
-use crate::fakes::{Fake, FakePlatform, FakeRequest, FakeResponse};
+use crate::fakes::{Fake, FakePlatform, FakeRequest, FakeResponse, Fault};
 
 /// An upstream whose every answer is the same failure.
 struct Failing {
@@ -272,21 +272,33 @@ backend = "bc"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_past_a_backends_pending_limit_are_not_made_and_are_a_503() {
-    // Slow, and then answering with something that is no order list (502, not retried).
+    // Answering with something that is no order list (502, not retried); its first answer comes late.
     let fake = Fake::start(Failing {
         status: 200,
-        delay: Duration::from_millis(400),
+        delay: Duration::ZERO,
     })
     .await;
+    fake.fail(None, None, Fault::Delay(Duration::from_millis(600)), 1);
     let gw = TestGateway::start_with(fc_on_bigcommerce("up-pending", fake.base_url(), |b| {
         b.max_pending = 1;
         b.breaker_failures = 100;
+        // Room for the late answer however busy the machine is.
+        b.timeout = Duration::from_secs(3);
+        b.total_timeout = Duration::from_secs(5);
     }))
     .await;
-    // The first call waits on the slow shop; the second finds the one place taken and is not made.
+    // The first call waits on the slow shop (it has arrived there once its fault is taken); the second finds
+    // the one place taken and is not made.
     let slow = gw.fc(Method::GET, "/orders").send();
     let refused = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let arrived = std::time::Instant::now();
+        while fake.faults_left() > 0 {
+            assert!(
+                arrived.elapsed() < Duration::from_secs(5),
+                "the slow call never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         fc_error(gw.fc(Method::GET, "/orders"), 503).await
     };
     let (slow, (body, headers)) = tokio::join!(slow, refused);
