@@ -7,6 +7,7 @@
 //! adapter (`adapters/`) over `transport.rs`.
 
 pub mod adapters;
+pub mod address;
 mod passthrough;
 pub mod transport;
 pub mod upstream;

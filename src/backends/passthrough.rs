@@ -18,10 +18,11 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
+use super::address::GuardedResolver;
 use crate::coarse_timer::CoarseTimer;
 use crate::config::Backend;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
 
 /// An upstream shop reached by pass-through.
 #[derive(Clone)]
@@ -148,7 +149,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 impl Upstream {
     pub fn new(backend: &Backend) -> Upstream {
-        let mut http = HttpConnector::new();
+        let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(
+            &backend.name,
+            backend.allow_private_addresses,
+        ));
         http.set_connect_timeout(Some(backend.connect_timeout));
         http.set_nodelay(true);
         http.enforce_http(false);

@@ -435,6 +435,10 @@ impl UpstreamHttp {
             .map_err(|e| HttpSetupError::BaseUrl(backend.base_url.clone(), e.to_string()))?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(super::address::GuardedResolver::new(
+                &backend.name,
+                backend.allow_private_addresses,
+            )))
             .connect_timeout(backend.connect_timeout)
             .timeout(backend.timeout)
             .pool_idle_timeout(Duration::from_secs(60))

@@ -72,6 +72,9 @@ pub struct Backend {
     /// connection broke): until then, a retry that does not find the order by its stamp is told to come back
     /// rather than sending it again.
     pub settle: Duration,
+    /// Whether the base URL's host name may resolve to loopback, private or link-local addresses (a shop on the
+    /// operator's own network). A base URL naming an IP address or `localhost` is taken as written either way.
+    pub allow_private_addresses: bool,
     /// BigCommerce: the upstream store's hash.
     pub store_hash: Option<String>,
     /// Commerce Layer: currency → market id for orders created there.
@@ -112,6 +115,7 @@ impl Backend {
             breaker_cooldown: Duration::from_millis(10_000),
             max_pending: 1024,
             settle: Duration::from_millis(30_000),
+            allow_private_addresses: false,
             store_hash: None,
             markets: Default::default(),
             checkout: CheckoutChoices::default(),
@@ -618,6 +622,7 @@ fn validate_backends(
             ),
             max_pending,
             settle: ms(b.settle_ms, 30_000, "settle_ms", problems),
+            allow_private_addresses: b.allow_private_addresses.unwrap_or(false),
             store_hash: b.store_hash,
             markets: b.markets,
             checkout: CheckoutChoices {
@@ -1102,6 +1107,33 @@ mod tests {
         };
         let cfg = validate(raw, Path::new("."), &no_env, &no_file).unwrap();
         assert_eq!(cfg.serve_problems().len(), 1);
+    }
+
+    #[test]
+    fn private_addresses_are_allowed_per_backend_and_off_by_default() {
+        let raw: raw::RawConfig = toml::from_str(
+            r#"
+            [[backends]]
+            name = "lan"
+            type = "fluentcart"
+            base_url = "http://shop.internal"
+            allow_private_addresses = true
+
+            [[backends]]
+            name = "public"
+            type = "fluentcart"
+            base_url = "https://shop.example.com"
+            "#,
+        )
+        .unwrap();
+        let config = validate(raw, Path::new("."), &no_env, &no_file).unwrap();
+        let allowed: Vec<(&str, bool)> = config
+            .backends
+            .iter()
+            .map(|b| (b.name.as_str(), b.allow_private_addresses))
+            .collect();
+        assert!(allowed.contains(&("lan", true)), "{allowed:?}");
+        assert!(allowed.contains(&("public", false)), "{allowed:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::harness::*;
+use crate::fakes::bigcommerce::BigCommerceFake;
 use crate::fakes::{Fake, FakePlatform, FakeRequest, FakeResponse, Fault};
 
 /// An upstream whose every answer is the same failure.
@@ -104,6 +105,39 @@ async fn an_unreachable_upstream_is_a_503_with_retry_after_in_the_callers_shape(
         assert_eq!(headers["retry-after"], "1");
         assert!(body.to_string().contains("nothing was sent"), "{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_named_localhost_is_reached_translated_and_passed_through() {
+    // A base URL's host name is resolved by ordermux, which connects only to the addresses it may reach
+    // (backends::address); `localhost` says where it goes, so its loopback address needs no
+    // allow_private_addresses. Both clients resolve through that check: the adapters' and the pass-through's.
+    let fake = Fake::start(BigCommerceFake::new("up1", "upstream-token")).await;
+    let mut config = fc_on_bigcommerce(
+        "up-localhost",
+        format!("http://localhost:{}", fake.addr.port()),
+        |_| {},
+    );
+    config.routes.push(Route {
+        dialect: Platform::BigCommerce,
+        store_hash: Some("up1".into()),
+        backend: "up".into(),
+        mode: RouteMode::PassThrough,
+    });
+    let gw = TestGateway::start_with(config).await;
+    let translated = gw.fc(Method::GET, "/orders").send().await.unwrap();
+    assert_eq!(translated.status(), 200);
+    let passed = gw
+        .http
+        .get(gw.url("/stores/up1/v2/orders/count"))
+        .header("x-auth-token", "upstream-token")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(passed.status(), 200);
+    assert_eq!(fake.count("GET", "/v2/orders"), 2, "{:?}", fake.seen());
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
