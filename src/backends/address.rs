@@ -84,7 +84,7 @@ fn admit(
     found: Vec<SocketAddr>,
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, Refused> {
-    if allow_private || is_localhost(host) {
+    if allow_private || is_localhost(host) || is_numeric_address(host) {
         return Ok(found);
     }
     let addresses = found
@@ -114,6 +114,26 @@ pub struct Refused {
 fn is_localhost(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host == "localhost" || host.ends_with(".localhost")
+}
+
+/// An IPv4 address in one of the shorter numeric forms the system resolver reads (`127.1`, `2130706433`,
+/// `0x7f.0.0.1`): written as an address, so taken as written, as the adapters' URL parser (which turns these into
+/// `127.0.0.1` before any look-up) takes it too.
+fn is_numeric_address(host: &str) -> bool {
+    let number = |label: &str| {
+        let (digits, radix) = match label
+            .strip_prefix("0x")
+            .or_else(|| label.strip_prefix("0X"))
+        {
+            Some(hex) => (hex, 16),
+            None if label.len() > 1 && label.starts_with('0') => (&label[1..], 8),
+            None => (label, 10),
+        };
+        !label.is_empty()
+            && u32::from_str_radix(if digits.is_empty() { "0" } else { digits }, radix).is_ok()
+    };
+    let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
+    labels.len() <= 4 && labels.iter().all(|l| number(l))
 }
 
 /// Whether `ip` is an address on the public internet: not loopback, private (RFC 1918, unique-local), shared
@@ -284,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn localhost_says_where_it_goes() {
+    fn localhost_and_numeric_addresses_say_where_they_go() {
         let loopback = addrs(&["127.0.0.1", "::1"]);
         for host in ["localhost", "LocalHost.", "shop.localhost"] {
             assert_eq!(
@@ -293,7 +313,17 @@ mod tests {
                 "{host}"
             );
         }
-        assert!(admit("localhost.example.com", loopback, false).is_err());
+        assert!(admit("localhost.example.com", loopback.clone(), false).is_err());
+        for host in ["127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1"] {
+            assert_eq!(
+                admit(host, loopback.clone(), false).unwrap(),
+                loopback,
+                "{host}"
+            );
+        }
+        for host in ["cafe", "1.example", "0x7g.1", "1.2.3.4.5"] {
+            assert!(admit(host, loopback.clone(), false).is_err(), "{host}");
+        }
     }
 
     #[tokio::test]
