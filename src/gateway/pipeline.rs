@@ -386,6 +386,18 @@ pub async fn handle(
     Ok(response)
 }
 
+/// Why a request's `Host` does not do: an HTTP/1.1 request must carry exactly one, and no request may carry two.
+fn host_problem<B>(req: &Request<B>) -> Option<&'static str> {
+    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Some("the request carries more than one Host header"),
+        (None, _) if req.version() == http::Version::HTTP_11 => {
+            Some("an HTTP/1.1 request must carry a Host header")
+        }
+        _ => None,
+    }
+}
+
 /// What the requests of one downstream connection share.
 pub struct Connection {
     /// Its own connections to pass-through upstreams, and its peer's address as they forward it.
@@ -417,6 +429,17 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
                 "application/json",
                 serde_json::json!({"status": 400, "message": format!("header name {:?} contains '_'", name.as_str())}).to_string(),
             ), "rejected");
+    }
+    if let Some(why) = host_problem(&req) {
+        // RFC 9112 §3.2, as nginx and Envoy answer it: the request does not say which site it is for.
+        return Outcome::new(
+            plain(
+                StatusCode::BAD_REQUEST,
+                "application/json",
+                serde_json::json!({"status": 400, "message": why}).to_string(),
+            ),
+            "rejected",
+        );
     }
     // The URI is shared bytes: this clone lets the routing decision borrow the path while `req` moves on.
     let uri = req.uri().clone();

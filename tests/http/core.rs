@@ -517,6 +517,54 @@ async fn underscore_header_names_are_refused() {
     gw.stop().await;
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request without a Host, or any request with two, is a 400 (as from nginx and Envoy),
+/// whichever route it names; HTTP/1.0 needs none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_one_host_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = TestGateway::start("host-header").await;
+    let status_of = |head: String| async move {
+        let mut stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        let reply = String::from_utf8_lossy(&reply).into_owned();
+        (reply.get(9..12).unwrap_or_default().to_owned(), reply)
+    };
+    let auth = "Authorization: Basic ZGVtbzpkZW1vLXNlY3JldA==\r\n";
+    let list = "/wp-json/fluent-cart/v2/orders";
+    for (head, expected) in [
+        (
+            format!("GET {list} HTTP/1.1\r\n{auth}Connection: close\r\n\r\n"),
+            "400",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n".to_owned(),
+            "400",
+        ),
+        (
+            format!("GET {list} HTTP/1.1\r\nHost: a\r\nHost: b\r\n{auth}Connection: close\r\n\r\n"),
+            "400",
+        ),
+        (
+            format!("GET {list} HTTP/1.0\r\nHost: a\r\nHost: b\r\n{auth}\r\n"),
+            "400",
+        ),
+        (
+            format!("GET {list} HTTP/1.1\r\nHost: a\r\n{auth}Connection: close\r\n\r\n"),
+            "200",
+        ),
+        (format!("GET {list} HTTP/1.0\r\n{auth}\r\n"), "200"),
+    ] {
+        let (status, reply) = status_of(head.clone()).await;
+        assert_eq!(status, expected, "{head:?} -> {reply}");
+        if expected == "400" {
+            assert!(reply.contains("Host header"), "{reply}");
+        }
+    }
+    gw.stop().await;
+}
+
 /// hyper's default limit of 100 header fields holds (ordermux relies on the default rather than setting it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_than_one_hundred_headers_are_refused() {
