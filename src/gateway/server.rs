@@ -129,6 +129,10 @@ async fn refresh_statistics(store: crate::store::Store) {
     }
 }
 
+/// Most bytes a request's head may take: hyper's read buffer while it reads one, and the headers together once
+/// it has (`pipeline::refuse_head`).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Serves until `shutdown` resolves, then stops accepting, marks the gateway not ready and gives in-flight
 /// requests the configured grace period to finish.
 pub async fn serve(
@@ -192,7 +196,7 @@ async fn serve_with(
             .header_read_timeout(header_timeout)
             // hyper's default header limit is 100; setting it explicitly makes hyper fill a 100-slot array on
             // every request head instead of leaving it uninitialised, so the default is left alone.
-            .max_buf_size(64 * 1024)
+            .max_buf_size(MAX_HEAD_BYTES)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
