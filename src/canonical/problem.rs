@@ -42,6 +42,12 @@ pub enum ProblemKind {
     IdempotencyInterrupted,
     BodyTooLarge,
     UnsupportedMediaType,
+    /// A request head the gateway will not serve: an ambiguous header name, a missing or doubled `Host`.
+    InvalidHeader,
+    /// Headers larger together than the gateway reads.
+    HeadersTooLarge,
+    /// A transfer coding other than chunked, which the gateway cannot undo.
+    NotImplemented,
     InvalidParameter,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
@@ -89,6 +95,9 @@ impl ProblemKind {
         ProblemKind::IdempotencyInterrupted,
         ProblemKind::BodyTooLarge,
         ProblemKind::UnsupportedMediaType,
+        ProblemKind::InvalidHeader,
+        ProblemKind::HeadersTooLarge,
+        ProblemKind::NotImplemented,
         ProblemKind::InvalidParameter,
         ProblemKind::IdempotencyKeyInvalid,
         ProblemKind::IdempotencyKeyReused,
@@ -136,6 +145,9 @@ impl ProblemKind {
             ProblemKind::IdempotencyInterrupted => "idem_interrupted",
             ProblemKind::BodyTooLarge => "body_too_large",
             ProblemKind::UnsupportedMediaType => "media_type",
+            ProblemKind::InvalidHeader => "invalid_header",
+            ProblemKind::HeadersTooLarge => "headers_too_large",
+            ProblemKind::NotImplemented => "not_implemented",
             ProblemKind::InvalidParameter => "invalid_parameter",
             ProblemKind::IdempotencyKeyInvalid => "idem_key_invalid",
             ProblemKind::IdempotencyKeyReused => "idem_key_reused",

@@ -386,46 +386,90 @@ pub async fn handle(
     Ok(response)
 }
 
-/// The answer to a request head the gateway will not serve, whatever route it names: headers larger than
-/// `MAX_HEAD_BYTES` together, an ambiguous header name, a missing or doubled `Host`.
-fn refuse_head<B>(req: &Request<B>) -> Option<Response<Body>> {
-    let refuse = |status: StatusCode, message: String| {
-        Some(plain(
-            status,
-            "application/json",
-            serde_json::json!({"status": status.as_u16(), "message": message}).to_string(),
-        ))
-    };
+/// Why the gateway will not serve a request head, whatever route it names: headers larger than `MAX_HEAD_BYTES`
+/// together, an ambiguous header name, a missing or doubled `Host`, a transfer coding it cannot undo.
+fn refuse_head<B>(req: &Request<B>) -> Option<Problem> {
+    let refuse = |kind: ProblemKind, message: String| Some(Problem::new(kind, "", message));
     let mut bytes = 0;
     for (name, value) in req.headers() {
         if name.as_str().contains('_') {
             // Proxies disagree on whether `X_Foo` is `X-Foo`; refusing the ambiguity (as Envoy does) keeps a
             // header from meaning one thing here and another upstream.
             let message = format!("header name {:?} contains '_'", name.as_str());
-            return refuse(StatusCode::BAD_REQUEST, message);
+            return refuse(ProblemKind::InvalidHeader, message);
         }
         // As written on the wire: name, ": ", value, CRLF.
         bytes += name.as_str().len() + value.len() + 4;
     }
     if bytes > super::server::MAX_HEAD_BYTES {
         // hyper's own limit is on its read buffer, which one read can overshoot (a 100 KB head got through
-        // whole); this one is on the headers themselves. Closed like hyper's own 431.
-        let mut refusal = refuse(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!(
-                "the request's headers are larger than {} bytes together",
-                super::server::MAX_HEAD_BYTES
-            ),
-        )?;
-        refusal
+        // whole); this one is on the headers themselves.
+        let limit = super::server::MAX_HEAD_BYTES;
+        let message = format!("the request's headers are larger than {limit} bytes together");
+        return refuse(ProblemKind::HeadersTooLarge, message);
+    }
+    if let Some(why) = host_problem(req) {
+        // RFC 9112 §3.2, as nginx and Envoy answer it: the request does not say which site it is for.
+        return refuse(ProblemKind::InvalidHeader, why.to_owned());
+    }
+    if !transfer_coding_is_chunked_alone(req.headers()) {
+        // hyper takes the chunked framing off and passes any other coding's bytes on as they are: a body sent
+        // gzip-coded would be read (or forwarded) as if it were not (RFC 9112 §6.1; nginx answers 501 too).
+        let message = "the only transfer coding served is chunked".to_owned();
+        return refuse(ProblemKind::NotImplemented, message);
+    }
+    None
+}
+
+/// The request's `Content-Encoding` when it names a coding other than `identity` (RFC 9110 §8.4).
+fn content_coding(headers: &http::HeaderMap) -> Option<String> {
+    let mut named = headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .peekable();
+    named.peek()?;
+    let codings: Vec<String> = named
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|c| String::from_utf8_lossy(c.trim_ascii()).into_owned())
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(", "))
+}
+
+/// Whether the request's `Transfer-Encoding`, if it has one, is `chunked` and nothing else.
+fn transfer_coding_is_chunked_alone(headers: &http::HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii);
+    match (codings.next(), codings.next()) {
+        (None, _) => true,
+        (Some(only), None) => only.eq_ignore_ascii_case(b"chunked"),
+        _ => false,
+    }
+}
+
+/// A refused head, in the caller's dialect when its path names one; connections whose framing cannot be
+/// trusted are closed.
+fn render_refusal(dialect: Option<Dialect>, problem: &Problem) -> Response<Body> {
+    let mut response = match dialect {
+        Some(dialect) => render_problem(dialect, problem),
+        None => {
+            let status = dialects::encode_error(Platform::BigCommerce, problem).status;
+            let body = serde_json::json!({"status": status.as_u16(), "message": problem.reason});
+            plain(status, "application/json", body.to_string())
+        }
+    };
+    if matches!(
+        problem.kind,
+        ProblemKind::HeadersTooLarge | ProblemKind::NotImplemented
+    ) {
+        response
             .headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        return Some(refusal);
     }
-    host_problem(req).and_then(|why| {
-        // RFC 9112 §3.2, as nginx and Envoy answer it: the request does not say which site it is for.
-        refuse(StatusCode::BAD_REQUEST, why.to_owned())
-    })
+    response
 }
 
 /// Why a request's `Host` does not do: an HTTP/1.1 request must carry exactly one, and no request may carry two.
@@ -463,8 +507,12 @@ impl Connection {
 }
 
 async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) -> Outcome {
-    if let Some(refusal) = refuse_head(&req) {
-        return Outcome::new(refusal, "rejected");
+    if let Some(problem) = refuse_head(&req) {
+        let dialect = match route(req.uri().path()) {
+            Ok(Some(Target::Api { dialect, .. })) => Some(dialect),
+            _ => None,
+        };
+        return Outcome::new(render_refusal(dialect, &problem), "rejected");
     }
     // The URI is shared bytes: this clone lets the routing decision borrow the path while `req` moves on.
     let uri = req.uri().clone();
@@ -668,6 +716,22 @@ async fn api_request(
         return early(Outcome::new(response, operation.name));
     }
 
+    if let Some(coding) = content_coding(&parts.headers).filter(|_| body_unread) {
+        // The codecs read JSON as sent: a compressed body would be refused as malformed, or worse, read.
+        let refused = Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            "",
+            format!(
+                "request bodies are read as sent, without a content coding; this one is {coding:?}"
+            ),
+        );
+        let mut response = render_problem(dialect, &refused);
+        response.headers_mut().insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        return early(Outcome::new(response, operation.name));
+    }
     // The request's deadline covers its body too: a client trickling one in cannot hold the request open.
     let deadline = gw.config().server.request_timeout;
     let read = read_body(&parts.headers, body, gw.config().server.max_body_bytes);

@@ -517,20 +517,127 @@ async fn underscore_header_names_are_refused() {
     gw.stop().await;
 }
 
+/// Sends `request` as written on a connection of its own and reads until the gateway closes it: (status, whole
+/// reply).
+async fn raw_exchange(addr: std::net::SocketAddr, request: String) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    (reply.get(9..12).unwrap_or_default().to_owned(), reply)
+}
+
+/// The body of a raw reply as JSON.
+fn raw_body(reply: &str) -> Value {
+    let (_, body) = reply.split_once("\r\n\r\n").unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"))
+}
+
+/// Heads the gateway refuses before routing (an ambiguous header name, headers too large together, a transfer
+/// coding it cannot undo) and bodies it cannot read (a content coding) are answered in the caller's error shape
+/// when the path names a dialect; nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_heads_and_coded_bodies_answer_in_the_callers_shape() {
+    let gw = TestGateway::start("head-shapes").await;
+    // An ambiguous header name, on each dialect's list.
+    let fc = expect(gw.fc(Method::GET, "/orders").header("x_a", "1"), 400).await;
+    assert_eq!(fc["error"]["code"], "invalid_header", "{fc}");
+    assert_eq!(fc["data"]["status"], 400, "{fc}");
+    let cl = expect(gw.cl("any", Method::GET, "/orders").header("x_a", "1"), 400).await;
+    assert_eq!(cl["errors"][0]["code"], "BAD_REQUEST", "{cl}");
+    assert_eq!(cl["errors"][0]["status"], "400", "{cl}");
+    let bc = expect(gw.bc(Method::GET, "/orders").header("x_a", "1"), 400).await;
+    assert_eq!(bc[0]["status"], 400, "{bc}");
+    assert!(bc[0]["message"].as_str().unwrap().contains("'_'"), "{bc}");
+
+    // Headers too large together, on a Commerce Layer list: 431, and the connection is closed.
+    let mut big = gw.cl("any", Method::GET, "/orders");
+    for i in 0..90 {
+        big = big.header(format!("x-filler-{i}"), "f".repeat(800));
+    }
+    let reply = big.send().await.unwrap();
+    assert_eq!(reply.status(), 431);
+    assert_eq!(reply.headers()["connection"], "close");
+    let cl: Value = reply.json().await.unwrap();
+    assert_eq!(
+        cl["errors"][0]["code"], "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        "{cl}"
+    );
+
+    // A transfer coding other than chunked alone: 501, connection closed.
+    let create = |head: &str, body: &str| {
+        format!(
+            "POST {FC}/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Basic ZGVtbzpkZW1vLXNlY3JldA==\r\nContent-Type: application/json\r\n{head}Connection: close\r\n\r\n{body}"
+        )
+    };
+    let order = r#"{"customer_id":1,"order_items":[{"object_id":1001,"quantity":1}]}"#;
+    let chunk = format!("{:x}\r\n{order}\r\n0\r\n\r\n", order.len());
+    for coding in ["gzip, chunked", "chunked, chunked"] {
+        let (status, reply) = raw_exchange(
+            gw.addr,
+            create(&format!("Transfer-Encoding: {coding}\r\n"), &chunk),
+        )
+        .await;
+        assert_eq!(status, "501", "{coding}: {reply}");
+        assert!(
+            reply.to_ascii_lowercase().contains("connection: close"),
+            "{reply}"
+        );
+        assert_eq!(
+            raw_body(&reply)["error"]["code"],
+            "not_implemented",
+            "{reply}"
+        );
+    }
+
+    // A content coding on a create's body: 415 naming the one accepted.
+    let (status, reply) = raw_exchange(
+        gw.addr,
+        create(
+            &format!(
+                "Content-Encoding: gzip\r\nContent-Length: {}\r\n",
+                order.len()
+            ),
+            order,
+        ),
+    )
+    .await;
+    assert_eq!(status, "415", "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("accept-encoding: identity"),
+        "{reply}"
+    );
+    assert_eq!(raw_body(&reply)["error"]["code"], "media_type", "{reply}");
+
+    let listed = expect(gw.fc(Method::GET, "/orders"), 200).await;
+    assert_eq!(
+        listed["orders"]["total"], 0,
+        "nothing was created: {listed}"
+    );
+    // Chunked alone, and the identity coding, are served.
+    let (status, reply) = raw_exchange(
+        gw.addr,
+        create(
+            "Transfer-Encoding: chunked\r\nContent-Encoding: identity\r\n",
+            &chunk,
+        ),
+    )
+    .await;
+    assert_eq!(status, "200", "{reply}");
+    assert!(raw_body(&reply)["order_id"].is_u64(), "{reply}");
+    gw.stop().await;
+}
+
 /// RFC 9112 §3.2: an HTTP/1.1 request without a Host, or any request with two, is a 400 (as from nginx and Envoy),
 /// whichever route it names; HTTP/1.0 needs none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_without_one_host_is_refused() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let gw = TestGateway::start("host-header").await;
-    let status_of = |head: String| async move {
-        let mut stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).await.unwrap();
-        let reply = String::from_utf8_lossy(&reply).into_owned();
-        (reply.get(9..12).unwrap_or_default().to_owned(), reply)
-    };
+    let status_of = |head: String| raw_exchange(gw.addr, head);
     let auth = "Authorization: Basic ZGVtbzpkZW1vLXNlY3JldA==\r\n";
     let list = "/wp-json/fluent-cart/v2/orders";
     for (head, expected) in [
