@@ -141,6 +141,18 @@ fn route(path: &str) -> Result<Option<Target<'_>>, Problem> {
     }))
 }
 
+/// The dialect whose API prefix `path` starts with, as written (not decoded): the shape of an answer given before
+/// the path is routed, or to a path that does not route.
+fn dialect_named(path: &str) -> Option<Dialect> {
+    let mut segments = path.strip_prefix('/')?.split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("wp-json"), Some("fluent-cart"), Some("v2")) => Some(Platform::FluentCart),
+        (Some("api"), ..) | (Some("oauth"), Some("token"), _) => Some(Platform::CommerceLayer),
+        (Some("stores"), Some(_), Some("v2")) => Some(Platform::BigCommerce),
+        _ => None,
+    }
+}
+
 /// The path prefix a dialect's API answers under (base of the links its replies carry).
 fn api_root(dialect: Dialect, skip: usize, store_hash: Option<&str>) -> String {
     match (dialect, skip) {
@@ -508,10 +520,7 @@ impl Connection {
 
 async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) -> Outcome {
     if let Some(problem) = refuse_head(&req) {
-        let dialect = match route(req.uri().path()) {
-            Ok(Some(Target::Api { dialect, .. })) => Some(dialect),
-            _ => None,
-        };
+        let dialect = dialect_named(req.uri().path());
         return Outcome::new(render_refusal(dialect, &problem), "rejected");
     }
     // The URI is shared bytes: this clone lets the routing decision borrow the path while `req` moves on.
@@ -531,16 +540,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
                 "unrouted",
             );
         }
-        Err(p) => {
-            return Outcome::new(
-                plain(
-                    StatusCode::BAD_REQUEST,
-                    "application/json",
-                    serde_json::json!({"status": 400, "message": p.reason}).to_string(),
-                ),
-                "unrouted",
-            )
-        }
+        Err(p) => return Outcome::new(render_refusal(dialect_named(uri.path()), &p), "unrouted"),
     };
     match target {
         Target::Health => Outcome::new(
