@@ -199,6 +199,16 @@ async fn token_grant_accepts_json_and_forms_and_refuses_other_grants() {
     .await;
     assert_eq!(bad["errors"][0]["status"], "400");
     assert_eq!(bad["errors"][0]["source"]["pointer"], "/grant_type");
+    let missing = expect(
+        gw.http
+            .post(gw.url("/oauth/token"))
+            .json(&json!({"client_id": "demo", "client_secret": "demo-secret"})),
+        400,
+    )
+    .await;
+    let detail = missing["errors"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("grant_type is required"), "{missing}");
+    assert_eq!(missing["errors"][0]["source"]["pointer"], "/grant_type");
     expect(gw.http.get(gw.url("/oauth/token")), 405).await;
     gw.stop().await;
 }

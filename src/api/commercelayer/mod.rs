@@ -257,6 +257,14 @@ fn token(ctx: &ApiContext, req: &ApiRequest) -> ApiResult {
     }
     match grant_type.as_deref() {
         Some("client_credentials") => {}
+        None | Some("") => {
+            // RFC 6749 §5.2: a request missing a parameter is invalid_request, a 400 like the other refusals here.
+            return Err(Problem::new(
+                ProblemKind::InvalidParameter,
+                "/grant_type",
+                "grant_type is required (client_credentials)",
+            ));
+        }
         other => {
             return Err(Problem::new(
                 ProblemKind::InvalidParameter,
