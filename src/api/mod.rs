@@ -223,6 +223,26 @@ pub fn operation(
     }
 }
 
+/// The method a request is to be served as when it names another. WordPress's REST server, FluentCart's,
+/// honours a `_method` query parameter, else an `X-HTTP-Method-Override` header, on any request, and WordPress's
+/// own client (`@wordpress/api-fetch`) sends PUT, PATCH and DELETE as POST with that header by default; a
+/// FluentCart caller gets the same here. BigCommerce and Commerce Layer honour neither, and neither does ordermux
+/// for their callers.
+pub fn method_override(
+    dialect: Platform,
+    headers: &http::HeaderMap,
+    query: &QueryParams,
+) -> Option<Method> {
+    if dialect != Platform::FluentCart {
+        return None;
+    }
+    let named = match query.get("_method") {
+        Some(m) => m.as_bytes(),
+        None => headers.get("x-http-method-override")?.as_bytes(),
+    };
+    Method::from_bytes(named.trim_ascii().to_ascii_uppercase().as_slice()).ok()
+}
+
 /// Routes that authenticate themselves (Commerce Layer's token endpoint).
 pub fn is_public(dialect: Platform, segments: &[String]) -> bool {
     dialect == Platform::CommerceLayer && segments.first().is_some_and(|s| s == "oauth")

@@ -645,6 +645,10 @@ async fn api_request(
     // client from sending its next request on a connection the server is about to close.
     let body_unread = !hyper::body::Body::is_end_stream(req.body());
     let early = |out: Outcome| if body_unread { out.closing() } else { out };
+    let query = QueryParams::parse(req.uri().query());
+    if let Some(method) = api::method_override(dialect, req.headers(), &query) {
+        *req.method_mut() = method;
+    }
     // HEAD is GET without the reply's body (RFC 9110 §9.3.2): served as GET, and hyper, knowing the request was
     // HEAD, leaves the body out.
     if req.method() == http::Method::HEAD {
@@ -773,7 +777,7 @@ async fn api_request(
     let request = ApiRequest {
         method: parts.method,
         segments,
-        query: QueryParams::parse(parts.uri.query()),
+        query,
         headers: parts.headers,
         body,
         client: client.unwrap_or_else(|| {

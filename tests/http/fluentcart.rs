@@ -555,6 +555,52 @@ async fn mark_as_paid_then_partial_and_full_refund_in_major_units() {
     gw.stop().await;
 }
 
+/// WordPress's REST server honours a `_method` query parameter, else an `X-HTTP-Method-Override` header, and
+/// WordPress's own client sends PUT, PATCH and DELETE as POST with that header: a FluentCart caller's override is
+/// served as the method it names. Other dialects' platforms honour neither, and neither does the gateway for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wordpress_method_overrides_are_honoured_for_fluentcart_callers_only() {
+    let gw = TestGateway::start("fc-override").await;
+    let id = create_items(&gw, json!([{"object_id": 1001, "quantity": 1}])).await;
+    let r = expect(
+        gw.fc(Method::POST, &format!("/orders/{id}/statuses"))
+            .header("x-http-method-override", "PUT")
+            .json(&json!({"action": "change_order_status", "statuses": {"order_status": "processing"}})),
+        200,
+    )
+    .await;
+    assert_eq!(r["data"]["new_status"], "processing", "{r}");
+    // The query parameter wins over the header, as in WordPress.
+    let listed = expect(
+        gw.fc(Method::POST, "/orders?_method=get")
+            .header("x-http-method-override", "DELETE"),
+        200,
+    )
+    .await;
+    assert_eq!(listed["orders"]["total"], 1, "{listed}");
+    let deleted = expect(
+        gw.fc(Method::POST, &format!("/orders/{id}?_method=DELETE")),
+        200,
+    )
+    .await;
+    assert_eq!(deleted["data"]["order_id"], id, "{deleted}");
+    error(
+        gw.fc(Method::GET, &format!("/orders/{id}")),
+        404,
+        "not_found",
+    )
+    .await;
+    // A BigCommerce caller's header changes nothing: this POST is a create, refused for its empty body.
+    let bc = gw
+        .bc(Method::POST, "/orders")
+        .header("x-http-method-override", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bc.status(), 400);
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_endpoint_sets_order_and_shipping_status() {
     let gw = TestGateway::start("fc-statuses").await;
