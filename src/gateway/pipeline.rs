@@ -124,33 +124,40 @@ fn route(path: &str) -> Result<Option<Target<'_>>, Problem> {
         }
     }
     let [a, b, c] = head;
-    let api = |dialect, skip, store_hash| Target::Api {
-        dialect,
-        skip,
-        store_hash,
-    };
-    Ok(Some(match (a.as_deref(), b.as_deref(), c.as_deref()) {
+    let (first, second, third) = (a.as_deref(), b.as_deref(), c.as_deref());
+    Ok(Some(match (first, second, third) {
         (Some("healthz"), None, _) => Target::Health,
         (Some("readyz"), None, _) => Target::Ready,
         (Some("metrics"), None, _) => Target::Metrics,
-        (Some("wp-json"), Some("fluent-cart"), Some("v2")) => api(Platform::FluentCart, 3, None),
-        (Some("oauth"), Some("token"), None) => api(Platform::CommerceLayer, 0, None),
-        (Some("api"), ..) => api(Platform::CommerceLayer, 1, None),
-        (Some("stores"), Some(_), Some("v2")) => api(Platform::BigCommerce, 3, b.clone()),
-        _ => return Ok(None),
+        _ => match api_prefix(first, second, third) {
+            Some((dialect, skip)) => Target::Api {
+                dialect,
+                skip,
+                // BigCommerce's second segment is the store hash.
+                store_hash: b.clone().filter(|_| dialect == Platform::BigCommerce),
+            },
+            None => return Ok(None),
+        },
     }))
+}
+
+/// Which dialect's API the first three segments of a path name, and how many segments its prefix takes.
+fn api_prefix(a: Option<&str>, b: Option<&str>, c: Option<&str>) -> Option<(Dialect, usize)> {
+    match (a, b, c) {
+        (Some("wp-json"), Some("fluent-cart"), Some("v2")) => Some((Platform::FluentCart, 3)),
+        (Some("oauth"), Some("token"), None) => Some((Platform::CommerceLayer, 0)),
+        (Some("api"), ..) => Some((Platform::CommerceLayer, 1)),
+        (Some("stores"), Some(_), Some("v2")) => Some((Platform::BigCommerce, 3)),
+        _ => None,
+    }
 }
 
 /// The dialect whose API prefix `path` starts with, as written (not decoded): the shape of an answer given before
 /// the path is routed, or to a path that does not route.
 fn dialect_named(path: &str) -> Option<Dialect> {
     let mut segments = path.strip_prefix('/')?.split('/');
-    match (segments.next(), segments.next(), segments.next()) {
-        (Some("wp-json"), Some("fluent-cart"), Some("v2")) => Some(Platform::FluentCart),
-        (Some("api"), ..) | (Some("oauth"), Some("token"), _) => Some(Platform::CommerceLayer),
-        (Some("stores"), Some(_), Some("v2")) => Some(Platform::BigCommerce),
-        _ => None,
-    }
+    let (a, b, c) = (segments.next(), segments.next(), segments.next());
+    api_prefix(a, b, c).map(|(dialect, _)| dialect)
 }
 
 /// The path prefix a dialect's API answers under (base of the links its replies carry).
@@ -468,6 +475,7 @@ fn render_refusal(dialect: Option<Dialect>, problem: &Problem) -> Response<Body>
     let mut response = match dialect {
         Some(dialect) => render_problem(dialect, problem),
         None => {
+            // The status every dialect's table gives the problem.
             let status = dialects::encode_error(Platform::BigCommerce, problem).status;
             let body = serde_json::json!({"status": status.as_u16(), "message": problem.reason});
             plain(status, "application/json", body.to_string())
