@@ -469,9 +469,13 @@ fn transfer_coding_is_chunked_alone(headers: &http::HeaderMap) -> bool {
     }
 }
 
-/// A refused head, in the caller's dialect when its path names one; connections whose framing cannot be
-/// trusted are closed.
-fn render_refusal(dialect: Option<Dialect>, problem: &Problem) -> Response<Body> {
+/// A request refused before routing, in the caller's dialect when its path names one. The connection is closed
+/// when its framing cannot be trusted, or a body is left unread (as for the API's early answers).
+fn render_refusal(
+    dialect: Option<Dialect>,
+    problem: &Problem,
+    body_unread: bool,
+) -> Response<Body> {
     let mut response = match dialect {
         Some(dialect) => render_problem(dialect, problem),
         None => {
@@ -481,10 +485,12 @@ fn render_refusal(dialect: Option<Dialect>, problem: &Problem) -> Response<Body>
             plain(status, "application/json", body.to_string())
         }
     };
-    if matches!(
-        problem.kind,
-        ProblemKind::HeadersTooLarge | ProblemKind::NotImplemented
-    ) {
+    if body_unread
+        || matches!(
+            problem.kind,
+            ProblemKind::HeadersTooLarge | ProblemKind::NotImplemented
+        )
+    {
         response
             .headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -527,9 +533,10 @@ impl Connection {
 }
 
 async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) -> Outcome {
+    let body_unread = !hyper::body::Body::is_end_stream(req.body());
     if let Some(problem) = refuse_head(&req) {
         let dialect = dialect_named(req.uri().path());
-        return Outcome::new(render_refusal(dialect, &problem), "rejected");
+        return Outcome::new(render_refusal(dialect, &problem, body_unread), "rejected");
     }
     // The URI is shared bytes: this clone lets the routing decision borrow the path while `req` moves on.
     let uri = req.uri().clone();
@@ -548,7 +555,10 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
                 "unrouted",
             );
         }
-        Err(p) => return Outcome::new(render_refusal(dialect_named(uri.path()), &p), "unrouted"),
+        Err(p) => {
+            let refusal = render_refusal(dialect_named(uri.path()), &p, body_unread);
+            return Outcome::new(refusal, "unrouted");
+        }
     };
     match target {
         Target::Health => Outcome::new(

@@ -563,6 +563,23 @@ async fn refused_heads_and_coded_bodies_answer_in_the_callers_shape() {
     let cl = expect(gw.cl("any", Method::GET, "/orders").header("x_a", "1"), 400).await;
     assert_eq!(cl["errors"][0]["code"], "BAD_REQUEST", "{cl}");
     assert_eq!(cl["errors"][0]["status"], "400", "{cl}");
+    // Refused with its body unread, the connection is closed (as for the API's early answers); without one, kept.
+    let with_body = gw
+        .fc(Method::POST, "/orders")
+        .header("x_a", "1")
+        .json(&json!({"customer_id": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_body.status(), 400);
+    assert_eq!(with_body.headers()["connection"], "close");
+    let without = gw
+        .fc(Method::GET, "/orders")
+        .header("x_a", "1")
+        .send()
+        .await
+        .unwrap();
+    assert!(without.headers().get("connection").is_none());
     let bc = expect(gw.bc(Method::GET, "/orders").header("x_a", "1"), 400).await;
     assert_eq!(bc[0]["status"], 400, "{bc}");
     assert!(bc[0]["message"].as_str().unwrap().contains("'_'"), "{bc}");
