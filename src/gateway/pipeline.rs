@@ -440,7 +440,25 @@ fn refuse_head<B>(req: &Request<B>) -> Option<Problem> {
     None
 }
 
-/// The request's `Content-Encoding` when it names a coding other than `identity` (RFC 9110 §8.4).
+/// The content codings of IANA's registry (RFC 9110 §16.6.1) other than `identity`: a body so coded is not the
+/// JSON it claims to be until decoded.
+const CONTENT_CODINGS: [&str; 12] = [
+    "aes128gcm",
+    "br",
+    "compress",
+    "dcb",
+    "dcz",
+    "deflate",
+    "exi",
+    "gzip",
+    "pack200-gzip",
+    "x-compress",
+    "x-gzip",
+    "zstd",
+];
+
+/// The request's `Content-Encoding` when it names a registered content coding (RFC 9110 §8.4). A value that names
+/// none (some clients send `Content-Encoding: utf-8`) leaves the body as sent, as WordPress reads it.
 fn content_coding(headers: &http::HeaderMap) -> Option<String> {
     let mut named = headers
         .get_all(http::header::CONTENT_ENCODING)
@@ -449,8 +467,8 @@ fn content_coding(headers: &http::HeaderMap) -> Option<String> {
     named.peek()?;
     let codings: Vec<String> = named
         .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(|c| String::from_utf8_lossy(c.trim_ascii()).into_owned())
-        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .map(|c| String::from_utf8_lossy(c.trim_ascii()).to_ascii_lowercase())
+        .filter(|c| CONTENT_CODINGS.contains(&c.as_str()))
         .collect();
     (!codings.is_empty()).then(|| codings.join(", "))
 }

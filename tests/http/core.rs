@@ -629,7 +629,7 @@ async fn refused_heads_and_coded_bodies_answer_in_the_callers_shape() {
         gw.addr,
         create(
             &format!(
-                "Content-Encoding: gzip\r\nContent-Length: {}\r\n",
+                "Content-Encoding: identity, GZIP\r\nContent-Length: {}\r\n",
                 order.len()
             ),
             order,
@@ -650,7 +650,7 @@ async fn refused_heads_and_coded_bodies_answer_in_the_callers_shape() {
         listed["orders"]["total"], 0,
         "nothing was created: {listed}"
     );
-    // Chunked alone, and the identity coding, are served.
+    // Chunked alone, the identity coding, and a value that names no content coding are served.
     let (status, reply) = raw_exchange(
         gw.addr,
         create(
@@ -661,6 +661,18 @@ async fn refused_heads_and_coded_bodies_answer_in_the_callers_shape() {
     .await;
     assert_eq!(status, "200", "{reply}");
     assert!(raw_body(&reply)["order_id"].is_u64(), "{reply}");
+    let (status, reply) = raw_exchange(
+        gw.addr,
+        create(
+            &format!(
+                "Content-Encoding: UTF-8\r\nContent-Length: {}\r\n",
+                order.len()
+            ),
+            order,
+        ),
+    )
+    .await;
+    assert_eq!(status, "200", "{reply}");
     gw.stop().await;
 }
 
