@@ -183,6 +183,53 @@ fn check_config_reports_every_problem_and_the_demo_credential_rule() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing"));
+
+    // A backend's host name is resolved as serving would: one that does not resolve here (RFC 6761 `.invalid`)
+    // is noted and not judged; an address and localhost are taken as written.
+    let upstreams = dir.join("upstreams.toml");
+    std::fs::write(
+        &upstreams,
+        r#"
+[[clients]]
+id = "c"
+secret = "a-long-enough-secret"
+
+[[backends]]
+name = "named"
+type = "fluentcart"
+base_url = "https://shop.invalid"
+
+[[backends]]
+name = "local"
+type = "fluentcart"
+base_url = "http://localhost:9"
+
+[[backends]]
+name = "address"
+type = "fluentcart"
+base_url = "http://10.1.2.3:9"
+"#,
+    )
+    .unwrap();
+    let out = bin()
+        .args(["check-config", "--config"])
+        .arg(&upstreams)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("note: backends[0].base_url: shop.invalid") && said.contains("not checked"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("backends[1]") && !said.contains("backends[2]"),
+        "{said}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -77,6 +77,47 @@ impl GuardedResolver {
     }
 }
 
+/// What `check-config` finds for a backend's base URL.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HostCheck {
+    /// An IP address, `localhost`, a backend allowed private addresses, or a name with public addresses.
+    Reachable,
+    /// A name that resolves only to addresses the backend may not reach: it would never be connected to.
+    Refused(String),
+    /// The name could not be resolved here (no DNS, or not known to it): nothing to say.
+    Unresolved(String),
+}
+
+/// Resolves a base URL's host name as serving will, and says whether serving could connect to it.
+pub async fn check_base_url(base_url: &str, allow_private: bool) -> HostCheck {
+    let Some(host) = base_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_owned))
+    else {
+        return HostCheck::Unresolved(format!("{base_url:?} names no host"));
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if allow_private
+        || bare.parse::<IpAddr>().is_ok()
+        || is_localhost(bare)
+        || is_numeric_address(bare)
+    {
+        return HostCheck::Reachable;
+    }
+    // A name (addresses were taken as written above), so `name:0` is unambiguous; owned, as the look-up runs on
+    // the blocking pool.
+    let lookup = tokio::net::lookup_host(format!("{bare}:0"));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+        Ok(Ok(found)) => match admit(bare, found.collect(), false) {
+            Ok(_) => HostCheck::Reachable,
+            Err(refused) => HostCheck::Refused(refused.to_string()),
+        },
+        Ok(Err(e)) => HostCheck::Unresolved(format!("{bare} could not be resolved here: {e}")),
+        Err(_) => HostCheck::Unresolved(format!("{bare} was not resolved within 5 s")),
+    }
+}
+
 /// The addresses of `host` a connection may go to: all of them where private addresses are allowed or the name
 /// is `localhost`, else the public ones. None left is an error naming what was found.
 fn admit(
@@ -324,6 +365,31 @@ mod tests {
         for host in ["cafe", "1.example", "0x7g.1", "1.2.3.4.5"] {
             assert!(admit(host, loopback.clone(), false).is_err(), "{host}");
         }
+    }
+
+    #[tokio::test]
+    async fn check_config_says_which_base_urls_serving_could_reach() {
+        for reachable in [
+            "http://127.0.0.1:9",
+            "http://[::1]:9/shop",
+            "http://localhost:8080",
+            "http://127.1",
+        ] {
+            assert_eq!(
+                check_base_url(reachable, false).await,
+                HostCheck::Reachable,
+                "{reachable}"
+            );
+        }
+        // RFC 6761: `.invalid` never resolves, wherever this runs.
+        assert!(matches!(
+            check_base_url("https://shop.invalid", false).await,
+            HostCheck::Unresolved(_)
+        ));
+        assert_eq!(
+            check_base_url("https://shop.invalid", true).await,
+            HostCheck::Reachable
+        );
     }
 
     #[tokio::test]

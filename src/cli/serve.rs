@@ -42,7 +42,8 @@ pub struct CheckConfigArgs {
 pub fn check_config(args: &CheckConfigArgs) -> ExitCode {
     match Config::load(args.config.as_deref()) {
         Ok(config) => {
-            let problems = config.serve_problems();
+            let mut problems = config.serve_problems();
+            problems.extend(unreachable_backends(&config));
             if problems.is_empty() {
                 println!(
                     "configuration OK: listen {}, data {}, {} client(s), {} market(s), {} product(s), {} backend(s), {} route(s)",
@@ -67,6 +68,38 @@ pub fn check_config(args: &CheckConfigArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Each upstream backend whose base URL's host name resolves only to addresses serving would not connect to
+/// (`backends::address`), as a problem; a name that cannot be resolved here is noted and not judged.
+fn unreachable_backends(config: &Config) -> Vec<String> {
+    use crate::backends::address::{check_base_url, HostCheck};
+    let upstreams: Vec<(usize, &crate::config::Backend)> = config
+        .backends
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !b.base_url.is_empty())
+        .collect();
+    if upstreams.is_empty() {
+        return Vec::new();
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return vec!["cannot start a runtime to resolve backend host names".to_owned()];
+    };
+    let mut problems = Vec::new();
+    for (i, b) in upstreams {
+        match rt.block_on(check_base_url(&b.base_url, b.allow_private_addresses)) {
+            HostCheck::Reachable => {}
+            HostCheck::Refused(why) => problems.push(format!("backends[{i}].base_url: {why}")),
+            HostCheck::Unresolved(why) => {
+                println!("note: backends[{i}].base_url: {why}; not checked")
+            }
+        }
+    }
+    problems
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
