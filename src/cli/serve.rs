@@ -99,6 +99,8 @@ fn unreachable_backends(config: &Config) -> Vec<String> {
             }
         }
     }
+    // A look-up given up on may still be running on the blocking pool: not waited for.
+    rt.shutdown_background();
     problems
 }
 
