@@ -409,7 +409,8 @@ pub async fn handle(
 /// together, an ambiguous header name, a missing or doubled `Host`, a transfer coding it cannot undo.
 fn refuse_head<B>(req: &Request<B>) -> Option<Problem> {
     let refuse = |kind: ProblemKind, message: String| Some(Problem::new(kind, "", message));
-    let mut bytes = 0;
+    // One pass over the headers, as every request (pass-through included) takes it: names compared, not looked up.
+    let (mut bytes, mut hosts, mut coded) = (0, 0, false);
     for (name, value) in req.headers() {
         if name.as_str().contains('_') {
             // Proxies disagree on whether `X_Foo` is `X-Foo`; refusing the ambiguity (as Envoy does) keeps a
@@ -419,6 +420,11 @@ fn refuse_head<B>(req: &Request<B>) -> Option<Problem> {
         }
         // As written on the wire: name, ": ", value, CRLF.
         bytes += name.as_str().len() + value.len() + 4;
+        if name == http::header::HOST {
+            hosts += 1;
+        } else if name == http::header::TRANSFER_ENCODING {
+            coded = true;
+        }
     }
     if bytes > super::server::MAX_HEAD_BYTES {
         // hyper's own limit is on its read buffer, which one read can overshoot (a 100 KB head got through
@@ -427,11 +433,11 @@ fn refuse_head<B>(req: &Request<B>) -> Option<Problem> {
         let message = format!("the request's headers are larger than {limit} bytes together");
         return refuse(ProblemKind::HeadersTooLarge, message);
     }
-    if let Some(why) = host_problem(req) {
+    if let Some(why) = host_problem(hosts, req.version()) {
         // RFC 9112 §3.2, as nginx and Envoy answer it: the request does not say which site it is for.
         return refuse(ProblemKind::InvalidHeader, why.to_owned());
     }
-    if !transfer_coding_is_chunked_alone(req.headers()) {
+    if coded && !transfer_coding_is_chunked_alone(req.headers()) {
         // hyper takes the chunked framing off and passes any other coding's bytes on as they are: a body sent
         // gzip-coded would be read (or forwarded) as if it were not (RFC 9112 §6.1; nginx answers 501 too).
         let message = "the only transfer coding served is chunked".to_owned();
@@ -516,15 +522,15 @@ fn render_refusal(
     response
 }
 
-/// Why a request's `Host` does not do: an HTTP/1.1 request must carry exactly one, and no request may carry two.
-fn host_problem<B>(req: &Request<B>) -> Option<&'static str> {
-    let mut hosts = req.headers().get_all(http::header::HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (Some(_), Some(_)) => Some("the request carries more than one Host header"),
-        (None, _) if req.version() == http::Version::HTTP_11 => {
+/// Why a request with `hosts` Host headers does not do: an HTTP/1.1 request must carry exactly one, and no
+/// request may carry two.
+fn host_problem(hosts: usize, version: http::Version) -> Option<&'static str> {
+    match hosts {
+        0 if version == http::Version::HTTP_11 => {
             Some("an HTTP/1.1 request must carry a Host header")
         }
-        _ => None,
+        0 | 1 => None,
+        _ => Some("the request carries more than one Host header"),
     }
 }
 
