@@ -208,6 +208,8 @@ impl Upstream {
         links: &Links,
     ) -> Result<Response<Incoming>, ForwardError> {
         let (mut parts, body) = req.into_parts();
+        // RFC 9112 §3.2.2: a request target in absolute form names the host, and its Host header is ignored.
+        let named_authority = parts.uri.authority().cloned();
         // Origin form (`/path?query`), under the base URL's own path when it has one.
         let path = match (self.prefix.as_str(), parts.uri.path_and_query()) {
             ("", Some(pq)) => pq.clone(),
@@ -220,7 +222,11 @@ impl Upstream {
         target.path_and_query = Some(path);
         parts.uri = Uri::from_parts(target).map_err(|e| ForwardError::Url(e.to_string()))?;
         parts.version = http::Version::HTTP_11;
-        let original_host = parts.headers.remove(HOST);
+        let host_header = parts.headers.remove(HOST);
+        let original_host = match named_authority {
+            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+            None => host_header,
+        };
         strip_hop_by_hop(&mut parts.headers);
         // Set after the strip: a `Connection` header naming `Host` (or an `X-Forwarded-*` below) takes away only
         // the caller's own, never what this hop sets.

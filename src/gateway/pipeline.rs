@@ -798,10 +798,17 @@ async fn api_request(
         }
     };
 
+    // A request target in absolute form names the host; its Host header is ignored (RFC 9112 §3.2.2).
     let scheme_host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
+        .uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .map_or_else(
             || format!("http://{}", gw.config().server.listen),
             |h| format!("http://{h}"),

@@ -713,6 +713,17 @@ async fn a_request_without_one_host_is_refused() {
             assert!(reply.contains("Host header"), "{reply}");
         }
     }
+    // A target in absolute form names the host the reply's links use; its Host header is ignored.
+    let (status, reply) = status_of(format!(
+        "GET http://shop.example{list}?per_page=1 HTTP/1.1\r\nHost: other.example\r\n{auth}Connection: close\r\n\r\n"
+    ))
+    .await;
+    assert_eq!(status, "200", "{reply}");
+    let page = raw_body(&reply);
+    assert_eq!(
+        page["orders"]["path"], "http://shop.example/wp-json/fluent-cart/v2/orders",
+        "{page}"
+    );
     gw.stop().await;
 }
 

@@ -241,6 +241,29 @@ async fn pass_through_is_byte_exact_both_ways() {
     assert_eq!(sent["x-forwarded-for"], b"127.0.0.1");
     assert_eq!(sent["x-forwarded-host"], gw.addr.to_string().as_bytes());
     assert_eq!(sent["x-forwarded-proto"], b"http");
+
+    // A request target in absolute form names the host the caller asked for; its Host header is ignored
+    // (RFC 9112 §3.2.2). The shop still gets its own Host, and the origin-form path.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        stream
+            .write_all(b"GET http://shop.example:8443/stores/live/v3/catalog/products HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        assert!(
+            reply.starts_with(b"HTTP/1.1 2"),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(seen.target, "/stores/live/v3/catalog/products");
+    let sent: std::collections::HashMap<_, _> = seen.headers.iter().cloned().collect();
+    assert_eq!(sent["host"], shop.addr.to_string().as_bytes());
+    assert_eq!(sent["x-forwarded-host"], b"shop.example:8443");
     gw.stop().await;
 }
 
