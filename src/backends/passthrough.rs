@@ -20,7 +20,7 @@ use tower_service::Service;
 
 use super::address::GuardedResolver;
 use crate::coarse_timer::CoarseTimer;
-use crate::config::Backend;
+use crate::config::{Backend, ForwardedFor};
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
 
@@ -65,16 +65,19 @@ pub struct Links {
     open: Mutex<Vec<(u32, SendRequest<Incoming>)>>,
     /// The downstream peer's address, rendered once for `X-Forwarded-For`.
     peer: HeaderValue,
+    /// Whether a caller's own `X-Forwarded-For` chain is kept (the peer's address added after it).
+    append_forwarded_for: bool,
     /// Times the wait for each reply head.
     timer: CoarseTimer,
 }
 
 impl Links {
-    pub fn new(peer: IpAddr, timer: CoarseTimer) -> Links {
+    pub fn new(peer: IpAddr, timer: CoarseTimer, forwarded_for: ForwardedFor) -> Links {
         Links {
             open: Mutex::new(Vec::new()),
             peer: HeaderValue::from_str(&peer.to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            append_forwarded_for: forwarded_for == ForwardedFor::Append,
             timer,
         }
     }
@@ -231,7 +234,12 @@ impl Upstream {
         // Set after the strip: a `Connection` header naming `Host` (or an `X-Forwarded-*` below) takes away only
         // the caller's own, never what this hop sets.
         parts.headers.insert(HOST, self.host.clone());
-        let forwarded_for = match parts.headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
+        let prior = parts
+            .headers
+            .get(&X_FORWARDED_FOR)
+            .filter(|_| links.append_forwarded_for)
+            .map(|v| v.as_bytes());
+        let forwarded_for = match prior {
             Some(prior) => {
                 let mut chain = Vec::with_capacity(prior.len() + 2 + links.peer.len());
                 chain.extend_from_slice(prior);

@@ -196,6 +196,18 @@ pub struct ServerConfig {
     /// addresses, every caller would share one).
     pub auth_failure_limit: u32,
     pub auth_failure_window: Duration,
+    /// What a pass-through request's `X-Forwarded-For` carries of the caller's own.
+    pub forwarded_for: ForwardedFor,
+}
+
+/// Whether the `X-Forwarded-For` a caller sends is kept, on pass-through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedFor {
+    /// The shop gets the caller's address alone (ordermux at the edge: a caller's own chain could name anyone,
+    /// and a shop that reads its first entry would believe it).
+    Replace,
+    /// The caller's chain with the caller's address after it (ordermux behind a proxy that sets the chain).
+    Append,
 }
 
 /// How hard the embedded store works to keep a committed write.
@@ -399,6 +411,16 @@ fn validate(
             u32::MAX
         ));
     }
+    let forwarded_for = match s.forwarded_for.as_deref().unwrap_or("replace") {
+        "replace" => ForwardedFor::Replace,
+        "append" => ForwardedFor::Append,
+        other => {
+            problems.push(format!(
+                "server.forwarded_for: expected replace or append, got {other:?}"
+            ));
+            ForwardedFor::Replace
+        }
+    };
     let max_body_bytes = s.max_body_bytes.unwrap_or(1 << 20);
     if !(1024..=64 << 20).contains(&max_body_bytes) {
         problems.push(format!(
@@ -493,6 +515,7 @@ fn validate(
                 rate_limit_window,
                 auth_failure_limit: u32::try_from(auth_failure_limit).unwrap_or(u32::MAX),
                 auth_failure_window,
+                forwarded_for,
             },
             store: StoreConfig { durability },
             catalog,
@@ -1107,6 +1130,32 @@ mod tests {
         };
         let cfg = validate(raw, Path::new("."), &no_env, &no_file).unwrap();
         assert_eq!(cfg.serve_problems().len(), 1);
+    }
+
+    #[test]
+    fn forwarded_for_replaces_by_default_and_appends_when_asked() {
+        let parse = |text: &str| {
+            let raw: raw::RawConfig = toml::from_str(text).unwrap();
+            validate(raw, Path::new("."), &no_env, &no_file)
+        };
+        assert_eq!(
+            parse("").unwrap().server.forwarded_for,
+            ForwardedFor::Replace
+        );
+        assert_eq!(
+            parse("[server]\nforwarded_for = \"append\"")
+                .unwrap()
+                .server
+                .forwarded_for,
+            ForwardedFor::Append
+        );
+        let problems = parse("[server]\nforwarded_for = \"keep\"").unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("server.forwarded_for: expected replace or append")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -114,6 +114,7 @@ pub struct RawServer {
     pub rate_limit_window_secs: Option<u64>,
     pub auth_failure_limit: Option<u64>,
     pub auth_failure_window_secs: Option<u64>,
+    pub forwarded_for: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -546,9 +546,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(peer: std::net::SocketAddr, timer: crate::coarse_timer::CoarseTimer) -> Self {
+    pub fn new(
+        peer: std::net::SocketAddr,
+        timer: crate::coarse_timer::CoarseTimer,
+        forwarded_for: crate::config::ForwardedFor,
+    ) -> Self {
         Connection {
-            links: crate::backends::Links::new(peer.ip(), timer.clone()),
+            links: crate::backends::Links::new(peer.ip(), timer.clone(), forwarded_for),
             peer: peer.ip(),
             metrics: super::metrics::LastRequestMetrics::default(),
             timer,

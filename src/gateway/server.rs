@@ -154,6 +154,7 @@ async fn serve_with(
     let gateway = Arc::new(gateway);
     let server = &gateway.config().server;
     let header_timeout = server.header_read_timeout;
+    let forwarded_for = server.forwarded_for;
     let grace = server.shutdown_grace;
     let slots = Arc::new(Semaphore::new(max_connections));
     // Header-read, body-read and pass-through deadlines; ticks fine enough for the shortest of them.
@@ -188,7 +189,11 @@ async fn serve_with(
         };
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
-        let conn_state = Arc::new(super::pipeline::Connection::new(peer, timer.clone()));
+        let conn_state = Arc::new(super::pipeline::Connection::new(
+            peer,
+            timer.clone(),
+            forwarded_for,
+        ));
         let service =
             service_fn(move |req| super::pipeline::handle(gw.clone(), req, conn_state.clone()));
         let conn = hyper::server::conn::http1::Builder::new()

@@ -242,6 +242,20 @@ async fn pass_through_is_byte_exact_both_ways() {
     assert_eq!(sent["x-forwarded-host"], gw.addr.to_string().as_bytes());
     assert_eq!(sent["x-forwarded-proto"], b"http");
 
+    // At the edge (the default), a caller's own X-Forwarded-For chain could name anyone: the shop gets the
+    // caller's address alone.
+    let reply = gw
+        .http
+        .get(gw.url("/stores/live/v3/catalog/products"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
+    let sent: std::collections::HashMap<_, _> = seen.headers.iter().cloned().collect();
+    assert_eq!(sent["x-forwarded-for"], b"127.0.0.1");
+
     // A request target in absolute form names the host the caller asked for; its Host header is ignored
     // (RFC 9112 §3.2.2). The shop still gets its own Host, and the origin-form path.
     {
@@ -334,6 +348,33 @@ async fn untranslated_paths_go_to_the_fallback_and_order_routes_of_the_same_dial
         b"Basic c2hvcDpzZWNyZXQ="
     );
     assert_eq!(seen[2].body.len(), 3 << 20);
+    gw.stop().await;
+}
+
+/// Behind a proxy that sets the chain (`forwarded_for = "append"`), the caller's X-Forwarded-For is kept and the
+/// caller's address added after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_can_append_to_the_chain_of_a_proxy_in_front() {
+    let shop = fake_shop(Duration::ZERO).await;
+    let mut config = with_upstream(
+        "pt-append",
+        Platform::BigCommerce,
+        shop.addr,
+        Duration::from_secs(5),
+    );
+    config.server.forwarded_for = ordermux::config::ForwardedFor::Append;
+    let gw = TestGateway::start_with(config).await;
+    let reply = gw
+        .http
+        .get(gw.url("/stores/live/v3/catalog/products"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
+    let sent: std::collections::HashMap<_, _> = seen.headers.iter().cloned().collect();
+    assert_eq!(sent["x-forwarded-for"], b"198.51.100.9, 127.0.0.1");
     gw.stop().await;
 }
 
