@@ -244,16 +244,7 @@ async fn pass_through_is_byte_exact_both_ways() {
 
     // At the edge (the default), a caller's own X-Forwarded-For chain could name anyone: the shop gets the
     // caller's address alone.
-    let reply = gw
-        .http
-        .get(gw.url("/stores/live/v3/catalog/products"))
-        .header("x-forwarded-for", "198.51.100.9")
-        .send()
-        .await
-        .unwrap();
-    assert!(reply.status().is_success(), "{}", reply.status());
-    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
-    let sent: std::collections::HashMap<_, _> = seen.headers.iter().cloned().collect();
+    let sent = forwarded_with_chain(&gw, &shop).await;
     assert_eq!(sent["x-forwarded-for"], b"127.0.0.1");
 
     // A request target in absolute form names the host the caller asked for; its Host header is ignored
@@ -351,6 +342,23 @@ async fn untranslated_paths_go_to_the_fallback_and_order_routes_of_the_same_dial
     gw.stop().await;
 }
 
+/// The headers the shop got for a pass-through request whose caller sent an `X-Forwarded-For` chain of its own.
+async fn forwarded_with_chain(
+    gw: &TestGateway,
+    shop: &FakeShop,
+) -> std::collections::HashMap<String, Vec<u8>> {
+    let reply = gw
+        .http
+        .get(gw.url("/stores/live/v3/catalog/products"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
+    seen.headers.into_iter().collect()
+}
+
 /// Behind a proxy that sets the chain (`forwarded_for = "append"`), the caller's X-Forwarded-For is kept and the
 /// caller's address added after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,16 +372,7 @@ async fn forwarded_for_can_append_to_the_chain_of_a_proxy_in_front() {
     );
     config.server.forwarded_for = ordermux::config::ForwardedFor::Append;
     let gw = TestGateway::start_with(config).await;
-    let reply = gw
-        .http
-        .get(gw.url("/stores/live/v3/catalog/products"))
-        .header("x-forwarded-for", "198.51.100.9")
-        .send()
-        .await
-        .unwrap();
-    assert!(reply.status().is_success(), "{}", reply.status());
-    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
-    let sent: std::collections::HashMap<_, _> = seen.headers.iter().cloned().collect();
+    let sent = forwarded_with_chain(&gw, &shop).await;
     assert_eq!(sent["x-forwarded-for"], b"198.51.100.9, 127.0.0.1");
     gw.stop().await;
 }
