@@ -234,20 +234,20 @@ impl Upstream {
         // Set after the strip: a `Connection` header naming `Host` (or an `X-Forwarded-*` below) takes away only
         // the caller's own, never what this hop sets.
         parts.headers.insert(HOST, self.host.clone());
-        let prior = parts
-            .headers
-            .get(&X_FORWARDED_FOR)
-            .filter(|_| links.append_forwarded_for)
-            .map(|v| v.as_bytes());
-        let forwarded_for = match prior {
-            Some(prior) => {
-                let mut chain = Vec::with_capacity(prior.len() + 2 + links.peer.len());
-                chain.extend_from_slice(prior);
+        // The caller's chain, every line of it in order (RFC 9110 §5.3: lines of one field are one list), then
+        // the caller's address.
+        let mut chain = Vec::new();
+        if links.append_forwarded_for {
+            for line in parts.headers.get_all(&X_FORWARDED_FOR) {
+                chain.extend_from_slice(line.as_bytes());
                 chain.extend_from_slice(b", ");
-                chain.extend_from_slice(links.peer.as_bytes());
-                HeaderValue::from_bytes(&chain).ok()
             }
-            None => Some(links.peer.clone()),
+        }
+        let forwarded_for = if chain.is_empty() {
+            Some(links.peer.clone())
+        } else {
+            chain.extend_from_slice(links.peer.as_bytes());
+            HeaderValue::from_bytes(&chain).ok()
         };
         if let Some(v) = forwarded_for {
             parts.headers.insert(X_FORWARDED_FOR, v);

@@ -374,6 +374,24 @@ async fn forwarded_for_can_append_to_the_chain_of_a_proxy_in_front() {
     let gw = TestGateway::start_with(config).await;
     let sent = forwarded_with_chain(&gw, &shop).await;
     assert_eq!(sent["x-forwarded-for"], b"198.51.100.9, 127.0.0.1");
+    // A chain sent on two lines is one list: both kept, in order.
+    let reply = gw
+        .http
+        .get(gw.url("/stores/live/v3/catalog/products"))
+        .header("x-forwarded-for", "203.0.113.1")
+        .header("x-forwarded-for", "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let seen = shop.seen.lock().unwrap().last().cloned().unwrap();
+    let lines: Vec<&[u8]> = seen
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-forwarded-for")
+        .map(|(_, v)| v.as_slice())
+        .collect();
+    assert_eq!(lines, [b"203.0.113.1, 198.51.100.9, 127.0.0.1".as_slice()]);
     gw.stop().await;
 }
 
