@@ -98,22 +98,19 @@ pub async fn check_base_url(base_url: &str, allow_private: bool) -> HostCheck {
         return HostCheck::Unresolved(format!("{base_url:?} names no host"));
     };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if allow_private
-        || bare.parse::<IpAddr>().is_ok()
-        || is_localhost(bare)
-        || is_numeric_address(bare)
-    {
+    // The connectors never resolve an address; an allowed backend may reach any.
+    if allow_private || bare.parse::<IpAddr>().is_ok() {
         return HostCheck::Reachable;
     }
-    // A name (addresses were taken as written above), so `name:0` is unambiguous; owned, as the look-up runs on
-    // the blocking pool.
-    let lookup = tokio::net::lookup_host(format!("{bare}:0"));
-    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
-        Ok(Ok(found)) => match admit(bare, found.collect(), false) {
-            Ok(_) => HostCheck::Reachable,
-            Err(refused) => HostCheck::Refused(refused.to_string()),
+    // The resolver serving uses (silent here: check-config sets up no log).
+    let resolver = GuardedResolver::new(base_url, false);
+    let resolving = resolver.resolve(bare.to_owned());
+    match tokio::time::timeout(std::time::Duration::from_secs(5), resolving).await {
+        Ok(Ok(_)) => HostCheck::Reachable,
+        Ok(Err(e)) => match e.downcast::<Refused>() {
+            Ok(refused) => HostCheck::Refused(refused.to_string()),
+            Err(e) => HostCheck::Unresolved(format!("{bare} could not be resolved here: {e}")),
         },
-        Ok(Err(e)) => HostCheck::Unresolved(format!("{bare} could not be resolved here: {e}")),
         Err(_) => HostCheck::Unresolved(format!("{bare} was not resolved within 5 s")),
     }
 }
