@@ -167,6 +167,7 @@ impl UpstreamShop {
         let stamp = CreateStamp {
             stamp: Stamp::for_key(client, &format!("staged:{gateway_id}")),
             earlier_gone: false,
+            keyed: false,
         };
         self.create_stamped(client, order, stamp, Some(staged), CreateReply::Order)
             .await
@@ -183,6 +184,7 @@ impl UpstreamShop {
         let CreateStamp {
             stamp,
             earlier_gone,
+            keyed,
         } = stamp;
         let now = chrono::Utc::now();
         let landing = BeginLanding {
@@ -193,8 +195,24 @@ impl UpstreamShop {
         };
         let entry = self
             .store
-            .journal_begin(&self.backend, stamp.key(), client, now.timestamp(), landing)
+            .journal_begin(
+                &self.backend,
+                stamp.key(),
+                client,
+                now.timestamp(),
+                landing,
+                keyed,
+            )
             .await?;
+        if entry.other_request {
+            // An earlier request with the key and another body may have made its order: answering this one from
+            // it would hand the caller an order it did not ask for, and sending this one could make a second.
+            return Err(UpstreamShopError::Problem(Problem::new(
+                ProblemKind::IdempotencyKeyReused,
+                "",
+                "this Idempotency-Key was already used with a different request, which may have created an order; send that request again to learn its outcome, or send this one under a new key",
+            )));
+        }
         if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
             let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
             return self.adopt_and_localize(found, adopt, Sighting::Read).await;
@@ -879,10 +897,12 @@ impl<'a> From<&'a str> for CreateKey<'a> {
     }
 }
 
-/// A create's stamp, and whether every earlier attempt under it was made by a process that has stopped.
+/// A create's stamp, whether every earlier attempt under it was made by a process that has stopped, and whether
+/// the stamp is the caller's Idempotency-Key's (the journal row then belongs to the request holding it).
 struct CreateStamp {
     stamp: Stamp,
     earlier_gone: bool,
+    keyed: bool,
 }
 
 impl CreateStamp {
@@ -891,6 +911,7 @@ impl CreateStamp {
         CreateStamp {
             stamp: Stamp::for_create(client, key.map(|k| k.key)),
             earlier_gone: key.is_some_and(|k| k.earlier_gone),
+            keyed: key.is_some(),
         }
     }
 }

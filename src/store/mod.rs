@@ -507,7 +507,9 @@ impl Store {
     }
 
     /// The journal row for `key`, created as `Sent` if new (see `JournalEntry::fresh`); `landing` says until when
-    /// its attempts may land upstream (see `BeginLanding`, `JournalEntry::landing_until`).
+    /// its attempts may land upstream (see `BeginLanding`, `JournalEntry::landing_until`). `keyed`: the row is the
+    /// create of the request holding the task's Idempotency-Key claim (`under_claim`), whose fingerprint the row
+    /// then keeps, and which is told when the row was begun for another (`JournalEntry::other_request`).
     pub async fn journal_begin(
         &self,
         backend: &str,
@@ -515,8 +517,9 @@ impl Store {
         client: &str,
         now: i64,
         landing: BeginLanding,
+        keyed: bool,
     ) -> Result<JournalEntry, StoreError> {
-        dispatch!(self, s => s.journal_begin(backend, key, client, now, landing).await)
+        dispatch!(self, s => s.journal_begin(backend, key, client, now, landing, keyed).await)
     }
 
     pub async fn journal_update(&self, update: JournalUpdate) -> Result<(), StoreError> {

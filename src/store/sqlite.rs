@@ -33,7 +33,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 13] = [
+const MIGRATIONS: [(i64, &str); 14] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -64,6 +64,10 @@ const MIGRATIONS: [(i64, &str); 13] = [
     (
         13,
         include_str!("../../migrations/0013_id_map_own_scheme_once.sql"),
+    ),
+    (
+        14,
+        include_str!("../../migrations/0014_journal_fingerprint.sql"),
     ),
 ];
 
@@ -296,6 +300,9 @@ enum WriteOp {
         /// The Idempotency-Key claim the upstream create is made under: its record is written with the journal
         /// row, if it is not there yet.
         claim: Option<Box<ClaimRef>>,
+        /// The row is the create of the request holding `claim` (its stamp is the key's): the claim's fingerprint
+        /// is recorded on a new row and compared on an existing one.
+        keyed: bool,
     },
     JournalUpdate(Box<super::upstream::JournalUpdate>),
     /// Ids in every scheme for upstream objects (`upstream_map`).
@@ -522,10 +529,22 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 now,
                 landing,
                 claim,
+                keyed,
             } => {
-                let entry =
-                    super::upstream::journal_begin(&tx, backend, key, client, (*now, *landing))?;
-                if let Some(claim) = claim {
+                // The request's fingerprint goes with the row it begins, if the row is that request's own create.
+                let fingerprint = claim
+                    .as_deref()
+                    .filter(|_| *keyed)
+                    .map(|c| &c.fingerprint[..]);
+                let entry = super::upstream::journal_begin(
+                    &tx,
+                    backend,
+                    key,
+                    client,
+                    (*now, *landing),
+                    fingerprint,
+                )?;
+                if let (Some(claim), false) = (claim, entry.other_request) {
                     mark_claim(&tx, claim, None)?;
                 }
                 Outcome::Journal(entry)
@@ -1299,9 +1318,8 @@ impl SqliteStore {
         let hold = loop {
             match self.held.hold(&claim) {
                 Ok(hold) => break hold,
-                Err(Held::Same) => return Ok(IdempotencyClaim::InFlight),
-                Err(Held::Other) => return Ok(IdempotencyClaim::Mismatch),
                 Err(Held::Answering(released)) => released.await,
+                Err(held) => return self.judge_held(&claim, &held, retention).await,
             }
         };
         let found = self.read_now(|conn| read_key(conn, client, key)).await?;
@@ -1326,6 +1344,27 @@ impl SqliteStore {
             KeyVerdict::Replay(response) => IdempotencyClaim::Replay(response),
             KeyVerdict::InFlight => IdempotencyClaim::InFlight,
             KeyVerdict::Mismatch => IdempotencyClaim::Mismatch,
+        })
+    }
+
+    /// What a request is told whose key another request of this process holds. That request may be running, or
+    /// only looking up an answer recorded long before (every request holds its key while it reads the record), so
+    /// the record decides: a finished answer is replayed, as it would be a moment later. Only without one is the
+    /// holder running, and the request told so (409), or that the key is another body's (422).
+    async fn judge_held(
+        &self,
+        claim: &ClaimRef,
+        held: &Held,
+        retention: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let found = self
+            .read_now(|conn| read_key(conn, &claim.client, &claim.key))
+            .await?;
+        Ok(match judge_key(found, claim, retention)? {
+            KeyVerdict::Replay(response) => IdempotencyClaim::Replay(response),
+            KeyVerdict::Mismatch => IdempotencyClaim::Mismatch,
+            _ if matches!(held, Held::Other) => IdempotencyClaim::Mismatch,
+            _ => IdempotencyClaim::InFlight,
         })
     }
 
@@ -1375,6 +1414,7 @@ impl SqliteStore {
         client: &str,
         now: i64,
         landing: super::upstream::BeginLanding,
+        keyed: bool,
     ) -> Result<super::upstream::JournalEntry, StoreError> {
         let op = WriteOp::JournalBegin {
             backend: backend.to_owned(),
@@ -1383,6 +1423,7 @@ impl SqliteStore {
             now,
             landing,
             claim: current_claim().map(Box::new),
+            keyed,
         };
         match self.write(op).await? {
             Outcome::Journal(entry) => Ok(entry),
@@ -2318,7 +2359,14 @@ mod tests {
         let dir = temp_dir("landing");
         let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
         let begin = |new, earlier_by| {
-            store.journal_begin("up", "k", "demo", 1, BeginLanding { new, earlier_by })
+            store.journal_begin(
+                "up",
+                "k",
+                "demo",
+                1,
+                BeginLanding { new, earlier_by },
+                false,
+            )
         };
         let first = begin(Some(90_000), None).await.unwrap();
         assert!(first.fresh);
@@ -2337,6 +2385,88 @@ mod tests {
             begin(None, Some(60_000)).await.unwrap().landing_until,
             Some(30_000)
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A journal row begun under an Idempotency-Key keeps its request's fingerprint. Another request with the key
+    /// is told the row is not its own while the first request's order may be upstream (sent, confirmed, or with
+    /// steps done), and takes the row over when nothing of it can be (refused or never sent, no steps); a row of a
+    /// create no key names, or one begun before fingerprints were kept, is nobody's in particular.
+    #[tokio::test]
+    async fn a_journal_row_answers_only_for_the_request_it_was_begun_for() {
+        use super::super::upstream::{BeginLanding, JournalState, JournalUpdate, Landing};
+        let dir = temp_dir("journal-owner");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let claim = |fingerprint: u8| ClaimRef {
+            client: "demo".into(),
+            key: "k".into(),
+            fingerprint: [fingerprint; 32],
+            created_at: now().timestamp(),
+            owner: store.instance,
+        };
+        let begin = |key: &'static str, fingerprint: Option<u8>| {
+            let store = store.clone();
+            let work = async move {
+                store
+                    .journal_begin(
+                        "up",
+                        key,
+                        "demo",
+                        1,
+                        BeginLanding::default(),
+                        fingerprint.is_some(),
+                    )
+                    .await
+                    .unwrap()
+            };
+            let claim = fingerprint.map(claim);
+            async move {
+                match claim {
+                    Some(c) => crate::store::under_claim(c, work).await,
+                    None => work.await,
+                }
+            }
+        };
+        let set = |key: &'static str, state, steps: Option<serde_json::Value>| {
+            store.journal_update(JournalUpdate {
+                backend: "up".into(),
+                key: key.into(),
+                state,
+                upstream_id: None,
+                steps,
+                last_error: None,
+                now: 2,
+                landing: Landing::Settled,
+            })
+        };
+        assert!(begin("a", Some(1)).await.fresh);
+        // Sent: the first request's order may be upstream.
+        assert!(begin("a", Some(2)).await.other_request);
+        assert!(!begin("a", Some(1)).await.other_request);
+        // Refused with nothing done: the next request takes the row over, and once it sends, the row is its.
+        set("a", JournalState::Failed, None).await.unwrap();
+        assert!(!begin("a", Some(2)).await.other_request);
+        set("a", JournalState::Sent, None).await.unwrap();
+        assert!(begin("a", Some(1)).await.other_request);
+        assert!(!begin("a", Some(2)).await.other_request);
+        // Refused after a step (a customer made upstream): still the request's that did it.
+        set(
+            "a",
+            JournalState::Failed,
+            Some(serde_json::json!({"customer_id": 7})),
+        )
+        .await
+        .unwrap();
+        assert!(begin("a", Some(1)).await.other_request);
+        assert!(!begin("a", Some(2)).await.other_request);
+        // Confirmed.
+        assert!(begin("b", Some(1)).await.fresh);
+        set("b", JournalState::Confirmed, None).await.unwrap();
+        assert!(begin("b", Some(3)).await.other_request);
+        // A row no key's request began (a replay's, a staged order's) is compared with nothing.
+        assert!(begin("c", None).await.fresh);
+        assert!(!begin("c", Some(4)).await.other_request);
+        assert!(!begin("c", None).await.other_request);
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -3265,6 +3395,41 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// A request holds its key while it looks the key's record up, so a second request with the key can find it
+    /// held by one that is only about to replay the answer. The record decides: a finished answer is replayed (it
+    /// was 409, "still being processed", to whichever of two concurrent retries of an answered key came second),
+    /// another body is refused, and only a key without a finished answer is in flight.
+    #[tokio::test]
+    async fn a_key_held_while_its_answer_is_looked_up_is_replayed_not_in_flight() {
+        let dir = temp_dir("idem-held-replay");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let fp = [7u8; 32];
+        let (_, hold) = begin(&store, "k1", fp).await;
+        let response = stored(201, b"{\"id\":1}");
+        store
+            .idempotency_answer(hold.unwrap(), &response, false)
+            .await
+            .unwrap();
+        // Another request of this process, about to replay, holds the key.
+        let looking = ClaimRef {
+            client: "demo".into(),
+            key: "k1".into(),
+            fingerprint: fp,
+            created_at: now().timestamp(),
+            owner: store.instance,
+        };
+        let lookup = store.held.hold(&looking).unwrap();
+        assert_eq!(begin(&store, "k1", fp).await.0, Said::Replay(response));
+        assert_eq!(begin(&store, "k1", [8u8; 32]).await.0, Said::Mismatch);
+        drop(lookup);
+        // A key held by a running request, nothing finished: in flight, or another body's.
+        let (_, running) = begin(&store, "k2", fp).await;
+        assert_eq!(begin(&store, "k2", fp).await.0, Said::InFlight);
+        assert_eq!(begin(&store, "k2", [8u8; 32]).await.0, Said::Mismatch);
+        drop(running);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     /// A new key's record is written with its request's first write: an upstream create's journal row, or an
     /// answer that wrote nothing else. An error answer with nothing written leaves no record. The hold is released
     /// only once the answer is committed; a request arriving once the answer is queued waits for it, and is
@@ -3283,7 +3448,7 @@ mod tests {
         };
         super::super::under_claim(
             hold.claim().clone(),
-            before.journal_begin("stub", "stamp-1", "demo", 0, landing),
+            before.journal_begin("stub", "stamp-1", "demo", 0, landing, false),
         )
         .await
         .unwrap();

@@ -65,6 +65,10 @@ pub struct JournalEntry {
     pub fresh: bool,
     /// Until when (Unix ms) the last attempt may still land upstream: sent, and neither answered nor seen there.
     pub landing_until: Option<i64>,
+    /// The row was begun for another request under the same Idempotency-Key (another body), whose attempt may have
+    /// acted upstream (sent or confirmed, or steps of it done): this request is not to be served from it. A row
+    /// whose attempt provably made nothing (pending or failed, no steps) is taken over by the new request instead.
+    pub other_request: bool,
 }
 
 fn scheme_column(platform: Platform) -> &'static str {
@@ -82,8 +86,8 @@ pub(super) const MAPPED_COLUMNS: &str =
 // The statements of an upstream create: named, so a test can check that none builds a temporary b-tree. (Each
 // such b-tree, for a `RETURNING` clause, a list after `IN` or a CHECK spelled with one, cost about as much as a
 // row's write, on every create.)
-pub(super) const JOURNAL_BEGIN: &str = "INSERT INTO upstream_journal (backend, key, client, state, updated_at, landing_until) VALUES (?, ?, ?, 'sent', ?, ?) ON CONFLICT (backend, key) DO NOTHING";
-pub(super) const JOURNAL_READ: &str = "SELECT state, upstream_id, steps, landing_until FROM upstream_journal WHERE backend = ? AND key = ?";
+pub(super) const JOURNAL_BEGIN: &str = "INSERT INTO upstream_journal (backend, key, client, state, updated_at, landing_until, fingerprint) VALUES (?, ?, ?, 'sent', ?, ?, ?) ON CONFLICT (backend, key) DO NOTHING";
+pub(super) const JOURNAL_READ: &str = "SELECT state, upstream_id, steps, landing_until, fingerprint FROM upstream_journal WHERE backend = ? AND key = ?";
 pub(super) const JOURNAL_UPDATE: &str = "UPDATE upstream_journal SET state = ?, upstream_id = COALESCE(?, upstream_id), steps = COALESCE(?, steps), last_error = ?, updated_at = ?, landing_until = CASE WHEN ? THEN landing_until ELSE ? END WHERE backend = ? AND key = ?";
 pub(super) const MAPPED_ONE: &str = "SELECT kind, upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_ids WHERE backend = ? AND kind = ? AND upstream_id = ?";
 
@@ -288,6 +292,7 @@ pub(super) fn journal_begin(
     key: &str,
     client: &str,
     (now, landing): (i64, BeginLanding),
+    fingerprint: Option<&[u8]>,
 ) -> Result<JournalEntry, StoreError> {
     // The common case, a new key, is one statement: the row inserted is the entry. (Not `RETURNING` it: SQLite
     // gathers a `RETURNING` clause's rows in a temporary b-tree, which costs more than the row's own write.) A key
@@ -297,7 +302,8 @@ pub(super) fn journal_begin(
         key,
         client,
         now,
-        landing.new
+        landing.new,
+        fingerprint
     ])? == 1;
     if inserted {
         return Ok(JournalEntry {
@@ -306,6 +312,7 @@ pub(super) fn journal_begin(
             steps: serde_json::Value::Object(serde_json::Map::new()),
             fresh: true,
             landing_until: landing.new,
+            other_request: false,
         });
     }
     if let Some(by) = landing.earlier_by {
@@ -314,19 +321,47 @@ pub(super) fn journal_begin(
         )?
         .execute(params![by, backend, key, by])?;
     }
-    let (state, upstream_id, steps, landing_until): (String, Option<String>, String, Option<i64>) =
-        conn.prepare_cached(JOURNAL_READ)?
-            .query_row(params![backend, key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
+    type Row = (String, Option<String>, String, Option<i64>, Option<Vec<u8>>);
+    let (state, upstream_id, steps, landing_until, begun_for): Row = conn
+        .prepare_cached(JOURNAL_READ)?
+        .query_row(params![backend, key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    let state = JournalState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?;
+    let steps: serde_json::Value = serde_json::from_str(&steps)
+        .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?;
+    let another = matches!((fingerprint, &begun_for), (Some(new), Some(old)) if new != &old[..]);
+    // Sent or confirmed, the earlier request's order may be upstream; refused or never sent, steps it finished (a
+    // customer found, a draft made) may be, and a resumed create would build on them.
+    let may_have_acted = matches!(state, JournalState::Sent | JournalState::Confirmed)
+        || steps.as_object().is_some_and(|done| !done.is_empty());
+    if another && may_have_acted {
+        // Left as it is: the row still answers for the request it was begun for.
+        return Ok(JournalEntry {
+            state,
+            upstream_id,
+            steps,
+            fresh: false,
+            landing_until,
+            other_request: true,
+        });
+    }
+    if fingerprint.is_some() && begun_for.as_deref() != fingerprint {
+        // Nothing of the earlier request's can be upstream (or the row predates fingerprints): the row is this
+        // request's from now on.
+        conn.prepare_cached(
+            "UPDATE upstream_journal SET fingerprint = ? WHERE backend = ? AND key = ?",
+        )?
+        .execute(params![fingerprint, backend, key])?;
+    }
     Ok(JournalEntry {
-        state: JournalState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?,
+        state,
         upstream_id,
-        steps: serde_json::from_str(&steps)
-            .map_err(|e| StoreError::Corrupt(format!("journal {key} steps"), e.to_string()))?,
+        steps,
         fresh: false,
         landing_until,
+        other_request: false,
     })
 }
 

@@ -86,6 +86,7 @@ pub async fn journal_for(
             "client",
             0,
             ordermux::store::BeginLanding::default(),
+            false,
         )
         .await
         .expect("journal row");

@@ -8,6 +8,7 @@ mod commercelayer;
 mod core;
 mod cross;
 mod fluentcart;
+mod idempotency_model;
 mod passthrough;
 pub mod spec_replies;
 mod upstream_bigcommerce;

@@ -209,6 +209,68 @@ async fn an_upstream_failure_is_not_replayed_for_the_same_idempotency_key() {
     assert!(fake.seen().len() > before, "the retry went upstream again");
 }
 
+/// A failed attempt frees its Idempotency-Key for a corrected retry, but if that attempt may have made its order
+/// upstream, the key is still that request's: the same key with another body is refused (422), not answered with
+/// the first body's order (as it was: the retry found that order by the key's stamp and adopted it) and not sent.
+/// The first body, sent again, gets its order, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_whose_failed_attempt_may_have_made_an_order_is_not_reused_for_another_body() {
+    let fake = Fake::start(BigCommerceFake::new("up1", "upstream-token")).await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-idem-other", fake.base_url(), |b| {
+        b.timeout = Duration::from_millis(300);
+        b.total_timeout = Duration::from_millis(600);
+        b.settle = Duration::from_millis(1_500);
+        b.breaker_failures = 100;
+    }))
+    .await;
+    let send = |quantity: u64| {
+        gw.fc(Method::POST, "/orders")
+            .header("idempotency-key", "changed-its-mind")
+            .json(&json!({"customer_id": 1, "currency": "USD", "order_items": [{"object_id": 1001, "quantity": quantity}]}))
+    };
+    // The shop makes the order only after the gateway gave up waiting.
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::Late(Duration::from_millis(700)),
+        1,
+    );
+    fc_error(send(1), 504).await;
+    let (body, _) = fc_error(send(2), 422).await;
+    assert_eq!(body["code"], "idem_key_reused", "{body}");
+    // Still refused once the first order has landed, and whatever the first request's state.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(fake.with(|f| f.order_count()), 1);
+    let (body, _) = fc_error(send(2), 422).await;
+    assert_eq!(body["code"], "idem_key_reused", "{body}");
+    // The first body gets the order it made, after the settle time if need be.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let resp = send(1).send().await.unwrap();
+        match resp.status().as_u16() {
+            200 => break resp.json::<Value>().await.unwrap(),
+            409 => {
+                assert!(std::time::Instant::now() < deadline, "never settled");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("the first body's retry: {other}"),
+        }
+    };
+    assert!(answer["order_id"].as_u64().is_some(), "{answer}");
+    assert_eq!(fake.with(|f| f.order_count()), 1, "no second order");
+    let quantities: Vec<Value> = fake.with(|f| {
+        f.ids()
+            .into_iter()
+            .filter_map(|id| f.order(id))
+            .map(|o| o.products[0]["quantity"].clone())
+            .collect()
+    });
+    assert_eq!(quantities, vec![json!(1)], "the order is the first body's");
+    // And the other body stays refused: the key is answered.
+    let (body, _) = fc_error(send(2), 422).await;
+    assert_eq!(body["code"], "idem_key_reused", "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_does_not_answer_in_time_is_a_504() {
     let fake = Fake::start(Failing {
