@@ -63,28 +63,7 @@ fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
     );
     assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
 
-    let pid = child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "server did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success(), "{exit:?}");
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = stop_with_sigterm(&mut child);
     let mut served = 0;
     for l in logs.lines() {
         let v: serde_json::Value =
@@ -108,6 +87,79 @@ fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
             !logs.contains(secret),
             "a credential reached the logs: {secret}"
         );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Sends SIGTERM to a serving child and waits (at most 20 s) for it to stop cleanly; answers its log (stderr).
+fn stop_with_sigterm(child: &mut std::process::Child) -> String {
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    logs
+}
+
+/// An address locked out for guessing credentials is logged as its network: a caller's address is personal data,
+/// and no log line names one.
+#[test]
+fn a_lockout_is_logged_with_the_callers_network_not_its_address() {
+    let dir = temp_dir("lockout-log");
+    let (mut child, addr) = listening(
+        bin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .stderr(Stdio::piped()),
+    );
+    // The shipped limit: 10 failed authentications a minute.
+    for _ in 0..10 {
+        let denied = http(
+            &addr,
+            "GET /wp-json/fluent-cart/v2/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Basic ZGVtbzp3cm9uZy1zZWNyZXQ=\r\nConnection: close\r\n\r\n",
+        );
+        assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    }
+    let locked = http(
+        &addr,
+        "GET /wp-json/fluent-cart/v2/orders HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(locked.starts_with("HTTP/1.1 429"), "{locked}");
+    let logs = stop_with_sigterm(&mut child);
+    let lockouts: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["message"] == "address locked out after failed authentications")
+        .collect();
+    assert_eq!(lockouts.len(), 1, "{logs}");
+    assert_eq!(lockouts[0]["network"], "127.0.0.0/24", "{logs}");
+    // The caller's address is the listening one here: only the line saying where ordermux listens may name it.
+    for l in logs.lines().filter(|l| l.contains("127.0.0.1")) {
+        assert!(l.contains(&addr), "a caller's address in the log: {l}");
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -122,9 +122,37 @@ fn counted_as(peer: IpAddr) -> IpAddr {
     }
 }
 
+/// How a log line names `peer`: its network, not the address. An address is personal data; its /24 (IPv4) or /48
+/// (IPv6, a site's usual allocation) says where the traffic comes from, which an operator can match against their
+/// own access logs or block, without the log keeping who it was. An IPv4 address mapped into IPv6 is IPv4.
+pub fn logged_as(peer: IpAddr) -> String {
+    match counted_as(peer) {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[3..].fill(0);
+            format!("{}/48", std::net::Ipv6Addr::from(segments))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_logged_address_is_its_network_alone() {
+        assert_eq!(logged_as(ip("203.0.113.77")), "203.0.113.0/24");
+        assert_eq!(logged_as(ip("::ffff:203.0.113.77")), "203.0.113.0/24");
+        assert_eq!(
+            logged_as(ip("2001:db8:1234:5678:9abc:def0:1234:5678")),
+            "2001:db8:1234::/48"
+        );
+        assert_eq!(logged_as(ip("::1")), "::/48");
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

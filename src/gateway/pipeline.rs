@@ -659,7 +659,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>, conn: &Connection) 
 /// shop's to count).
 fn failed_authentication(gw: &Gateway, peer: std::net::IpAddr) {
     if gw.lockout.failed(peer, Instant::now()) {
-        tracing::warn!(%peer, limit = gw.config().server.auth_failure_limit, "address locked out after failed authentications");
+        tracing::warn!(network = %super::lockout::logged_as(peer), limit = gw.config().server.auth_failure_limit, "address locked out after failed authentications");
     }
 }
 

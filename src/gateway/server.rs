@@ -206,7 +206,7 @@ async fn serve_with(
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                tracing::debug!(network = %super::lockout::logged_as(peer.ip()), error = %e, "connection ended with an error");
             }
             drop(permit);
         });
