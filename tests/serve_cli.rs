@@ -626,19 +626,10 @@ async fn creates_killed_at_random_points_end_with_exactly_one_order_each() {
     use ordermux::backends::adapters::Stamp;
 
     const ROUNDS: u32 = 6;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        | 1;
-    let mut state = u64::from(seed);
-    let mut below = move |n: u64| {
-        // xorshift64: enough to spread the kill points; the seed replays a failure.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
+    // Enough to spread the kill points; the seed replays a failure.
+    let mut rng = crate::support::Rng::from_clock();
+    let seed = rng.0;
+    let mut below = move |n: u64| rng.below(n);
     let (fake, dir, config) = behind_bigcommerce(
         "sigkill-chaos",
         "timeout_ms = 1000\ntotal_timeout_ms = 2000\nsettle_ms = 300",
@@ -690,4 +681,221 @@ async fn creates_killed_at_random_points_end_with_exactly_one_order_each() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// F9 and F10 together, on a shop where a create is several calls: Commerce Layer (the order, its line item, its
+/// addresses, the shipping and payment choices, the `_place` trigger) and FluentCart (the customer and its
+/// addresses found or made, the order, its states). The gateway is killed (SIGKILL) at a random point among them,
+/// while the shop takes a random while over some (acting on a request after the caller left, or only while it is
+/// still there). The restarted gateway is sent the same FluentCart create until it answers; each key then has
+/// exactly one order upstream, with its one line item once (a resumed create adds nothing twice), and the shop
+/// holds no other order (no draft left behind) and one customer for the buyer. Bounded: `ROUNDS` rounds, each
+/// retried for at most 20 s; the seed is printed with any failure.
+async fn creates_killed_between_their_steps(platform: ordermux::canonical::Platform) {
+    use crate::fakes::commercelayer::CommerceLayerFake;
+    use crate::fakes::fluentcart::FluentCartFake;
+    use crate::fakes::{Fake, Fault};
+    use ordermux::backends::adapters::Stamp;
+    use ordermux::canonical::Platform;
+
+    /// The shop, as (orders under a stamp, the quantities of their lines), every order, the buyer's customers.
+    enum Shop {
+        CommerceLayer(Fake<CommerceLayerFake>),
+        FluentCart(Fake<FluentCartFake>),
+    }
+    impl Shop {
+        fn fail(&self, method: &str, fault: Fault) {
+            match self {
+                Shop::CommerceLayer(f) => f.fail(Some(method), None, fault, 1),
+                Shop::FluentCart(f) => f.fail(Some(method), None, fault, 1),
+            }
+        }
+        fn clear_faults(&self) {
+            match self {
+                Shop::CommerceLayer(f) => f.clear_faults(),
+                Shop::FluentCart(f) => f.clear_faults(),
+            }
+        }
+        fn stamped(&self, stamp: &str) -> (usize, Vec<u64>) {
+            match self {
+                Shop::CommerceLayer(f) => f.with(|p| {
+                    let orders = p.with_reference(stamp);
+                    let lines = orders
+                        .iter()
+                        .flat_map(|o| p.lines_of(&o.id))
+                        .map(|l| l.quantity.unsigned_abs())
+                        .collect();
+                    (orders.len(), lines)
+                }),
+                Shop::FluentCart(f) => f.with(|p| {
+                    let orders = p.orders_with_stamp(stamp);
+                    let lines = orders
+                        .iter()
+                        .flat_map(|o| o.line_items.iter().map(|l| u64::from(l.quantity)))
+                        .collect();
+                    (orders.len(), lines)
+                }),
+            }
+        }
+        fn order_count(&self) -> usize {
+            match self {
+                Shop::CommerceLayer(f) => f.with(|p| p.order_count()),
+                Shop::FluentCart(f) => f.with(|p| p.order_count()),
+            }
+        }
+        /// How many customers the shop holds for the buyer (Commerce Layer orders name an e-mail, no customer).
+        fn buyers(&self) -> usize {
+            match self {
+                Shop::CommerceLayer(_) => 1,
+                Shop::FluentCart(f) => f.with(|p| p.customers_with_email("ada@example.com")),
+            }
+        }
+    }
+
+    const ROUNDS: u32 = 6;
+    // Enough to spread the kill points; the seed replays a failure.
+    let mut rng = crate::support::Rng::from_clock();
+    let seed = rng.0;
+    let mut below = move |n: u64| rng.below(n);
+    let dir = temp_dir(&format!("sigkill-steps-{}", platform.name()));
+    std::fs::write(dir.join("id"), "shop-id").unwrap();
+    std::fs::write(dir.join("secret"), "shop secret").unwrap();
+    let (shop, base_url, backend) = match platform {
+        Platform::CommerceLayer => {
+            let f = Fake::start(CommerceLayerFake::new("shop-id", "shop secret")).await;
+            let url = f.base_url();
+            let backend = "type = \"commercelayer\"\ncredentials = { client_id_file = \"id\", client_secret_file = \"secret\" }\nmarkets = { USD = \"mkt_usd\" }";
+            (Shop::CommerceLayer(f), url, backend)
+        }
+        _ => {
+            let f = Fake::start(FluentCartFake::new("shop-id", "shop secret")).await;
+            let url = f.base_url();
+            let backend = "type = \"fluentcart\"\ncredentials = { username_file = \"id\", password_file = \"secret\" }";
+            (Shop::FluentCart(f), url, backend)
+        }
+    };
+    // A FluentCart caller on a FluentCart shop would be passed through; translated, the adapter makes the create.
+    let mode = if platform == Platform::FluentCart {
+        "mode = \"translate\""
+    } else {
+        ""
+    };
+    let config = config_with(
+        &dir,
+        &format!(
+            r#"
+[[backends]]
+name = "up"
+base_url = "{base_url}"
+{backend}
+timeout_ms = 1000
+total_timeout_ms = 2000
+settle_ms = 300
+
+[[routes]]
+dialect = "fluentcart"
+backend = "up"
+{mode}
+"#
+        ),
+    );
+    let data = dir.join("data");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let create = |addr: &str, key: &str| {
+        http.post(format!("http://{addr}/wp-json/fluent-cart/v2/orders"))
+            .basic_auth("demo", Some("demo-secret"))
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({
+                "customer_id": 1,
+                "currency": "USD",
+                "order_items": [{"object_id": 1001, "quantity": 1}],
+                "shipping_address": {"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Main St",
+                    "city": "Austin", "state": "TX", "postcode": "78701", "country": "US",
+                    "meta": {"other_data": {"phone": "+1 512 555 0100"}}}
+            }))
+            .send()
+    };
+
+    let (mut child, mut addr) = start_serving(&config, &data);
+    for round in 0..ROUNDS {
+        let key = format!("steps-{round}");
+        // One or two of the create's calls are slow: the shop acts after the delay whether or not the gateway is
+        // still there (late), or only if it is (delayed).
+        let mut faults = Vec::new();
+        for _ in 0..1 + below(2) {
+            let method = match (below(3), platform) {
+                (0, Platform::CommerceLayer) => "PATCH",
+                (0, _) => "PUT",
+                _ => "POST",
+            };
+            let after = Duration::from_millis(below(60));
+            let fault = if below(2) == 0 {
+                Fault::Late(after)
+            } else {
+                Fault::Delay(after)
+            };
+            shop.fail(method, fault.clone());
+            faults.push((method, fault));
+        }
+        let first = tokio::spawn(create(&addr, &key));
+        let kill_after = Duration::from_millis(below(150));
+        tokio::time::sleep(kill_after).await;
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let told = match first.await.unwrap() {
+            Ok(r) if r.status() == 200 => {
+                Some(r.json::<serde_json::Value>().await.unwrap()["order_id"].clone())
+            }
+            _ => None,
+        };
+        shop.clear_faults();
+        let context = format!(
+            "{}, seed {seed}, round {round}: {faults:?}, killed after {kill_after:?}",
+            platform.name()
+        );
+
+        (child, addr) = start_serving(&config, &data);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let answered = loop {
+            let r = create(&addr, &key).await.unwrap();
+            let status = r.status().as_u16();
+            let doc: serde_json::Value = r.json().await.unwrap();
+            match status {
+                200 => break doc,
+                409 => tokio::time::sleep(Duration::from_millis(100)).await,
+                _ => panic!("{context}: {status} {doc}"),
+            }
+            assert!(Instant::now() < deadline, "{context}: still not answered");
+        };
+        if let Some(id) = told {
+            assert_eq!(
+                answered["order_id"], id,
+                "{context}: another order than the one told"
+            );
+        }
+        // Longer than any upstream delay: a call that was still to act has acted.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let (orders, lines) = shop.stamped(Stamp::for_key("demo", &key).key());
+        assert_eq!(orders, 1, "{context}: orders upstream under the key");
+        assert_eq!(lines, vec![1], "{context}: the order's line items");
+        assert_eq!(
+            shop.order_count(),
+            round as usize + 1,
+            "{context}: an order left behind"
+        );
+        assert_eq!(shop.buyers(), 1, "{context}: customers made for the buyer");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commerce_layer_creates_killed_between_their_steps_end_with_one_whole_order_each() {
+    creates_killed_between_their_steps(ordermux::canonical::Platform::CommerceLayer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fluentcart_creates_killed_between_their_steps_end_with_one_whole_order_each() {
+    creates_killed_between_their_steps(ordermux::canonical::Platform::FluentCart).await;
 }

@@ -8,6 +8,38 @@ use serde_json::Value;
 
 pub const FORMS: [DocumentKind; 2] = [DocumentKind::Request, DocumentKind::Order];
 
+/// xorshift64 for tests that draw random sequences: small, the same on every platform, so a seed (printed with a
+/// failure) replays its sequence.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Seeded from the clock: a new sequence each run. The seed is the value to print.
+    pub fn from_clock() -> Rng {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        Rng(u64::from(nanos) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A draw in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

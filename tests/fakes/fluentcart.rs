@@ -220,6 +220,11 @@ impl FluentCartFake {
             .extend(sent.into_iter().map(|name| (name, order_id)));
     }
 
+    /// How many customers the shop holds with `email`.
+    pub fn customers_with_email(&self, email: &str) -> usize {
+        self.customers.iter().filter(|c| c.email == email).count()
+    }
+
     /// E-mails sent to customers (not the shop's admin), by notification name.
     pub fn customer_mails(&self) -> Vec<&str> {
         self.mails

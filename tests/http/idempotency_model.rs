@@ -26,6 +26,7 @@ use crate::fakes::bigcommerce::BigCommerceFake;
 use crate::fakes::commercelayer::CommerceLayerFake;
 use crate::fakes::fluentcart::FluentCartFake;
 use crate::fakes::{Fake, FakePlatform, Fault};
+use crate::support::Rng;
 
 /// The demo FluentCart client's id, the owner of every key here.
 const CLIENT: &str = "demo";
@@ -33,26 +34,6 @@ const CLIENT: &str = "demo";
 const STEPS: usize = 48;
 /// The seeds run by default.
 const SEEDS: [u64; 2] = [0x5EED_0001, 0x5EED_0002];
-
-/// xorshift64: small, and the same on every platform, so a seed replays its sequence.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// The shop behind the gateway: a fake of one platform.
 enum Shop {
