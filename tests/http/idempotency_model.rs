@@ -1,6 +1,7 @@
 //! The Idempotency-Key layer and an upstream shop's create journal driven together, over HTTP, by random sequences
 //! of what callers and shops do (reliability.md §8's state-machine test), for FluentCart callers on a BigCommerce,
-//! a Commerce Layer and a FluentCart shop: creates under new and reused keys, the same key sent with another body,
+//! a Commerce Layer and a FluentCart shop, and on the embedded shop (which takes no faults; its orders are read
+//! back over the API): creates under new and reused keys, the same key sent with another body,
 //! bursts of concurrent sends, faults of every kind the fakes know on any step of a create (a Commerce Layer line
 //! item or trigger, a FluentCart customer or state, a token) and on the look-ups that reconcile, and gateway
 //! restarts. Each answer is checked against a reference model as it arrives, and once the faults stop and
@@ -35,15 +36,19 @@ const STEPS: usize = 48;
 /// The seeds run by default.
 const SEEDS: [u64; 2] = [0x5EED_0001, 0x5EED_0002];
 
-/// The shop behind the gateway: a fake of one platform.
+/// The shop behind the gateway: a fake of one platform, or the embedded shop.
 enum Shop {
+    Embedded,
     BigCommerce(Fake<BigCommerceFake>),
     CommerceLayer(Fake<CommerceLayerFake>),
     FluentCart(Fake<FluentCartFake>),
 }
 
 impl Shop {
-    async fn start(platform: Platform) -> Shop {
+    async fn start(platform: Option<Platform>) -> Shop {
+        let Some(platform) = platform else {
+            return Shop::Embedded;
+        };
         match platform {
             Platform::BigCommerce => {
                 Shop::BigCommerce(Fake::start(BigCommerceFake::new("model", "model-token")).await)
@@ -57,28 +62,35 @@ impl Shop {
         }
     }
 
-    fn platform(&self) -> Platform {
+    /// The platform of an upstream shop; `None` for the embedded one.
+    fn platform(&self) -> Option<Platform> {
         match self {
-            Shop::BigCommerce(_) => Platform::BigCommerce,
-            Shop::CommerceLayer(_) => Platform::CommerceLayer,
-            Shop::FluentCart(_) => Platform::FluentCart,
+            Shop::Embedded => None,
+            Shop::BigCommerce(_) => Some(Platform::BigCommerce),
+            Shop::CommerceLayer(_) => Some(Platform::CommerceLayer),
+            Shop::FluentCart(_) => Some(Platform::FluentCart),
         }
+    }
+
+    fn name(&self) -> &'static str {
+        self.platform().map_or("embedded", Platform::name)
     }
 
     fn base_url(&self) -> String {
         match self {
+            Shop::Embedded => String::new(),
             Shop::BigCommerce(f) => f.base_url(),
             Shop::CommerceLayer(f) => f.base_url(),
             Shop::FluentCart(f) => f.base_url(),
         }
     }
 
-    /// The backend ordermux is configured with for this shop.
-    fn backend(&self) -> Backend {
+    /// The backend ordermux is configured with for an upstream shop.
+    fn backend(&self, platform: Platform) -> Backend {
         let mut credentials = Credentials::default();
         let mut markets = BTreeMap::new();
         let mut store_hash = None;
-        match self.platform() {
+        match platform {
             Platform::BigCommerce => {
                 store_hash = Some("model".to_owned());
                 credentials.token = Some(Credential::new("model-token"));
@@ -105,7 +117,7 @@ impl Shop {
             settle: Duration::from_millis(1_500),
             // Faults are injected on purpose; a breaker opening would only add 503s the model allows anyway.
             breaker_failures: 10_000,
-            ..Backend::upstream("model-shop", self.platform(), self.base_url())
+            ..Backend::upstream("model-shop", platform, self.base_url())
         }
     }
 
@@ -113,6 +125,7 @@ impl Shop {
     /// Layer line item, a FluentCart customer, a token), or a look-up that reconciles one.
     fn fail(&self, method: &str, fault: Fault) {
         match self {
+            Shop::Embedded => unreachable!("the embedded shop takes no faults"),
             Shop::BigCommerce(f) => f.fail(Some(method), None, fault, 1),
             Shop::CommerceLayer(f) => f.fail(Some(method), None, fault, 1),
             Shop::FluentCart(f) => f.fail(Some(method), None, fault, 1),
@@ -121,6 +134,7 @@ impl Shop {
 
     fn faults_left(&self) -> usize {
         match self {
+            Shop::Embedded => 0,
             Shop::BigCommerce(f) => f.faults_left(),
             Shop::CommerceLayer(f) => f.faults_left(),
             Shop::FluentCart(f) => f.faults_left(),
@@ -129,6 +143,7 @@ impl Shop {
 
     fn clear_faults(&self) {
         match self {
+            Shop::Embedded => {}
             Shop::BigCommerce(f) => f.clear_faults(),
             Shop::CommerceLayer(f) => f.clear_faults(),
             Shop::FluentCart(f) => f.clear_faults(),
@@ -139,6 +154,7 @@ impl Shop {
     fn refusal(&self) -> Vec<u8> {
         let message = "The given data was invalid.";
         let body = match self {
+            Shop::Embedded => Value::Null,
             Shop::BigCommerce(f) => f.with(|p| p.error_body(422, message)),
             Shop::CommerceLayer(f) => f.with(|p| p.error_body(422, message)),
             Shop::FluentCart(f) => f.with(|p| p.error_body(422, message)),
@@ -146,9 +162,34 @@ impl Shop {
         body.to_string().into_bytes()
     }
 
-    /// The shop's orders carrying `stamp`, each with the quantity of its first line.
-    fn orders_stamped(&self, stamp: &str) -> Vec<(String, u64)> {
+    /// The shop's orders made for `key` (found by its stamp upstream; on the embedded shop, which stamps nothing,
+    /// the order its answer names), each with the quantity of its first line.
+    async fn orders_for(
+        &self,
+        gw: &TestGateway,
+        key: &str,
+        answer: Option<&Answer>,
+    ) -> Vec<(String, u64)> {
+        let stamp = Stamp::for_key(CLIENT, key);
+        let stamp = stamp.key();
         match self {
+            Shop::Embedded => {
+                let Some(answer) = answer else {
+                    return Vec::new();
+                };
+                let reply: Value = serde_json::from_slice(&answer.body).unwrap();
+                let id = reply["order_id"].as_u64().expect("an order id");
+                let order: Value = gw
+                    .fc(Method::GET, &format!("/orders/{id}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let quantity = order["order"]["order_items"][0]["quantity"].as_u64();
+                vec![(id.to_string(), quantity.unwrap_or(0))]
+            }
             Shop::BigCommerce(f) => f.with(|p| {
                 p.ids()
                     .into_iter()
@@ -187,8 +228,20 @@ impl Shop {
         }
     }
 
-    fn order_count(&self) -> usize {
+    /// How many orders the shop holds.
+    async fn order_count(&self, gw: &TestGateway) -> usize {
         match self {
+            Shop::Embedded => {
+                let list: Value = gw
+                    .fc(Method::GET, "/orders?per_page=1")
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                usize::try_from(list["orders"]["total"].as_u64().expect("a total")).unwrap()
+            }
             Shop::BigCommerce(f) => f.with(|p| p.order_count()),
             Shop::CommerceLayer(f) => f.with(|p| p.order_count()),
             Shop::FluentCart(f) => f.with(|p| p.order_count()),
@@ -200,7 +253,10 @@ impl Shop {
 /// checked and sent by the adapter, not passed through).
 fn gateway_config(data_dir: &std::path::Path, shop: &Shop) -> Config {
     let mut config = config(data_dir);
-    config.backends.push(shop.backend());
+    let Some(platform) = shop.platform() else {
+        return config;
+    };
+    config.backends.push(shop.backend(platform));
     config.routes.push(Route {
         dialect: Platform::FluentCart,
         store_hash: None,
@@ -232,7 +288,7 @@ fn random_fault(rng: &mut Rng, shop: &Shop) -> (&'static str, Fault) {
     let method = match rng.below(20) {
         0..=12 => "POST",
         13..=16 => "GET",
-        _ if shop.platform() == Platform::FluentCart => "PUT",
+        _ if shop.platform() == Some(Platform::FluentCart) => "PUT",
         _ => "PATCH",
     };
     let fault = match rng.below(11) {
@@ -415,10 +471,10 @@ impl Model {
     }
 }
 
-async fn run_sequence(platform: Platform, seed: u64) {
+async fn run_sequence(platform: Option<Platform>, seed: u64) {
     let mut rng = Rng(seed);
     let shop = Shop::start(platform).await;
-    let dir = fresh_dir(&format!("idempotency-model-{}-{seed:x}", platform.name()));
+    let dir = fresh_dir(&format!("idempotency-model-{}-{seed:x}", shop.name()));
     let mut gw = TestGateway::start_with(gateway_config(&dir, &shop)).await;
     let mut model = Model {
         keys: BTreeMap::new(),
@@ -453,7 +509,12 @@ async fn run_sequence(platform: Platform, seed: u64) {
                 rng.below(3) as u8
             }
         };
-        match rng.below(100) {
+        // The embedded shop takes no faults: its fault steps are sends.
+        let roll = match rng.below(100) {
+            0..=24 if matches!(shop, Shop::Embedded) => 99,
+            roll => roll,
+        };
+        match roll {
             0..=24 => {
                 let (method, fault) = random_fault(&mut rng, &shop);
                 model
@@ -568,14 +629,14 @@ async fn run_sequence(platform: Platform, seed: u64) {
         let a = send(&gw, key, *v).await;
         model.answer(key, *v, &[], false, a);
     }
-    gw.stop().await;
 
     // The shop's records against the model.
     let context = model.context();
     let mut expected_orders = 0;
     for (key, m) in &model.keys {
-        let stamp = Stamp::for_key(CLIENT, key);
-        let orders = shop.orders_stamped(stamp.key());
+        let orders = shop
+            .orders_for(&gw, key, m.answered.as_ref().map(|(_, a)| a))
+            .await;
         assert!(
             orders.len() <= 1,
             "{key}: doubled (I2): {orders:?}; {context}"
@@ -612,10 +673,13 @@ async fn run_sequence(platform: Platform, seed: u64) {
         }
     }
     // No order the keys cannot account for.
-    assert_eq!(shop.order_count(), expected_orders, "{context}");
+    assert_eq!(shop.order_count(&gw).await, expected_orders, "{context}");
+    gw.stop().await;
     // A sequence whose faults all went unmet, or that answered few keys, would pass without saying much.
+    let faults_wanted = !matches!(shop, Shop::Embedded);
     assert!(
-        faults_met > 0 && model.keys.values().filter(|m| m.answered.is_some()).count() > STEPS / 4,
+        (faults_met > 0 || !faults_wanted)
+            && model.keys.values().filter(|m| m.answered.is_some()).count() > STEPS / 4,
         "{faults_met} faults met, too few keys answered; {context}"
     );
 }
@@ -631,20 +695,27 @@ fn seeds() -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_creates_faults_and_restarts_keep_every_key_exactly_once_on_bigcommerce() {
     for seed in seeds() {
-        run_sequence(Platform::BigCommerce, seed).await;
+        run_sequence(Some(Platform::BigCommerce), seed).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_creates_faults_and_restarts_keep_every_key_exactly_once_on_commerce_layer() {
     for seed in seeds() {
-        run_sequence(Platform::CommerceLayer, seed).await;
+        run_sequence(Some(Platform::CommerceLayer), seed).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_creates_faults_and_restarts_keep_every_key_exactly_once_on_fluentcart() {
     for seed in seeds() {
-        run_sequence(Platform::FluentCart, seed).await;
+        run_sequence(Some(Platform::FluentCart), seed).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_creates_and_restarts_keep_every_key_exactly_once_on_the_embedded_shop() {
+    for seed in seeds() {
+        run_sequence(None, seed).await;
     }
 }
