@@ -70,9 +70,12 @@ pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Proble
         ["orders", id, action] if is_id(id) => match *action {
             "mark-as-paid" => pick(
                 method,
-                &[(Method::POST, Operation::write("orders.mark_as_paid"))],
+                &[(Method::POST, Operation::keyed_action("orders.mark_as_paid"))],
             ),
-            "refund" => pick(method, &[(Method::POST, Operation::write("orders.refund"))]),
+            "refund" => pick(
+                method,
+                &[(Method::POST, Operation::keyed_action("orders.refund"))],
+            ),
             "statuses" => pick(
                 method,
                 &[(Method::PUT, Operation::write("orders.statuses"))],
@@ -1058,8 +1061,10 @@ mod tests {
             operation(&m, &segs)
         };
         assert_eq!(op(Method::GET, "orders").unwrap().name, "orders.list");
-        assert!(op(Method::POST, "orders").unwrap().creates);
-        assert!(!op(Method::POST, "orders/42").unwrap().creates);
+        assert!(op(Method::POST, "orders").unwrap().keyed);
+        assert!(!op(Method::POST, "orders/42").unwrap().keyed);
+        assert!(op(Method::POST, "orders/42/refund").unwrap().keyed);
+        assert!(op(Method::POST, "orders/42/mark-as-paid").unwrap().keyed);
         assert_eq!(
             op(Method::POST, "orders/do-bulk-action").unwrap().name,
             "orders.bulk_action"

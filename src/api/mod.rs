@@ -22,12 +22,14 @@ use crate::service::Shop;
 
 pub use query::QueryParams;
 
-/// What a route is, known before the body is read: its name for logs and metrics, and whether it creates
-/// something (creates take an `Idempotency-Key`).
+/// What a route is, known before the body is read: its name for logs and metrics, and whether an
+/// `Idempotency-Key` applies to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
     pub name: &'static str,
-    pub creates: bool,
+    /// An `Idempotency-Key` is honoured: creates, and actions whose repetition would repeat an effect (a refund of
+    /// an amount, a payment recorded, a Commerce Layer trigger), which a caller's retry must not do twice.
+    pub keyed: bool,
     /// A create that can answer for an earlier attempt interrupted after it wrote (the order it wrote is its
     /// answer, see `ApiRequest::resumed_order`); other creates answer such a retry with `idem_interrupted`.
     pub resumable: bool,
@@ -37,7 +39,7 @@ impl Operation {
     pub const fn read(name: &'static str) -> Self {
         Operation {
             name,
-            creates: false,
+            keyed: false,
             resumable: false,
         }
     }
@@ -45,7 +47,7 @@ impl Operation {
     pub const fn write(name: &'static str) -> Self {
         Operation {
             name,
-            creates: false,
+            keyed: false,
             resumable: false,
         }
     }
@@ -53,7 +55,17 @@ impl Operation {
     pub const fn create(name: &'static str) -> Self {
         Operation {
             name,
-            creates: true,
+            keyed: true,
+            resumable: false,
+        }
+    }
+
+    /// An action a retry must not repeat (see `keyed`). An attempt interrupted after it wrote is answered
+    /// `idem_interrupted`, as a create other than an order's is.
+    pub const fn keyed_action(name: &'static str) -> Self {
+        Operation {
+            name,
+            keyed: true,
             resumable: false,
         }
     }
@@ -62,7 +74,7 @@ impl Operation {
     pub const fn create_order(name: &'static str) -> Self {
         Operation {
             name,
-            creates: true,
+            keyed: true,
             resumable: true,
         }
     }

@@ -1002,7 +1002,7 @@ async fn execute(
     path: String,
     request: ApiRequest,
 ) -> Response<Body> {
-    let key = if operation.creates {
+    let key = if operation.keyed {
         match idempotency::key(&request.headers) {
             Ok(k) => k,
             Err(p) => return render_problem(dialect, &p),
@@ -1079,7 +1079,7 @@ async fn execute(
             r
         }
         Ok(IdempotencyClaim::Claimed(hold)) => {
-            run_claimed(&gw, &ctx, dialect, &request, hold).await
+            run_claimed(&gw, &ctx, dialect, &request, hold, operation).await
         }
         Ok(IdempotencyClaim::Interrupted { wrote, hold }) => {
             tracing::info!(
@@ -1095,7 +1095,7 @@ async fn execute(
                         taken_over: true,
                         ..request
                     };
-                    run_claimed(&gw, &ctx, dialect, &request, hold).await
+                    run_claimed(&gw, &ctx, dialect, &request, hold, operation).await
                 }
                 Some(order) if operation.resumable => {
                     gw.metrics.takeover(dialect.name(), "resumed");
@@ -1104,7 +1104,7 @@ async fn execute(
                         resumed_order: Some(order),
                         ..request
                     };
-                    run_claimed(&gw, &ctx, dialect, &request, hold).await
+                    run_claimed(&gw, &ctx, dialect, &request, hold, operation).await
                 }
                 Some(_) => {
                     gw.metrics.takeover(dialect.name(), "interrupted");
@@ -1116,7 +1116,7 @@ async fn execute(
                             "an earlier request with this Idempotency-Key was interrupted after it took effect, and its reply was lost; read the resource to see the result",
                         ),
                     );
-                    keep_answer(store, hold, response).await
+                    keep_answer(store, hold, response, operation).await
                 }
             }
         }
@@ -1131,20 +1131,25 @@ async fn run_claimed(
     dialect: Dialect,
     request: &ApiRequest,
     hold: KeyHold,
+    operation: Operation,
 ) -> Response<Body> {
     let response =
         crate::store::under_claim(hold.claim().clone(), run(gw, ctx, dialect, request)).await;
-    keep_answer(&gw.api.shop.store, hold, response).await
+    keep_answer(&gw.api.shop.store, hold, response, operation).await
 }
 
 /// Keeps `response` as the answer to the held key. An error answer frees the key instead, for a corrected retry (a 4xx
 /// was refused before anything changed, Stripe's rule; a 5xx, such as an upstream that failed or did not answer,
-/// is no answer to keep: the retry runs again, and an upstream create reconciles through its journal first) —
-/// unless the request wrote to the store, which the store knows and then keeps the error instead.
+/// is no answer to keep: the retry runs again, and an upstream order create reconciles through its journal first) —
+/// unless the request wrote to the store, which the store knows and then keeps the error instead. An operation
+/// without such a journal (a refund, a payment, a trigger, a line item) keeps a 502 or 504 too: the shop may have
+/// acted before its reply went wrong, so a retry under the key must not act again (Stripe keeps every 5xx); the
+/// caller reads the order to learn what happened.
 async fn keep_answer(
     store: &crate::store::Store,
     hold: KeyHold,
     response: Response<Body>,
+    operation: Operation,
 ) -> Response<Body> {
     let status = response.status();
     let stored = StoredResponse {
@@ -1163,8 +1168,13 @@ async fn keep_answer(
             .unwrap_or_default(),
     };
     // Not awaited: the answer goes out without waiting for this commit (see `queue_idempotency_answer`).
-    let error = status.is_client_error() || status.is_server_error();
-    if let Err(e) = store.queue_idempotency_answer(hold, stored, error) {
+    let outcome_unknown = matches!(
+        status,
+        StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+    );
+    let release = (status.is_client_error() || status.is_server_error())
+        && (operation.resumable || !outcome_unknown);
+    if let Err(e) = store.queue_idempotency_answer(hold, stored, release) {
         tracing::error!(error = %e, "idempotency record not saved");
     }
     response

@@ -945,6 +945,35 @@ async fn idempotency_key_replays_an_order_create() {
     gw.stop().await;
 }
 
+/// A trigger sent again under its `Idempotency-Key` (a retry after a lost reply) gets the first reply, where it
+/// would otherwise be refused as already done (`_place`) or act again; another trigger under the key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_under_an_idempotency_key_acts_once() {
+    let gw = TestGateway::start("cl-idem-trigger").await;
+    let token = gw.cl_token().await;
+    let (id, _) = pending_order(&gw, &token).await;
+    let trigger = |attrs: Value| {
+        gw.cl(&token, Method::PATCH, &format!("/orders/{id}"))
+            .header("idempotency-key", "place-once")
+            .json(&json!({"data": {"type": "orders", "id": id, "attributes": attrs}}))
+            .send()
+    };
+    let first = trigger(json!({"_place": true})).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(statuses(&first).0, "placed");
+    let again = trigger(json!({"_place": true})).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let other = trigger(json!({"_approve": true})).await.unwrap();
+    assert_eq!(other.status(), 422);
+    // Without the key, placing again is refused as Commerce Layer refuses it.
+    let err = patch_order(&gw, &token, &id, json!({"_place": true}), 422).await;
+    assert_eq!(error_code(&err), "VALIDATION_ERROR");
+    gw.stop().await;
+}
+
 /// An order built through Commerce Layer: its FluentCart id is its number, its BigCommerce id number + 99.
 async fn cross_dialect_order(gw: &TestGateway) -> (Value, u64) {
     let token = gw.cl_token().await;

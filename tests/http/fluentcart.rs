@@ -436,6 +436,53 @@ async fn delete_removes_the_order() {
     gw.stop().await;
 }
 
+/// A refund or a payment recorded again is a second refund or payment (FluentCart's own API does that), so a
+/// caller's retry after a lost reply would repeat it: under an `Idempotency-Key` it is answered with the first
+/// reply instead, another body under the key is refused, and without a key each request acts, as on FluentCart.
+#[tokio::test]
+async fn a_refund_or_payment_under_an_idempotency_key_acts_once() {
+    let gw = TestGateway::start("fc-keyed-refund").await;
+    let id = create_items(&gw, json!([{"object_id": 1001, "quantity": 2}])).await;
+    let pay = || {
+        gw.fc(Method::POST, &format!("/orders/{id}/mark-as-paid"))
+            .header("idempotency-key", "pay-once")
+            .json(&json!({"payment_method": "offline_payment", "vendor_charge_id": "CHK-1"}))
+    };
+    let first = pay().send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = first.text().await.unwrap();
+    // The same payment again: the first answer, not "already paid".
+    let again = pay().send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), first);
+
+    let refund = |key: &str, amount: &str| {
+        gw.fc(Method::POST, &format!("/orders/{id}/refund"))
+            .header("idempotency-key", key)
+            .json(&json!({"refund_info": {"transaction_id": 1, "amount": amount}}))
+    };
+    for _ in 0..3 {
+        expect(refund("refund-once", "10.00"), 200).await;
+    }
+    assert_eq!(get(&gw, id).await["order"]["total_refund"], 1000);
+    error(refund("refund-once", "11.00"), 422, "idem_key_reused").await;
+    // Another key is another refund.
+    expect(refund("refund-twice", "10.00"), 200).await;
+    assert_eq!(get(&gw, id).await["order"]["total_refund"], 2000);
+    // Without a key, each request refunds, as FluentCart's own API does.
+    for _ in 0..2 {
+        expect(
+            gw.fc(Method::POST, &format!("/orders/{id}/refund"))
+                .json(&json!({"refund_info": {"transaction_id": 1, "amount": "1.00"}})),
+            200,
+        )
+        .await;
+    }
+    assert_eq!(get(&gw, id).await["order"]["total_refund"], 2200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mark_as_paid_then_partial_and_full_refund_in_major_units() {
     let gw = TestGateway::start("fc-refund").await;

@@ -177,17 +177,29 @@ impl Shop {
                 let Some(answer) = answer else {
                     return Vec::new();
                 };
-                let reply: Value = serde_json::from_slice(&answer.body).unwrap();
-                let id = reply["order_id"].as_u64().expect("an order id");
-                let order: Value = gw
-                    .fc(Method::GET, &format!("/orders/{id}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let quantity = order["order"]["order_items"][0]["quantity"].as_u64();
+                let id = answered_order_id(key, answer);
+                // Read back as its caller would.
+                let quantity = if bigcommerce_caller(key) {
+                    let lines: Value = gw
+                        .bc(Method::GET, &format!("/orders/{id}/products"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    lines[0]["quantity"].as_u64()
+                } else {
+                    let order: Value = gw
+                        .fc(Method::GET, &format!("/orders/{id}"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    order["order"]["order_items"][0]["quantity"].as_u64()
+                };
                 vec![(id.to_string(), quantity.unwrap_or(0))]
             }
             Shop::BigCommerce(f) => f.with(|p| {
@@ -249,30 +261,65 @@ impl Shop {
     }
 }
 
-/// The shipped configuration with FluentCart callers' orders translated to `shop` (a FluentCart shop too: decoded,
-/// checked and sent by the adapter, not passed through).
+/// The shipped configuration with FluentCart and BigCommerce callers' orders (the demo store) translated to
+/// `shop` (one of their own platform too: decoded, checked and sent by the adapter, not passed through).
 fn gateway_config(data_dir: &std::path::Path, shop: &Shop) -> Config {
     let mut config = config(data_dir);
     let Some(platform) = shop.platform() else {
         return config;
     };
     config.backends.push(shop.backend(platform));
-    config.routes.push(Route {
-        dialect: Platform::FluentCart,
-        store_hash: None,
-        backend: "model-shop".into(),
-        mode: RouteMode::Translate,
-    });
+    for (dialect, store_hash) in [
+        (Platform::FluentCart, None),
+        (Platform::BigCommerce, Some("demo".to_owned())),
+    ] {
+        config.routes.push(Route {
+            dialect,
+            store_hash,
+            backend: "model-shop".into(),
+            mode: RouteMode::Translate,
+        });
+    }
     config
 }
 
-/// The create body of one variant: variants differ in quantity, so each has its own fingerprint and the shop's
-/// order shows which one it was made from.
-fn body(variant: u8) -> Value {
+/// The id of the order a success names, in its caller's dialect.
+fn answered_order_id(key: &str, answer: &Answer) -> u64 {
+    let reply: Value = serde_json::from_slice(&answer.body).unwrap();
+    let id = if bigcommerce_caller(key) {
+        &reply["id"]
+    } else {
+        &reply["order_id"]
+    };
+    id.as_u64()
+        .unwrap_or_else(|| panic!("{key}: no order id in {reply}"))
+}
+
+/// Which dialect a key's caller speaks: a key of a BigCommerce caller starts with `bc-`.
+fn bigcommerce_caller(key: &str) -> bool {
+    key.starts_with("bc-")
+}
+
+/// The create body of one variant, in the dialect of `key`'s caller: variants differ in quantity, so each has its
+/// own fingerprint and the shop's order shows which one it was made from.
+fn body(key: &str, variant: u8) -> Value {
+    let quantity = u64::from(variant) + 1;
+    if bigcommerce_caller(key) {
+        let address = json!({
+            "first_name": "Ada", "last_name": "Lovelace", "street_1": "1 Main St", "city": "Austin",
+            "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
+            "email": "ada@example.com", "phone": "+1 512 555 0100"
+        });
+        return json!({
+            "billing_address": address,
+            "shipping_addresses": [address],
+            "products": [{"product_id": 111, "quantity": quantity}]
+        });
+    }
     json!({
         "customer_id": 1,
         "currency": "USD",
-        "order_items": [{"object_id": 1001, "quantity": u64::from(variant) + 1}],
+        "order_items": [{"object_id": 1001, "quantity": quantity}],
         // Commerce Layer places an order only with a shipping address.
         "shipping_address": {
             "first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Main St", "city": "Austin",
@@ -333,11 +380,16 @@ impl Answer {
     }
 }
 
+/// Sends the create of `key`'s caller, in its dialect.
 async fn send(gw: &TestGateway, key: &str, variant: u8) -> Answer {
-    let resp = gw
-        .fc(Method::POST, "/orders")
+    let request = if bigcommerce_caller(key) {
+        gw.bc(Method::POST, "/orders")
+    } else {
+        gw.fc(Method::POST, "/orders")
+    };
+    let resp = request
         .header("idempotency-key", key)
-        .json(&body(variant))
+        .json(&body(key, variant))
         .send()
         .await
         .expect("the gateway answers");
@@ -346,11 +398,28 @@ async fn send(gw: &TestGateway, key: &str, variant: u8) -> Answer {
     let retry_after = resp.headers().contains_key("retry-after");
     let body = resp.bytes().await.expect("a whole body").to_vec();
     let doc = serde_json::from_slice::<Value>(&body).unwrap_or_default();
-    let text = |name: &str| doc[name].as_str().map(str::to_owned);
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let (code, message) = if bigcommerce_caller(key) {
+        // BigCommerce errors carry a status and a message, no code: the gateway's own are told by these.
+        let message = text(&doc[0]["message"]);
+        let code = match status {
+            409 => Some("idem_in_flight".to_owned()),
+            422 if message
+                .as_deref()
+                .is_some_and(|m| m.contains("Idempotency-Key was already used")) =>
+            {
+                Some("idem_key_reused".to_owned())
+            }
+            _ => None,
+        };
+        (code, message)
+    } else {
+        (text(&doc["code"]), text(&doc["message"]))
+    };
     Answer {
         status,
-        code: text("code"),
-        message: text("message"),
+        code,
+        message,
         replayed,
         retry_after,
         body,
@@ -451,7 +520,12 @@ impl Model {
                     (429 | 502 | 503 | 504, _) => {}
                     _ => panic!("{what}: not an answer the model allows; {context}"),
                 }
-                if !a.ok() {
+                if !a.ok() && bigcommerce_caller(key) {
+                    let body: Value = serde_json::from_slice(&a.body)
+                        .unwrap_or_else(|_| panic!("{what}: an error that is not JSON; {context}"));
+                    assert_eq!(body[0]["status"], a.status, "{what}: {body}; {context}");
+                    assert!(body[0]["message"].is_string(), "{what}: {body}; {context}");
+                } else if !a.ok() {
                     let body: Value = serde_json::from_slice(&a.body)
                         .unwrap_or_else(|_| panic!("{what}: an error that is not JSON; {context}"));
                     assert_eq!(body["success"], false, "{what}: {body}; {context}");
@@ -485,7 +559,12 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
     let mut next_key = 0u32;
     let mut new_key = |rng: &mut Rng| {
         next_key += 1;
-        format!("model-{seed:x}-{next_key}-{}", rng.below(1_000_000))
+        // Callers of either dialect, under the same client.
+        let dialect = if rng.chance(50) { "bc" } else { "fc" };
+        format!(
+            "{dialect}-model-{seed:x}-{next_key}-{}",
+            rng.below(1_000_000)
+        )
     };
 
     for step in 0..STEPS {
@@ -656,8 +735,7 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
                     "{key}: the order is not the body it was answered for (I4); {:#?}",
                     model.history(key)
                 );
-                let reply: Value = serde_json::from_slice(&answer.body).unwrap();
-                assert!(reply["order_id"].as_u64().is_some(), "{key}: {reply}");
+                answered_order_id(key, answer);
             }
             None => {
                 assert!(m.abandoned, "{key}: never answered; {context}");
@@ -677,9 +755,18 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
     gw.stop().await;
     // A sequence whose faults all went unmet, or that answered few keys, would pass without saying much.
     let faults_wanted = !matches!(shop, Shop::Embedded);
+    let answered = |bigcommerce: bool| {
+        model
+            .keys
+            .iter()
+            .filter(|(k, m)| m.answered.is_some() && bigcommerce_caller(k) == bigcommerce)
+            .count()
+    };
     assert!(
         (faults_met > 0 || !faults_wanted)
-            && model.keys.values().filter(|m| m.answered.is_some()).count() > STEPS / 4,
+            && answered(true) + answered(false) > STEPS / 4
+            && answered(true) > 0
+            && answered(false) > 0,
         "{faults_met} faults met, too few keys answered; {context}"
     );
 }

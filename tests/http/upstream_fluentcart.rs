@@ -736,6 +736,63 @@ mod gateway {
         super::super::upstream_shapes::run(config, &f, orders, &["/customers", "/address"]).await;
     }
 
+    /// A refund retried under its `Idempotency-Key` reaches the shop once: the retry is answered with the first
+    /// reply (the shop would refund again, as FluentCart's API does for a second request).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refund_retried_under_its_idempotency_key_reaches_the_shop_once() {
+        let (f, gw) = start("fc-up-gw-keyed-refund").await;
+        let created = expect(gw.fc(Method::POST, "/orders").json(&fc_body()), 200).await;
+        let id = created["order_id"].as_u64().expect("order id");
+        expect(
+            gw.fc(Method::POST, &format!("/orders/{id}/mark-as-paid"))
+                .header("idempotency-key", "paid-up")
+                .json(&json!({"payment_method": "offline_payment"})),
+            200,
+        )
+        .await;
+        // The payment's transaction, as the shop numbers it.
+        let paid = expect(
+            gw.fc(Method::GET, &format!("/orders/{id}/transactions")),
+            200,
+        )
+        .await;
+        let transaction = paid["order"]["transactions"][0]["id"].clone();
+        let refund = || {
+            gw.fc(Method::POST, &format!("/orders/{id}/refund"))
+                .header("idempotency-key", "refund-up")
+                .json(&json!({"refund_info": {"transaction_id": transaction, "amount": "5.00"}}))
+        };
+        let first = expect(refund(), 200).await;
+        let again = refund().send().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.json::<Value>().await.unwrap(), first);
+        assert_eq!(f.count("POST", "/refund"), 1, "{:?}", f.seen());
+        let refunded = || f.with(|p| p.order(id).unwrap().totals.refunded_total.map(|m| m.minor));
+        assert_eq!(refunded(), Some(500));
+
+        // The shop refunds, but its reply comes too late: a 504, and the key keeps it. A retry under the key is
+        // told the same instead of refunding again; the caller reads the order to see what happened.
+        f.fail(
+            Some("POST"),
+            Some("/refund"),
+            Fault::DelayAfter(Duration::from_millis(1_500)),
+            1,
+        );
+        let slow = || {
+            gw.fc(Method::POST, &format!("/orders/{id}/refund"))
+                .header("idempotency-key", "refund-slow")
+                .json(&json!({"refund_info": {"transaction_id": transaction, "amount": "7.00"}}))
+        };
+        let timed_out = slow().send().await.unwrap();
+        assert_eq!(timed_out.status(), 504);
+        let retried = slow().send().await.unwrap();
+        assert_eq!(retried.status(), 504);
+        assert_eq!(retried.headers()["idempotent-replayed"], "true");
+        // 5.00 and 7.00 once each (the fake records no call whose reply nobody waited for, so the sum tells).
+        assert_eq!(refunded(), Some(1200));
+        gw.stop().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_status_change_fluentcart_does_not_acknowledge_is_not_reported_done() {
         let (f, gw) = start("fc-up-gw-ack").await;

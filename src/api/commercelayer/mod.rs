@@ -47,7 +47,9 @@ pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Proble
         ]),
         ["orders", _] => pick(&[
             (Method::GET, Operation::read("orders.get")),
-            (Method::PATCH, Operation::write("orders.update")),
+            // Triggers (`_capture`, `_refund`, `_place`…) act once: a retry under the same key is answered, not
+            // acted on again.
+            (Method::PATCH, Operation::keyed_action("orders.update")),
             (Method::DELETE, Operation::write("orders.delete")),
         ]),
         ["orders", _, rel] if ORDER_RELATED.contains(rel) => {
