@@ -34,19 +34,7 @@ fn http(addr: &str, request: &str) -> String {
 #[test]
 fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
     let dir = temp_dir("serve");
-    let (mut child, addr) = listening(
-        bin()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--data-dir",
-            ])
-            .arg(&dir)
-            .stderr(Stdio::piped()),
-    );
+    let (mut child, addr) = serving_with_json_logs(&dir);
     let health = http(
         &addr,
         "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -91,6 +79,23 @@ fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `serve` on the shipped configuration with `dir` as its data directory, logging JSON lines to a pipe.
+fn serving_with_json_logs(dir: &std::path::Path) -> (std::process::Child, String) {
+    listening(
+        bin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .stderr(Stdio::piped()),
+    )
+}
+
 /// Sends SIGTERM to a serving child and waits (at most 20 s) for it to stop cleanly; answers its log (stderr).
 fn stop_with_sigterm(child: &mut std::process::Child) -> String {
     let pid = child.id().to_string();
@@ -123,19 +128,7 @@ fn stop_with_sigterm(child: &mut std::process::Child) -> String {
 #[test]
 fn a_lockout_is_logged_with_the_callers_network_not_its_address() {
     let dir = temp_dir("lockout-log");
-    let (mut child, addr) = listening(
-        bin()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--data-dir",
-            ])
-            .arg(&dir)
-            .stderr(Stdio::piped()),
-    );
+    let (mut child, addr) = serving_with_json_logs(&dir);
     // The shipped limit: 10 failed authentications a minute.
     for _ in 0..10 {
         let denied = http(

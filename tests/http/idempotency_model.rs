@@ -22,7 +22,7 @@ use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMod
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::harness::{config, fresh_dir, TestGateway};
+use super::harness::{config, expect, fresh_dir, TestGateway};
 use crate::fakes::bigcommerce::BigCommerceFake;
 use crate::fakes::commercelayer::CommerceLayerFake;
 use crate::fakes::fluentcart::FluentCartFake;
@@ -180,24 +180,11 @@ impl Shop {
                 let id = answered_order_id(key, answer);
                 // Read back as its caller would.
                 let quantity = if bigcommerce_caller(key) {
-                    let lines: Value = gw
-                        .bc(Method::GET, &format!("/orders/{id}/products"))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let lines =
+                        expect(gw.bc(Method::GET, &format!("/orders/{id}/products")), 200).await;
                     lines[0]["quantity"].as_u64()
                 } else {
-                    let order: Value = gw
-                        .fc(Method::GET, &format!("/orders/{id}"))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let order = expect(gw.fc(Method::GET, &format!("/orders/{id}")), 200).await;
                     order["order"]["order_items"][0]["quantity"].as_u64()
                 };
                 vec![(id.to_string(), quantity.unwrap_or(0))]
@@ -244,14 +231,7 @@ impl Shop {
     async fn order_count(&self, gw: &TestGateway) -> usize {
         match self {
             Shop::Embedded => {
-                let list: Value = gw
-                    .fc(Method::GET, "/orders?per_page=1")
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let list = expect(gw.fc(Method::GET, "/orders?per_page=1"), 200).await;
                 usize::try_from(list["orders"]["total"].as_u64().expect("a total")).unwrap()
             }
             Shop::BigCommerce(f) => f.with(|p| p.order_count()),
@@ -779,30 +759,29 @@ fn seeds() -> Vec<u64> {
     }
 }
 
+/// Runs every seed (see `seeds`) against `platform`'s shop, or the embedded one.
+async fn run_seeds(platform: Option<Platform>) {
+    for seed in seeds() {
+        run_sequence(platform, seed).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_creates_faults_and_restarts_keep_every_key_exactly_once_on_bigcommerce() {
-    for seed in seeds() {
-        run_sequence(Some(Platform::BigCommerce), seed).await;
-    }
+    run_seeds(Some(Platform::BigCommerce)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_creates_faults_and_restarts_keep_every_key_exactly_once_on_commerce_layer() {
-    for seed in seeds() {
-        run_sequence(Some(Platform::CommerceLayer), seed).await;
-    }
+    run_seeds(Some(Platform::CommerceLayer)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_creates_faults_and_restarts_keep_every_key_exactly_once_on_fluentcart() {
-    for seed in seeds() {
-        run_sequence(Some(Platform::FluentCart), seed).await;
-    }
+    run_seeds(Some(Platform::FluentCart)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_creates_and_restarts_keep_every_key_exactly_once_on_the_embedded_shop() {
-    for seed in seeds() {
-        run_sequence(None, seed).await;
-    }
+    run_seeds(None).await;
 }
