@@ -1,7 +1,7 @@
 //! The Idempotency-Key layer and an upstream shop's create journal driven together, over HTTP, by random sequences
-//! of what callers and shops do (reliability.md §8's state-machine test), for FluentCart callers on a BigCommerce,
-//! a Commerce Layer and a FluentCart shop, and on the embedded shop (which takes no faults; its orders are read
-//! back over the API): creates under new and reused keys, the same key sent with another body,
+//! of what callers and shops do (reliability.md §8's state-machine test), for FluentCart and BigCommerce callers on
+//! a BigCommerce, a Commerce Layer and a FluentCart shop, and on the embedded shop (which takes no faults; its
+//! orders are read back over the API): creates under new and reused keys, the same key sent with another body,
 //! bursts of concurrent sends, faults of every kind the fakes know on any step of a create (a Commerce Layer line
 //! item or trigger, a FluentCart customer or state, a token) and on the look-ups that reconcile, and gateway
 //! restarts. Each answer is checked against a reference model as it arrives, and once the faults stop and
@@ -29,7 +29,7 @@ use crate::fakes::fluentcart::FluentCartFake;
 use crate::fakes::{Fake, FakePlatform, Fault};
 use crate::support::Rng;
 
-/// The demo FluentCart client's id, the owner of every key here.
+/// The demo client's id (its FluentCart and BigCommerce callers alike), the owner of every key here.
 const CLIENT: &str = "demo";
 /// Steps per sequence.
 const STEPS: usize = 48;
