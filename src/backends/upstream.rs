@@ -125,6 +125,25 @@ impl UpstreamShop {
         }
     }
 
+    /// An error of a call that checks on an earlier attempt of a create (the look-up by stamp, the read of the order
+    /// it confirmed). The shop refusing that call (a 4xx) says nothing about the caller's order, which may be
+    /// there: relayed as is, it would read as the create's own refusal, and a caller told 422 or 404 gives
+    /// the order up while it exists upstream. So it is a 502, after which the retry checks again; a failure the
+    /// caller already reads as "try again" (5xx, timeout, rate limit) keeps its own answer.
+    fn check_failed(&self, error: UpstreamError) -> UpstreamShopError {
+        match error {
+            UpstreamError::Rejected { status, .. } => UpstreamShopError::Problem(Problem::new(
+                ProblemKind::BadGateway,
+                "",
+                format!(
+                    "upstream {} refused the look-up that checks whether an earlier attempt of this create reached it ({status}); nothing was sent again, retry later",
+                    self.backend
+                ),
+            )),
+            error => self.upstream(error),
+        }
+    }
+
     /// Creates `order` (already resolved and totalled by the shop) upstream exactly once per stamp: the journal
     /// says whether an earlier attempt got there, and an attempt whose outcome is unknown is reconciled by looking
     /// the stamp up upstream, never by sending again blindly.
@@ -214,7 +233,13 @@ impl UpstreamShop {
             )));
         }
         if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
-            let found = self.adapter.get(id).await.map_err(|e| self.upstream(e))?;
+            let found = self.adapter.get(id).await.map_err(|e| match e {
+                // The order this create made is gone from the shop: that is the answer.
+                UpstreamError::Rejected { status, .. } if status.as_u16() == 404 => {
+                    self.upstream(e)
+                }
+                e => self.check_failed(e),
+            })?;
             return self.adopt_and_localize(found, adopt, Sighting::Read).await;
         }
         let journal = Journal::new(self.store.clone(), &self.backend, stamp.key(), entry.steps);
@@ -224,7 +249,7 @@ impl UpstreamShop {
                 .adapter
                 .look_up_stamp(&stamp)
                 .await
-                .map_err(|e| self.upstream(e))?;
+                .map_err(|e| self.check_failed(e))?;
             if let Some(wait) = entry.landing_until.and_then(still_landing) {
                 if !self.resumable(&journal, &found) {
                     return Err(UpstreamShopError::Unsettled { retry_after: wait });

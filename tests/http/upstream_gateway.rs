@@ -271,6 +271,70 @@ async fn a_key_whose_failed_attempt_may_have_made_an_order_is_not_reused_for_ano
     assert_eq!(body["code"], "idem_key_reused", "{body}");
 }
 
+/// A retry first looks the earlier attempt up in the shop. If the shop refuses that look-up (a 4xx), the retry's
+/// answer is a 502, not the shop's 422: the caller's order may be there, and a caller told 422 would give it up
+/// (found by the idempotency model, seed 705 over 200 steps: a key answered 422 whose order existed). The next
+/// retry finds the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_look_up_of_an_earlier_attempt_is_no_refusal_of_the_create() {
+    let fake = Fake::start(BigCommerceFake::new("up1", "upstream-token")).await;
+    let gw = TestGateway::start_with(fc_on_bigcommerce(
+        "up-look-up-refused",
+        fake.base_url(),
+        |b| {
+            b.timeout = Duration::from_millis(300);
+            b.total_timeout = Duration::from_millis(600);
+            b.settle = Duration::from_millis(1_000);
+            b.breaker_failures = 100;
+        },
+    ))
+    .await;
+    let send = || {
+        gw.fc(Method::POST, "/orders")
+            .header("idempotency-key", "looked-up")
+            .json(&order_body())
+    };
+    // The order is made after the gateway gave up waiting.
+    fake.fail(
+        Some("POST"),
+        Some("/orders"),
+        Fault::Late(Duration::from_millis(400)),
+        1,
+    );
+    fc_error(send(), 504).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(fake.with(|f| f.order_count()), 1);
+    // The look-up by stamp is refused.
+    fake.fail(
+        Some("GET"),
+        Some("/orders"),
+        Fault::Reply {
+            status: 422,
+            body: br#"[{"status":422,"message":"The filter is invalid."}]"#.to_vec(),
+        },
+        1,
+    );
+    let (body, _) = fc_error(send(), 502).await;
+    assert!(
+        body["message"].as_str().unwrap().contains("look-up"),
+        "{body}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let resp = send().send().await.unwrap();
+        match resp.status().as_u16() {
+            200 => break resp.json::<Value>().await.unwrap(),
+            409 => {
+                assert!(std::time::Instant::now() < deadline, "never settled");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("the retry: {other}"),
+        }
+    };
+    assert!(answer["order_id"].as_u64().is_some(), "{answer}");
+    assert_eq!(fake.with(|f| f.order_count()), 1, "no second order");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_that_does_not_answer_in_time_is_a_504() {
     let fake = Fake::start(Failing {
