@@ -52,12 +52,9 @@ impl Operation {
         }
     }
 
+    /// A create other than an order's (a line item, an address): keyed, and not resumable.
     pub const fn create(name: &'static str) -> Self {
-        Operation {
-            name,
-            keyed: true,
-            resumable: false,
-        }
+        Self::keyed_action(name)
     }
 
     /// An action a retry must not repeat (see `keyed`). An attempt interrupted after it wrote is answered
