@@ -209,6 +209,23 @@ async fn an_upstream_failure_is_not_replayed_for_the_same_idempotency_key() {
     assert!(fake.seen().len() > before, "the retry went upstream again");
 }
 
+/// Sends the FluentCart create `send` makes until it is answered 200, waiting while the gateway says an earlier
+/// attempt may still land (409); at most 10 s. Its answer.
+async fn created_once_settled(send: impl Fn() -> reqwest::RequestBuilder) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = send().send().await.unwrap();
+        match resp.status().as_u16() {
+            200 => return resp.json::<Value>().await.unwrap(),
+            409 => {
+                assert!(std::time::Instant::now() < deadline, "never settled");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("the retry: {other}"),
+        }
+    }
+}
+
 /// A failed attempt frees its Idempotency-Key for a corrected retry, but if that attempt may have made its order
 /// upstream, the key is still that request's: the same key with another body is refused (422), not answered with
 /// the first body's order (as it was: the retry found that order by the key's stamp and adopted it) and not sent.
@@ -244,18 +261,7 @@ async fn a_key_whose_failed_attempt_may_have_made_an_order_is_not_reused_for_ano
     let (body, _) = fc_error(send(2), 422).await;
     assert_eq!(body["code"], "idem_key_reused", "{body}");
     // The first body gets the order it made, after the settle time if need be.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        let resp = send(1).send().await.unwrap();
-        match resp.status().as_u16() {
-            200 => break resp.json::<Value>().await.unwrap(),
-            409 => {
-                assert!(std::time::Instant::now() < deadline, "never settled");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => panic!("the first body's retry: {other}"),
-        }
-    };
+    let answer = created_once_settled(|| send(1)).await;
     assert!(answer["order_id"].as_u64().is_some(), "{answer}");
     assert_eq!(fake.with(|f| f.order_count()), 1, "no second order");
     let quantities: Vec<Value> = fake.with(|f| {
@@ -319,18 +325,7 @@ async fn a_refused_look_up_of_an_earlier_attempt_is_no_refusal_of_the_create() {
         body["message"].as_str().unwrap().contains("look-up"),
         "{body}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        let resp = send().send().await.unwrap();
-        match resp.status().as_u16() {
-            200 => break resp.json::<Value>().await.unwrap(),
-            409 => {
-                assert!(std::time::Instant::now() < deadline, "never settled");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => panic!("the retry: {other}"),
-        }
-    };
+    let answer = created_once_settled(send).await;
     assert!(answer["order_id"].as_u64().is_some(), "{answer}");
     assert_eq!(fake.with(|f| f.order_count()), 1, "no second order");
 }
