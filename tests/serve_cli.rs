@@ -710,25 +710,12 @@ async fn creates_killed_between_their_steps(platform: ordermux::canonical::Platf
             }
         }
         fn stamped(&self, stamp: &str) -> (usize, Vec<u64>) {
-            match self {
-                Shop::CommerceLayer(f) => f.with(|p| {
-                    let orders = p.with_reference(stamp);
-                    let lines = orders
-                        .iter()
-                        .flat_map(|o| p.lines_of(&o.id))
-                        .map(|l| l.quantity.unsigned_abs())
-                        .collect();
-                    (orders.len(), lines)
-                }),
-                Shop::FluentCart(f) => f.with(|p| {
-                    let orders = p.orders_with_stamp(stamp);
-                    let lines = orders
-                        .iter()
-                        .flat_map(|o| o.line_items.iter().map(|l| u64::from(l.quantity)))
-                        .collect();
-                    (orders.len(), lines)
-                }),
-            }
+            let orders = match self {
+                Shop::CommerceLayer(f) => f.with(|p| p.stamped_lines(stamp)),
+                Shop::FluentCart(f) => f.with(|p| p.stamped_lines(stamp)),
+            };
+            let lines = orders.iter().flat_map(|(_, q)| q.iter().copied()).collect();
+            (orders.len(), lines)
         }
         fn order_count(&self) -> usize {
             match self {

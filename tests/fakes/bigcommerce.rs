@@ -317,6 +317,23 @@ impl BigCommerceFake {
     }
 
     /// Orders (archived included) whose `external_order_id` is `key`.
+    /// The orders carrying ordermux's stamp `key` (in `external_order_id`), each as its id and the quantities of
+    /// its products.
+    pub fn stamped_lines(&self, key: &str) -> Vec<(String, Vec<u64>)> {
+        self.orders
+            .values()
+            .filter(|o| o.external_order_id() == Some(key))
+            .map(|o| {
+                let quantities = o
+                    .products
+                    .iter()
+                    .map(|l| l.get("quantity").and_then(Value::as_u64).unwrap_or(0))
+                    .collect();
+                (o.id.to_string(), quantities)
+            })
+            .collect()
+    }
+
     pub fn count_with_external_order_id(&self, key: &str) -> usize {
         self.by_external_order_id.get(key).map_or(0, Vec::len)
     }

@@ -286,6 +286,22 @@ impl CommerceLayerFake {
         self.orders.len()
     }
 
+    /// The orders carrying ordermux's stamp `key` (their `reference`), each as its id and the quantities of its
+    /// line items.
+    pub fn stamped_lines(&self, key: &str) -> Vec<(String, Vec<u64>)> {
+        self.with_reference(key)
+            .into_iter()
+            .map(|o| {
+                let quantities = self
+                    .lines_of(&o.id)
+                    .iter()
+                    .map(|l| l.quantity.unsigned_abs())
+                    .collect();
+                (o.id, quantities)
+            })
+            .collect()
+    }
+
     pub fn with_reference(&self, reference: &str) -> Vec<FakeOrder> {
         self.orders
             .values()

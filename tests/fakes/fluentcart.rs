@@ -297,6 +297,20 @@ impl FluentCartFake {
             .collect()
     }
 
+    /// The orders carrying ordermux's stamp `key`, each as its id and the quantities of its items.
+    pub fn stamped_lines(&self, key: &str) -> Vec<(String, Vec<u64>)> {
+        self.orders_with_stamp(key)
+            .into_iter()
+            .map(|o| {
+                let id = o.ids.platform.fluentcart.unwrap_or_default().to_string();
+                (
+                    id,
+                    o.line_items.iter().map(|l| u64::from(l.quantity)).collect(),
+                )
+            })
+            .collect()
+    }
+
     /// Orders carrying any ordermux stamp.
     pub fn stamped_orders(&self) -> usize {
         self.orders

@@ -189,41 +189,18 @@ impl Shop {
                 };
                 vec![(id.to_string(), quantity.unwrap_or(0))]
             }
-            Shop::BigCommerce(f) => f.with(|p| {
-                p.ids()
+            upstream => {
+                let stamped = match upstream {
+                    Shop::BigCommerce(f) => f.with(|p| p.stamped_lines(stamp)),
+                    Shop::CommerceLayer(f) => f.with(|p| p.stamped_lines(stamp)),
+                    Shop::FluentCart(f) => f.with(|p| p.stamped_lines(stamp)),
+                    Shop::Embedded => unreachable!("answered above"),
+                };
+                stamped
                     .into_iter()
-                    .filter_map(|id| p.order(id))
-                    .filter(|o| o.external_order_id() == Some(stamp))
-                    .map(|o| {
-                        let quantity = o.products.first().and_then(|l| l["quantity"].as_u64());
-                        (o.id.to_string(), quantity.unwrap_or(0))
-                    })
+                    .map(|(id, lines)| (id, lines.first().copied().unwrap_or(0)))
                     .collect()
-            }),
-            Shop::CommerceLayer(f) => f.with(|p| {
-                p.with_reference(stamp)
-                    .into_iter()
-                    .map(|o| {
-                        let quantity = p.lines_of(&o.id).first().map(|l| l.quantity);
-                        (
-                            o.id,
-                            quantity.and_then(|q| u64::try_from(q).ok()).unwrap_or(0),
-                        )
-                    })
-                    .collect()
-            }),
-            Shop::FluentCart(f) => f.with(|p| {
-                p.orders_with_stamp(stamp)
-                    .into_iter()
-                    .map(|o| {
-                        let quantity = o.line_items.first().map(|l| u64::from(l.quantity));
-                        (
-                            format!("{:?}", o.ids.platform.fluentcart),
-                            quantity.unwrap_or(0),
-                        )
-                    })
-                    .collect()
-            }),
+            }
         }
     }
 
