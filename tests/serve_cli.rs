@@ -879,3 +879,160 @@ async fn commerce_layer_creates_killed_between_their_steps_end_with_one_whole_or
 async fn fluentcart_creates_killed_between_their_steps_end_with_one_whole_order_each() {
     creates_killed_between_their_steps(ordermux::canonical::Platform::FluentCart).await;
 }
+
+/// A refund through a FluentCart shop, under an Idempotency-Key, whose gateway is killed while the shop is acting on
+/// it: the retry after the restart must not refund again. Edits and actions on an upstream order have no journal to
+/// reconcile through, so the key's record is committed before the shop is asked, and the retry is told
+/// `idem_interrupted` (read the order to see what happened) instead of refunding a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_killed_while_the_shop_acts_is_not_sent_again_after_the_restart() {
+    use crate::fakes::fluentcart::FluentCartFake;
+    use crate::fakes::{Fake, Fault};
+
+    let dir = temp_dir("sigkill-refund");
+    std::fs::write(dir.join("user"), "shop-user").unwrap();
+    std::fs::write(dir.join("password"), "shop pass").unwrap();
+    let f = Fake::start(FluentCartFake::new("shop-user", "shop pass")).await;
+    let config = config_with(
+        &dir,
+        &format!(
+            r#"
+[[backends]]
+name = "up"
+base_url = "{}"
+type = "fluentcart"
+credentials = {{ username_file = "user", password_file = "password" }}
+timeout_ms = 2000
+total_timeout_ms = 3000
+
+[[routes]]
+dialect = "fluentcart"
+backend = "up"
+mode = "translate"
+"#,
+            f.base_url()
+        ),
+    );
+    let data = dir.join("data");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let fc = |addr: &str, path: &str, key: &str, body: serde_json::Value| {
+        http.post(format!("http://{addr}/wp-json/fluent-cart/v2{path}"))
+            .basic_auth("demo", Some("demo-secret"))
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let (mut child, addr) = start_serving(&config, &data);
+    let created = fc(
+        &addr,
+        "/orders",
+        "order",
+        serde_json::json!({"customer_id": 1, "currency": "USD",
+            "order_items": [{"object_id": 1001, "quantity": 2}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 200);
+    let id = created.json::<serde_json::Value>().await.unwrap()["order_id"].clone();
+    let paid = fc(
+        &addr,
+        &format!("/orders/{id}/mark-as-paid"),
+        "paid",
+        serde_json::json!({"payment_method": "offline_payment"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(paid.status(), 200);
+    let transactions: serde_json::Value = http
+        .get(format!(
+            "http://{addr}/wp-json/fluent-cart/v2/orders/{id}/transactions"
+        ))
+        .basic_auth("demo", Some("demo-secret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refund_body = serde_json::json!({"refund_info": {
+        "transaction_id": transactions["order"]["transactions"][0]["id"], "amount": "5.00"}});
+    let order_id = id.as_u64().unwrap();
+    let refunded = || {
+        f.with(|p| {
+            p.order(order_id)
+                .unwrap()
+                .totals
+                .refunded_total
+                .map(|m| m.minor)
+        })
+    };
+
+    // The shop takes the refund, and acts on it 300 ms later whether or not the gateway is still there.
+    f.fail(
+        Some("POST"),
+        Some("/refund"),
+        Fault::Late(Duration::from_millis(300)),
+        1,
+    );
+    let first = tokio::spawn(fc(
+        &addr,
+        &format!("/orders/{id}/refund"),
+        "refund",
+        refund_body.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.faults_left() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refund never reached the shop"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(first.await.unwrap().is_err(), "answered before the kill");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(refunded(), Some(500), "the shop acted on the first send");
+
+    let (mut child, addr) = start_serving(&config, &data);
+    let retried = fc(
+        &addr,
+        &format!("/orders/{id}/refund"),
+        "refund",
+        refund_body.clone(),
+    )
+    .await
+    .unwrap();
+    let status = retried.status().as_u16();
+    let doc: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(
+        (status, &doc["code"]),
+        (409, &serde_json::json!("idem_interrupted")),
+        "{doc}"
+    );
+    assert_eq!(f.count("POST", "/refund"), 0, "sent again: {:?}", f.seen());
+    assert_eq!(refunded(), Some(500), "refunded twice");
+    // Told the same from then on; another key refunds again, as asked.
+    let again = fc(
+        &addr,
+        &format!("/orders/{id}/refund"),
+        "refund",
+        refund_body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), 409);
+    let other = fc(
+        &addr,
+        &format!("/orders/{id}/refund"),
+        "refund-2",
+        refund_body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(refunded(), Some(1000));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}

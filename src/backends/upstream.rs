@@ -507,6 +507,14 @@ impl UpstreamShop {
         let transitions = std::mem::take(&mut after.applied);
         let mut edited = after;
         edited.take_lifecycle_of(&before);
+        if edited == before && transitions.is_empty() {
+            return self.localize(before).await;
+        }
+        // Edits and transitions have no journal to reconcile through: a request under an Idempotency-Key records
+        // that it is about to act, so that a retry after a crash is not sent again.
+        self.store
+            .mark_upstream_action(before.ids.gateway.as_deref().unwrap_or_default())
+            .await?;
         let mut current = if edited == before {
             before
         } else {

@@ -1116,7 +1116,9 @@ async fn execute(
                             "an earlier request with this Idempotency-Key was interrupted after it took effect, and its reply was lost; read the resource to see the result",
                         ),
                     );
-                    keep_answer(store, hold, response, operation).await
+                    // Kept whatever the record says was written (an upstream action's mark frees an error
+                    // answer otherwise): the outcome stays unknown to every retry.
+                    keep_answer(store, hold, response, Release::Never).await
                 }
             }
         }
@@ -1135,7 +1137,22 @@ async fn run_claimed(
 ) -> Response<Body> {
     let response =
         crate::store::under_claim(hold.claim().clone(), run(gw, ctx, dialect, request)).await;
-    keep_answer(&gw.api.shop.store, hold, response, operation).await
+    keep_answer(
+        &gw.api.shop.store,
+        hold,
+        response,
+        Release::ErrorsOf(operation),
+    )
+    .await
+}
+
+/// Whether an error answer frees its key (see `keep_answer`).
+#[derive(Debug, Clone, Copy)]
+enum Release {
+    /// Per the operation's rule.
+    ErrorsOf(Operation),
+    /// The answer is kept whatever it is.
+    Never,
 }
 
 /// Keeps `response` as the answer to the held key. An error answer frees the key instead, for a corrected retry (a 4xx
@@ -1149,7 +1166,7 @@ async fn keep_answer(
     store: &crate::store::Store,
     hold: KeyHold,
     response: Response<Body>,
-    operation: Operation,
+    release: Release,
 ) -> Response<Body> {
     let status = response.status();
     let stored = StoredResponse {
@@ -1172,8 +1189,13 @@ async fn keep_answer(
         status,
         StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
     );
-    let release = (status.is_client_error() || status.is_server_error())
-        && (operation.resumable || !outcome_unknown);
+    let release = match release {
+        Release::ErrorsOf(operation) => {
+            (status.is_client_error() || status.is_server_error())
+                && (operation.resumable || !outcome_unknown)
+        }
+        Release::Never => false,
+    };
     if let Err(e) = store.queue_idempotency_answer(hold, stored, release) {
         tracing::error!(error = %e, "idempotency record not saved");
     }

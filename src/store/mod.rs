@@ -522,6 +522,11 @@ impl Store {
         dispatch!(self, s => s.journal_begin(backend, key, client, now, landing, keyed).await)
     }
 
+    /// See `SqliteStore::mark_upstream_action`.
+    pub async fn mark_upstream_action(&self, order: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.mark_upstream_action(order).await)
+    }
+
     pub async fn journal_update(&self, update: JournalUpdate) -> Result<(), StoreError> {
         dispatch!(self, s => s.journal_update(update).await)
     }

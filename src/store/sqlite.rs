@@ -305,6 +305,12 @@ enum WriteOp {
         keyed: bool,
     },
     JournalUpdate(Box<super::upstream::JournalUpdate>),
+    /// The current request's claim marked as about to act on an upstream order (see
+    /// `SqliteStore::mark_upstream_action`).
+    UpstreamAction {
+        claim: Box<ClaimRef>,
+        order: String,
+    },
     /// Ids in every scheme for upstream objects (`upstream_map`).
     UpstreamMap {
         backend: String,
@@ -509,10 +515,11 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
                 release,
             } => {
                 let claim = hold.claim();
+                // An upstream action's mark (`UPSTREAM_ACTION`) wrote nothing here: the answer decides.
                 let freed = *release
                     && tx
                         .prepare_cached(
-                            "DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight' AND wrote IS NULL",
+                            "DELETE FROM idempotency WHERE client = ? AND key = ? AND state = 'in_flight' AND (wrote IS NULL OR wrote LIKE 'upstream:%')",
                         )?
                         .execute(params![claim.client, claim.key])?
                         > 0;
@@ -551,6 +558,10 @@ fn run_writes(conn: &mut Connection, ops: &[&WriteOp]) -> Result<Vec<Outcome>, S
             }
             WriteOp::JournalUpdate(update) => {
                 super::upstream::journal_update(&tx, update)?;
+                Outcome::Done
+            }
+            WriteOp::UpstreamAction { claim, order } => {
+                mark_claim(&tx, claim, Some(&format!("{UPSTREAM_ACTION}{order}")))?;
                 Outcome::Done
             }
             WriteOp::UpstreamMap {
@@ -682,6 +693,10 @@ fn claim_key(
     }
     Ok(verdict)
 }
+
+/// What a key's record says it wrote when its request acted on an upstream order (`mark_upstream_action`): its
+/// `wrote` is this, then the order's gateway id. Not a write to the store, so it does not keep an error answer.
+const UPSTREAM_ACTION: &str = "upstream:";
 
 /// Writes the record of `claim`'s key, in flight, unless it is there already (a new key's record comes with its
 /// request's first write), and marks `wrote`, the object the request wrote: its recovery point, in the write's own
@@ -1429,6 +1444,22 @@ impl SqliteStore {
             Outcome::Journal(entry) => Ok(entry),
             _ => Err(wrong_outcome()),
         }
+    }
+
+    /// Before a request holding an Idempotency-Key (`under_claim`) acts on an upstream order with no journal to
+    /// reconcile through (an edit, a refund, a payment, a trigger), its key's record is committed as acting on
+    /// `order`: if the gateway stops before the answer is kept, the retry is told `idem_interrupted` instead of
+    /// acting a second time. While the gateway runs, the request's answer decides as before whether an error frees
+    /// the key (`WriteOp::Complete`). Without a claim, nothing is written.
+    pub async fn mark_upstream_action(&self, order: &str) -> Result<(), StoreError> {
+        let Some(claim) = current_claim() else {
+            return Ok(());
+        };
+        let op = WriteOp::UpstreamAction {
+            claim: Box::new(claim),
+            order: order.to_owned(),
+        };
+        self.write(op).await.map(drop)
     }
 
     pub async fn journal_update(
@@ -3484,6 +3515,54 @@ mod tests {
             begin(&after, "journaled", fp).await.0,
             Said::Interrupted(None)
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A request about to act on an upstream order (an edit, a refund, a trigger: no journal) commits its key's
+    /// record first, naming the order. A process that takes the key over after a stop is told the attempt may
+    /// have acted; while the request runs, an error answer still frees the key, as nothing was written here.
+    #[tokio::test]
+    async fn an_upstream_action_is_recorded_before_it_is_sent() {
+        let dir = temp_dir("upstream-action");
+        let before = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let after = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let fp = [7u8; 32];
+        let (_, acting) = begin(&before, "acting", fp).await;
+        let acting = acting.unwrap();
+        super::super::under_claim(
+            acting.claim().clone(),
+            before.mark_upstream_action("0190-order"),
+        )
+        .await
+        .unwrap();
+        let record = record_of(&before, "acting").await.unwrap();
+        assert_eq!(
+            (record.state.as_str(), record.wrote.as_deref()),
+            ("in_flight", Some("upstream:0190-order"))
+        );
+        // Outside a claim: nothing written.
+        before.mark_upstream_action("0190-order").await.unwrap();
+
+        let (_, refused) = begin(&before, "refused", fp).await;
+        let refused = refused.unwrap();
+        super::super::under_claim(
+            refused.claim().clone(),
+            before.mark_upstream_action("0190-order"),
+        )
+        .await
+        .unwrap();
+        before
+            .idempotency_answer(refused, &stored(422, b"no"), true)
+            .await
+            .unwrap();
+        assert!(record_of(&before, "refused").await.is_none(), "freed");
+
+        // The stopped process's claim is taken over with the order it was acting on.
+        assert_eq!(
+            begin(&after, "acting", fp).await.0,
+            Said::Interrupted(Some("upstream:0190-order".into()))
+        );
+        drop(acting);
         std::fs::remove_dir_all(dir).ok();
     }
 
