@@ -37,7 +37,7 @@ const STEPS: usize = 48;
 const SEEDS: [u64; 2] = [0x5EED_0001, 0x5EED_0002];
 
 /// The shop behind the gateway: a fake of one platform, or the embedded shop.
-enum Shop {
+pub(super) enum Shop {
     Embedded,
     BigCommerce(Fake<BigCommerceFake>),
     CommerceLayer(Fake<CommerceLayerFake>),
@@ -45,7 +45,7 @@ enum Shop {
 }
 
 impl Shop {
-    async fn start(platform: Option<Platform>) -> Shop {
+    pub(super) async fn start(platform: Option<Platform>) -> Shop {
         let Some(platform) = platform else {
             return Shop::Embedded;
         };
@@ -63,7 +63,7 @@ impl Shop {
     }
 
     /// The platform of an upstream shop; `None` for the embedded one.
-    fn platform(&self) -> Option<Platform> {
+    pub(super) fn platform(&self) -> Option<Platform> {
         match self {
             Shop::Embedded => None,
             Shop::BigCommerce(_) => Some(Platform::BigCommerce),
@@ -72,7 +72,7 @@ impl Shop {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         self.platform().map_or("embedded", Platform::name)
     }
 
@@ -123,7 +123,7 @@ impl Shop {
 
     /// Queues `fault` for the next request with `method`, whatever its path: any step of a create (a Commerce
     /// Layer line item, a FluentCart customer, a token), or a look-up that reconciles one.
-    fn fail(&self, method: &str, fault: Fault) {
+    pub(super) fn fail(&self, method: &str, fault: Fault) {
         match self {
             Shop::Embedded => unreachable!("the embedded shop takes no faults"),
             Shop::BigCommerce(f) => f.fail(Some(method), None, fault, 1),
@@ -132,7 +132,7 @@ impl Shop {
         }
     }
 
-    fn faults_left(&self) -> usize {
+    pub(super) fn faults_left(&self) -> usize {
         match self {
             Shop::Embedded => 0,
             Shop::BigCommerce(f) => f.faults_left(),
@@ -141,7 +141,7 @@ impl Shop {
         }
     }
 
-    fn clear_faults(&self) {
+    pub(super) fn clear_faults(&self) {
         match self {
             Shop::Embedded => {}
             Shop::BigCommerce(f) => f.clear_faults(),
@@ -205,7 +205,7 @@ impl Shop {
     }
 
     /// How many orders the shop holds.
-    async fn order_count(&self, gw: &TestGateway) -> usize {
+    pub(super) async fn order_count(&self, gw: &TestGateway) -> usize {
         match self {
             Shop::Embedded => {
                 let list = expect(gw.fc(Method::GET, "/orders?per_page=1"), 200).await;
@@ -218,9 +218,9 @@ impl Shop {
     }
 }
 
-/// The shipped configuration with FluentCart and BigCommerce callers' orders (the demo store) translated to
-/// `shop` (one of their own platform too: decoded, checked and sent by the adapter, not passed through).
-fn gateway_config(data_dir: &std::path::Path, shop: &Shop) -> Config {
+/// The shipped configuration with every caller's orders (BigCommerce's of the demo store) translated to `shop`
+/// (one of their own platform too: decoded, checked and sent by the adapter, not passed through).
+pub(super) fn gateway_config(data_dir: &std::path::Path, shop: &Shop) -> Config {
     let mut config = config(data_dir);
     let Some(platform) = shop.platform() else {
         return config;
@@ -229,6 +229,7 @@ fn gateway_config(data_dir: &std::path::Path, shop: &Shop) -> Config {
     for (dialect, store_hash) in [
         (Platform::FluentCart, None),
         (Platform::BigCommerce, Some("demo".to_owned())),
+        (Platform::CommerceLayer, None),
     ] {
         config.routes.push(Route {
             dialect,
@@ -288,7 +289,7 @@ fn body(key: &str, variant: u8) -> Value {
 
 /// The faults a step may queue, each for the next request of a method: mostly a create's steps (POST; Commerce
 /// Layer's triggers and FluentCart's states are PATCH and PUT), sometimes the reads that reconcile.
-fn random_fault(rng: &mut Rng, shop: &Shop) -> (&'static str, Fault) {
+pub(super) fn random_fault(rng: &mut Rng, shop: &Shop) -> (&'static str, Fault) {
     let method = match rng.below(20) {
         0..=12 => "POST",
         13..=16 => "GET",

@@ -9,6 +9,7 @@ mod core;
 mod cross;
 mod fluentcart;
 mod idempotency_model;
+mod idempotency_model_flows;
 mod passthrough;
 pub mod spec_replies;
 mod upstream_bigcommerce;
