@@ -1,19 +1,21 @@
-//! Commerce Layer callers' orders, built as the platform builds them (a draft, a line item, an address, the
-//! addresses linked, `_place`), every request under an Idempotency-Key of its own, driven by random sequences on
-//! the shops `idempotency_model` uses, with its faults and restarts (reliability.md §8). On a Commerce Layer shop each
-//! request is a call upstream; on the others the draft is staged in ordermux and sent whole when placed.
+//! Orders built over several requests, every request under an Idempotency-Key of its own, driven by random sequences
+//! on the shops `idempotency_model` uses, with its faults and restarts (reliability.md §8): Commerce Layer callers'
+//! orders as that platform builds them (a draft, a line item, an address, the addresses linked, `_place`; on a
+//! Commerce Layer shop each request is a call upstream, on the others the draft is staged in ordermux and sent whole
+//! when placed), and FluentCart callers' orders created, marked as paid and partly refunded.
 //!
-//! The caller behaves as a careful integrator would. A request that failed without effect (429, 503, a refusal) or
-//! whose key is still held (409 "in progress") is sent again under its key. One whose outcome is unknown (a 502 or
-//! 504 the key keeps, 409 `idem_interrupted` after a restart) is not: once whatever it asked for had time to land,
-//! the caller reads the order and goes on from what it shows, under a new key. A draft's create is sent again under
-//! its key whatever happened, since an order create reconciles.
+//! The caller behaves as a careful integrator would. A request that was not sent (429, 503) or whose key is still
+//! held (409 "in progress") is sent again under its key. One whose outcome is unknown (a 502 or 504 the key keeps,
+//! 409 `idem_interrupted` after a restart, a refusal) is not: once whatever it asked for had time to land, the caller
+//! reads the order and goes on from what it shows, under a new key. An order's create (a draft, a FluentCart order)
+//! is sent again under its key whatever happened, since an order create reconciles.
 //!
-//! Checked as answers arrive: a key answered once replays that answer byte for byte; errors come as JSON:API
-//! `errors[]` with the HTTP status; a 409 for a held key carries `Retry-After`. Checked at the end, after the faults
-//! stop, every flow is driven to its placed order, and the gateway restarts: each flow has exactly one order, placed,
-//! with its one line item of the quantity asked (no line doubled by a retry); the shop holds no other order; every
-//! key's answer is replayed the same after the restart.
+//! Checked as answers arrive: a key answered once replays that answer byte for byte; errors come in the caller's
+//! shape with the HTTP status; a 409 for a held key carries `Retry-After`; no read shows a refund made twice. Checked
+//! at the end, after the faults stop, every flow is driven to its end, and the gateway restarts: each flow has exactly
+//! one order, placed (Commerce Layer) or paid and refunded once (FluentCart), with its one line item of the quantity
+//! asked (no line doubled by a retry); the shop holds no other order; every key's answer is replayed the same after
+//! the restart.
 //!
 //! `ORDERMUX_MODEL_SEED=<n>` runs one seed, `ORDERMUX_MODEL_STEPS=<n>` makes each sequence that long.
 
@@ -39,11 +41,16 @@ const LAND: Duration = Duration::from_millis(1_200);
 /// Where a flow is: the request it sends next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    // A Commerce Layer caller's order.
     Draft,
     Line,
     Address,
     Link,
     Place,
+    // A FluentCart caller's order.
+    Create,
+    Pay,
+    Refund,
     Done,
 }
 
@@ -55,6 +62,10 @@ struct Flow {
     order: Option<String>,
     /// The address made for it, once answered.
     address: Option<String>,
+    /// A FluentCart caller's flow: the caller speaks FluentCart throughout.
+    fluentcart: bool,
+    /// The FluentCart order's payment to refund from (none on a shop that keeps no transactions), once read.
+    transaction: Option<Value>,
     /// The key the current stage's request goes under.
     key: String,
     /// Set when the current request's outcome is unknown: the order is read once this has passed.
@@ -88,8 +99,21 @@ impl Answer {
         self.doc["errors"][0]["title"].as_str().unwrap_or("")
     }
 
+    /// The gateway's error code, in either dialect (Commerce Layer's 409s differ by their title).
+    fn code(&self) -> &str {
+        if let Some(code) = self.doc["code"].as_str() {
+            return code;
+        }
+        match (self.status, self.title()) {
+            (409, t) if t.contains("in progress") => "idem_in_flight",
+            (409, t) if t.contains("took effect") => "idem_interrupted",
+            (422, t) if t.contains("Idempotency-Key reused") => "idem_key_reused",
+            _ => "",
+        }
+    }
+
     fn in_progress(&self) -> bool {
-        self.status == 409 && self.title().contains("in progress")
+        self.status == 409 && self.code() == "idem_in_flight"
     }
 }
 
@@ -158,7 +182,32 @@ impl Model {
                 format!("/orders/{order}"),
                 json!({"data": {"type": "orders", "id": order, "attributes": {"_place": true}}}),
             ),
-            Stage::Done => unreachable!("a placed flow sends nothing"),
+            Stage::Create => (
+                Method::POST,
+                "/orders".to_owned(),
+                json!({"customer_id": 1, "currency": "USD",
+                    "order_items": [{"object_id": 1001, "quantity": flow.quantity}],
+                    "shipping_address": {"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Main St",
+                        "city": "Austin", "state": "TX", "postcode": "78701", "country": "US",
+                        "meta": {"other_data": {"phone": "+1 512 555 0100"}}}}),
+            ),
+            Stage::Pay => (
+                Method::POST,
+                format!("/orders/{order}/mark-as-paid"),
+                json!({"payment_method": "offline_payment"}),
+            ),
+            Stage::Refund => {
+                let mut refund = json!({"amount": refund_of(flow.quantity)});
+                if let Some(t) = flow.transaction.as_ref().filter(|t| !t.is_null()) {
+                    refund["transaction_id"] = t.clone();
+                }
+                (
+                    Method::POST,
+                    format!("/orders/{order}/refund"),
+                    json!({ "refund_info": refund }),
+                )
+            }
+            Stage::Done => unreachable!("a finished flow sends nothing"),
         };
         Request { method, path, body }
     }
@@ -172,7 +221,7 @@ impl Model {
             request.method,
             request.path,
             a.status,
-            if a.ok() { "" } else { a.title() }
+            if a.ok() { "" } else { a.code() }
         );
         self.log.push(what.clone());
         if let Some((_, first)) = self.answered.get(key) {
@@ -211,15 +260,24 @@ impl Model {
             a.doc
         );
         assert!(
-            a.title() != "Idempotency-Key reused with a different request",
+            a.code() != "idem_key_reused",
             "{what}: only one body is ever sent under a key; {context}"
         );
-        assert_eq!(
-            a.doc["errors"][0]["status"],
-            a.status.to_string(),
-            "{what}: {}; {context}",
-            a.doc
-        );
+        if a.doc.get("errors").is_some() {
+            assert_eq!(
+                a.doc["errors"][0]["status"],
+                a.status.to_string(),
+                "{what}: {}; {context}",
+                a.doc
+            );
+        } else {
+            assert_eq!(a.doc["success"], false, "{what}: {}; {context}", a.doc);
+            assert_eq!(
+                a.doc["data"]["status"], a.status,
+                "{what}: {}; {context}",
+                a.doc
+            );
+        }
         if a.in_progress() {
             assert!(a.retry_after, "{what}: 409 without Retry-After; {context}");
         }
@@ -227,10 +285,20 @@ impl Model {
     }
 }
 
-/// Sends `request` under `key` as a Commerce Layer caller.
-async fn send(gw: &TestGateway, token: &str, key: &str, request: &Request) -> Answer {
-    let resp = gw
-        .cl(token, request.method.clone(), &request.path)
+/// Sends `request` under `key`, as a FluentCart caller or else a Commerce Layer one.
+async fn send(
+    gw: &TestGateway,
+    token: &str,
+    fluentcart: bool,
+    key: &str,
+    request: &Request,
+) -> Answer {
+    let builder = if fluentcart {
+        gw.fc(request.method.clone(), &request.path)
+    } else {
+        gw.cl(token, request.method.clone(), &request.path)
+    };
+    let resp = builder
         .header("idempotency-key", key)
         .json(&request.body)
         .send()
@@ -257,24 +325,37 @@ async fn send(gw: &TestGateway, token: &str, key: &str, request: &Request) -> An
 
 /// The order as its caller reads it, with its line items and shipping address: `None` when the read failed (a
 /// fault); the caller reads again later.
-async fn read_order(gw: &TestGateway, token: &str, id: &str) -> Option<Value> {
-    let resp = gw
-        .cl(
+async fn read_order(gw: &TestGateway, token: &str, fluentcart: bool, id: &str) -> Option<Value> {
+    let request = if fluentcart {
+        gw.fc(Method::GET, &format!("/orders/{id}"))
+    } else {
+        gw.cl(
             token,
             Method::GET,
             &format!("/orders/{id}?include=line_items,shipping_address"),
         )
-        .send()
-        .await
-        .ok()?;
+    };
+    let resp = request.send().await.ok()?;
     if resp.status() != 200 {
         return None;
     }
     resp.json().await.ok()
 }
 
-/// The line items an order read (`read_order`) includes, as their quantities.
+/// The amount a FluentCart flow refunds (major units, as FluentCart's refund takes it): a part of its order, a
+/// dollar per unit ordered.
+fn refund_of(quantity: u64) -> String {
+    format!("{quantity}.00")
+}
+
+/// The line items of an order read (`read_order`), as their quantities.
 fn line_quantities(order: &Value) -> Vec<u64> {
+    if let Some(items) = order["order"]["order_items"].as_array() {
+        return items
+            .iter()
+            .filter_map(|i| i["quantity"].as_u64())
+            .collect();
+    }
     order["included"]
         .as_array()
         .into_iter()
@@ -306,14 +387,23 @@ fn advance(model: &mut Model, rng: &mut Rng, i: usize, key: &str, a: &Answer) {
                 Stage::Link
             }
             Stage::Link => Stage::Place,
-            Stage::Place | Stage::Done => Stage::Done,
+            Stage::Create => {
+                let id = a.doc["order_id"].as_u64().expect("a FluentCart order id");
+                flow.order = Some(id.to_string());
+                Stage::Pay
+            }
+            Stage::Pay => Stage::Refund,
+            Stage::Place | Stage::Refund | Stage::Done => Stage::Done,
         };
         flow.read_after = None;
         model.flows[i].key = model.new_key(rng);
         return;
     }
-    // Held, paced, or not sent: the same key again. A draft's create reconciles whatever happened.
-    if a.in_progress() || matches!(a.status, 429 | 503) || stage == Stage::Draft {
+    // Held, paced, or not sent: the same key again. An order's create reconciles whatever happened.
+    if a.in_progress()
+        || matches!(a.status, 429 | 503)
+        || matches!(stage, Stage::Draft | Stage::Create)
+    {
         return;
     }
     match stage {
@@ -330,7 +420,8 @@ fn advance(model: &mut Model, rng: &mut Rng, i: usize, key: &str, a: &Answer) {
 /// Reads flow `i`'s order to learn what its request of unknown outcome did, and goes on from there under a new key.
 async fn resolve(model: &mut Model, rng: &mut Rng, gw: &TestGateway, token: &str, i: usize) {
     let id = model.flows[i].order.clone().expect("a draft");
-    let Some(order) = read_order(gw, token, &id).await else {
+    let fluentcart = model.flows[i].fluentcart;
+    let Some(order) = read_order(gw, token, fluentcart, &id).await else {
         model.log.push(format!("flow {i}: read failed"));
         return;
     };
@@ -342,10 +433,20 @@ async fn resolve(model: &mut Model, rng: &mut Rng, gw: &TestGateway, token: &str
     );
     let flow = &mut model.flows[i];
     let attributes = &order["data"]["attributes"];
+    let refunded = order["order"]["total_refund"].as_u64().unwrap_or(0);
+    let asked = flow.quantity * 100;
+    assert!(
+        refunded == 0 || refunded == asked,
+        "flow {i}: refunded {refunded}, asked {asked} (I2); {context}"
+    );
     let done = match flow.stage {
         Stage::Line => !lines.is_empty(),
         Stage::Link => !order["data"]["relationships"]["shipping_address"]["data"].is_null(),
         Stage::Place => attributes["status"] == "placed",
+        // Paid whole: a payment taken in two calls (Commerce Layer's approve, then capture) may have stopped
+        // half-way, authorized, which the caller completes by asking again.
+        Stage::Pay => order["order"]["payment_status"] == "paid",
+        Stage::Refund => refunded == asked,
         _ => unreachable!("only requests of unknown outcome are resolved"),
     };
     model.log.push(format!(
@@ -357,11 +458,42 @@ async fn resolve(model: &mut Model, rng: &mut Rng, gw: &TestGateway, token: &str
         flow.stage = match flow.stage {
             Stage::Line => Stage::Address,
             Stage::Link => Stage::Place,
+            Stage::Pay => Stage::Refund,
             _ => Stage::Done,
         };
     }
     flow.read_after = None;
     model.flows[i].key = model.new_key(rng);
+}
+
+/// Whether flow `i`'s next request can be made: a FluentCart refund names the order's payment, read first (the
+/// read may meet a fault; the caller reads again later).
+async fn ready(model: &mut Model, gw: &TestGateway, i: usize) -> bool {
+    let flow = &model.flows[i];
+    if flow.stage != Stage::Refund || flow.transaction.is_some() {
+        return true;
+    }
+    let id = flow.order.clone().expect("created");
+    let Ok(resp) = gw
+        .fc(Method::GET, &format!("/orders/{id}/transactions"))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    if resp.status() != 200 {
+        return false;
+    }
+    let Ok(doc) = resp.json::<Value>().await else {
+        return false;
+    };
+    // A shop that keeps no payment transactions (BigCommerce) refunds the order itself.
+    model.flows[i].transaction = Some(
+        doc["order"]["transactions"][0]["id"]
+            .as_u64()
+            .map_or(Value::Null, Value::from),
+    );
+    true
 }
 
 /// Moves flow `i` one request on: its current request sent (again), or its order read if the last one's outcome
@@ -371,11 +503,14 @@ async fn step_flow(model: &mut Model, rng: &mut Rng, gw: &TestGateway, token: &s
         Some(at) if Instant::now() >= at => return resolve(model, rng, gw, token, i).await,
         _ => {}
     }
+    if !ready(model, gw, i).await {
+        return;
+    }
     let key = model.flows[i].key.clone();
     let request = model.request(i);
     let before = model.answered.contains_key(&key);
     model.log.push(format!("flow {i}: send {key}"));
-    let a = send(gw, token, &key, &request).await;
+    let a = send(gw, token, model.flows[i].fluentcart, &key, &request).await;
     let a = model.check(&key, &request, a, before);
     advance(model, rng, i, &key, &a);
 }
@@ -423,11 +558,18 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
             }
             24..=36 => {
                 let key = model.new_key(&mut rng);
+                let fluentcart = rng.chance(40);
                 model.flows.push(Flow {
                     quantity: 1 + rng.below(3),
-                    stage: Stage::Draft,
+                    stage: if fluentcart {
+                        Stage::Create
+                    } else {
+                        Stage::Draft
+                    },
                     order: None,
                     address: None,
+                    fluentcart,
+                    transaction: None,
                     key,
                     read_after: None,
                 });
@@ -443,15 +585,19 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
                     step_flow(&mut model, &mut rng, &gw, &token, i).await;
                     continue;
                 }
+                if !ready(&mut model, &gw, i).await {
+                    continue;
+                }
                 let key = model.flows[i].key.clone();
                 let request = model.request(i);
+                let fluentcart = model.flows[i].fluentcart;
                 let n = 2 + rng.below(2) as usize;
                 model
                     .log
                     .push(format!("step {step}: burst of {n}, flow {i} {key}"));
                 let before = model.answered.contains_key(&key);
                 let answers = futures_util::future::join_all(
-                    (0..n).map(|_| send(&gw, &token, &key, &request)),
+                    (0..n).map(|_| send(&gw, &token, fluentcart, &key, &request)),
                 )
                 .await;
                 let mut answers: Vec<Answer> = answers;
@@ -483,8 +629,9 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
         }
         assert!(
             Instant::now() < deadline,
-            "flows not placed 60 s after the faults stopped: {open:?}; {}",
-            model.context()
+            "flows not placed 60 s after the faults stopped: {open:?}; {}; the whole sequence: {:#?}",
+            model.context(),
+            model.log
         );
         for i in open {
             step_flow(&mut model, &mut rng, &gw, &token, i).await;
@@ -502,7 +649,9 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
         .map(|(k, (r, _))| (k.clone(), r.clone()))
         .collect();
     for (key, request) in &answered {
-        let a = send(&gw, &token, key, request).await;
+        // Commerce Layer documents are JSON:API, FluentCart's are not.
+        let fluentcart = request.body.get("data").is_none();
+        let a = send(&gw, &token, fluentcart, key, request).await;
         model.check(key, request, a, true);
     }
 
@@ -510,13 +659,24 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
     let context = model.context();
     for (i, flow) in model.flows.iter().enumerate() {
         let id = flow.order.as_deref().expect("placed");
-        let order = read_order(&gw, &token, id)
+        let order = read_order(&gw, &token, flow.fluentcart, id)
             .await
             .unwrap_or_else(|| panic!("flow {i}: order {id} unreadable; {context}"));
-        assert_eq!(
-            order["data"]["attributes"]["status"], "placed",
-            "flow {i}: {order}; {context}"
-        );
+        if flow.fluentcart {
+            assert_eq!(
+                (
+                    &order["order"]["payment_status"],
+                    &order["order"]["total_refund"]
+                ),
+                (&json!("partially_refunded"), &json!(flow.quantity * 100)),
+                "flow {i}: paid once and refunded once (I2): {order}; {context}"
+            );
+        } else {
+            assert_eq!(
+                order["data"]["attributes"]["status"], "placed",
+                "flow {i}: {order}; {context}"
+            );
+        }
         assert_eq!(
             line_quantities(&order),
             vec![flow.quantity],
@@ -529,6 +689,14 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
         shop.order_count(&gw).await,
         model.flows.len(),
         "orders the flows cannot account for (I1, I2); {context}"
+    );
+    eprintln!(
+        "SUMMARY {} seed {seed}: {} flows ({} FluentCart), {faults_met} faults met, {} reads, {} keys answered",
+        shop.name(),
+        model.flows.len(),
+        model.flows.iter().filter(|f| f.fluentcart).count(),
+        model.log.iter().filter(|l| l.contains(": read ")).count(),
+        model.answered.len()
     );
     gw.stop().await;
     assert!(
@@ -550,21 +718,21 @@ async fn run_seeds(platform: Option<Platform>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_commerce_layer_flows_place_each_order_once_on_commerce_layer() {
+async fn random_multi_request_orders_are_made_once_each_on_commerce_layer() {
     run_seeds(Some(Platform::CommerceLayer)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_commerce_layer_flows_place_each_order_once_on_bigcommerce() {
+async fn random_multi_request_orders_are_made_once_each_on_bigcommerce() {
     run_seeds(Some(Platform::BigCommerce)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_commerce_layer_flows_place_each_order_once_on_fluentcart() {
+async fn random_multi_request_orders_are_made_once_each_on_fluentcart() {
     run_seeds(Some(Platform::FluentCart)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_commerce_layer_flows_place_each_order_once_on_the_embedded_shop() {
+async fn random_multi_request_orders_are_made_once_each_on_the_embedded_shop() {
     run_seeds(None).await;
 }
