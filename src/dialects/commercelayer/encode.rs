@@ -178,10 +178,18 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
         shipping: None,
         customer: None,
     };
-    let mut n = 0usize;
-    let mut next_id = |prefix: &str, id: &Option<String>| {
-        n += 1;
-        id.clone().unwrap_or_else(|| format!("{prefix}{n}"))
+    // An object held without a Commerce Layer id of its own (an upstream's billing address, a platform's shipping
+    // charge) is named after the order and its place there: unique across orders, since JSON:API clients keep
+    // resources by type and id, and the same on every read of the order.
+    let local_id = |id: &Option<String>, what: &str, n: Option<usize>| {
+        id.clone().unwrap_or_else(|| {
+            let mut local = order_id.map_or_else(String::new, |order| format!("{order}-"));
+            local.push_str(what);
+            if let Some(n) = n {
+                local.push_str(&n.to_string());
+            }
+            local
+        })
     };
     let order_rel = |rels: &mut JsonMap| {
         if let Some(id) = order_id {
@@ -192,8 +200,8 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
         }
     };
     let base = |i: usize| format!("/included/{i}/attributes");
-    for line in &order.line_items {
-        let id = next_id("li_", &line.ids.commercelayer);
+    for (i, line) in order.line_items.iter().enumerate() {
+        let id = local_id(&line.ids.commercelayer, "li_", Some(i + 1));
         let mut attrs = ObjWriter::new();
         attrs.put(
             "item_type",
@@ -261,7 +269,7 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
     }
     let extra_line = |g: &mut Graph,
                       enc: &mut Enc<'_>,
-                      prefix: &str,
+                      (prefix, n): (&str, usize),
                       item_type: &str,
                       ids: &PlatformIds,
                       name: &Option<String>,
@@ -280,10 +288,7 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
             );
             return;
         }
-        let id = ids
-            .commercelayer
-            .clone()
-            .unwrap_or_else(|| format!("{prefix}{}", g.included.len() + 1));
+        let id = local_id(&ids.commercelayer, prefix, Some(n));
         let b = base(g.included.len());
         let mut attrs = JsonMap::new();
         attrs.insert("item_type".into(), item_type.into());
@@ -308,11 +313,11 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
             .into_value(ext),
         );
     };
-    for s in &order.shipping_lines {
+    for (i, s) in order.shipping_lines.iter().enumerate() {
         extra_line(
             &mut g,
             enc,
-            "ship_",
+            ("ship_", i + 1),
             "shipments",
             &s.ids,
             &s.method,
@@ -321,17 +326,25 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
             &s.ext,
         );
     }
-    for f in &order.fees {
+    for (i, f) in order.fees.iter().enumerate() {
         let item_type = if f.kind == FeeKind::PaymentMethod {
             "payment_methods"
         } else {
             "adjustments"
         };
         extra_line(
-            &mut g, enc, "fee_", item_type, &f.ids, &f.name, f.amount, f.tax, &f.ext,
+            &mut g,
+            enc,
+            ("fee_", i + 1),
+            item_type,
+            &f.ids,
+            &f.name,
+            f.amount,
+            f.tax,
+            &f.ext,
         );
     }
-    for d in &order.discounts {
+    for (i, d) in order.discounts.iter().enumerate() {
         if d.amount.is_zero() && d.kind == DiscountKind::Coupon {
             continue; // a coupon with no amount of its own is just the order's coupon_code
         }
@@ -353,7 +366,7 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
         extra_line(
             &mut g,
             enc,
-            "promo_",
+            ("promo_", i + 1),
             item_type,
             &d.ids,
             &label,
@@ -372,17 +385,17 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
         .into_value(&a.ext)
     };
     if let Some(a) = &order.billing_address {
-        let id = next_id("addr_", &a.ids.commercelayer);
+        let id = local_id(&a.ids.commercelayer, "billing_address", None);
         g.billing = Some(("addresses".into(), id.clone()));
         g.included.push(address_resource(id, a));
     }
     if let Some(a) = order.shipping_destinations.first() {
-        let mut id = next_id("addr_", &a.ids.commercelayer);
+        let mut id = local_id(&a.ids.commercelayer, "shipping_address", None);
         let shared = g.billing.as_ref().is_some_and(|(_, b)| *b == id);
         if shared && order.billing_address.as_ref() != Some(a) {
             // One id for two different addresses (a billing link the document did not resolve, say): included
             // once, one would be lost; the shipping address gets an id of its own.
-            id = next_id("addr_", &None);
+            id = local_id(&None, "shipping_address", None);
         }
         g.shipping = Some(("addresses".into(), id.clone()));
         // Billing and shipping may be one address resource; include it once.

@@ -142,3 +142,56 @@ fn a_billing_link_to_nothing_included_does_not_take_the_shipping_address_id() {
         assert_eq!(shipping["attributes"]["city"], "Austin", "{out}");
     }
 }
+
+/// Objects without a Commerce Layer id of their own (a BigCommerce order's billing address, lines and charges read
+/// through the codec alone) are named after their order: two orders never share one (a JSON:API client keeps
+/// resources by type and id), and the names stay put when the order gains a line.
+#[test]
+fn objects_without_their_own_id_are_named_after_their_order() {
+    let text = include_str!(
+        "../../../fixtures/bigcommerce/order/ok/0001_status_00_incomplete_payment_blank.json"
+    );
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+    let order = crate::dialects::bigcommerce::decode_order(doc, &DecodeOptions::default()).unwrap();
+    assert!(order
+        .billing_address
+        .as_ref()
+        .unwrap()
+        .ids
+        .commercelayer
+        .is_none());
+    let included_ids = |o: &Order| -> Vec<String> {
+        encode_order(o).value["included"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["type"].as_str().unwrap(),
+                    r["id"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let mut first = order.clone();
+    first.ids.platform.commercelayer = Some("ordA".into());
+    let mut second = order.clone();
+    second.ids.platform.commercelayer = Some("ordB".into());
+    let a = included_ids(&first);
+    let b = included_ids(&second);
+    assert!(
+        a.contains(&"addresses/ordA-billing_address".to_owned()),
+        "{a:?}"
+    );
+    assert!(a.iter().all(|id| !b.contains(id)), "{a:?} {b:?}");
+    assert_eq!(included_ids(&first), a, "the same on every read");
+    let mut grown = first.clone();
+    let extra = grown.line_items[0].clone();
+    grown.line_items.push(extra);
+    let c = included_ids(&grown);
+    assert!(
+        a.iter().all(|id| c.contains(id)),
+        "a new line renames nothing: {a:?} {c:?}"
+    );
+}
