@@ -62,7 +62,11 @@ impl ObjectId {
             Platform::BigCommerce => text.parse().ok().map(ObjectId::BigCommerce),
             Platform::CommerceLayer => (!text.is_empty()
                 && text.len() <= 64
-                && text.bytes().all(|b| b.is_ascii_alphanumeric()))
+                // Commerce Layer's own ids are alphanumeric; `-` and `_` are in the names its documents give
+                // objects without an id of their own (`dialects::commercelayer::local_address`).
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
             .then(|| ObjectId::CommerceLayer(text.to_owned())),
         }
     }

@@ -1324,6 +1324,46 @@ mod gateway {
             got["data"]["attributes"]["customer_email"],
             "cl@example.com"
         );
+        // A BigCommerce billing address has no id: it is named after its order, and can be read by that name. The
+        // shipping address has one of its own.
+        let billing = got["data"]["relationships"]["billing_address"]["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(billing, format!("{id}-billing_address"));
+        let shipping = got["data"]["relationships"]["shipping_address"]["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(shipping, format!("{id}-shipping_address"));
+        for address in [&billing, &shipping] {
+            let read = expect(
+                gw.cl(&token, Method::GET, &format!("/addresses/{address}")),
+                200,
+            )
+            .await;
+            assert_eq!(read["data"]["id"], address.as_str(), "{read}");
+            assert!(read["data"]["attributes"]["line_1"].is_string(), "{read}");
+        }
+        // Only a name the order's document uses is an address.
+        expect(
+            gw.cl(
+                &token,
+                Method::GET,
+                &format!("/addresses/{id}-shipping_address"),
+            ),
+            404,
+        )
+        .await;
+        expect(
+            gw.cl(
+                &token,
+                Method::GET,
+                "/addresses/nosuchorder-billing_address",
+            ),
+            404,
+        )
+        .await;
         assert_eq!(got["data"]["attributes"]["status"], "pending");
 
         expect(

@@ -244,6 +244,33 @@ pub(super) async fn address(ctx: &ApiContext, req: &ApiRequest, id: &str) -> Api
     {
         return one(req, encode_address(&a), StatusCode::OK);
     }
+    if let Some((order_id, billing)) = crate::dialects::commercelayer::local_address(id) {
+        // An order's address with no id of its own, named after the order in its documents.
+        let order = ctx
+            .shop
+            .order(client, &cl(order_id))
+            .await
+            .map_err(shop_problem("address"))?;
+        let role = if billing {
+            "billing_address"
+        } else {
+            "shipping_address"
+        };
+        let named = crate::dialects::commercelayer::encode_order(&order).value["data"]
+            ["relationships"][role]["data"]["id"]
+            == id;
+        let address = if billing {
+            order.billing_address.as_ref()
+        } else {
+            order.shipping_destinations.first()
+        };
+        let mut address = address
+            .filter(|_| named)
+            .cloned()
+            .ok_or_else(|| not_found("address"))?;
+        address.ids.commercelayer = Some(id.to_owned());
+        return one(req, encode_address(&address), StatusCode::OK);
+    }
     let order = ctx
         .shop
         .order_containing(client, ObjectKind::Address, &cl(id))

@@ -168,6 +168,22 @@ struct Graph {
     customer: Option<(String, String)>,
 }
 
+/// The name an order's billing address goes by when it has no Commerce Layer id of its own (see `build_graph`).
+const LOCAL_BILLING: &str = "billing_address";
+/// The same for its shipping address.
+const LOCAL_SHIPPING: &str = "shipping_address";
+
+/// An order's address named as `build_graph` names one without an id of its own: `{order}-billing_address` or
+/// `{order}-shipping_address`, as the order id and whether it is the billing address.
+pub fn local_address(id: &str) -> Option<(&str, bool)> {
+    let (order, role) = id.rsplit_once('-')?;
+    match role {
+        LOCAL_BILLING if !order.is_empty() => Some((order, true)),
+        LOCAL_SHIPPING if !order.is_empty() => Some((order, false)),
+        _ => None,
+    }
+}
+
 fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Graph {
     let order = enc.order;
     let currency_code = order.currency.as_str();
@@ -385,17 +401,17 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
         .into_value(&a.ext)
     };
     if let Some(a) = &order.billing_address {
-        let id = local_id(&a.ids.commercelayer, "billing_address", None);
+        let id = local_id(&a.ids.commercelayer, LOCAL_BILLING, None);
         g.billing = Some(("addresses".into(), id.clone()));
         g.included.push(address_resource(id, a));
     }
     if let Some(a) = order.shipping_destinations.first() {
-        let mut id = local_id(&a.ids.commercelayer, "shipping_address", None);
+        let mut id = local_id(&a.ids.commercelayer, LOCAL_SHIPPING, None);
         let shared = g.billing.as_ref().is_some_and(|(_, b)| *b == id);
         if shared && order.billing_address.as_ref() != Some(a) {
             // One id for two different addresses (a billing link the document did not resolve, say): included
             // once, one would be lost; the shipping address gets an id of its own.
-            id = local_id(&None, "shipping_address", None);
+            id = local_id(&None, LOCAL_SHIPPING, None);
         }
         g.shipping = Some(("addresses".into(), id.clone()));
         // Billing and shipping may be one address resource; include it once.

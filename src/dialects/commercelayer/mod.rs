@@ -10,7 +10,7 @@ pub mod resources;
 mod tests;
 
 pub use decode::{decode_create_request, decode_order, detect_kind};
-pub use encode::{encode_create_request, encode_error, encode_order};
+pub use encode::{encode_create_request, encode_error, encode_order, local_address};
 pub use money::{cents_exponent, format_amount};
 
 /// Reserved members of the order resource's kept extensions: top-level document members and `included`

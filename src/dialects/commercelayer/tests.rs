@@ -195,3 +195,19 @@ fn objects_without_their_own_id_are_named_after_their_order() {
         "a new line renames nothing: {a:?} {c:?}"
     );
 }
+
+#[test]
+fn local_address_names_are_read_back() {
+    assert_eq!(local_address("ordA-billing_address"), Some(("ordA", true)));
+    assert_eq!(
+        local_address("ordA-shipping_address"),
+        Some(("ordA", false))
+    );
+    assert_eq!(
+        local_address("fc-7-shipping_address"),
+        Some(("fc-7", false))
+    );
+    assert_eq!(local_address("-billing_address"), None);
+    assert_eq!(local_address("ordA-li_1"), None);
+    assert_eq!(local_address("ordA"), None);
+}
