@@ -974,12 +974,15 @@ mode = "translate"
         Fault::Late(Duration::from_millis(300)),
         1,
     );
-    let first = tokio::spawn(fc(
-        &addr,
-        &format!("/orders/{id}/refund"),
-        "refund",
-        refund_body.clone(),
-    ));
+    let refund = |addr: &str, key: &str| {
+        fc(
+            addr,
+            &format!("/orders/{id}/refund"),
+            key,
+            refund_body.clone(),
+        )
+    };
+    let first = tokio::spawn(refund(&addr, "refund"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while f.faults_left() > 0 {
         assert!(
@@ -995,14 +998,7 @@ mode = "translate"
     assert_eq!(refunded(), Some(500), "the shop acted on the first send");
 
     let (mut child, addr) = start_serving(&config, &data);
-    let retried = fc(
-        &addr,
-        &format!("/orders/{id}/refund"),
-        "refund",
-        refund_body.clone(),
-    )
-    .await
-    .unwrap();
+    let retried = refund(&addr, "refund").await.unwrap();
     let status = retried.status().as_u16();
     let doc: serde_json::Value = retried.json().await.unwrap();
     assert_eq!(
@@ -1013,23 +1009,9 @@ mode = "translate"
     assert_eq!(f.count("POST", "/refund"), 0, "sent again: {:?}", f.seen());
     assert_eq!(refunded(), Some(500), "refunded twice");
     // Told the same from then on; another key refunds again, as asked.
-    let again = fc(
-        &addr,
-        &format!("/orders/{id}/refund"),
-        "refund",
-        refund_body.clone(),
-    )
-    .await
-    .unwrap();
+    let again = refund(&addr, "refund").await.unwrap();
     assert_eq!(again.status(), 409);
-    let other = fc(
-        &addr,
-        &format!("/orders/{id}/refund"),
-        "refund-2",
-        refund_body,
-    )
-    .await
-    .unwrap();
+    let other = refund(&addr, "refund-2").await.unwrap();
     assert_eq!(other.status(), 200);
     assert_eq!(refunded(), Some(1000));
     let _ = child.kill();

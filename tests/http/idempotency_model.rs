@@ -520,9 +520,7 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
         )
     };
 
-    let steps = std::env::var("ORDERMUX_MODEL_STEPS")
-        .map(|n| n.parse().expect("ORDERMUX_MODEL_STEPS is a number"))
-        .unwrap_or(STEPS);
+    let steps = steps(STEPS);
     for step in 0..steps {
         // A key to send: a new one, or one sent before (answered or not).
         let key = if model.keys.is_empty() || rng.chance(45) {
@@ -728,17 +726,24 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
     );
 }
 
-/// The seeds to run: `ORDERMUX_MODEL_SEED` alone, or the default ones.
-fn seeds() -> Vec<u64> {
+/// The seeds to run: `ORDERMUX_MODEL_SEED` alone, or `default`.
+pub(super) fn seeds(default: &[u64]) -> Vec<u64> {
     match std::env::var("ORDERMUX_MODEL_SEED") {
         Ok(s) => vec![s.parse().expect("ORDERMUX_MODEL_SEED is a number")],
-        Err(_) => SEEDS.to_vec(),
+        Err(_) => default.to_vec(),
     }
+}
+
+/// Steps per sequence: `ORDERMUX_MODEL_STEPS`, or `default`.
+pub(super) fn steps(default: usize) -> usize {
+    std::env::var("ORDERMUX_MODEL_STEPS")
+        .map(|n| n.parse().expect("ORDERMUX_MODEL_STEPS is a number"))
+        .unwrap_or(default)
 }
 
 /// Runs every seed (see `seeds`) against `platform`'s shop, or the embedded one.
 async fn run_seeds(platform: Option<Platform>) {
-    for seed in seeds() {
+    for seed in seeds(&SEEDS) {
         run_sequence(platform, seed).await;
     }
 }

@@ -27,7 +27,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::harness::{fresh_dir, TestGateway};
-use super::idempotency_model::{gateway_config, random_fault, Shop};
+use super::idempotency_model::{gateway_config, random_fault, seeds, steps, Shop};
 use crate::support::Rng;
 
 /// Steps per sequence, unless `ORDERMUX_MODEL_STEPS` says how many.
@@ -529,9 +529,7 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
         next_key: 0,
     };
     let mut faults_queued = 0;
-    let steps = std::env::var("ORDERMUX_MODEL_STEPS")
-        .map(|n| n.parse().expect("ORDERMUX_MODEL_STEPS is a number"))
-        .unwrap_or(STEPS);
+    let steps = steps(STEPS);
     for step in 0..steps {
         let open: Vec<usize> = (0..model.flows.len())
             .filter(|i| model.flows[*i].stage != Stage::Done)
@@ -708,11 +706,7 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
 
 /// Runs `ORDERMUX_MODEL_SEED` alone, or the default seeds, against `platform`'s shop or the embedded one.
 async fn run_seeds(platform: Option<Platform>) {
-    let seeds = match std::env::var("ORDERMUX_MODEL_SEED") {
-        Ok(s) => vec![s.parse().expect("ORDERMUX_MODEL_SEED is a number")],
-        Err(_) => SEEDS.to_vec(),
-    };
-    for seed in seeds {
+    for seed in seeds(&SEEDS) {
         run_sequence(platform, seed).await;
     }
 }
