@@ -135,7 +135,7 @@ impl Model {
     fn new_key(&mut self, rng: &mut Rng) -> String {
         self.next_key += 1;
         format!(
-            "cl-flow-{:x}-{}-{}",
+            "flow-{:x}-{}-{}",
             self.seed,
             self.next_key,
             rng.below(1_000_000)
