@@ -316,7 +316,6 @@ impl BigCommerceFake {
         self.orders.values().filter(|o| !o.deleted).count()
     }
 
-    /// Orders (archived included) whose `external_order_id` is `key`.
     /// The orders carrying ordermux's stamp `key` (in `external_order_id`), each as its id and the quantities of
     /// its products.
     pub fn stamped_lines(&self, key: &str) -> Vec<(String, Vec<u64>)> {
@@ -334,6 +333,7 @@ impl BigCommerceFake {
             .collect()
     }
 
+    /// Orders (archived included) whose `external_order_id` is `key`.
     pub fn count_with_external_order_id(&self, key: &str) -> usize {
         self.by_external_order_id.get(key).map_or(0, Vec::len)
     }
