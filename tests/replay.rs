@@ -626,6 +626,24 @@ fn with_status_id(path: &Path, status_id: u64) {
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
 
+/// The shipped `gateway.toml` (its catalog found from `dir`) with `extra` appended, written to `dir` for the built
+/// binary to read.
+fn config_file(dir: &Path, extra: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let toml = std::fs::read_to_string(repo.join("gateway.toml"))
+        .unwrap()
+        .replace(
+            "file = \"catalog.toml\"",
+            &format!(
+                "file = {:?}",
+                repo.join("catalog.toml").display().to_string()
+            ),
+        );
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, format!("{toml}\n{extra}")).unwrap();
+    path
+}
+
 fn fluentcart_target(config: &mut Config, fake_url: String) {
     config.backends.push(Backend {
         credentials: Credentials {
@@ -785,21 +803,15 @@ async fn notifications_a_killed_run_left_off_are_switched_back_on() {
     let dir = fresh_dir("replay-fc-kill");
     let file = bigcommerce_ndjson(&dir, 40);
     with_status_id(&file, 11);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let toml = std::fs::read_to_string(repo.join("gateway.toml"))
-        .unwrap()
-        .replace(
-            "file = \"catalog.toml\"",
-            &format!("file = {:?}", repo.join("catalog.toml").display().to_string()),
-        )
-        + &format!(
-            "\n[[backends]]\nname = \"fc\"\ntype = \"fluentcart\"\nbase_url = \"{}\"\n\
+    let config_path = config_file(
+        &dir,
+        &format!(
+            "[[backends]]\nname = \"fc\"\ntype = \"fluentcart\"\nbase_url = \"{}\"\n\
              credentials = {{ username_env = \"OMX_TEST_WP_USER\", password_env = \"OMX_TEST_WP_PASS\" }}\n\
              total_timeout_ms = 3000\nsettle_ms = 500\n",
             fc.base_url()
-        );
-    let config_path = dir.join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+        ),
+    );
     let command = |extra: &[&str]| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ordermux"));
         c.args(["replay", "--to", "fc", "--concurrency", "2"])
@@ -1090,21 +1102,15 @@ async fn killed_and_faulted_replays_into_bigcommerce_leave_every_order_exactly_o
     let fake = bigcommerce_fake().await;
     let dir = fresh_dir("replay-kill-faults");
     let file = bigcommerce_ndjson(&dir, n);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let toml = std::fs::read_to_string(repo.join("gateway.toml"))
-        .unwrap()
-        .replace(
-            "file = \"catalog.toml\"",
-            &format!("file = {:?}", repo.join("catalog.toml").display().to_string()),
-        )
-        + &format!(
-            "\n[[backends]]\nname = \"bc\"\ntype = \"bigcommerce\"\nbase_url = \"{}\"\nstore_hash = \"up1\"\n\
+    let config_path = config_file(
+        &dir,
+        &format!(
+            "[[backends]]\nname = \"bc\"\ntype = \"bigcommerce\"\nbase_url = \"{}\"\nstore_hash = \"up1\"\n\
              credentials = {{ token_env = \"OMX_TEST_BC_TOKEN\" }}\n\
              timeout_ms = 400\ntotal_timeout_ms = 3000\nsettle_ms = 600\nbreaker_failures = 100000\n",
             fake.base_url()
-        );
-    let config_path = dir.join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+        ),
+    );
     let command = || {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ordermux"));
         c.args(["replay", "--to", "bc", "--dialect", "bigcommerce"])
@@ -1123,20 +1129,7 @@ async fn killed_and_faulted_replays_into_bigcommerce_leave_every_order_exactly_o
     // About one create or read in twenty meets a fault while the runs go on.
     let queue_faults = |rng: &mut crate::support::Rng| {
         for _ in 0..n / 20 + 1 {
-            let fault = match rng.below(10) {
-                0 => Fault::Status(500),
-                1 => Fault::Status(503),
-                2 => Fault::RateLimited {
-                    retry_after_secs: 1,
-                },
-                3 => Fault::ResetBefore,
-                4 => Fault::ResetAfter,
-                5 => Fault::ResetMidBody,
-                6 => Fault::MalformedJson,
-                7 => Fault::Html,
-                8 => Fault::DelayAfter(Duration::from_millis(500)),
-                _ => Fault::Late(Duration::from_millis(500)),
-            };
+            let fault = Fault::random_failure(rng, Duration::from_millis(500));
             let method = if rng.chance(80) { "POST" } else { "GET" };
             fake.fail(Some(method), Some("/orders"), fault, 1);
         }

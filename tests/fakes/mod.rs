@@ -130,6 +130,35 @@ pub enum Fault {
     Reply { status: u16, body: Vec<u8> },
 }
 
+impl Fault {
+    /// One of the faults a shop shows without refusing the request, at random: a 5xx or 429 (not acted on), resets
+    /// before, after and in the middle of the reply, a reply that is not JSON or is an HTML page, and a reply or an
+    /// effect `late` (past the caller's per-try timeout).
+    pub fn random_failure(rng: &mut crate::support::Rng, late: Duration) -> Fault {
+        Fault::failure(rng.below(10), late)
+    }
+
+    /// The failure `random_failure` draws as `kind` (0–9).
+    pub fn failure(kind: u64, late: Duration) -> Fault {
+        match kind {
+            0 => Fault::Status(500),
+            1 => Fault::Status(503),
+            2 => Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+            3 => Fault::ResetBefore,
+            4 => Fault::ResetAfter,
+            5 => Fault::ResetMidBody,
+            6 => Fault::MalformedJson,
+            7 => Fault::Html,
+            // The request takes effect, the answer comes too late.
+            8 => Fault::DelayAfter(late),
+            // It takes effect after the caller gave up waiting.
+            _ => Fault::Late(late),
+        }
+    }
+}
+
 /// A fault with the requests it applies to.
 #[derive(Debug, Clone)]
 pub struct FaultRule {

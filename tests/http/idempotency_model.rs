@@ -297,25 +297,12 @@ pub(super) fn random_fault(rng: &mut Rng, shop: &Shop) -> (&'static str, Fault) 
         _ => "PATCH",
     };
     let fault = match rng.below(11) {
-        0 => Fault::Status(500),
-        1 => Fault::Status(503),
-        2 => Fault::RateLimited {
-            retry_after_secs: 1,
-        },
-        3 => Fault::ResetBefore,
-        4 => Fault::ResetAfter,
-        5 => Fault::ResetMidBody,
-        6 => Fault::MalformedJson,
-        7 => Fault::Html,
-        // Past the per-try timeout: the request takes effect, the answer comes too late.
-        8 => Fault::DelayAfter(Duration::from_millis(1_000)),
-        // It takes effect after the gateway gave up waiting, within the settle time.
-        9 => Fault::Late(Duration::from_millis(1_000)),
         // The shop refuses it (no effect): a terminal answer for that attempt.
-        _ => Fault::Reply {
+        10 => Fault::Reply {
             status: 422,
             body: shop.refusal(),
         },
+        kind => Fault::failure(kind, Duration::from_millis(1_000)),
     };
     (method, fault)
 }
