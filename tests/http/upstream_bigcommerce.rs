@@ -1345,6 +1345,32 @@ mod gateway {
             assert_eq!(read["data"]["id"], address.as_str(), "{read}");
             assert!(read["data"]["attributes"]["line_1"].is_string(), "{read}");
         }
+        // Linked again by those names (a client sending back what it read), the order keeps its addresses.
+        let seen = fake.seen().len();
+        let link = |id: &str| json!({"data": {"type": "addresses", "id": id}});
+        let relinked = expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{id}")).json(
+                &json!({"data": {"type": "orders", "id": id, "relationships": {
+                    "billing_address": link(&billing), "shipping_address": link(&shipping)}}}),
+            ),
+            200,
+        )
+        .await;
+        for (role, address) in [
+            ("billing_address", &billing),
+            ("shipping_address", &shipping),
+        ] {
+            assert_eq!(
+                relinked["data"]["relationships"][role]["data"]["id"],
+                address.as_str(),
+                "{relinked}"
+            );
+        }
+        assert!(
+            fake.seen()[seen..].iter().all(|s| s.method == "GET"),
+            "nothing to send: {:?}",
+            &fake.seen()[seen..]
+        );
         // Only a name the order's document uses is an address.
         expect(
             gw.cl(

@@ -244,43 +244,58 @@ pub(super) async fn address(ctx: &ApiContext, req: &ApiRequest, id: &str) -> Api
     {
         return one(req, encode_address(&a), StatusCode::OK);
     }
-    if let Some((order_id, billing)) = crate::dialects::commercelayer::local_address(id) {
-        // An order's address with no id of its own, named after the order in its documents.
-        let order = ctx
-            .shop
-            .order(client, &cl(order_id))
-            .await
-            .map_err(shop_problem("address"))?;
-        let role = if billing {
-            "billing_address"
-        } else {
-            "shipping_address"
-        };
-        let named = crate::dialects::commercelayer::encode_order(&order).value["data"]
-            ["relationships"][role]["data"]["id"]
-            == id;
-        let address = if billing {
-            order.billing_address.as_ref()
-        } else {
-            order.shipping_destinations.first()
-        };
-        let mut address = address
-            .filter(|_| named)
-            .cloned()
-            .ok_or_else(|| not_found("address"))?;
-        address.ids.commercelayer = Some(id.to_owned());
-        return one(req, encode_address(&address), StatusCode::OK);
-    }
-    let order = ctx
-        .shop
-        .order_containing(client, ObjectKind::Address, &cl(id))
+    let (_, mut address) = held_address(ctx, client, id)
         .await
-        .map_err(shop_problem("address"))?;
-    let a = order
-        .billing_address
-        .iter()
-        .chain(order.shipping_destinations.iter())
-        .find(|a| a.ids.commercelayer.as_deref() == Some(id))
+        .map_err(shop_problem("address"))?
         .ok_or_else(|| not_found("address"))?;
-    one(req, encode_address(a), StatusCode::OK)
+    address.ids.commercelayer = Some(id.to_owned());
+    one(req, encode_address(&address), StatusCode::OK)
+}
+
+/// The address an order holds under `id`, as Commerce Layer documents name it, with that order: an address's own
+/// id, or the name an address the shop keeps without one goes by (`{order}-billing_address`, see
+/// `dialects::commercelayer::local_address`; only a name the order's document uses). The address is as the order
+/// holds it. `None` when no order holds one by that name.
+pub(super) async fn held_address(
+    ctx: &ApiContext,
+    client: &str,
+    id: &str,
+) -> Result<Option<(Order, crate::canonical::Address)>, ShopError> {
+    let found = match crate::dialects::commercelayer::local_address(id) {
+        Some((order_id, billing)) => ctx.shop.order(client, &cl(order_id)).await.map(|order| {
+            let role = if billing {
+                "billing_address"
+            } else {
+                "shipping_address"
+            };
+            let named = crate::dialects::commercelayer::encode_order(&order).value["data"]
+                ["relationships"][role]["data"]["id"]
+                == id;
+            let address = if billing {
+                order.billing_address.as_ref()
+            } else {
+                order.shipping_destinations.first()
+            };
+            let address = address.filter(|_| named).cloned();
+            address.map(|a| (order, a))
+        }),
+        None => ctx
+            .shop
+            .order_containing(client, ObjectKind::Address, &cl(id))
+            .await
+            .map(|order| {
+                let address = order
+                    .billing_address
+                    .iter()
+                    .chain(order.shipping_destinations.iter())
+                    .find(|a| a.ids.commercelayer.as_deref() == Some(id))
+                    .cloned();
+                address.map(|a| (order, a))
+            }),
+    };
+    match found {
+        Ok(found) => Ok(found),
+        Err(ShopError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -15,7 +15,7 @@ use crate::dialects::commercelayer::resources::{decode_order_update, OrderTrigge
 use crate::dialects::dates::parse_iso_or_naive;
 use crate::dialects::{tables, DecodeOptions};
 use crate::service::fill_customer;
-use crate::store::{CustomerRecord, ObjectId, ObjectKind};
+use crate::store::{CustomerRecord, ObjectId};
 
 /// Commerce Layer's page size: 10 by default, at most 25.
 const DEFAULT_PAGE_SIZE: u32 = 10;
@@ -279,23 +279,11 @@ async fn find_address(
     {
         return Ok(a);
     }
-    let owner = match ctx
-        .shop
-        .order_containing(client, ObjectKind::Address, &id)
+    let (owner, mut found) = super::items::held_address(ctx, client, address_id)
         .await
-    {
-        Ok(o) => o,
-        Err(crate::service::ShopError::NotFound) => return Err(missing()),
-        Err(e) => return Err(e.into_problem("address")),
-    };
-    let same_order = owner.ids.platform.commercelayer.as_deref() == Some(order_id);
-    let mut found = owner
-        .billing_address
-        .iter()
-        .chain(owner.shipping_destinations.iter())
-        .find(|a| a.ids.commercelayer.as_deref() == Some(address_id))
-        .cloned()
+        .map_err(|e| e.into_problem("address"))?
         .ok_or_else(missing)?;
+    let same_order = owner.ids.platform.commercelayer.as_deref() == Some(order_id);
     if !same_order {
         // Another order owns it: this order gets its own copy, with ids of its own.
         found.ids = PlatformIds::default();
