@@ -21,6 +21,9 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A FluentCart request with the demo client's name and a wrong secret: 401.
+const WRONG_SECRET: &str = "GET /wp-json/fluent-cart/v2/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Basic ZGVtbzp3cm9uZy1zZWNyZXQ=\r\nConnection: close\r\n\r\n";
+
 /// A raw HTTP/1.1 exchange (the test needs nothing more and stays synchronous).
 fn http(addr: &str, request: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -45,10 +48,7 @@ fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
         "GET /stores/demo/v2/order_statuses HTTP/1.1\r\nHost: t\r\nX-Auth-Token: demo-secret\r\nConnection: close\r\n\r\n",
     );
     assert!(orders.starts_with("HTTP/1.1 200"), "{orders}");
-    let denied = http(
-        &addr,
-        "GET /wp-json/fluent-cart/v2/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Basic ZGVtbzp3cm9uZy1zZWNyZXQ=\r\nConnection: close\r\n\r\n",
-    );
+    let denied = http(&addr, WRONG_SECRET);
     assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
 
     let logs = stop_with_sigterm(&mut child);
@@ -131,10 +131,7 @@ fn a_lockout_is_logged_with_the_callers_network_not_its_address() {
     let (mut child, addr) = serving_with_json_logs(&dir);
     // The shipped limit: 10 failed authentications a minute.
     for _ in 0..10 {
-        let denied = http(
-            &addr,
-            "GET /wp-json/fluent-cart/v2/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Basic ZGVtbzp3cm9uZy1zZWNyZXQ=\r\nConnection: close\r\n\r\n",
-        );
+        let denied = http(&addr, WRONG_SECRET);
         assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
     }
     let locked = http(

@@ -35,9 +35,15 @@ pub fn config(data_dir: &Path) -> Config {
 /// The shipped configuration with `backend` added and every dialect's order routes (BigCommerce: the demo store)
 /// translated to it.
 pub fn routed_to(name: &str, backend: ordermux::config::Backend) -> Config {
+    let mut config = config(&fresh_dir(name));
+    route_all_to(&mut config, backend);
+    config
+}
+
+/// Adds `backend` to `config` with every dialect's order routes (BigCommerce: the demo store) translated to it.
+pub fn route_all_to(config: &mut Config, backend: ordermux::config::Backend) {
     use ordermux::canonical::Platform;
     use ordermux::config::{Route, RouteMode};
-    let mut config = config(&fresh_dir(name));
     let backend_name = backend.name.clone();
     config.backends.push(backend);
     for (dialect, store_hash) in [
@@ -52,7 +58,6 @@ pub fn routed_to(name: &str, backend: ordermux::config::Backend) -> Config {
             mode: RouteMode::Translate,
         });
     }
-    config
 }
 
 /// What an adapter under test gets: `backend`, decoding in USD.

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use ordermux::backends::adapters::Stamp;
 use ordermux::canonical::Platform;
-use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
+use ordermux::config::{Backend, Config, Credential, Credentials};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::harness::{config, expect, fresh_dir, TestGateway};
+use super::harness::{config, expect, fresh_dir, route_all_to, TestGateway};
 use crate::fakes::bigcommerce::BigCommerceFake;
 use crate::fakes::commercelayer::CommerceLayerFake;
 use crate::fakes::fluentcart::FluentCartFake;
@@ -225,19 +225,7 @@ pub(super) fn gateway_config(data_dir: &std::path::Path, shop: &Shop) -> Config 
     let Some(platform) = shop.platform() else {
         return config;
     };
-    config.backends.push(shop.backend(platform));
-    for (dialect, store_hash) in [
-        (Platform::FluentCart, None),
-        (Platform::BigCommerce, Some("demo".to_owned())),
-        (Platform::CommerceLayer, None),
-    ] {
-        config.routes.push(Route {
-            dialect,
-            store_hash,
-            backend: "model-shop".into(),
-            mode: RouteMode::Translate,
-        });
-    }
+    route_all_to(&mut config, shop.backend(platform));
     config
 }
 
