@@ -22,6 +22,8 @@
 #   NO_BUILD=1 BUILDS="ordermux-a=/tmp/a ordermux-b=/tmp/b" bench/proxy.sh   # an A/B run of two builds
 #   FLOOR=1 bench/proxy.sh               # also the floor (bench/floor) in the create part: the same create done
 #                                        # durably with nothing of ordermux's design, and again without its log
+#   PERF_OUT=/tmp/p bench/proxy.sh       # records ordermux with `perf record -g` during its runs
+#   PERF_STAT=/tmp/s bench/proxy.sh      # counts system calls and context switches per thread (perf stat)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -199,6 +201,12 @@ run() { # label, port, proxy pid (or -), path, extra wrk args...
   # PERF_OUT=file records ordermux's call graph during its runs (for finding where the CPU goes).
   if [ -n "${PERF_OUT:-}" ] && [[ "$label" == ordermux* ]]; then
     perf record -F 2000 -g -p "$pid" -o "$PERF_OUT.$port$path_tag" -- sleep "$DURATION" >/dev/null 2>&1 &
+  fi
+  # PERF_STAT=file counts system calls and context switches per thread of ordermux and the floor (divide by the
+  # run's requests).
+  if [ -n "${PERF_STAT:-}" ] && [[ "$label" == ordermux* || "$label" == floor* ]]; then
+    perf stat --per-thread -e raw_syscalls:sys_enter,context-switches -p "$pid" -o "$PERF_STAT.$label$path_tag" \
+      -- sleep "$DURATION" >/dev/null 2>&1 &
   fi
   out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port$path")"
   local threads_after=""

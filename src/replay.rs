@@ -541,7 +541,8 @@ async fn replay_upstream(
                 let transient = is_transient(&e);
                 let wait = match &e {
                     // An earlier attempt may still land: wait until it has had its time, then look again.
-                    UpstreamShopError::Unsettled { retry_after } => {
+                    UpstreamShopError::Unsettled { retry_after }
+                    | UpstreamShopError::Sweeping { retry_after } => {
                         *retry_after.max(&backoff(tries))
                     }
                     _ => backoff(tries),
@@ -571,7 +572,7 @@ async fn replay_upstream(
 fn is_transient(e: &UpstreamShopError) -> bool {
     use crate::backends::transport::UpstreamError as U;
     match e {
-        UpstreamShopError::Unsettled { .. } => true,
+        UpstreamShopError::Unsettled { .. } | UpstreamShopError::Sweeping { .. } => true,
         UpstreamShopError::Upstream { error, .. } => matches!(
             error,
             U::ServerError(_)

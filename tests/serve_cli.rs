@@ -877,6 +877,95 @@ async fn fluentcart_creates_killed_between_their_steps_end_with_one_whole_order_
     creates_killed_between_their_steps(ordermux::canonical::Platform::FluentCart).await;
 }
 
+/// A Commerce Layer create that stops half-way (its line item answered 503, the caller told 502) and that no retry
+/// comes for: the serving gateway deletes its draft once the journal row has been idle for the backend's
+/// `orphan_drafts_after_ms` (reliability plan §9.2), and counts it in `/metrics`. A retry that comes after all
+/// creates the order afresh, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_no_retry_came_for_is_removed_while_the_gateway_serves() {
+    use crate::fakes::commercelayer::CommerceLayerFake;
+    use crate::fakes::{Fake, Fault};
+    use ordermux::backends::adapters::Stamp;
+
+    let dir = temp_dir("orphan-draft");
+    std::fs::write(dir.join("id"), "shop-id").unwrap();
+    std::fs::write(dir.join("secret"), "shop secret").unwrap();
+    let f = Fake::start(CommerceLayerFake::new("shop-id", "shop secret")).await;
+    // The least idle time the configuration accepts with these timeouts: ten total timeouts plus the settle time.
+    let config = config_with(
+        &dir,
+        &format!(
+            r#"
+[[backends]]
+name = "up"
+base_url = "{}"
+type = "commercelayer"
+credentials = {{ client_id_file = "id", client_secret_file = "secret" }}
+markets = {{ USD = "mkt_usd" }}
+timeout_ms = 200
+total_timeout_ms = 200
+settle_ms = 1
+orphan_drafts_after_ms = 2001
+
+[[routes]]
+dialect = "fluentcart"
+backend = "up"
+"#,
+            f.base_url()
+        ),
+    );
+    let (mut child, addr) = start_serving(&config, &dir.join("data"));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let create = || {
+        http.post(format!("http://{addr}/wp-json/fluent-cart/v2/orders"))
+            .basic_auth("demo", Some("demo-secret"))
+            .header("idempotency-key", "left-behind")
+            .json(&serde_json::json!({"customer_id": 1, "currency": "USD",
+                "order_items": [{"object_id": 1001, "quantity": 1}],
+                "shipping_address": {"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Main St",
+                    "city": "Austin", "state": "TX", "postcode": "78701", "country": "US",
+                    "meta": {"other_data": {"phone": "+1 512 555 0100"}}}}))
+            .send()
+    };
+    f.fail(Some("POST"), Some("/api/line_items"), Fault::Status(503), 1);
+    assert_eq!(create().await.unwrap().status(), 502);
+    let stamp = Stamp::for_key("demo", "left-behind").key().to_owned();
+    assert_eq!(f.with(|p| p.with_reference(&stamp)).len(), 1, "its draft");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while f.with(|p| p.order_count()) > 0 {
+        assert!(Instant::now() < deadline, "the draft is still there");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(f.count("DELETE", "/api/orders/"), 1);
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ordermux_unfinished_drafts_removed_total{backend=\"up\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics
+        .contains("ordermux_unfinished_creates_swept_total{backend=\"up\",outcome=\"cleared\"} 1"));
+
+    let retried = create().await.unwrap();
+    let status = retried.status();
+    let body = retried.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let found = f.with(|p| p.with_reference(&stamp));
+    assert_eq!(found.len(), 1, "one order under the key");
+    assert_eq!(found[0].reference_origin.as_deref(), Some("ordermux"));
+    assert_eq!(f.with(|p| p.order_count()), 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A refund through a FluentCart shop, under an Idempotency-Key, whose gateway is killed while the shop is acting on
 /// it: the retry after the restart must not refund again. Edits and actions on an upstream order have no journal to
 /// reconcile through, so the key's record is committed before the shop is asked, and the retry is told

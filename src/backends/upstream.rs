@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::adapters::{
     Adapter, AdapterContext, CreateReply, CustomerNotifications, Journal, Listed, Stamp,
-    StampLookup,
+    StampLookup, Unfinished,
 };
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::{self, Transition};
@@ -17,7 +17,8 @@ use crate::canonical::{
     StatusTriple, Timestamp,
 };
 use crate::store::{
-    BeginLanding, JournalState, JournalUpdate, Landing, ObjectId, ObjectKind, Store, UpstreamObject,
+    BeginLanding, JournalState, JournalUpdate, Landing, ObjectId, ObjectKind, Store, SweepEnd,
+    UnfinishedCreate, UpstreamObject, SWEEPING_STEP,
 };
 
 /// Most orders `count_by_status` walks through upstream (platforms without a count endpoint).
@@ -34,6 +35,42 @@ pub struct UpstreamShop {
     /// the attempt broke off, not finding the order by its stamp does not prove it will not appear.
     settle: Duration,
     total_timeout: Duration,
+    /// The backend's `orphan_drafts_after` (see `unfinished_after`).
+    orphan_drafts_after: Duration,
+    /// Stamps this process is sweeping (`sweep_unfinished`): a create under one waits until the sweep is done.
+    sweeping: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Most journal rows one sweep looks at; the rest wait for the next.
+const SWEEP_BATCH: usize = 100;
+
+/// What one `UpstreamShop::sweep_unfinished` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Rows cleared: nothing of their create is left upstream, and a retry creates afresh.
+    pub cleared: usize,
+    /// Drafts deleted upstream (in the cleared rows).
+    pub drafts_removed: usize,
+    /// Rows whose order stays upstream: placed though unfinished, or finished after all.
+    pub left: usize,
+    /// Rows the upstream could not be asked about: looked at again by a later sweep.
+    pub failed: usize,
+}
+
+/// A stamp marked as being swept in this process, unmarked when dropped.
+struct SweepingStamp<'a> {
+    shop: &'a UpstreamShop,
+    key: String,
+}
+
+impl Drop for SweepingStamp<'_> {
+    fn drop(&mut self) {
+        self.shop
+            .sweeping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
 }
 
 /// A page of orders as a shop could read it.
@@ -63,6 +100,9 @@ pub enum UpstreamShopError {
     /// sent again before `retry_after`.
     #[error("an earlier attempt's outcome is not known yet")]
     Unsettled { retry_after: Duration },
+    /// What an earlier attempt of this create left unfinished upstream is being removed (`sweep_unfinished`).
+    #[error("an earlier attempt's unfinished order is being removed")]
+    Sweeping { retry_after: Duration },
 }
 
 impl UpstreamShopError {
@@ -88,6 +128,12 @@ impl UpstreamShopError {
                 )
                 .with_retry_after(secs.max(1))
             }
+            UpstreamShopError::Sweeping { retry_after } => Problem::new(
+                ProblemKind::IdempotencyInFlight,
+                "",
+                format!("an earlier attempt of this {what} stopped half-way and no retry came for it, so what it left unfinished in the upstream shop is being removed; retry shortly and it is made afresh"),
+            )
+            .with_retry_after(retry_after.as_secs().max(1)),
         }
     }
 }
@@ -98,6 +144,7 @@ impl UpstreamShop {
     pub fn new(ctx: AdapterContext, store: Store) -> std::result::Result<Arc<Self>, String> {
         let backend = ctx.backend.name.clone();
         let (settle, total_timeout) = (ctx.backend.settle, ctx.backend.total_timeout);
+        let orphan_drafts_after = ctx.backend.orphan_drafts_after;
         let adapter = Adapter::new(ctx)?
             .ok_or_else(|| format!("backend {backend:?} is the embedded shop, not an upstream"))?;
         Ok(Arc::new(UpstreamShop {
@@ -106,7 +153,16 @@ impl UpstreamShop {
             store,
             settle,
             total_timeout,
+            orphan_drafts_after,
+            sweeping: Default::default(),
         }))
+    }
+
+    /// How long a create that stopped half-way may stay untouched before `sweep_unfinished` removes what it left
+    /// upstream; `None` where creates leave nothing half-made or the backend keeps drafts for good.
+    pub fn unfinished_after(&self) -> Option<Duration> {
+        (self.adapter.leaves_drafts() && !self.orphan_drafts_after.is_zero())
+            .then_some(self.orphan_drafts_after)
     }
 
     pub fn platform(&self) -> Platform {
@@ -232,6 +288,9 @@ impl UpstreamShop {
                 "this Idempotency-Key was already used with a different request, which may have created an order; send that request again to learn its outcome, or send this one under a new key",
             )));
         }
+        if let Some(retry_after) = self.being_swept(stamp.key(), &entry) {
+            return Err(UpstreamShopError::Sweeping { retry_after });
+        }
         if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
             let found = self.adapter.get(id).await.map_err(|e| match e {
                 // The order this create made is gone from the shop: that is the answer.
@@ -316,6 +375,136 @@ impl UpstreamShop {
                 Err(self.upstream(e))
             }
         }
+    }
+
+    /// How long a create under `stamp` is to wait because a sweep is removing what an earlier attempt left
+    /// unfinished: one in this process (marked in `sweeping`), or in another (its mark in the row's steps, good
+    /// while its hold on the row lasts).
+    fn being_swept(&self, stamp: &str, entry: &crate::store::JournalEntry) -> Option<Duration> {
+        if self
+            .sweeping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(stamp)
+        {
+            return Some(Duration::from_secs(1));
+        }
+        if entry.steps.get(SWEEPING_STEP) == Some(&serde_json::Value::Bool(true)) {
+            return entry.landing_until.and_then(still_landing);
+        }
+        None
+    }
+
+    /// Removes what creates that stopped half-way left upstream once no attempt has touched them for `idle`
+    /// (reliability plan §9.2: no orphan draft after 15 minutes): a caller that got a 502 or 504, or whose gateway
+    /// stopped mid-create, and never retried. Only platforms whose creates leave drafts have any
+    /// (`Adapter::leaves_drafts`). Each row is taken first (`Store::journal_sweep_take`), so a retry arriving
+    /// meanwhile is told to come back (409 with `Retry-After`) instead of building on a draft being deleted; once
+    /// cleared, the retry creates the order afresh, exactly once. An order placed though unfinished is a real
+    /// order and stays, for a retry to finish. `idle` must exceed how long an attempt can go without touching its
+    /// row (configuration checks: ten times the backend's total timeout, plus its settle time).
+    pub async fn sweep_unfinished(&self, idle: Duration) -> Result<SweepReport> {
+        let mut report = SweepReport::default();
+        if !self.adapter.leaves_drafts() {
+            return Ok(report);
+        }
+        let now = chrono::Utc::now();
+        let idle_secs = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
+        let rows = self
+            .store
+            .upstream_unfinished(
+                &self.backend,
+                now.timestamp().saturating_sub(idle_secs),
+                now.timestamp_millis(),
+                SWEEP_BATCH,
+            )
+            .await?;
+        for row in rows {
+            match self.sweep_one(&row, idle).await {
+                Ok(Some((end, drafts))) => match end {
+                    SweepEnd::Cleared => {
+                        report.cleared += 1;
+                        report.drafts_removed += drafts;
+                    }
+                    SweepEnd::Left => report.left += 1,
+                    SweepEnd::Again => report.failed += 1,
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(backend = %self.backend, stamp = %row.key, error = %e, "sweeping an unfinished create failed; tried again later");
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sweeps one row: `None` if an attempt took it up first. The other value is how many drafts were deleted.
+    async fn sweep_one(
+        &self,
+        row: &UnfinishedCreate,
+        idle: Duration,
+    ) -> Result<Option<(SweepEnd, usize)>> {
+        let mut steps = row.steps.clone();
+        if let Some(map) = steps.as_object_mut() {
+            // A mark left by a sweep that never ended (its process stopped).
+            map.remove(SWEEPING_STEP);
+        }
+        let now = chrono::Utc::now();
+        let _marked = {
+            let mut sweeping = self.sweeping.lock().unwrap_or_else(|p| p.into_inner());
+            if !sweeping.insert(row.key.clone()) {
+                return Ok(None);
+            }
+            SweepingStamp {
+                shop: self,
+                key: row.key.clone(),
+            }
+        };
+        // The hold outlasts the sweep's calls (a look-up and a delete or two, each bounded by the total timeout).
+        let hold = self.total_timeout.saturating_mul(4) + self.settle;
+        let hold_until = self.landing_until(now, hold);
+        if !self
+            .store
+            .journal_sweep_take(&self.backend, row, now.timestamp(), hold_until)
+            .await?
+        {
+            return Ok(None);
+        }
+        let idle_min = idle.as_secs() / 60;
+        let (end, drafts, note) = match Stamp::parse(&row.key) {
+            None => (SweepEnd::Left, 0, None),
+            Some(stamp) => match self.adapter.remove_unfinished(&stamp).await {
+                Ok(Unfinished::Removed(n)) => {
+                    tracing::info!(backend = %self.backend, stamp = %row.key, drafts = n, "removed the draft of a create no retry came for");
+                    let note = format!("no retry came for {idle_min} min: its unfinished draft was removed upstream");
+                    (SweepEnd::Cleared, n, Some(note))
+                }
+                Ok(Unfinished::Nothing) => (SweepEnd::Cleared, 0, None),
+                Ok(Unfinished::Complete) => (SweepEnd::Left, 0, None),
+                Ok(Unfinished::Placed) => {
+                    tracing::warn!(backend = %self.backend, stamp = %row.key, "a create no retry came for left an unfinished order that is placed; it stays for a retry to finish");
+                    let note =
+                        "unfinished but placed upstream: left for a retry to finish".to_owned();
+                    (SweepEnd::Left, 0, Some(note))
+                }
+                Err(e) => {
+                    tracing::warn!(backend = %self.backend, stamp = %row.key, error = %e.for_log(), "could not sweep an unfinished create; tried again later");
+                    (SweepEnd::Again, 0, Some(e.to_string()))
+                }
+            },
+        };
+        self.store
+            .journal_sweep_taken(
+                &self.backend,
+                &row.key,
+                &steps,
+                end,
+                note,
+                chrono::Utc::now().timestamp(),
+            )
+            .await?;
+        Ok(Some((end, drafts)))
     }
 
     /// Whether a create can carry on now although a call of an earlier attempt may still act upstream: only if

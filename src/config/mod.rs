@@ -72,6 +72,10 @@ pub struct Backend {
     /// connection broke): until then, a retry that does not find the order by its stamp is told to come back
     /// rather than sending it again.
     pub settle: Duration,
+    /// Commerce Layer: a create that stopped half-way (its draft made upstream, the rest not) and that no attempt
+    /// has touched for this long has its draft deleted, so none is left behind (`UpstreamShop::sweep_unfinished`).
+    /// Zero: drafts stay until a retry finishes them.
+    pub orphan_drafts_after: Duration,
     /// Whether the base URL's host name may resolve to loopback, private or link-local addresses (a shop on the
     /// operator's own network). A base URL naming an IP address or `localhost` is taken as written either way.
     pub allow_private_addresses: bool,
@@ -96,6 +100,12 @@ pub struct CheckoutChoices {
     pub shipping_method: Option<String>,
 }
 
+/// `orphan_drafts_after_ms` unless configured: the reliability plan's 15 minutes (or, on a backend with a total
+/// timeout over 87 s, the least its timeouts allow).
+pub const DEFAULT_ORPHAN_DRAFTS_AFTER: Duration = Duration::from_secs(15 * 60);
+/// The longest `orphan_drafts_after_ms` accepted: a week.
+const MAX_ORPHAN_DRAFTS_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl Backend {
     /// An upstream backend with the defaults `gateway.toml` would give it and no credentials.
     pub fn upstream(
@@ -115,6 +125,7 @@ impl Backend {
             breaker_cooldown: Duration::from_millis(10_000),
             max_pending: 1024,
             settle: Duration::from_millis(30_000),
+            orphan_drafts_after: DEFAULT_ORPHAN_DRAFTS_AFTER,
             allow_private_addresses: false,
             store_hash: None,
             markets: Default::default(),
@@ -628,13 +639,33 @@ fn validate_backends(
                 1024
             }
         };
+        let total_timeout = ms(b.total_timeout_ms, 60_000, "total_timeout_ms", problems);
+        let settle = ms(b.settle_ms, 30_000, "settle_ms", problems);
+        // A live create touches its journal row at least once per call it makes: a row idle for ten calls' worst
+        // time is one no attempt is working on.
+        let least = total_timeout.saturating_mul(10) + settle;
+        let orphan_drafts_after = match b.orphan_drafts_after_ms {
+            None => DEFAULT_ORPHAN_DRAFTS_AFTER.max(least),
+            Some(v) => Duration::from_millis(v),
+        };
+        if kind == BackendKind::Upstream(crate::canonical::Platform::CommerceLayer)
+            && !orphan_drafts_after.is_zero()
+            && (orphan_drafts_after < least || orphan_drafts_after > MAX_ORPHAN_DRAFTS_AFTER)
+        {
+            problems.push(format!(
+                "{at}.orphan_drafts_after_ms: must be 0 (never) or between {} (ten times total_timeout_ms, plus settle_ms) and {}, got {}",
+                least.as_millis(),
+                MAX_ORPHAN_DRAFTS_AFTER.as_millis(),
+                orphan_drafts_after.as_millis()
+            ));
+        }
         out.push(Backend {
             name,
             kind,
             base_url,
             connect_timeout: ms(b.connect_timeout_ms, 2_000, "connect_timeout_ms", problems),
             timeout: ms(b.timeout_ms, 30_000, "timeout_ms", problems),
-            total_timeout: ms(b.total_timeout_ms, 60_000, "total_timeout_ms", problems),
+            total_timeout,
             max_response_bytes,
             breaker_failures: b.breaker_failures.unwrap_or(5).max(1),
             breaker_cooldown: ms(
@@ -644,7 +675,8 @@ fn validate_backends(
                 problems,
             ),
             max_pending,
-            settle: ms(b.settle_ms, 30_000, "settle_ms", problems),
+            settle,
+            orphan_drafts_after,
             allow_private_addresses: b.allow_private_addresses.unwrap_or(false),
             store_hash: b.store_hash,
             markets: b.markets,
@@ -1183,6 +1215,59 @@ mod tests {
             .collect();
         assert!(allowed.contains(&("lan", true)), "{allowed:?}");
         assert!(allowed.contains(&("public", false)), "{allowed:?}");
+    }
+
+    /// A Commerce Layer backend removes drafts no retry came for after 15 minutes unless told otherwise; the time
+    /// must leave a live create room to touch its journal (ten total timeouts plus the settle time), and other
+    /// platforms, whose creates leave no drafts, do not check it.
+    #[test]
+    fn orphan_drafts_are_removed_after_fifteen_minutes_or_as_configured() {
+        let parse = |text: &str| {
+            let raw: raw::RawConfig = toml::from_str(text).unwrap();
+            validate(raw, Path::new("."), &no_env, &no_file)
+        };
+        let backend = |kind: &str, extra: &str| {
+            format!(
+                "[[backends]]\nname = \"up\"\ntype = \"{kind}\"\nbase_url = \"https://shop.example.com\"\n{extra}"
+            )
+        };
+        let after = |text: &str| parse(text).unwrap().backends[0].orphan_drafts_after;
+        assert_eq!(
+            after(&backend("commercelayer", "")),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            after(&backend("commercelayer", "orphan_drafts_after_ms = 0")),
+            Duration::ZERO
+        );
+        assert_eq!(
+            after(&backend(
+                "commercelayer",
+                "total_timeout_ms = 1000\nsettle_ms = 500\norphan_drafts_after_ms = 10500"
+            )),
+            Duration::from_millis(10_500)
+        );
+        let problems = parse(&backend(
+            "commercelayer",
+            "total_timeout_ms = 1000\nsettle_ms = 500\norphan_drafts_after_ms = 10499",
+        ))
+        .unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.starts_with(
+                "backends[0].orphan_drafts_after_ms: must be 0 (never) or between 10500"
+            )),
+            "{problems:?}"
+        );
+        // Timeouts longer than 15 minutes allow: the default grows with them.
+        assert_eq!(
+            after(&backend("commercelayer", "total_timeout_ms = 100000")),
+            Duration::from_millis(1_030_000)
+        );
+        assert!(parse(&backend(
+            "bigcommerce",
+            "total_timeout_ms = 1000\norphan_drafts_after_ms = 1"
+        ))
+        .is_ok());
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub struct RawBackend {
     pub breaker_cooldown_ms: Option<u64>,
     pub max_pending: Option<u64>,
     pub settle_ms: Option<u64>,
+    pub orphan_drafts_after_ms: Option<u64>,
     pub allow_private_addresses: Option<bool>,
     /// BigCommerce: the upstream store's hash (`/stores/{hash}/v2/...`).
     pub store_hash: Option<String>,

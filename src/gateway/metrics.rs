@@ -1,6 +1,6 @@
 //! Prometheus metrics (text exposition at `/metrics`): requests by dialect, operation and status; latency
 //! histograms; translation losses by kind; idempotent replays; Idempotency-Key claims taken over from a stopped
-//! gateway.
+//! gateway; creates left unfinished upstream and swept.
 
 use std::time::Duration;
 
@@ -40,6 +40,17 @@ struct TakeoverLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SweepLabels {
+    backend: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: String,
+}
+
 type LatencyFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -68,6 +79,8 @@ pub struct Metrics {
     losses: Family<LossLabels, Counter>,
     replays: Family<DialectLabels, Counter>,
     takeovers: Family<TakeoverLabels, Counter>,
+    sweeps: Family<SweepLabels, Counter>,
+    drafts_removed: Family<BackendLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,6 +103,8 @@ impl Metrics {
         let losses = Family::<LossLabels, Counter>::default();
         let replays = Family::<DialectLabels, Counter>::default();
         let takeovers = Family::<TakeoverLabels, Counter>::default();
+        let sweeps = Family::<SweepLabels, Counter>::default();
+        let drafts_removed = Family::<BackendLabels, Counter>::default();
         registry.register(
             "requests",
             "HTTP requests by dialect, operation and status",
@@ -117,6 +132,18 @@ impl Metrics {
              written), interrupted (a reply that cannot be rebuilt)",
             takeovers.clone(),
         );
+        registry.register(
+            "unfinished_creates_swept",
+            "Creates that stopped half-way upstream and that no retry came for, by backend and outcome: cleared \
+             (what they left upstream removed; a retry creates afresh), left (an order placed though unfinished, \
+             or finished after all), failed (the shop could not be asked; tried again later)",
+            sweeps.clone(),
+        );
+        registry.register(
+            "unfinished_drafts_removed",
+            "Drafts deleted upstream by those sweeps, by backend",
+            drafts_removed.clone(),
+        );
         Metrics {
             registry: std::sync::Arc::new(registry),
             requests,
@@ -124,6 +151,8 @@ impl Metrics {
             losses,
             replays,
             takeovers,
+            sweeps,
+            drafts_removed,
         }
     }
 
@@ -176,6 +205,31 @@ impl Metrics {
         self.takeovers
             .get_or_create(&TakeoverLabels { dialect, outcome })
             .inc();
+    }
+
+    /// Counts one sweep of `backend`'s unfinished creates (`UpstreamShop::sweep_unfinished`).
+    pub fn sweep(&self, backend: &str, report: &crate::backends::upstream::SweepReport) {
+        for (outcome, n) in [
+            ("cleared", report.cleared),
+            ("left", report.left),
+            ("failed", report.failed),
+        ] {
+            if n > 0 {
+                self.sweeps
+                    .get_or_create(&SweepLabels {
+                        backend: backend.to_owned(),
+                        outcome,
+                    })
+                    .inc_by(n as u64);
+            }
+        }
+        if report.drafts_removed > 0 {
+            self.drafts_removed
+                .get_or_create(&BackendLabels {
+                    backend: backend.to_owned(),
+                })
+                .inc_by(report.drafts_removed as u64);
+        }
     }
 
     /// The Prometheus text exposition.

@@ -93,6 +93,20 @@ pub async fn serve_workers(
         gateway.config().idempotency_retention,
     ));
     let statistics = tokio::spawn(refresh_statistics(gateway.api.shop.store.clone()));
+    // Drafts that creates left half-made upstream, and no retry came for, are removed (Commerce Layer backends).
+    let sweeps: Vec<_> = gateway
+        .upstreams
+        .translating()
+        .filter_map(|(name, shop)| {
+            let idle = shop.unfinished_after()?;
+            Some(tokio::spawn(sweep_unfinished(
+                name.to_owned(),
+                Arc::clone(shop),
+                idle,
+                gateway.metrics.clone(),
+            )))
+        })
+        .collect();
     let stop_all = async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -100,6 +114,9 @@ pub async fn serve_workers(
     let result = serve_with(gateway, listener, stop_all, share).await;
     purge.abort();
     statistics.abort();
+    for sweep in sweeps {
+        sweep.abort();
+    }
     for thread in threads {
         match tokio::task::spawn_blocking(move || thread.join()).await {
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "a serving worker failed"),
@@ -125,6 +142,39 @@ async fn refresh_statistics(store: crate::store::Store) {
         every.tick().await;
         if let Err(e) = store.refresh_statistics().await {
             tracing::warn!(error = %e, "refreshing the store's statistics failed; tried again later");
+        }
+    }
+}
+
+/// Sweeps `shop`'s creates left unfinished for `idle` (`UpstreamShop::sweep_unfinished`) a few times per `idle`,
+/// at most every minute.
+async fn sweep_unfinished(
+    backend: String,
+    shop: Arc<crate::backends::upstream::UpstreamShop>,
+    idle: Duration,
+    metrics: super::metrics::Metrics,
+) {
+    let period = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match shop.sweep_unfinished(idle).await {
+            Ok(report) if report == Default::default() => {}
+            Ok(report) => {
+                metrics.sweep(&backend, &report);
+                tracing::info!(
+                    %backend,
+                    cleared = report.cleared,
+                    drafts_removed = report.drafts_removed,
+                    left = report.left,
+                    failed = report.failed,
+                    "swept creates left unfinished upstream"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(%backend, error = %e, "sweeping unfinished creates failed; tried again later");
+            }
         }
     }
 }

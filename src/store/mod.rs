@@ -22,7 +22,8 @@ pub use claims::{under_claim, ClaimRef, IdempotencyClaim, KeyHold};
 pub use replay::{ReplayEntry, ReplayMark};
 pub use sqlite::SqliteStore;
 pub use upstream::{
-    BeginLanding, JournalEntry, JournalState, JournalUpdate, Landing, UpstreamObject,
+    BeginLanding, JournalEntry, JournalState, JournalUpdate, Landing, SweepEnd, UnfinishedCreate,
+    UpstreamObject, SWEEPING_STEP,
 };
 
 /// Which object an id in a platform's scheme names.
@@ -533,5 +534,40 @@ impl Store {
 
     pub async fn journal_update(&self, update: JournalUpdate) -> Result<(), StoreError> {
         dispatch!(self, s => s.journal_update(update).await)
+    }
+
+    /// See `SqliteStore::upstream_unfinished`.
+    pub async fn upstream_unfinished(
+        &self,
+        backend: &str,
+        idle_since: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<UnfinishedCreate>, StoreError> {
+        dispatch!(self, s => s.upstream_unfinished(backend, idle_since, now_ms, limit).await)
+    }
+
+    /// See `SqliteStore::journal_sweep_take`.
+    pub async fn journal_sweep_take(
+        &self,
+        backend: &str,
+        row: &UnfinishedCreate,
+        now: i64,
+        hold_until: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.journal_sweep_take(backend, row, now, hold_until).await)
+    }
+
+    /// See `SqliteStore::journal_sweep_taken`.
+    pub async fn journal_sweep_taken(
+        &self,
+        backend: &str,
+        key: &str,
+        steps: &serde_json::Value,
+        end: SweepEnd,
+        note: Option<String>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.journal_sweep_taken(backend, key, steps, end, note, now).await)
     }
 }

@@ -33,7 +33,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 14] = [
+const MIGRATIONS: [(i64, &str); 15] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -68,6 +68,10 @@ const MIGRATIONS: [(i64, &str); 14] = [
     (
         14,
         include_str!("../../migrations/0014_journal_fingerprint.sql"),
+    ),
+    (
+        15,
+        include_str!("../../migrations/0015_unfinished_creates.sql"),
     ),
 ];
 
@@ -2416,6 +2420,173 @@ mod tests {
             begin(None, Some(60_000)).await.unwrap().landing_until,
             Some(30_000)
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Sweeps see rows that stopped with steps done and that nothing touched since; an attempt that takes a row up
+    /// (begins it again) touches it, so a sweep that read it before cannot take it; a taken row is the sweep's
+    /// until it ends it, and how it ends decides whether later sweeps see it again.
+    #[tokio::test]
+    async fn sweeps_take_only_idle_unfinished_rows_and_never_from_under_an_attempt() {
+        use super::super::upstream::{
+            BeginLanding, JournalState, JournalUpdate, Landing, SweepEnd,
+        };
+        let dir = temp_dir("sweep");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let begin = |key: &'static str, at: i64| {
+            store.journal_begin("up", key, "demo", at, BeginLanding::default(), false)
+        };
+        let set = |key: &'static str, state, steps: serde_json::Value, at: i64, landing| {
+            store.journal_update(JournalUpdate {
+                backend: "up".into(),
+                key: key.into(),
+                state,
+                upstream_id: (state == JournalState::Confirmed).then(|| "1".to_owned()),
+                steps: Some(steps),
+                last_error: None,
+                now: at,
+                landing,
+            })
+        };
+        let draft = serde_json::json!({"order_requested": true, "order_id": "ord_1"});
+        begin("stopped", 100).await.unwrap();
+        set(
+            "stopped",
+            JournalState::Sent,
+            draft.clone(),
+            100,
+            Landing::Settled,
+        )
+        .await
+        .unwrap();
+        begin("confirmed", 100).await.unwrap();
+        set(
+            "confirmed",
+            JournalState::Confirmed,
+            draft.clone(),
+            100,
+            Landing::Settled,
+        )
+        .await
+        .unwrap();
+        begin("no-steps", 100).await.unwrap();
+        begin("landing", 100).await.unwrap();
+        set(
+            "landing",
+            JournalState::Sent,
+            draft.clone(),
+            100,
+            Landing::Until(5_000),
+        )
+        .await
+        .unwrap();
+        begin("recent", 100).await.unwrap();
+        set(
+            "recent",
+            JournalState::Sent,
+            draft.clone(),
+            300,
+            Landing::Settled,
+        )
+        .await
+        .unwrap();
+        let unfinished =
+            |idle_since: i64, now_ms: i64| store.upstream_unfinished("up", idle_since, now_ms, 10);
+        let keys = |rows: &[super::super::UnfinishedCreate]| -> Vec<String> {
+            rows.iter().map(|r| r.key.clone()).collect()
+        };
+        assert_eq!(keys(&unfinished(200, 1_000).await.unwrap()), ["stopped"]);
+        assert_eq!(
+            keys(&unfinished(200, 9_000).await.unwrap()),
+            ["stopped", "landing"]
+        );
+        assert!(unfinished(200, 1_000).await.unwrap()[0].steps == draft);
+        // The plan reads the partial index, not the whole journal.
+        let conn = Connection::open(dir.join("ordermux.db")).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::super::upstream::UNFINISHED
+            ))
+            .unwrap()
+            .query_map(params!["up", 200, 1_000, 10], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("upstream_journal_unfinished")),
+            "{plan:?}"
+        );
+
+        // An attempt begins the row again after the sweep read it: the sweep cannot take it.
+        let seen = unfinished(200, 1_000).await.unwrap().remove(0);
+        begin("stopped", 400).await.unwrap();
+        assert!(!store
+            .journal_sweep_take("up", &seen, 500, 9_000)
+            .await
+            .unwrap());
+        assert!(
+            unfinished(200, 1_000).await.unwrap().is_empty(),
+            "touched: not idle"
+        );
+
+        // Taken: the row carries the sweep's mark and hold until the sweep ends it.
+        let seen = unfinished(450, 1_000).await.unwrap();
+        assert_eq!(keys(&seen), ["recent", "stopped"], "oldest first");
+        let seen = seen[1].clone();
+        assert!(store
+            .journal_sweep_take("up", &seen, 500, 9_000)
+            .await
+            .unwrap());
+        let held = begin("stopped", 510).await.unwrap();
+        assert_eq!(
+            held.steps[super::super::SWEEPING_STEP],
+            serde_json::json!(true)
+        );
+        assert_eq!(held.landing_until, Some(9_000));
+        // Left: not seen again, even long after; an attempt touching it makes it seen once idle again.
+        store
+            .journal_sweep_taken(
+                "up",
+                "stopped",
+                &draft,
+                SweepEnd::Left,
+                Some("placed".into()),
+                520,
+            )
+            .await
+            .unwrap();
+        assert!(unfinished(10_000, 1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.key != "stopped"));
+        begin("stopped", 600).await.unwrap();
+        let seen = unfinished(700, 1_000_000).await.unwrap();
+        let seen = seen
+            .iter()
+            .find(|r| r.key == "stopped")
+            .expect("seen again");
+        assert_eq!(seen.steps, draft, "the sweep's mark is gone");
+        // Cleared: the row starts over, pending with no steps, and no sweep sees it.
+        assert!(store
+            .journal_sweep_take("up", seen, 700, 9_000)
+            .await
+            .unwrap());
+        store
+            .journal_sweep_taken("up", "stopped", &draft, SweepEnd::Cleared, None, 710)
+            .await
+            .unwrap();
+        let cleared = begin("stopped", 720).await.unwrap();
+        assert_eq!(cleared.state, JournalState::Pending);
+        assert_eq!(cleared.steps, serde_json::json!({}));
+        assert_eq!(cleared.landing_until, None);
+        assert!(unfinished(10_000, 1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.key != "stopped"));
         std::fs::remove_dir_all(dir).ok();
     }
 

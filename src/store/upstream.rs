@@ -276,6 +276,35 @@ pub enum Landing {
     Until(i64),
 }
 
+/// A create journal row that stopped before its order was confirmed, with steps done upstream, and that no attempt
+/// has touched since `updated_at` (`SqliteStore::upstream_unfinished`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnfinishedCreate {
+    /// The create's stamp.
+    pub key: String,
+    pub state: JournalState,
+    pub steps: serde_json::Value,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// How a sweep ends with a row it took (`SqliteStore::journal_sweep_taken`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepEnd {
+    /// Nothing of the create is left upstream: the row starts over (pending, no steps), and a retry under its
+    /// stamp creates afresh.
+    Cleared,
+    /// What the create left upstream stays (an order placed though unfinished, or a create that finished after
+    /// all): the row keeps its steps for a retry, and sweeps pass it by until an attempt touches it again.
+    Left,
+    /// The sweep could not tell (the upstream failed): the row is looked at again by a later sweep.
+    Again,
+}
+
+/// A sweep's hold on a row: this step's value in the row's steps, while `landing_until` is ahead, tells a create
+/// under the stamp (in any process) to come back later rather than build on what the sweep may be deleting.
+pub const SWEEPING_STEP: &str = "sweeping";
+
 /// When the attempts of a journal row may land upstream (Unix ms), as `journal_begin` is told.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BeginLanding {
@@ -315,6 +344,12 @@ pub(super) fn journal_begin(
             other_request: false,
         });
     }
+    // An attempt touches the row it takes up, so a sweep that saw the row idle (`journal_sweep_take`, on this same
+    // writer) does not take it from under this attempt.
+    conn.prepare_cached(
+        "UPDATE upstream_journal SET updated_at = ? WHERE backend = ? AND key = ?",
+    )?
+    .execute(params![now, backend, key])?;
     if let Some(by) = landing.earlier_by {
         conn.prepare_cached(
             "UPDATE upstream_journal SET landing_until = ? WHERE backend = ? AND key = ? AND landing_until > ?",
@@ -363,6 +398,118 @@ pub(super) fn journal_begin(
         landing_until,
         other_request: false,
     })
+}
+
+/// The rows `SqliteStore::upstream_unfinished` answers; the condition repeats the partial index's
+/// (`upstream_journal_unfinished`, migration 15) so that SQLite reads that index.
+pub(super) const UNFINISHED: &str = "SELECT key, state, steps, updated_at FROM upstream_journal WHERE backend = ? AND state <> 'confirmed' AND steps <> '{}' AND updated_at < ? AND (landing_until IS NULL OR landing_until <= ?) AND (swept_at IS NULL OR swept_at < updated_at) ORDER BY updated_at LIMIT ?";
+
+impl SqliteStore {
+    /// Up to `limit` rows of `backend` that stopped before their order was confirmed, with steps recorded, that no
+    /// attempt has touched since before `idle_since` (Unix seconds), and whose last attempt can no longer land
+    /// (`now_ms`); oldest first. Rows a sweep left (`SweepEnd::Left`) are not answered again until touched.
+    pub async fn upstream_unfinished(
+        &self,
+        backend: &str,
+        idle_since: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<UnfinishedCreate>, StoreError> {
+        let backend = backend.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(UNFINISHED)?;
+            let rows = statement.query_map(params![backend, idle_since, now_ms, limit], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (key, state, steps, updated_at) = row?;
+                let state = JournalState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("journal {key}"), state.clone()))?;
+                let steps = serde_json::from_str(&steps).map_err(|e| {
+                    StoreError::Corrupt(format!("journal {key} steps"), e.to_string())
+                })?;
+                out.push(UnfinishedCreate {
+                    key,
+                    state,
+                    steps,
+                    updated_at,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Takes `row` for a sweep, if no attempt touched it since it was read: its steps gain `SWEEPING_STEP` and its
+    /// landing window runs to `hold_until` (Unix ms), so that an attempt under its stamp waits until the sweep
+    /// ends (`journal_sweep_taken`) or, if the sweep never ends (the process stopped), until then. False when the
+    /// row changed: an attempt took it up, and the sweep leaves it.
+    pub async fn journal_sweep_take(
+        &self,
+        backend: &str,
+        row: &UnfinishedCreate,
+        now: i64,
+        hold_until: i64,
+    ) -> Result<bool, StoreError> {
+        let mut steps = row.steps.clone();
+        if let Some(map) = steps.as_object_mut() {
+            map.insert(SWEEPING_STEP.to_owned(), serde_json::Value::Bool(true));
+        }
+        let args = (
+            backend.to_owned(),
+            row.key.clone(),
+            row.updated_at,
+            steps.to_string(),
+        );
+        self.exclusive(move |conn| {
+            let (backend, key, seen, steps) = args;
+            let taken = conn
+                .prepare_cached(
+                    "UPDATE upstream_journal SET steps = ?, landing_until = ?, updated_at = ? WHERE backend = ? AND key = ? AND updated_at = ? AND state <> 'confirmed'",
+                )?
+                .execute(params![steps, hold_until, now, backend, key, seen])?;
+            Ok(taken == 1)
+        })
+        .await
+    }
+
+    /// Ends a sweep of a row taken with `journal_sweep_take` (see `SweepEnd`). `steps` are the row's steps as the
+    /// sweep read them, without its own mark.
+    pub async fn journal_sweep_taken(
+        &self,
+        backend: &str,
+        key: &str,
+        steps: &serde_json::Value,
+        end: SweepEnd,
+        note: Option<String>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let args = (backend.to_owned(), key.to_owned(), steps.to_string());
+        self.exclusive(move |conn| {
+            let (backend, key, steps) = args;
+            let statement = match end {
+                SweepEnd::Cleared => "UPDATE upstream_journal SET state = 'pending', steps = '{}', upstream_id = NULL, landing_until = NULL, swept_at = NULL, last_error = ?3, updated_at = ?4 WHERE backend = ?1 AND key = ?2",
+                SweepEnd::Left => "UPDATE upstream_journal SET steps = ?5, landing_until = NULL, swept_at = ?4, last_error = COALESCE(?3, last_error), updated_at = ?4 WHERE backend = ?1 AND key = ?2",
+                SweepEnd::Again => "UPDATE upstream_journal SET steps = ?5, landing_until = NULL, last_error = COALESCE(?3, last_error) WHERE backend = ?1 AND key = ?2",
+            };
+            let mut statement = conn.prepare_cached(statement)?;
+            match end {
+                SweepEnd::Cleared => statement.execute(params![backend, key, note, now])?,
+                SweepEnd::Left | SweepEnd::Again => {
+                    statement.execute(params![backend, key, note, now, steps])?
+                }
+            };
+            Ok(())
+        })
+        .await
+    }
 }
 
 pub(super) fn journal_update(conn: &Connection, u: &JournalUpdate) -> Result<(), StoreError> {

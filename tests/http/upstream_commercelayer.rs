@@ -9,7 +9,7 @@ use serde_json::json;
 
 use ordermux::backends::adapters::{AdapterContext, CommerceLayerAdapter, Journal, Stamp};
 use ordermux::backends::transport::UpstreamError;
-use ordermux::backends::upstream::UpstreamShop;
+use ordermux::backends::upstream::{SweepReport, UpstreamShop, UpstreamShopError};
 use ordermux::canonical::lifecycle::{self, Transition};
 use ordermux::canonical::{
     Currency, FulfillmentStatus, Money, Order, OrderFilter, OrderQuery, OrderStatus, PaymentStatus,
@@ -878,6 +878,165 @@ async fn a_refused_step_deletes_the_draft() {
         .await
         .expect("fresh attempt");
     assert_one_complete(&f, "refused-line");
+}
+
+/// A shop over the store in `dir` (a second handle on one store stands for another process using it).
+async fn shop_on(base_url: &str, dir: &std::path::Path) -> (Arc<UpstreamShop>, Store) {
+    let store = Store::open_sqlite(dir, ordermux::config::Durability::Full)
+        .await
+        .expect("store opens");
+    let shop = UpstreamShop::new(ctx_with(shop_backend(base_url, 1_500)), store.clone())
+        .expect("shop builds");
+    (shop, store)
+}
+
+/// A create that stops after its draft was made (the second line item answered 503), whose caller never comes
+/// back: the draft waits upstream for a retry.
+async fn stop_after_the_draft(f: &Fake<CommerceLayerFake>, shop: &UpstreamShop, key: &str) {
+    fail_nth(f, "POST", "/api/line_items", 1, Fault::Status(503));
+    let first = shop
+        .create(
+            "client",
+            order("ada@example.com", OrderStatus::Placed),
+            Some(key.into()),
+        )
+        .await;
+    assert!(first.is_err(), "{key}: the failed step fails the create");
+    let found = f.with(|p| p.with_reference(&stamp_of(key)));
+    assert_eq!(found.len(), 1, "{key}: its draft is upstream");
+    // Commerce Layer has moved it from draft to pending with its first line item.
+    assert_eq!(found[0].status, "pending");
+    // The journal counts time in whole seconds: the row is idle for a sweep of `idle = 0` once a second turned.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_no_retry_came_for_is_removed_and_a_late_retry_creates_the_order_once() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-sweep", 1_500).await;
+    stop_after_the_draft(&f, &shop, "abandoned").await;
+    // Not idle for long enough yet: left alone.
+    let report = shop
+        .sweep_unfinished(Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(report, SweepReport::default());
+    assert_eq!(f.with(|p| p.order_count()), 1);
+
+    let report = shop.sweep_unfinished(Duration::ZERO).await.unwrap();
+    assert_eq!(
+        report,
+        SweepReport {
+            cleared: 1,
+            drafts_removed: 1,
+            left: 0,
+            failed: 0
+        }
+    );
+    assert_eq!(f.with(|p| p.order_count()), 0, "no draft left behind");
+    assert_eq!(f.count("DELETE", "/api/orders/"), 1);
+    // A cleared row is not swept again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let report = shop.sweep_unfinished(Duration::ZERO).await.unwrap();
+    assert_eq!(report, SweepReport::default());
+
+    // The caller comes back after all: the order is made afresh, exactly once, and answered on every retry.
+    let o = order("ada@example.com", OrderStatus::Placed);
+    let done = shop
+        .create("client", o.clone(), Some("abandoned".into()))
+        .await
+        .expect("the late retry creates the order");
+    assert_one_complete(&f, "abandoned");
+    let again = shop
+        .create("client", o, Some("abandoned".into()))
+        .await
+        .unwrap();
+    assert_eq!(again.ids.gateway, done.ids.gateway);
+    assert_eq!(f.with(|p| p.order_count()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfinished_order_that_is_placed_or_finished_is_not_swept() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-sweep-left", 1_500).await;
+    stop_after_the_draft(&f, &shop, "placed-meanwhile").await;
+    stop_after_the_draft(&f, &shop, "finished-meanwhile").await;
+    // Someone placed the first upstream; the second was marked done (as a finished create's is).
+    f.with(|p| {
+        for o in p.orders.values_mut() {
+            if o.reference.as_deref() == Some(stamp_of("placed-meanwhile").as_str()) {
+                o.status = "placed".into();
+            }
+            if o.reference.as_deref() == Some(stamp_of("finished-meanwhile").as_str()) {
+                o.reference_origin = Some("ordermux".into());
+            }
+        }
+    });
+    let report = shop.sweep_unfinished(Duration::ZERO).await.unwrap();
+    assert_eq!(
+        report,
+        SweepReport {
+            cleared: 0,
+            drafts_removed: 0,
+            left: 2,
+            failed: 0
+        }
+    );
+    assert_eq!(f.with(|p| p.order_count()), 2, "both orders stay");
+    assert_eq!(f.count("DELETE", "/api/orders/"), 0);
+    // Left rows are not looked at again until an attempt touches them.
+    let lookups = f.count("GET", "/api/orders");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        shop.sweep_unfinished(Duration::ZERO).await.unwrap(),
+        SweepReport::default()
+    );
+    assert_eq!(f.count("GET", "/api/orders"), lookups);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_during_a_sweep_is_told_to_come_back_and_then_finishes_the_order_once() {
+    let f = fake().await;
+    let dir = super::harness::fresh_dir("cl-sweep-hold");
+    let (shop, _) = shop_on(&f.base_url(), &dir).await;
+    stop_after_the_draft(&f, &shop, "held").await;
+    // Another process's sweep takes the row (and then stops without ending it).
+    let (_, other) = shop_on(&f.base_url(), &dir).await;
+    let idle = chrono::Utc::now().timestamp();
+    let rows = other
+        .upstream_unfinished("up", idle, chrono::Utc::now().timestamp_millis(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let hold_until = chrono::Utc::now().timestamp_millis() + 1_500;
+    assert!(other
+        .journal_sweep_take("up", &rows[0], chrono::Utc::now().timestamp(), hold_until)
+        .await
+        .unwrap());
+    // Taken once only: the row changed.
+    assert!(!other
+        .journal_sweep_take("up", &rows[0], chrono::Utc::now().timestamp(), hold_until)
+        .await
+        .unwrap());
+    let o = order("ada@example.com", OrderStatus::Placed);
+    let held = shop
+        .create("client", o.clone(), Some("held".into()))
+        .await
+        .expect_err("held by the sweep");
+    let UpstreamShopError::Sweeping { retry_after } = &held else {
+        panic!("expected Sweeping, got {held:?}");
+    };
+    assert!(*retry_after <= Duration::from_millis(1_500));
+    let problem = held.into_problem("order");
+    assert_eq!(problem.kind, ProblemKind::IdempotencyInFlight);
+    assert!(problem.retry_after.is_some());
+    // Once the hold is over (its sweep never ended), the retry resumes the draft: one complete order.
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    shop.create("client", o, Some("held".into()))
+        .await
+        .expect("resumed after the hold");
+    assert_one_complete(&f, "held");
+    assert_eq!(f.with(|p| p.order_count()), 1);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

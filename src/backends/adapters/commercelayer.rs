@@ -18,7 +18,7 @@ use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
-use super::{AdapterContext, Journal, Listed, Stamp, StampLookup, Unreadable};
+use super::{AdapterContext, Journal, Listed, Stamp, StampLookup, Unfinished, Unreadable};
 use crate::backends::transport::{Call, Reply, Retry, UpstreamError, UpstreamHttp};
 use crate::canonical::lifecycle::Transition;
 use crate::canonical::{
@@ -1101,6 +1101,45 @@ impl CommerceLayerAdapter {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Deletes every unfinished draft under `stamp` (a create no caller came back to finish). An order under it
+    /// that is finished, or placed though unfinished, is left: the first is the create's result, which a retry
+    /// finds; the second is an order the shop may already act on.
+    pub async fn remove_unfinished(&self, stamp: &Stamp) -> Result<Unfinished, UpstreamError> {
+        let found = self.by_reference(stamp).await?;
+        if found.is_empty() {
+            return Ok(Unfinished::Nothing);
+        }
+        let mut drafts = Vec::new();
+        let mut placed = false;
+        for doc in &found {
+            let Some(data) = doc.get("data") else {
+                continue;
+            };
+            if attr_str(data, "reference_origin") == Some(ORIGIN) {
+                return Ok(Unfinished::Complete);
+            }
+            match attr_str(data, "status") {
+                Some("draft" | "pending") => {
+                    if let Some(id) = data.get("id").and_then(Value::as_str) {
+                        drafts.push(id.to_owned());
+                    }
+                }
+                _ => placed = true,
+            }
+        }
+        if placed {
+            return Ok(Unfinished::Placed);
+        }
+        for id in &drafts {
+            match self.delete(id).await {
+                Ok(()) => {}
+                Err(e) if is_status(&e, StatusCode::NOT_FOUND) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Unfinished::Removed(drafts.len()))
     }
 
     /// Removes the draft a refused create leaves behind (a placed one cannot be deleted: it is cancelled, and

@@ -144,6 +144,20 @@ pub struct StampLookup {
     pub unfinished: bool,
 }
 
+/// What a create left upstream under a stamp that no caller came back for (`Adapter::remove_unfinished`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    /// Half-built drafts were deleted (how many); nothing is left under the stamp.
+    Removed(usize),
+    /// Nothing is there: the create never got as far as an order.
+    Nothing,
+    /// The create finished upstream after all: its order is whole, and a retry finds it.
+    Complete,
+    /// An unfinished order is placed: a real order the shop may act on, which is left for a retry to finish (or
+    /// for the shop to cancel), not deleted.
+    Placed,
+}
+
 impl StampLookup {
     fn of(order: Option<Order>) -> StampLookup {
         StampLookup {
@@ -282,6 +296,23 @@ impl Adapter {
             Adapter::CommerceLayer(a) => a.look_up_stamp(stamp).await,
             Adapter::BigCommerce(a) => Ok(StampLookup::of(a.find_by_stamp(stamp).await?)),
             Adapter::FluentCart(a) => Ok(StampLookup::of(a.find_by_stamp(stamp).await?)),
+        }
+    }
+
+    /// Whether a create this platform was given can stop half-way with a draft upstream that only its own retry
+    /// would finish (Commerce Layer's multi-step create): such drafts are removed once no caller came back for
+    /// them (`UpstreamShop::sweep_unfinished`). BigCommerce creates in one call; a FluentCart order is whole once
+    /// made, and its states are set by the retry.
+    pub fn leaves_drafts(&self) -> bool {
+        matches!(self, Adapter::CommerceLayer(_))
+    }
+
+    /// Deletes the half-built drafts a create under `stamp` left upstream (see `leaves_drafts`); a placed or
+    /// finished order is left as it is.
+    pub async fn remove_unfinished(&self, stamp: &Stamp) -> Result<Unfinished, UpstreamError> {
+        match self {
+            Adapter::CommerceLayer(a) => a.remove_unfinished(stamp).await,
+            Adapter::BigCommerce(_) | Adapter::FluentCart(_) => Ok(Unfinished::Nothing),
         }
     }
 
