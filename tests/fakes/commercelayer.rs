@@ -1,7 +1,7 @@
 //! A stateful fake of Commerce Layer's core API for orders: OAuth2 client credentials at `/oauth/token` (tokens
 //! that expire), JSON:API media types, `/api/orders` (list with `filter[q]` predicates, `page[number]`/`page[size]`
-//! up to 25, `sort`, `include`), `/api/line_items`, `/api/addresses`, the order triggers with Commerce Layer's
-//! state rules, what `_place` requires (a shipping method on each shipment, a payment method and a wire-transfer or
+//! up to 25, `sort`, `include`), `/api/line_items`, `/api/addresses` (deleted only once no order links them), the
+//! order triggers with Commerce Layer's state rules, what `_place` requires (a shipping method on each shipment, a payment method and a wire-transfer or
 //! external payment source unless the order is free), captures (made by `_capture`, partly refunded with
 //! `PATCH /api/captures/{id}`), and errors as `{"errors":[{title, detail, code, status, source:{pointer}}]}`.
 
@@ -484,6 +484,7 @@ impl CommerceLayerFake {
             }
             ("POST", ["addresses"]) => self.create_address(req),
             ("PATCH", ["addresses", id]) => self.patch_address(req, id),
+            ("DELETE", ["addresses", id]) => self.delete_address(id),
             _ => Err(error(404, "NOT_FOUND", "The resource was not found", None)),
         }
     }
@@ -1475,6 +1476,31 @@ impl CommerceLayerFake {
             201,
             &json!({"data": {"type": "addresses", "id": id, "attributes": attrs}}),
         ))
+    }
+
+    /// An address no order links to any more; one an order still names is refused.
+    fn delete_address(&mut self, id: &str) -> Reply {
+        if !self.addresses.contains_key(id) {
+            return Err(error(
+                404,
+                "RECORD_NOT_FOUND",
+                "The requested resource was not found",
+                None,
+            ));
+        }
+        let linked = self.orders.values().any(|o| {
+            o.billing_address.as_deref() == Some(id) || o.shipping_address.as_deref() == Some(id)
+        });
+        if linked {
+            return Err(error(
+                422,
+                "VALIDATION_ERROR",
+                "address - is still linked to an order",
+                None,
+            ));
+        }
+        self.addresses.remove(id);
+        Ok(FakeResponse::empty(204))
     }
 
     fn patch_address(&mut self, req: &FakeRequest, id: &str) -> Reply {

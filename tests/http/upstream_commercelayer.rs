@@ -873,6 +873,11 @@ async fn a_refused_step_deletes_the_draft() {
     assert_eq!(err.into_problem("order").kind, ProblemKind::InvalidField);
     assert_eq!(f.with(|p| p.order_count()), 0);
     assert!(f.count("DELETE", "/api/orders/") >= 4);
+    assert_eq!(
+        f.with(|p| p.addresses.len()),
+        0,
+        "the drafts' addresses are deleted with them"
+    );
     // A later attempt with a refused key starts over and succeeds.
     shop.create("client", o.clone(), Some("refused-line".into()))
         .await
@@ -893,7 +898,17 @@ async fn shop_on(base_url: &str, dir: &std::path::Path) -> (Arc<UpstreamShop>, S
 /// A create that stops after its draft was made (the second line item answered 503), whose caller never comes
 /// back: the draft waits upstream for a retry.
 async fn stop_after_the_draft(f: &Fake<CommerceLayerFake>, shop: &UpstreamShop, key: &str) {
-    fail_nth(f, "POST", "/api/line_items", 1, Fault::Status(503));
+    stop_at(f, shop, key, ("POST", "/api/line_items", 1)).await;
+}
+
+/// A create whose `(method, path, skip)` step (see `fail_nth`) answers 503, after its draft was made.
+async fn stop_at(
+    f: &Fake<CommerceLayerFake>,
+    shop: &UpstreamShop,
+    key: &str,
+    (method, path, skip): (&str, &str, u32),
+) {
+    fail_nth(f, method, path, skip, Fault::Status(503));
     let first = shop
         .create(
             "client",
@@ -906,6 +921,10 @@ async fn stop_after_the_draft(f: &Fake<CommerceLayerFake>, shop: &UpstreamShop, 
     assert_eq!(found.len(), 1, "{key}: its draft is upstream");
     // Commerce Layer has moved it from draft to pending with its first line item.
     assert_eq!(found[0].status, "pending");
+    assert_eq!(
+        found[0].reference_origin.as_deref(),
+        Some("ordermux:incomplete")
+    );
     // The journal counts time in whole seconds: the row is idle for a sweep of `idle = 0` once a second turned.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
 }
@@ -914,7 +933,9 @@ async fn stop_after_the_draft(f: &Fake<CommerceLayerFake>, shop: &UpstreamShop, 
 async fn a_draft_no_retry_came_for_is_removed_and_a_late_retry_creates_the_order_once() {
     let f = fake().await;
     let shop = shop(&f.base_url(), "cl-sweep", 1_500).await;
-    stop_after_the_draft(&f, &shop, "abandoned").await;
+    // Stopped at the shipment's shipping method: both lines and both addresses were made.
+    stop_at(&f, &shop, "abandoned", ("PATCH", "/api/shipments/", 0)).await;
+    assert_eq!(f.with(|p| p.addresses.len()), 2);
     // Not idle for long enough yet: left alone.
     let report = shop
         .sweep_unfinished(Duration::from_secs(600))
@@ -934,6 +955,7 @@ async fn a_draft_no_retry_came_for_is_removed_and_a_late_retry_creates_the_order
         }
     );
     assert_eq!(f.with(|p| p.order_count()), 0, "no draft left behind");
+    assert_eq!(f.with(|p| p.addresses.len()), 0, "nor its addresses");
     assert_eq!(f.count("DELETE", "/api/orders/"), 1);
     // A cleared row is not swept again.
     tokio::time::sleep(Duration::from_millis(1_100)).await;

@@ -1103,12 +1103,18 @@ impl CommerceLayerAdapter {
         }
     }
 
-    /// Deletes every unfinished draft under `stamp` (a create no caller came back to finish). An order under it
-    /// that is finished, or placed though unfinished, is left: the first is the create's result, which a retry
-    /// finds; the second is an order the shop may already act on.
-    pub async fn remove_unfinished(&self, stamp: &Stamp) -> Result<Unfinished, UpstreamError> {
+    /// Deletes every unfinished draft under `stamp` (a create no caller came back to finish), and the addresses its
+    /// journal `steps` say it made. An order under it that is finished, or placed though unfinished, is left: the
+    /// first is the create's result, which a retry finds; the second is an order the shop may already act on.
+    pub async fn remove_unfinished(
+        &self,
+        stamp: &Stamp,
+        steps: &Value,
+    ) -> Result<Unfinished, UpstreamError> {
+        let progress = Progress::read(steps);
         let found = self.by_reference(stamp).await?;
         if found.is_empty() {
+            self.remove_addresses(&progress).await?;
             return Ok(Unfinished::Nothing);
         }
         let mut drafts = Vec::new();
@@ -1139,11 +1145,12 @@ impl CommerceLayerAdapter {
                 Err(e) => return Err(e),
             }
         }
+        self.remove_addresses(&progress).await?;
         Ok(Unfinished::Removed(drafts.len()))
     }
 
-    /// Removes the draft a refused create leaves behind (a placed one cannot be deleted: it is cancelled, and
-    /// keeps its incomplete mark). True when nothing live is left.
+    /// Removes the draft a refused create leaves behind, and the addresses it made for it (a placed one cannot be
+    /// deleted: it is cancelled, and keeps its incomplete mark and addresses). True when nothing live is left.
     async fn abandon(&self, progress: &Progress) -> bool {
         let Some(id) = &progress.order_id else {
             return true;
@@ -1157,14 +1164,39 @@ impl CommerceLayerAdapter {
         } else {
             self.delete(id).await
         };
-        match outcome {
+        let gone = match outcome {
             Ok(()) => true,
             Err(e) if is_status(&e, StatusCode::NOT_FOUND) => true,
             Err(e) => {
                 tracing::warn!(backend = %self.ctx.backend.name, order = %id, error = %e.for_log(), "could not remove the draft of a refused create");
                 false
             }
+        };
+        if gone && !placed {
+            if let Err(e) = self.remove_addresses(progress).await {
+                tracing::warn!(backend = %self.ctx.backend.name, order = %id, error = %e.for_log(), "could not remove the addresses of a refused create");
+            }
         }
+        gone
+    }
+
+    /// Deletes the addresses a create made for its draft (they belong to no one else) once the draft is gone.
+    async fn remove_addresses(&self, progress: &Progress) -> Result<(), UpstreamError> {
+        for id in [&progress.billing_address, &progress.shipping_address]
+            .into_iter()
+            .flatten()
+        {
+            let call = Call::new(
+                Method::DELETE,
+                format!("/api/addresses/{}", encode_segment(id)),
+            );
+            match self.api(call).await {
+                Ok(_) => {}
+                Err(e) if is_status(&e, StatusCode::NOT_FOUND) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     async fn build(

@@ -307,11 +307,15 @@ impl Adapter {
         matches!(self, Adapter::CommerceLayer(_))
     }
 
-    /// Deletes the half-built drafts a create under `stamp` left upstream (see `leaves_drafts`); a placed or
-    /// finished order is left as it is.
-    pub async fn remove_unfinished(&self, stamp: &Stamp) -> Result<Unfinished, UpstreamError> {
+    /// Deletes the half-built drafts a create under `stamp` left upstream (see `leaves_drafts`), with what its
+    /// journal `steps` say it made for them; a placed or finished order is left as it is.
+    pub async fn remove_unfinished(
+        &self,
+        stamp: &Stamp,
+        steps: &serde_json::Value,
+    ) -> Result<Unfinished, UpstreamError> {
         match self {
-            Adapter::CommerceLayer(a) => a.remove_unfinished(stamp).await,
+            Adapter::CommerceLayer(a) => a.remove_unfinished(stamp, steps).await,
             Adapter::BigCommerce(_) | Adapter::FluentCart(_) => Ok(Unfinished::Nothing),
         }
     }
