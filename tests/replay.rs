@@ -286,6 +286,69 @@ fn bigcommerce_target(config: &mut Config, fake_url: String) {
     });
 }
 
+/// The reliability plan's §9.3: a migration into a BigCommerce store shares the store's request quota with its
+/// other apps. Replayed with eight orders at once while another app spends a twentieth of every window, neither
+/// draws a 429 (ordermux keeps to 95 % of the quota, counting its calls in flight), and every order lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_sharing_the_stores_quota_with_another_app_draws_no_429() {
+    const QUOTA: u64 = 40;
+    const ORDERS: usize = 150;
+    let window = Duration::from_millis(400);
+    let fake = Fake::start(
+        BigCommerceFake::new("up1", "up-token")
+            .with_product(111, "T-shirt, black, M", "TSHIRT-BLK-M", "25.00")
+            .with_product(112, "Mug, white", "MUG-WHT", "12.50")
+            .with_rate_limit(QUOTA, window),
+    )
+    .await;
+    let dir = fresh_dir("replay-quota");
+    let mut config = config(&dir);
+    bigcommerce_target(&mut config, fake.base_url());
+    let file = bigcommerce_ndjson(&dir, ORDERS);
+    let shop = replay::target_shop(&config, "bc", "demo").await.unwrap();
+    let opts = options(&config, "bc", file, Platform::BigCommerce);
+    assert_eq!(opts.concurrency, 8);
+
+    // The other app: two requests a window (a twentieth of the quota), spread over it, until the replay ends.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let other = {
+        let url = format!("{}/stores/up1/v2/orders/count", fake.base_url());
+        tokio::spawn(async move {
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let mut sent = 0u32;
+            while !*stopped.borrow() {
+                let r = http
+                    .get(&url)
+                    .header("x-auth-token", "up-token")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "the other app was refused");
+                sent += 1;
+                let _ = tokio::time::timeout(window / 2, stopped.changed()).await;
+            }
+            sent
+        })
+    };
+    let (report, _) = run(&opts, &shop).await;
+    stop.send(true).unwrap();
+    let other_sent = other.await.unwrap();
+    assert_eq!(report.created, ORDERS as u64, "{report:?}");
+    assert_eq!(fake.with(|f| f.order_count()), ORDERS);
+    let seen = fake.seen();
+    let throttled = seen.iter().filter(|s| s.status == 429).count();
+    assert_eq!(
+        throttled,
+        0,
+        "{throttled} of {} requests drew a 429 ({other_sent} the other app's)",
+        seen.len()
+    );
+    assert!(
+        other_sent >= 4,
+        "the other app ran alongside ({other_sent})"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn into_a_failing_bigcommerce_nothing_is_lost_or_doubled() {
     let fake = bigcommerce_fake().await;

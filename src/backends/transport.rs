@@ -491,14 +491,20 @@ impl UpstreamHttp {
                 // Opened by this call's own failures: report what happened, not the breaker.
                 return last.unwrap_or(Err(open));
             }
-            if let Some(wait) = self.pacer.wait_needed() {
-                if Instant::now() + wait > deadline {
-                    return Err(UpstreamError::Throttled { retry_after: wait });
+            let slot = loop {
+                match self.pacer.admit() {
+                    Ok(slot) => break slot,
+                    Err(wait) => {
+                        if Instant::now() + wait > deadline {
+                            return Err(UpstreamError::Throttled { retry_after: wait });
+                        }
+                        tracing::debug!(backend = %self.name, wait_ms = wait.as_millis() as u64, "pacing upstream");
+                        tokio::time::sleep(wait.min(PACING_RECHECK)).await;
+                    }
                 }
-                tracing::debug!(backend = %self.name, wait_ms = wait.as_millis() as u64, "pacing upstream");
-                tokio::time::sleep(wait).await;
-            }
+            };
             let result = self.try_once(&call).await;
+            drop(slot);
             self.breaker.record(result.as_ref().err());
             let retry_in = match &result {
                 // The shop said when: waiting for it is pacing, not more load.
@@ -671,13 +677,36 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// Keeps the upstream's advertised request budget: once it is spent, calls wait for the window to reset instead of
 /// drawing a 429. BigCommerce says how many requests are left and when its window resets
-/// (`X-Rate-Limit-Requests-Left`, `-Time-Reset-Ms`); Commerce Layer how many are left in a sliding window of how
-/// many seconds (`X-Ratelimit-Remaining`, `-Interval`), with no reset, so a spent budget waits the whole
-/// interval: by then every request it counted has left the window.
+/// (`X-Rate-Limit-Requests-Left`, `-Time-Reset-Ms`, and the window's quota and length); Commerce Layer how many are
+/// left in a sliding window of how many seconds (`X-Ratelimit-Remaining`, `-Interval`), with no reset, so a spent
+/// budget waits the whole interval: by then every request it counted has left the window.
+///
+/// Calls run concurrently (a replay sends several at once), so a reply's count of what is left does not yet
+/// include the calls still on their way to the shop: those are taken off it; and replies come back out of order,
+/// so within a window the count only goes down. When a window ends, the next one starts with the quota the shop
+/// advertised, less the calls in flight, until a reply says more. A twentieth of the quota is left to the store's
+/// other apps (`SHARE_LEFT_TO_OTHERS`).
 #[derive(Debug, Default)]
 struct Pacer {
-    state: Mutex<Option<Budget>>,
+    state: Mutex<PacerState>,
 }
+
+#[derive(Debug, Default)]
+struct PacerState {
+    budget: Option<Budget>,
+    /// Calls admitted and not yet answered (`PacerSlot`).
+    in_flight: u64,
+    /// The requests and length of a whole window, when the shop says (BigCommerce's
+    /// `X-Rate-Limit-Requests-Quota` and `-Time-Window-Ms`).
+    window: Option<(u64, Duration)>,
+    /// Requests of each window left to the shop's other apps (`SHARE_LEFT_TO_OTHERS` of the quota, when known).
+    reserve: u64,
+}
+
+/// The share of a shop's request quota ordermux leaves unused, for the other apps of the store that draw on the
+/// same quota (a BigCommerce store's quota is the store's, not the app's): 1/20, so that ordermux runs at 95 % of
+/// it (the reliability plan's §9.3) and neither it nor they draw a 429.
+const SHARE_LEFT_TO_OTHERS: u64 = 20;
 
 #[derive(Debug, Clone, Copy)]
 struct Budget {
@@ -685,7 +714,21 @@ struct Budget {
     resets_at: Instant,
 }
 
+/// A call admitted by the pacer; it counts as in flight until dropped (answered, failed or abandoned).
+struct PacerSlot<'a>(&'a Pacer);
+
+impl Drop for PacerSlot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.in_flight = state.in_flight.saturating_sub(1);
+    }
+}
+
+/// How often a call waiting for the budget looks again: a reply meanwhile may say the budget is larger.
+const PACING_RECHECK: Duration = Duration::from_millis(50);
+
 impl Pacer {
+    /// Takes what a reply says about the budget. Called while the call's own slot is held.
     fn observe(&self, status: StatusCode, headers: &HeaderMap) {
         let num = |name: &str| header_u64(headers, name);
         let bigcommerce = (
@@ -701,41 +744,67 @@ impl Pacer {
         };
         let reset = reset.map(|d| d.min(LONGEST_ADVERTISED_WAIT));
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let quota = num("x-rate-limit-requests-quota").or_else(|| num("x-ratelimit-limit"));
+        if let Some(quota) = quota {
+            state.reserve = quota / SHARE_LEFT_TO_OTHERS;
+        }
+        if let (Some(quota), Some(window)) = (
+            quota,
+            num("x-rate-limit-time-window-ms").map(Duration::from_millis),
+        ) {
+            state.window = Some((quota, window.min(LONGEST_ADVERTISED_WAIT)));
+        }
+        // The other calls in flight may reach the shop after this reply was counted.
+        let others = state.in_flight.saturating_sub(1);
         match (left, reset) {
             (Some(left), Some(reset)) => {
-                let left = if status == StatusCode::TOO_MANY_REQUESTS {
-                    0
-                } else {
-                    left
+                let now = Instant::now();
+                let seen = Budget {
+                    left: left.saturating_sub(others),
+                    resets_at: now + reset,
                 };
-                *state = Some(Budget {
-                    left,
-                    resets_at: Instant::now() + reset,
+                state.budget = Some(match state.budget {
+                    _ if status == StatusCode::TOO_MANY_REQUESTS => Budget { left: 0, ..seen },
+                    // Replies of one window come back in any order (one per connection): within it, what is
+                    // left only goes down, so an earlier count arriving late does not raise it.
+                    Some(current) if now < current.resets_at => Budget {
+                        left: current.left.min(seen.left),
+                        ..current
+                    },
+                    _ => seen,
                 });
             }
             _ => {
-                if let Some(b) = state.as_mut() {
+                if let Some(b) = state.budget.as_mut() {
                     b.left = b.left.saturating_sub(1);
                 }
             }
         }
     }
 
-    /// How long to wait before the next call, if the known budget is spent. Taking a call's slot here keeps
-    /// concurrent callers from all spending the last unit.
-    fn wait_needed(&self) -> Option<Duration> {
+    /// Admits a call, or says how long to wait before asking again if the known budget is spent. The slot taken
+    /// keeps concurrent callers from all spending the last unit.
+    fn admit(&self) -> Result<PacerSlot<'_>, Duration> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let budget = state.as_mut()?;
         let now = Instant::now();
-        if now >= budget.resets_at {
-            *state = None;
-            return None;
+        if let Some(b) = state.budget {
+            if now >= b.resets_at {
+                // A new window: its quota, if known, less what is already on its way.
+                state.budget = state.window.map(|(quota, window)| Budget {
+                    left: quota.saturating_sub(state.in_flight),
+                    resets_at: now + window,
+                });
+            }
         }
-        if budget.left == 0 {
-            return Some(budget.resets_at - now);
+        let reserve = state.reserve;
+        if let Some(b) = state.budget.as_mut() {
+            if b.left <= reserve {
+                return Err(b.resets_at.saturating_duration_since(now));
+            }
+            b.left -= 1;
         }
-        budget.left -= 1;
-        None
+        state.in_flight += 1;
+        Ok(PacerSlot(self))
     }
 }
 
@@ -872,9 +941,52 @@ mod tests {
         h.insert("x-rate-limit-requests-left", "1".parse().unwrap());
         h.insert("x-rate-limit-time-reset-ms", "5000".parse().unwrap());
         p.observe(StatusCode::OK, &h);
-        assert_eq!(p.wait_needed(), None);
-        let wait = p.wait_needed().expect("budget spent");
+        drop(p.admit().expect("one left"));
+        let wait = p.admit().err().expect("budget spent");
         assert!(wait <= Duration::from_secs(5) && wait > Duration::from_secs(4));
+    }
+
+    /// With a quota of 40, 2 requests of each window are left to the store's other apps.
+    #[test]
+    fn pacer_leaves_a_twentieth_of_the_quota_to_other_apps() {
+        let p = Pacer::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-requests-left", "5".parse().unwrap());
+        h.insert("x-rate-limit-time-reset-ms", "5000".parse().unwrap());
+        h.insert("x-rate-limit-requests-quota", "40".parse().unwrap());
+        h.insert("x-rate-limit-time-window-ms", "5000".parse().unwrap());
+        drop(p.admit().expect("budget unknown"));
+        let slot = p.admit().expect("budget unknown");
+        p.observe(StatusCode::OK, &h);
+        drop(slot);
+        for _ in 0..3 {
+            assert_eq!(wait_of(&p), None);
+        }
+        assert!(wait_of(&p).is_some(), "two left, for the other apps");
+    }
+
+    /// A reply's count of what is left was taken before the calls still in flight reached the shop: they are taken
+    /// off it. A new window starts with the advertised quota, less the calls in flight.
+    #[test]
+    fn pacer_counts_the_calls_in_flight_against_the_budget() {
+        let p = Pacer::default();
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-requests-left", "3".parse().unwrap());
+        h.insert("x-rate-limit-time-reset-ms", "40".parse().unwrap());
+        h.insert("x-rate-limit-requests-quota", "4".parse().unwrap());
+        h.insert("x-rate-limit-time-window-ms", "5000".parse().unwrap());
+        // Three calls in flight; the first is answered: 3 left at the shop, 2 of them for the others.
+        let slots: Vec<_> = (0..3).map(|_| p.admit().expect("budget unknown")).collect();
+        p.observe(StatusCode::OK, &h);
+        let fourth = p.admit().expect("one left");
+        assert!(p.admit().is_err(), "the last unit is the fourth call's");
+        drop(slots);
+        std::thread::sleep(Duration::from_millis(60));
+        // The window reset: the quota, less the fourth call still in flight.
+        let more: Vec<_> = (0..3).map(|_| p.admit().expect("new window")).collect();
+        let wait = p.admit().err().expect("quota spent");
+        assert!(wait > Duration::from_secs(4), "{wait:?}");
+        drop((fourth, more));
     }
 
     #[test]
@@ -912,6 +1024,11 @@ mod tests {
         );
     }
 
+    /// How long a call would wait now (a call admitted is answered at once, its slot given back).
+    fn wait_of(p: &Pacer) -> Option<Duration> {
+        p.admit().err()
+    }
+
     #[test]
     fn advertised_waits_are_believed_for_a_minute_at_most() {
         let p = Pacer::default();
@@ -922,7 +1039,7 @@ mod tests {
             u64::MAX.to_string().parse().unwrap(),
         );
         p.observe(StatusCode::OK, &h);
-        let wait = p.wait_needed().expect("budget spent");
+        let wait = wait_of(&p).expect("budget spent");
         assert!(wait <= LONGEST_ADVERTISED_WAIT, "{wait:?}");
         assert_eq!(retry_after(&h), Some(LONGEST_ADVERTISED_WAIT));
         let mut h = HeaderMap::new();
@@ -936,10 +1053,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-limit", "50".parse().unwrap());
         h.insert("x-ratelimit-interval", "10".parse().unwrap());
-        h.insert("x-ratelimit-remaining", "1".parse().unwrap());
+        // Of the 3 left, 2 (a twentieth of 50) are the other apps'.
+        h.insert("x-ratelimit-remaining", "3".parse().unwrap());
         p.observe(StatusCode::OK, &h);
-        assert_eq!(p.wait_needed(), None, "one request left");
-        let wait = p.wait_needed().expect("the budget is spent");
+        assert_eq!(wait_of(&p), None, "one request left");
+        let wait = wait_of(&p).expect("the budget is spent");
         assert!(
             wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
             "{wait:?}"
@@ -948,13 +1066,13 @@ mod tests {
         let p = Pacer::default();
         h.insert("x-ratelimit-remaining", "7".parse().unwrap());
         p.observe(StatusCode::TOO_MANY_REQUESTS, &h);
-        assert!(p.wait_needed().is_some());
+        assert!(wait_of(&p).is_some());
         // Without an interval, a count alone says nothing about when to go on.
         let p = Pacer::default();
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-remaining", "0".parse().unwrap());
         p.observe(StatusCode::OK, &h);
-        assert_eq!(p.wait_needed(), None);
+        assert_eq!(wait_of(&p), None);
     }
 
     #[test]

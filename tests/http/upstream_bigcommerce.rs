@@ -686,6 +686,39 @@ async fn pacing_keeps_within_the_advertised_budget() {
     assert_eq!(throttled, 0, "adapter calls drew 429s: {seen:?}");
 }
 
+/// Concurrent calls (a replay runs several at once) keep within the budget too: each reply's
+/// `X-Rate-Limit-Requests-Left` was counted before the calls still in flight reach the shop, so those are
+/// taken off it, and none draws a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_keep_within_the_advertised_budget() {
+    const QUOTA: u64 = 20;
+    const TASKS: u64 = 8;
+    const CALLS: u64 = 12;
+    let fake = Fake::start(fake_store().with_rate_limit(QUOTA, Duration::from_millis(300))).await;
+    let a = std::sync::Arc::new(adapter(&fake.base_url()));
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..CALLS {
+                assert!(a.find_by_stamp(&Stamp::fresh()).await.unwrap().is_none());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seen = fake.seen();
+    let throttled = seen.iter().filter(|s| s.status == 429).count();
+    assert_eq!(
+        throttled,
+        0,
+        "{throttled} of {} calls drew a 429",
+        seen.len()
+    );
+    assert_eq!(seen.len() as u64, TASKS * CALLS);
+}
+
 // ---- fault injection through UpstreamShop ----
 
 async fn shop(base_url: &str, name: &str) -> Arc<UpstreamShop> {
