@@ -481,6 +481,43 @@ async fn from_the_embedded_shop_to_bigcommerce_and_back_to_another_embedded_shop
     .await;
 }
 
+/// The same on Commerce Layer, whose limits are sliding windows with no reset (`X-Ratelimit-Remaining` and
+/// `-Interval`): a replay whose creates take several calls each, eight at once, draws no 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_into_commercelayer_keeps_within_its_sliding_window() {
+    use crate::fakes::commercelayer::CommerceLayerFake;
+    const ORDERS: usize = 12;
+    let fake = Fake::start(
+        CommerceLayerFake::new("cl-id", "cl-secret").with_rate_limit(60, Duration::from_secs(1)),
+    )
+    .await;
+    let dir = fresh_dir("replay-cl-rate");
+    let mut cfg = config(&dir);
+    cfg.backends.push(Backend {
+        total_timeout: Duration::from_secs(10),
+        ..commercelayer_backend(fake.base_url())
+    });
+    let file = bigcommerce_ndjson(&dir, ORDERS);
+    let shop = replay::target_shop(&cfg, "cl", "demo").await.unwrap();
+    let opts = options(&cfg, "cl", file, Platform::BigCommerce);
+    let (report, _) = run(&opts, &shop).await;
+    assert_eq!(report.created, ORDERS as u64, "{report:?}");
+    assert_eq!(fake.with(|f| f.order_count()), ORDERS);
+    let seen = fake.seen();
+    let throttled = seen.iter().filter(|s| s.status == 429).count();
+    assert_eq!(
+        throttled,
+        0,
+        "{throttled} of {} requests drew a 429",
+        seen.len()
+    );
+    assert!(
+        seen.len() > 60,
+        "more calls than one window allows ({})",
+        seen.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn into_commercelayer_despite_failures_then_from_commercelayer_into_an_embedded_shop() {
     use crate::fakes::commercelayer::CommerceLayerFake;

@@ -110,6 +110,9 @@ pub struct CommerceLayerFake {
     pub payment_sources: BTreeMap<String, (String, String)>,
     seq: u64,
     clock: DateTime<Utc>,
+    /// `with_rate_limit`: requests allowed in any `interval`, and when the recent `/api` requests came.
+    rate_limit: Option<(usize, Duration)>,
+    recent: std::collections::VecDeque<Instant>,
 }
 
 type Reply = Result<FakeResponse, FakeResponse>;
@@ -261,6 +264,8 @@ impl CommerceLayerFake {
             payment_sources: BTreeMap::new(),
             seq: 0,
             clock: Utc::now(),
+            rate_limit: None,
+            recent: Default::default(),
         }
     }
 
@@ -1573,6 +1578,50 @@ fn apply_attributes(order: &mut FakeOrder, attrs: &Map<String, Value>) -> Result
     Ok(())
 }
 
+impl CommerceLayerFake {
+    /// At most `limit` `/api` requests in any `interval` (whole seconds), as Commerce Layer's sliding windows: every
+    /// reply says the limit, the interval and what is left (`X-Ratelimit-*`); past it, 429 with `Retry-After`.
+    pub fn with_rate_limit(mut self, limit: usize, interval: Duration) -> Self {
+        self.rate_limit = Some((limit, interval));
+        self
+    }
+
+    /// Counts a request against the sliding window: the headers to answer with, or the 429 when it is spent.
+    fn rate(&mut self) -> Result<Vec<(String, String)>, FakeResponse> {
+        let Some((limit, interval)) = self.rate_limit else {
+            return Ok(Vec::new());
+        };
+        let now = Instant::now();
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= interval)
+        {
+            self.recent.pop_front();
+        }
+        let headers = |remaining: usize| {
+            vec![
+                ("x-ratelimit-limit".to_owned(), limit.to_string()),
+                (
+                    "x-ratelimit-interval".to_owned(),
+                    interval.as_secs().to_string(),
+                ),
+                ("x-ratelimit-remaining".to_owned(), remaining.to_string()),
+            ]
+        };
+        if self.recent.len() >= limit {
+            let mut refused = error(429, "TOO_MANY_REQUESTS", "Too many requests", None);
+            refused.headers.extend(headers(0));
+            refused
+                .headers
+                .push(("retry-after".to_owned(), interval.as_secs().to_string()));
+            return Err(refused);
+        }
+        self.recent.push_back(now);
+        Ok(headers(limit - self.recent.len()))
+    }
+}
+
 impl FakePlatform for CommerceLayerFake {
     fn handle(&mut self, req: &FakeRequest) -> FakeResponse {
         if req.path == "/oauth/token" && req.method == "POST" {
@@ -1581,9 +1630,15 @@ impl FakePlatform for CommerceLayerFake {
         if !req.path.starts_with("/api/") {
             return error(404, "NOT_FOUND", "The resource was not found", None);
         }
-        match self.route(req) {
+        let rate = match self.rate() {
+            Ok(headers) => headers,
+            Err(refused) => return refused,
+        };
+        let mut reply = match self.route(req) {
             Ok(r) | Err(r) => r,
-        }
+        };
+        reply.headers.extend(rate);
+        reply
     }
 
     fn error_body(&self, status: u16, message: &str) -> Value {
