@@ -335,13 +335,10 @@ async fn a_replay_sharing_the_stores_quota_with_another_app_draws_no_429() {
     let other_sent = other.await.unwrap();
     assert_eq!(report.created, ORDERS as u64, "{report:?}");
     assert_eq!(fake.with(|f| f.order_count()), ORDERS);
-    let seen = fake.seen();
-    let throttled = seen.iter().filter(|s| s.status == 429).count();
+    let (throttled, seen) = fake.throttled();
     assert_eq!(
-        throttled,
-        0,
-        "{throttled} of {} requests drew a 429 ({other_sent} the other app's)",
-        seen.len()
+        throttled, 0,
+        "{throttled} of {seen} requests drew a 429 ({other_sent} the other app's)"
     );
     assert!(
         other_sent >= 4,
@@ -503,19 +500,9 @@ async fn a_replay_into_commercelayer_keeps_within_its_sliding_window() {
     let (report, _) = run(&opts, &shop).await;
     assert_eq!(report.created, ORDERS as u64, "{report:?}");
     assert_eq!(fake.with(|f| f.order_count()), ORDERS);
-    let seen = fake.seen();
-    let throttled = seen.iter().filter(|s| s.status == 429).count();
-    assert_eq!(
-        throttled,
-        0,
-        "{throttled} of {} requests drew a 429",
-        seen.len()
-    );
-    assert!(
-        seen.len() > 60,
-        "more calls than one window allows ({})",
-        seen.len()
-    );
+    let (throttled, seen) = fake.throttled();
+    assert_eq!(throttled, 0, "{throttled} of {seen} requests drew a 429");
+    assert!(seen > 60, "more calls than one window allows ({seen})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -471,13 +471,15 @@ impl UpstreamShop {
         {
             return Ok(None);
         }
-        let idle_min = idle.as_secs() / 60;
         let (end, drafts, note) = match Stamp::parse(&row.key) {
             None => (SweepEnd::Left, 0, None),
             Some(stamp) => match self.adapter.remove_unfinished(&stamp, &steps).await {
                 Ok(Unfinished::Removed(n)) => {
                     tracing::info!(backend = %self.backend, stamp = %row.key, drafts = n, "removed the draft of a create no retry came for");
-                    let note = format!("no retry came for {idle_min} min: its unfinished draft was removed upstream");
+                    let note = format!(
+                        "no retry came for {} s: its unfinished draft was removed upstream",
+                        idle.as_secs()
+                    );
                     (SweepEnd::Cleared, n, Some(note))
                 }
                 Ok(Unfinished::Nothing) => (SweepEnd::Cleared, 0, None),

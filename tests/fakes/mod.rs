@@ -272,6 +272,13 @@ impl<P: FakePlatform> Fake<P> {
         self.shared.seen.lock().unwrap().clone()
     }
 
+    /// How many received requests were answered 429, of how many.
+    pub fn throttled(&self) -> (usize, usize) {
+        let seen = self.seen();
+        let throttled = seen.iter().filter(|s| s.status == 429).count();
+        (throttled, seen.len())
+    }
+
     /// How many received requests had this method and a path containing `path_contains`.
     pub fn count(&self, method: &str, path_contains: &str) -> usize {
         self.seen()

@@ -671,7 +671,7 @@ async fn pacing_keeps_within_the_advertised_budget() {
     ] {
         assert!(last.headers().contains_key(h), "{h}");
     }
-    assert_eq!(burst.seen().iter().filter(|s| s.status == 429).count(), 1);
+    assert_eq!(burst.throttled().0, 1);
 
     // Through the adapter, 3×quota sequential calls: the first reply tells the pacer the budget, which then
     // waits out each window instead of drawing a 429.
@@ -680,10 +680,9 @@ async fn pacing_keeps_within_the_advertised_budget() {
     for _ in 0..3 * QUOTA {
         assert!(a.find_by_stamp(&Stamp::fresh()).await.unwrap().is_none());
     }
-    let seen = fake.seen();
-    assert_eq!(seen.len() as u64, 3 * QUOTA);
-    let throttled = seen.iter().filter(|s| s.status == 429).count();
-    assert_eq!(throttled, 0, "adapter calls drew 429s: {seen:?}");
+    let (throttled, seen) = fake.throttled();
+    assert_eq!(seen as u64, 3 * QUOTA);
+    assert_eq!(throttled, 0, "adapter calls drew 429s: {:?}", fake.seen());
 }
 
 /// Concurrent calls (a replay runs several at once) keep within the budget too: each reply's
@@ -708,15 +707,9 @@ async fn concurrent_calls_keep_within_the_advertised_budget() {
     for t in tasks {
         t.await.unwrap();
     }
-    let seen = fake.seen();
-    let throttled = seen.iter().filter(|s| s.status == 429).count();
-    assert_eq!(
-        throttled,
-        0,
-        "{throttled} of {} calls drew a 429",
-        seen.len()
-    );
-    assert_eq!(seen.len() as u64, TASKS * CALLS);
+    let (throttled, seen) = fake.throttled();
+    assert_eq!(throttled, 0, "{throttled} of {seen} calls drew a 429");
+    assert_eq!(seen as u64, TASKS * CALLS);
 }
 
 // ---- fault injection through UpstreamShop ----
