@@ -1061,6 +1061,72 @@ async fn a_retry_during_a_sweep_is_told_to_come_back_and_then_finishes_the_order
     assert_eq!(f.with(|p| p.order_count()), 1);
 }
 
+/// A sweep racing the retries it sweeps: creates stopped after their drafts were made, then one sweep of them all
+/// and a retry of each key at once, each retry after a random short delay. Whichever comes first for a key (the
+/// retry resumes the draft, the sweep deletes it and the retry creates afresh, or the retry arrives mid-sweep and
+/// is told to come back), each key ends with exactly one complete order, and nothing else is left upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_racing_the_retries_leaves_one_complete_order_per_key() {
+    const KEYS: usize = 12;
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-sweep-race", 1_500).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("race-{i}")).collect();
+    for key in &keys {
+        fail_nth(&f, "POST", "/api/line_items", 1, Fault::Status(503));
+        let first = shop
+            .create("client", o.clone(), Some(key.as_str().into()))
+            .await;
+        assert!(first.is_err(), "{key}");
+    }
+    assert_eq!(f.with(|p| p.order_count()), KEYS);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let mut rng = crate::support::Rng::from_clock();
+    let seed = rng.0;
+    let sweep = {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.sweep_unfinished(Duration::ZERO).await.unwrap() })
+    };
+    let mut retries = Vec::new();
+    for key in keys.clone() {
+        let (shop, o) = (shop.clone(), o.clone());
+        let delay = Duration::from_millis(rng.below(60));
+        retries.push(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let mut told_to_wait = 0;
+            loop {
+                match shop
+                    .create("client", o.clone(), Some(key.as_str().into()))
+                    .await
+                {
+                    Ok(_) => break told_to_wait,
+                    Err(UpstreamShopError::Sweeping { .. }) if told_to_wait < 100 => {
+                        told_to_wait += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => panic!("seed {seed}, {key}: {e}"),
+                }
+            }
+        }));
+    }
+    let report = sweep.await.unwrap();
+    let mut waited = 0;
+    for r in retries {
+        waited += r.await.unwrap();
+    }
+    // Which way the race went (with --no-capture).
+    println!("sweep race, seed {seed}: {report:?}, {waited} retries told to wait");
+    for key in &keys {
+        assert_one_complete(&f, key);
+    }
+    assert_eq!(
+        f.with(|p| p.order_count()),
+        KEYS,
+        "seed {seed}: {report:?}, {waited} retries told to wait"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Transport faults on the order request, through `UpstreamShop`
 
