@@ -79,6 +79,225 @@ fn serve_logs_json_without_secrets_and_stops_cleanly_on_sigterm() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The reliability plan's secret canaries (§7.2): unique values planted in the callers' secret, each upstream's
+/// credentials (a BigCommerce token, a Commerce Layer client secret, a FluentCart application password) and a
+/// card-like number in order fields; `serve` logging everything it can (`RUST_LOG=trace`) while callers of each
+/// dialect create orders on shops of other platforms, are refused (wrong secret, an undecodable body, a shop
+/// failing with 500 or refusing with 422). None of the values shows in the log, in `/metrics` or in an error body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_secrets_never_reach_logs_metrics_or_error_bodies() {
+    use crate::fakes::bigcommerce::BigCommerceFake;
+    use crate::fakes::commercelayer::CommerceLayerFake;
+    use crate::fakes::fluentcart::FluentCartFake;
+    use crate::fakes::{Fake, Fault};
+    use base64::Engine as _;
+
+    const CALLER_SECRET: &str = "canary-caller-secret-7f3a";
+    const BIGCOMMERCE_TOKEN: &str = "canary-bc-token-91e2";
+    const COMMERCELAYER_SECRET: &str = "canary-cl-secret-44b0";
+    const FLUENTCART_PASSWORD: &str = "canary-fc-pass-d81c";
+    const CARD: &str = "4111111111111111";
+    let basic = |user: &str, password: &str| {
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    };
+
+    let bc = Fake::start(BigCommerceFake::new("up", BIGCOMMERCE_TOKEN).with_product(
+        111,
+        "T-shirt, black, M",
+        "TSHIRT-BLK-M",
+        "25.00",
+    ))
+    .await;
+    let cl = Fake::start(CommerceLayerFake::new("cl-client", COMMERCELAYER_SECRET)).await;
+    let fc = Fake::start(FluentCartFake::new("fc-user", FLUENTCART_PASSWORD)).await;
+    let dir = temp_dir("canaries");
+    let config = config_with(
+        &dir,
+        &format!(
+            r#"
+[[clients]]
+id = "canary"
+secret_env = "ORDERMUX_TEST_CANARY_SECRET"
+bigcommerce_store_hash = "to-cl"
+
+[[clients]]
+id = "canary-fc"
+secret_env = "ORDERMUX_TEST_CANARY_SECRET"
+bigcommerce_store_hash = "to-fc"
+
+[[backends]]
+name = "bc"
+type = "bigcommerce"
+base_url = "{}"
+store_hash = "up"
+credentials = {{ token_env = "ORDERMUX_TEST_CANARY_BC_TOKEN" }}
+
+[[backends]]
+name = "cl"
+type = "commercelayer"
+base_url = "{}"
+credentials = {{ client_id_env = "ORDERMUX_TEST_CANARY_CL_ID", client_secret_env = "ORDERMUX_TEST_CANARY_CL_SECRET" }}
+markets = {{ USD = "mkt_usd" }}
+
+[[backends]]
+name = "fc"
+type = "fluentcart"
+base_url = "{}"
+credentials = {{ username_env = "ORDERMUX_TEST_CANARY_FC_USER", password_env = "ORDERMUX_TEST_CANARY_FC_PASSWORD" }}
+
+[[routes]]
+dialect = "fluentcart"
+backend = "bc"
+
+[[routes]]
+dialect = "bigcommerce"
+store_hash = "to-cl"
+backend = "cl"
+
+[[routes]]
+dialect = "bigcommerce"
+store_hash = "to-fc"
+backend = "fc"
+"#,
+            bc.base_url(),
+            cl.base_url(),
+            fc.base_url()
+        ),
+    );
+    let (mut child, addr) = listening(
+        bin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("RUST_LOG", "trace")
+            .env("ORDERMUX_TEST_CANARY_SECRET", CALLER_SECRET)
+            .env("ORDERMUX_TEST_CANARY_BC_TOKEN", BIGCOMMERCE_TOKEN)
+            .env("ORDERMUX_TEST_CANARY_CL_ID", "cl-client")
+            .env("ORDERMUX_TEST_CANARY_CL_SECRET", COMMERCELAYER_SECRET)
+            .env("ORDERMUX_TEST_CANARY_FC_USER", "fc-user")
+            .env("ORDERMUX_TEST_CANARY_FC_PASSWORD", FLUENTCART_PASSWORD)
+            .stderr(Stdio::piped()),
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let address = |email: &str| {
+        serde_json::json!({"first_name": "Jane", "last_name": "Doe", "street_1": "1 Main St", "city": "Austin",
+            "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
+            "email": email, "phone": "+1 512 555 0100"})
+    };
+    let bigcommerce_order = |email: &str| {
+        serde_json::json!({"billing_address": address(email), "shipping_addresses": [address(email)],
+            "customer_message": format!("card {CARD}"), "staff_notes": format!("paid with {CARD}"),
+            "products": [{"product_id": 111, "quantity": 1}]})
+    };
+    let fluentcart = |secret: &str, body: serde_json::Value| {
+        http.post(format!("http://{addr}/wp-json/fluent-cart/v2/orders"))
+            .header(
+                "authorization",
+                format!("Basic {}", basic("canary", secret)),
+            )
+            .json(&body)
+            .send()
+    };
+    let bigcommerce = |hash: &str, secret: &str, body: serde_json::Value| {
+        http.post(format!("http://{addr}/stores/{hash}/v2/orders"))
+            .header("x-auth-token", secret)
+            .json(&body)
+            .send()
+    };
+    let fluentcart_order = serde_json::json!({"currency": "USD",
+        "customer": {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"},
+        "billing_address": {"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Main St",
+            "city": "Austin", "state": "TX", "postcode": "78701", "country": "US", "email": "ada@example.com"},
+        "order_items": [{"object_id": 1001, "quantity": 1}], "note": format!("card {CARD}")});
+
+    let mut error_bodies = Vec::new();
+    async fn expect(status: u16, r: reqwest::Response, what: &str) -> String {
+        let got = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(got, status, "{what}: {body}");
+        body
+    }
+    // Created on each shop.
+    let r = fluentcart(CALLER_SECRET, fluentcart_order.clone())
+        .await
+        .unwrap();
+    expect(200, r, "FluentCart caller on BigCommerce").await;
+    let r = bigcommerce(
+        "to-cl",
+        CALLER_SECRET,
+        bigcommerce_order("jane@example.com"),
+    )
+    .await
+    .unwrap();
+    expect(201, r, "BigCommerce caller on Commerce Layer").await;
+    let r = bigcommerce(
+        "to-fc",
+        CALLER_SECRET,
+        bigcommerce_order("jane@example.com"),
+    )
+    .await
+    .unwrap();
+    expect(201, r, "BigCommerce caller on FluentCart").await;
+    // Refused: a wrong secret, a card number where an e-mail goes, a shop failing, a shop refusing.
+    let r = fluentcart("not-the-secret", fluentcart_order.clone())
+        .await
+        .unwrap();
+    error_bodies.push(expect(401, r, "wrong secret").await);
+    let r = bigcommerce("to-cl", CALLER_SECRET, bigcommerce_order(CARD))
+        .await
+        .unwrap();
+    error_bodies.push(expect(422, r, "a card number as the e-mail").await);
+    bc.fail(Some("POST"), Some("/orders"), Fault::Status(500), 1);
+    let r = fluentcart(CALLER_SECRET, fluentcart_order.clone())
+        .await
+        .unwrap();
+    error_bodies.push(expect(502, r, "the shop failing").await);
+    bc.fail(Some("POST"), Some("/orders"), Fault::Status(422), 1);
+    let r = fluentcart(CALLER_SECRET, fluentcart_order.clone())
+        .await
+        .unwrap();
+    error_bodies.push(expect(422, r, "the shop refusing").await);
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let logs = stop_with_sigterm(&mut child);
+    assert!(logs.lines().count() > 20, "trace logging ran: {logs}");
+
+    let planted = [
+        CALLER_SECRET.to_owned(),
+        basic("canary", CALLER_SECRET),
+        BIGCOMMERCE_TOKEN.to_owned(),
+        COMMERCELAYER_SECRET.to_owned(),
+        FLUENTCART_PASSWORD.to_owned(),
+        basic("fc-user", FLUENTCART_PASSWORD),
+        CARD.to_owned(),
+    ];
+    for (place, text) in [("the log", &logs), ("/metrics", &metrics)]
+        .into_iter()
+        .chain(error_bodies.iter().map(|b| ("an error body", b)))
+    {
+        for value in &planted {
+            assert!(!text.contains(value.as_str()), "{value} in {place}: {text}");
+        }
+        // Nor a bearer token of any kind (the Commerce Layer token ordermux was given).
+        assert!(!text.contains("Bearer "), "a bearer token in {place}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// `serve` on the shipped configuration with `dir` as its data directory, logging JSON lines to a pipe.
 fn serving_with_json_logs(dir: &std::path::Path) -> (std::process::Child, String) {
     listening(

@@ -227,11 +227,13 @@ impl Problem {
         }
     }
 
+    /// A problem at `pointer`. A payment card number the reason quotes (a caller's value echoed back) is masked
+    /// (`mask_card_numbers`), so no error body, log line or report carries one.
     pub fn new(kind: ProblemKind, pointer: impl Into<String>, reason: impl Into<String>) -> Self {
         Problem {
             kind,
             pointer: pointer.into(),
-            reason: reason.into(),
+            reason: mask_card_numbers(reason.into()),
             retry_after: None,
             allow: None,
             parameter: None,
@@ -249,5 +251,109 @@ impl Problem {
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
+    }
+}
+
+/// Replaces each payment card number in `text` (13 to 19 digits, written together or in groups split by single
+/// spaces or dashes, that pass the Luhn check) with a mask that keeps its last four digits, as PCI DSS allows to
+/// be shown. Error messages quote the value they refuse, which helps a caller find its mistake, but a card number
+/// sent in the wrong field must not come back in an error body, which clients and proxies log (reliability plan
+/// §7.2).
+pub fn mask_card_numbers(text: String) -> String {
+    let bytes = text.as_bytes();
+    if bytes.iter().filter(|b| b.is_ascii_digit()).count() < 13 {
+        return text;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_run = bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit());
+        if !starts_run {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        // The run: digits, with a single space or dash allowed between two of them.
+        let mut end = i;
+        let mut digits = Vec::new();
+        while end < bytes.len() {
+            if bytes[end].is_ascii_digit() {
+                digits.push(bytes[end] - b'0');
+                end += 1;
+            } else if matches!(bytes[end], b' ' | b'-')
+                && bytes.get(end + 1).is_some_and(u8::is_ascii_digit)
+            {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        if (13..=19).contains(&digits.len()) && passes_luhn(&digits) {
+            out.extend_from_slice(b"[card number ending ");
+            out.extend(digits[digits.len() - 4..].iter().map(|d| b'0' + d));
+            out.push(b']');
+        } else {
+            out.extend_from_slice(&bytes[i..end]);
+        }
+        i = end;
+    }
+    // Only ASCII runs were replaced, with ASCII.
+    String::from_utf8(out).unwrap_or(text)
+}
+
+fn passes_luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let twice = d * 2;
+                if twice > 9 {
+                    twice - 9
+                } else {
+                    twice
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod card_number_tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_in_reasons_are_masked_to_their_last_four_digits() {
+        let masked = |s: &str| mask_card_numbers(s.to_owned());
+        assert_eq!(
+            masked(r#"/billing_address/email: "4111111111111111" is not an email address"#),
+            r#"/billing_address/email: "[card number ending 1111]" is not an email address"#
+        );
+        assert_eq!(
+            masked("card 4111 1111 1111 1111, or 5500-0000-0000-0004 ünd 378282246310005"),
+            "card [card number ending 1111], or [card number ending 0004] ünd [card number ending 0005]"
+        );
+        // Not cards: too short, too long, failing the check, or split by more than one separator.
+        for kept in [
+            "order 411111111111 of 12 items",
+            "id 41111111111111111111111",
+            "4111111111111112",
+            "4111  1111 1111 1111",
+            "amount 1234567890123 USD",
+            "",
+            "ïdée 0",
+        ] {
+            assert_eq!(masked(kept), kept);
+        }
+        assert!(
+            Problem::new(ProblemKind::InvalidField, "/a", "got 4111111111111111")
+                .message()
+                .ends_with("got [card number ending 1111]")
+        );
     }
 }
