@@ -1044,3 +1044,87 @@ async fn expired_tokens_are_not_counted_as_guesses() {
     .await;
     gw.stop().await;
 }
+
+/// Tenant isolation (reliability plan §7.5): an Idempotency-Key is its client's own. Two clients sending the same
+/// key with the same body each get an order of their own; each one's retry replays its own answer, never the
+/// other's; each lists only its own order; and an order of one client is not found by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_belongs_to_its_client() {
+    let dir = fresh_dir("tenants");
+    let mut cfg = config(&dir);
+    cfg.clients.push(ordermux::config::Client {
+        id: "other".into(),
+        secret: ordermux::config::Secret::new("other-secret"),
+        bigcommerce_store_hash: "other".into(),
+    });
+    let gw = TestGateway::start_with(cfg).await;
+    let other = |method: Method, path: &str| {
+        gw.http
+            .request(method, gw.url(&format!("/stores/other/v2{path}")))
+            .header("x-auth-token", "other-secret")
+            .header("accept", "application/json")
+    };
+    let body = |email: &str| {
+        json!({"billing_address": {"first_name": "Kim", "last_name": "Lee", "street_1": "1 Main St",
+            "city": "Austin", "state": "Texas", "zip": "78701", "country": "United States",
+            "country_iso2": "US", "email": email},
+            "products": [{"name": "Gift wrap", "quantity": 2, "price_inc_tax": 5, "price_ex_tax": 5}]})
+    };
+    let create = |req: reqwest::RequestBuilder, email: &str| {
+        req.header("idempotency-key", "shared-key")
+            .json(&body(email))
+    };
+    let mine = expect(
+        create(gw.bc(Method::POST, "/orders"), "kim@example.com"),
+        201,
+    )
+    .await;
+    let theirs = expect(
+        create(other(Method::POST, "/orders"), "kim@example.com"),
+        201,
+    )
+    .await;
+    assert_ne!(
+        mine["id"], theirs["id"],
+        "one order each (ids are unique across clients)"
+    );
+    // Each retry is answered from its own client's record, byte for byte.
+    for (req, first) in [
+        (gw.bc(Method::POST, "/orders"), &mine),
+        (other(Method::POST, "/orders"), &theirs),
+    ] {
+        let r = create(req, "kim@example.com").send().await.unwrap();
+        assert_eq!(r.headers()["idempotent-replayed"], "true");
+        let replay: Value = r.json().await.unwrap();
+        assert_eq!(&replay, first);
+    }
+    // Another body under the key is refused for the client that used it, not for the other.
+    for req in [
+        gw.bc(Method::POST, "/orders"),
+        other(Method::POST, "/orders"),
+    ] {
+        expect(create(req, "lee@example.com"), 422).await;
+    }
+    let listed = |v: Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].clone())
+            .collect()
+    };
+    assert_eq!(
+        listed(expect(gw.bc(Method::GET, "/orders"), 200).await),
+        [mine["id"].clone()]
+    );
+    assert_eq!(
+        listed(expect(other(Method::GET, "/orders"), 200).await),
+        [theirs["id"].clone()]
+    );
+    expect(other(Method::GET, &format!("/orders/{}", mine["id"])), 404).await;
+    expect(
+        gw.bc(Method::GET, &format!("/orders/{}", theirs["id"])),
+        404,
+    )
+    .await;
+    gw.stop().await;
+}
