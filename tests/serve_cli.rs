@@ -265,14 +265,7 @@ backend = "fc"
         .await
         .unwrap();
     error_bodies.push(expect(422, r, "the shop refusing").await);
-    let metrics = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&http, &addr).await;
     let logs = stop_with_sigterm(&mut child);
     assert!(logs.lines().count() > 20, "trace logging ran: {logs}");
 
@@ -296,6 +289,12 @@ backend = "fc"
         assert!(!text.contains("Bearer "), "a bearer token in {place}");
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The Prometheus text of the gateway at `addr`.
+async fn metrics_of(http: &reqwest::Client, addr: &str) -> String {
+    let reply = http.get(format!("http://{addr}/metrics")).send().await;
+    reply.unwrap().text().await.unwrap()
 }
 
 /// `serve` on the shipped configuration with `dir` as its data directory, logging JSON lines to a pipe.
@@ -1157,14 +1156,7 @@ backend = "up"
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(f.count("DELETE", "/api/orders/"), 1);
-    let metrics = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&http, &addr).await;
     assert!(
         metrics.contains("ordermux_unfinished_drafts_removed_total{backend=\"up\"} 1"),
         "{metrics}"
