@@ -697,7 +697,7 @@ struct PacerState {
     /// Calls admitted and not yet answered (`PacerSlot`).
     in_flight: u64,
     /// The requests and length of a whole window, when the shop says (BigCommerce's
-    /// `X-Rate-Limit-Requests-Quota` and `-Time-Window-Ms`).
+    /// `X-Rate-Limit-Requests-Quota` and `-Time-Window-Ms`, Commerce Layer's `X-Ratelimit-Limit` and `-Interval`).
     window: Option<(u64, Duration)>,
     /// Requests of each window left to the shop's other apps (`SHARE_LEFT_TO_OTHERS` of the quota, when known).
     reserve: u64,
@@ -748,10 +748,12 @@ impl Pacer {
         if let Some(quota) = quota {
             state.reserve = quota / SHARE_LEFT_TO_OTHERS;
         }
-        if let (Some(quota), Some(window)) = (
-            quota,
-            num("x-rate-limit-time-window-ms").map(Duration::from_millis),
-        ) {
+        // BigCommerce's fixed window, or Commerce Layer's sliding one: a spent budget waits a whole interval, after
+        // which every request it counted has left the window and the whole limit is there again.
+        let window = num("x-rate-limit-time-window-ms")
+            .map(Duration::from_millis)
+            .or_else(|| num("x-ratelimit-interval").map(Duration::from_secs));
+        if let (Some(quota), Some(window)) = (quota, window) {
             state.window = Some((quota, window.min(LONGEST_ADVERTISED_WAIT)));
         }
         // The other calls in flight may reach the shop after this reply was counted.
@@ -1062,6 +1064,24 @@ mod tests {
             wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
             "{wait:?}"
         );
+        // Once the interval has passed, the whole limit is there again, less the calls in flight (here one), and
+        // less the twentieth left to other apps (2 of 50): 47 calls, then a wait.
+        let p = Pacer::default();
+        let mut h2 = h.clone();
+        h2.insert("x-ratelimit-interval", "1".parse().unwrap());
+        h2.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        let held = p.admit().expect("budget unknown");
+        p.observe(StatusCode::OK, &h2);
+        assert!(p.admit().is_err(), "spent");
+        std::thread::sleep(Duration::from_millis(1_050));
+        let slots: Vec<_> = (0..47)
+            .map(|_| p.admit().expect("a new interval"))
+            .collect();
+        assert!(
+            p.admit().is_err(),
+            "the limit, less one in flight and two for others"
+        );
+        drop((held, slots));
         // A 429 spends it whatever the header says.
         let p = Pacer::default();
         h.insert("x-ratelimit-remaining", "7".parse().unwrap());
