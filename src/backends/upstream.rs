@@ -461,9 +461,9 @@ impl UpstreamShop {
                 key: row.key.clone(),
             }
         };
-        // The hold outlasts the sweep's calls (a look-up and a delete or two, each bounded by the total timeout).
-        let hold = self.total_timeout.saturating_mul(4) + self.settle;
-        let hold_until = self.landing_until(now, hold);
+        // The hold outlasts the sweep's calls (a look-up and a delete or two, each bounded by the total timeout);
+        // `landing_until` adds the settle time.
+        let hold_until = self.landing_until(now, self.total_timeout.saturating_mul(4));
         if !self
             .store
             .journal_sweep_take(&self.backend, row, now.timestamp(), hold_until)

@@ -701,11 +701,17 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
     );
 }
 
-/// The seeds to run: `ORDERMUX_MODEL_SEED` alone, or `default`.
-pub(super) fn seeds(default: &[u64]) -> Vec<u64> {
-    match std::env::var("ORDERMUX_MODEL_SEED") {
+/// Runs `run` with each seed: `ORDERMUX_MODEL_SEED` alone, or every one of `default`.
+pub(super) async fn for_each_seed<F: std::future::Future<Output = ()>>(
+    default: &[u64],
+    mut run: impl FnMut(u64) -> F,
+) {
+    let seeds = match std::env::var("ORDERMUX_MODEL_SEED") {
         Ok(s) => vec![s.parse().expect("ORDERMUX_MODEL_SEED is a number")],
         Err(_) => default.to_vec(),
+    };
+    for seed in seeds {
+        run(seed).await;
     }
 }
 
@@ -716,11 +722,9 @@ pub(super) fn steps(default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Runs every seed (see `seeds`) against `platform`'s shop, or the embedded one.
+/// Runs every seed (see `for_each_seed`) against `platform`'s shop, or the embedded one.
 async fn run_seeds(platform: Option<Platform>) {
-    for seed in seeds(&SEEDS) {
-        run_sequence(platform, seed).await;
-    }
+    for_each_seed(&SEEDS, |seed| run_sequence(platform, seed)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::harness::{fresh_dir, TestGateway};
-use super::idempotency_model::{gateway_config, random_fault, seeds, steps, Shop};
+use super::idempotency_model::{for_each_seed, gateway_config, random_fault, steps, Shop};
 use crate::support::Rng;
 
 /// Steps per sequence, unless `ORDERMUX_MODEL_STEPS` says how many.
@@ -706,9 +706,7 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
 
 /// Runs `ORDERMUX_MODEL_SEED` alone, or the default seeds, against `platform`'s shop or the embedded one.
 async fn run_seeds(platform: Option<Platform>) {
-    for seed in seeds(&SEEDS) {
-        run_sequence(platform, seed).await;
-    }
+    for_each_seed(&SEEDS, |seed| run_sequence(platform, seed)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
