@@ -487,6 +487,7 @@ impl CommerceLayerFake {
             ("POST", [kind @ ("wire_transfers" | "external_payments")]) => {
                 self.create_payment_source(req, kind)
             }
+            ("GET", ["addresses"]) => self.list_addresses(req),
             ("POST", ["addresses"]) => self.create_address(req),
             ("PATCH", ["addresses", id]) => self.patch_address(req, id),
             ("DELETE", ["addresses", id]) => self.delete_address(id),
@@ -1480,6 +1481,51 @@ impl CommerceLayerFake {
         Ok(respond(
             201,
             &json!({"data": {"type": "addresses", "id": id, "attributes": attrs}}),
+        ))
+    }
+
+    /// `GET /api/addresses`: filtered by `reference_eq` (the one predicate ordermux sends; others are refused, so
+    /// a new one shows), in creation order, one page of up to 25.
+    fn list_addresses(&self, req: &FakeRequest) -> Reply {
+        let mut found: Vec<(&String, &Map<String, Value>)> = self.addresses.iter().collect();
+        for (key, value) in &req.query {
+            match key.as_str() {
+                "filter[q][reference_eq]" => found.retain(|(_, a)| {
+                    a.get("reference").and_then(Value::as_str) == Some(value.as_str())
+                }),
+                "sort" if value == "created_at" => {}
+                "page[size]" => {}
+                _ => {
+                    return Err(error(
+                        400,
+                        "INVALID_FILTER",
+                        &format!("{key} is not supported by this fake"),
+                        None,
+                    ))
+                }
+            }
+        }
+        let size = req
+            .query("page[size]")
+            .map_or(Ok(10), str::parse::<usize>)
+            .map_err(|_| error(400, "BAD_REQUEST", "page[size] must be a number", None))?;
+        if size == 0 || size > MAX_PAGE_SIZE {
+            return Err(error(
+                400,
+                "PAGE_SIZE_INVALID",
+                "page[size] must be between 1 and 25",
+                None,
+            ));
+        }
+        let data: Vec<Value> = found
+            .iter()
+            .take(size)
+            .map(|(id, a)| json!({"type": "addresses", "id": id, "attributes": a}))
+            .collect();
+        let n = data.len();
+        Ok(respond(
+            200,
+            &json!({"data": data, "meta": {"record_count": n, "page_count": 1}}),
         ))
     }
 

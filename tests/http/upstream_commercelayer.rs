@@ -13,7 +13,7 @@ use ordermux::backends::upstream::{SweepReport, UpstreamShop, UpstreamShopError}
 use ordermux::canonical::lifecycle::{self, Transition};
 use ordermux::canonical::{
     Currency, FulfillmentStatus, Money, Order, OrderFilter, OrderQuery, OrderStatus, PaymentStatus,
-    Platform, ProblemKind, Range, SortKey, StatusTriple,
+    Platform, PlatformExt, ProblemKind, Range, SortKey, StatusTriple,
 };
 use ordermux::config::{Backend, Credential, Credentials};
 use ordermux::dialects::commercelayer as wire;
@@ -184,6 +184,67 @@ async fn an_own_reference_and_origin_live_in_metadata_and_read_back() {
     assert_eq!(created.external_ref.origin.as_deref(), Some("M-MIG"));
     assert!(!created.metadata.contains_key("ordermux_reference"));
     assert!(a.find_by_stamp(&stamp).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_s_own_reference_lives_in_metadata_and_reads_back() {
+    let f = fake().await;
+    let a = adapter(&f);
+    let s = store("cl-address-ref").await;
+    let mut o = order("ref@example.com", OrderStatus::Pending);
+    let billing = o.billing_address.as_mut().expect("fixture has one");
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("reference".into(), json!("CRM-7"));
+    attrs.insert("reference_origin".into(), json!("crm"));
+    let mut extra = serde_json::Map::new();
+    extra.insert("attributes".into(), serde_json::Value::Object(attrs));
+    billing.ext.set(
+        Platform::CommerceLayer,
+        PlatformExt {
+            extra,
+            echoes: Vec::new(),
+        },
+    );
+    let (created, stamp) = create(&a, &s, &o).await;
+    let up = f
+        .with(|p| p.order(&upstream_id(&created)))
+        .expect("order upstream");
+    let billing_id = up.billing_address.clone().expect("linked");
+    let shipping_id = up.shipping_address.clone().expect("linked");
+    let (billing_up, shipping_up) = f.with(|p| {
+        (
+            p.addresses[&billing_id].clone(),
+            p.addresses[&shipping_id].clone(),
+        )
+    });
+    // Upstream, each address carries the create's stamp and its role; the billing address's own values ride in
+    // its metadata.
+    assert_eq!(
+        billing_up["reference"],
+        format!("{}:billing_address", stamp.key())
+    );
+    assert_eq!(
+        shipping_up["reference"],
+        format!("{}:shipping_address", stamp.key())
+    );
+    assert_eq!(billing_up["metadata"]["ordermux_reference"], "CRM-7");
+    assert_eq!(billing_up["metadata"]["ordermux_reference_origin"], "crm");
+    assert!(!shipping_up.contains_key("metadata"));
+    // Read back, the caller sees its own values and none of ordermux's.
+    for read in [created, a.get(&up.id).await.expect("reads")] {
+        let attrs_of = |addr: &ordermux::canonical::Address| {
+            addr.ext
+                .get(Platform::CommerceLayer)
+                .and_then(|e| e.extra.get("attributes").cloned())
+                .unwrap_or_default()
+        };
+        let billing = attrs_of(read.billing_address.as_ref().expect("billing"));
+        assert_eq!(billing["reference"], "CRM-7");
+        assert_eq!(billing["reference_origin"], "crm");
+        assert!(billing.get("metadata").is_none(), "{billing}");
+        let shipping = attrs_of(&read.shipping_destinations[0]);
+        assert!(shipping.get("reference").is_none(), "{shipping}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -885,6 +946,72 @@ async fn a_refused_step_deletes_the_draft() {
     assert_one_complete(&f, "refused-line");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_whose_reply_was_lost_is_found_again_not_made_twice() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-address-lost", 1_500).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    // The billing address (the first POST), then the shipping address (the second), made but unanswered.
+    for (skip, role) in [(0, "billing"), (1, "shipping")] {
+        let key = format!("address-lost-{role}");
+        let before = f.with(|p| p.addresses.len());
+        fail_nth(&f, "POST", "/api/addresses", skip, Fault::ResetAfter);
+        let first = shop
+            .create("client", o.clone(), Some(key.as_str().into()))
+            .await;
+        assert!(first.is_err(), "{key}: the lost reply fails the create");
+        let made = f.with(|p| p.addresses.len()) - before;
+        assert_eq!(made, skip as usize + 1, "{key}: the address was made");
+        shop.create("client", o.clone(), Some(key.as_str().into()))
+            .await
+            .unwrap_or_else(|e| panic!("{key}: retry resumes: {e}"));
+        assert_one_complete(&f, &key);
+        assert_eq!(
+            f.with(|p| p.addresses.len()) - before,
+            2,
+            "{key}: the retry adopted the address, it did not make a second"
+        );
+        let up = &f.with(|p| p.with_reference(&stamp_of(&key)))[0];
+        let linked = [&up.billing_address, &up.shipping_address];
+        let reference_of = |id: &Option<String>| {
+            f.with(|p| p.addresses[id.as_ref().expect("linked")]["reference"].clone())
+        };
+        assert_eq!(
+            linked.map(reference_of),
+            [
+                json!(format!("{}:billing_address", stamp_of(&key))),
+                json!(format!("{}:shipping_address", stamp_of(&key)))
+            ]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_removes_an_address_whose_reply_was_lost() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-sweep-lost-address", 1_500).await;
+    // The shipping address was made but its reply lost: the journal names the billing address only.
+    fail_nth(&f, "POST", "/api/addresses", 1, Fault::ResetAfter);
+    let first = shop
+        .create(
+            "client",
+            order("ada@example.com", OrderStatus::Placed),
+            Some("abandoned".into()),
+        )
+        .await;
+    assert!(first.is_err());
+    assert_eq!(f.with(|p| p.addresses.len()), 2);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let report = shop.sweep_unfinished(Duration::ZERO).await.unwrap();
+    assert_eq!((report.cleared, report.drafts_removed), (1, 1));
+    assert_eq!(f.with(|p| p.order_count()), 0, "no draft left behind");
+    assert_eq!(
+        f.with(|p| p.addresses.len()),
+        0,
+        "nor either address, the unanswered one too"
+    );
+}
+
 /// A shop over the store in `dir` (a second handle on one store stands for another process using it).
 async fn shop_on(base_url: &str, dir: &std::path::Path) -> (Arc<UpstreamShop>, Store) {
     let store = Store::open_sqlite(dir, ordermux::config::Durability::Full)
@@ -1133,12 +1260,8 @@ async fn a_sweep_racing_the_retries_leaves_one_complete_order_per_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connection_creates_nothing() {
     let f = fake().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let shop = shop(&format!("http://127.0.0.1:{port}"), "cl-refused", 500).await;
+    let closed = crate::fakes::RefusingPort::new();
+    let shop = shop(&closed.url(), "cl-refused", 500).await;
     let err = shop
         .create(
             "client",

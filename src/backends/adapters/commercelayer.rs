@@ -86,6 +86,106 @@ fn from_wire(order: &mut Order) {
     if let Some(Value::String(o)) = order.metadata.remove(META_REFERENCE_ORIGIN) {
         order.external_ref.origin = Some(o);
     }
+    if let Some(a) = order.billing_address.as_mut() {
+        address_from_wire(a);
+    }
+    for a in &mut order.shipping_destinations {
+        address_from_wire(a);
+    }
+}
+
+/// The `reference` ordermux gives an address a create makes for its order: the create's stamp and the address's
+/// role. Addresses carry no order link of their own, so this is how a retry finds one whose reply was lost (and
+/// adopts it instead of making a second), and how the sweep finds every address an unfinished create left.
+fn address_reference(stamp: &Stamp, role: &str) -> String {
+    format!("{}:{role}", stamp.key())
+}
+
+/// Is `text` an `address_reference`?
+fn is_address_reference(text: &str) -> bool {
+    text.split_once(':').is_some_and(|(stamp, role)| {
+        Stamp::parse(stamp).is_some() && matches!(role, "billing_address" | "shipping_address")
+    })
+}
+
+/// The writable members of an address resource (`attributes` of one the codec wrote), as sent to Commerce Layer:
+/// its own `reference` and `reference_origin` move into metadata, as an order's do, since ordermux's
+/// `address_reference` occupies `reference` on the addresses it creates.
+fn wire_address_attrs(attributes: Option<&Value>) -> Map<String, Value> {
+    let mut attrs = pick(attributes, ADDRESS_WRITABLE);
+    let own = |key: &str| {
+        attributes
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .filter(|v| !is_address_reference(v))
+            .map(str::to_owned)
+    };
+    let moved = [
+        (META_REFERENCE, own("reference")),
+        (META_REFERENCE_ORIGIN, own("reference_origin")),
+    ];
+    if moved.iter().any(|(_, v)| v.is_some()) {
+        let meta = attrs
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        if let Value::Object(meta) = meta {
+            for (key, value) in moved {
+                if let Some(v) = value {
+                    meta.insert(key.to_owned(), Value::String(v));
+                }
+            }
+        }
+    }
+    attrs
+}
+
+/// The address as callers see it (`wire_address_attrs` undone): ordermux's reference dropped, the address's own
+/// reference and origin back from metadata.
+fn address_from_wire(address: &mut Address) {
+    let Some(ext) = address.ext.get(Platform::CommerceLayer) else {
+        return;
+    };
+    let Some(Value::Object(attrs)) = ext.extra.get("attributes") else {
+        return;
+    };
+    let stamped = attrs
+        .get("reference")
+        .and_then(Value::as_str)
+        .is_some_and(is_address_reference);
+    let meta_keys = attrs
+        .get("metadata")
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.contains_key(META_REFERENCE) || m.contains_key(META_REFERENCE_ORIGIN));
+    if !stamped && !meta_keys {
+        return;
+    }
+    let mut ext = ext.clone();
+    if let Some(Value::Object(attrs)) = ext.extra.get_mut("attributes") {
+        if stamped {
+            attrs.remove("reference");
+        }
+        let mut restored = Vec::new();
+        if let Some(Value::Object(meta)) = attrs.get_mut("metadata") {
+            for (meta_key, key) in [
+                (META_REFERENCE, "reference"),
+                (META_REFERENCE_ORIGIN, "reference_origin"),
+            ] {
+                if let Some(v @ Value::String(_)) = meta.remove(meta_key) {
+                    restored.push((key, v));
+                }
+            }
+            if meta.is_empty() {
+                attrs.remove("metadata");
+            }
+        }
+        for (key, v) in restored {
+            attrs.insert(key.to_owned(), v);
+        }
+    }
+    address.ext.set(Platform::CommerceLayer, ext);
 }
 
 /// `reference_origin` of a completed order, and of one still being built.
@@ -629,7 +729,7 @@ impl CreatePlan {
                 .get("id")?
                 .as_str()?;
             let res = included_by_id(&doc, "addresses", link)?;
-            Some(pick(res.get("attributes"), ADDRESS_WRITABLE))
+            Some(wire_address_attrs(res.get("attributes")))
         };
         Ok(CreatePlan {
             market_id,
@@ -657,6 +757,9 @@ struct Progress {
     billing_address: Option<String>,
     shipping_address: Option<String>,
     addresses_linked: bool,
+    /// An earlier attempt got as far as asking for the order: an address it asked for may exist upstream though the
+    /// journal does not name it (its reply was lost), so this attempt looks for it by its reference first.
+    resumed: bool,
     /// The order's states as last seen (not journaled: always re-read on resume).
     wire: Option<WireState>,
 }
@@ -664,9 +767,12 @@ struct Progress {
 impl Progress {
     fn read(steps: &Value) -> Progress {
         let s = |k: &str| steps.get(k).and_then(Value::as_str).map(str::to_owned);
+        let order_requested = steps.get("order_requested").and_then(Value::as_bool) == Some(true);
+        let order_id = s("order_id");
         Progress {
-            order_requested: steps.get("order_requested").and_then(Value::as_bool) == Some(true),
-            order_id: s("order_id"),
+            resumed: order_requested || order_id.is_some(),
+            order_requested,
+            order_id,
             line_items: steps
                 .get("line_items")
                 .and_then(Value::as_array)
@@ -684,9 +790,13 @@ impl Progress {
         }
     }
 
-    /// Forgets everything (the draft is gone): the next attempt starts over.
+    /// Forgets everything (the draft is gone): the next attempt starts over. Addresses made before are not
+    /// forgotten: whether any may exist (`resumed`) stays.
     async fn reset(&mut self, journal: &Journal) -> Result<(), UpstreamError> {
-        *self = Progress::default();
+        *self = Progress {
+            resumed: self.resumed,
+            ..Progress::default()
+        };
         for key in [
             "order_requested",
             "order_id",
@@ -1103,8 +1213,28 @@ impl CommerceLayerAdapter {
         }
     }
 
-    /// Deletes every unfinished draft under `stamp` (a create no caller came back to finish), and the addresses its
-    /// journal `steps` say it made. An order under it that is finished, or placed though unfinished, is left: the
+    /// Ids of the addresses whose `reference` is exactly `reference` (at most a page: a create makes one per role).
+    async fn addresses_by_reference(&self, reference: &str) -> Result<Vec<String>, UpstreamError> {
+        let q = query_string(&[
+            ("filter[q][reference_eq]".into(), reference.to_owned()),
+            ("sort".into(), "created_at".into()),
+            ("page[size]".into(), MAX_PAGE_SIZE.to_string()),
+        ]);
+        let reply = self.api(Call::get(format!("/api/addresses?{q}"))).await?;
+        let Some(Value::Array(data)) = reply.body.get("data") else {
+            return Err(malformed(
+                "Commerce Layer address list without a data array",
+            ));
+        };
+        Ok(data
+            .iter()
+            .filter(|r| attr_str(r, "reference") == Some(reference))
+            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes every unfinished draft under `stamp` (a create no caller came back to finish), and the addresses it
+    /// made: those its journal `steps` name and those carrying its `address_reference` (a reply lost). An order under it that is finished, or placed though unfinished, is left: the
     /// first is the create's result, which a retry finds; the second is an order the shop may already act on.
     pub async fn remove_unfinished(
         &self,
@@ -1114,7 +1244,7 @@ impl CommerceLayerAdapter {
         let progress = Progress::read(steps);
         let found = self.by_reference(stamp).await?;
         if found.is_empty() {
-            self.remove_addresses(&progress).await?;
+            self.remove_addresses(&progress, Some(stamp)).await?;
             return Ok(Unfinished::Nothing);
         }
         let mut drafts = Vec::new();
@@ -1145,7 +1275,7 @@ impl CommerceLayerAdapter {
                 Err(e) => return Err(e),
             }
         }
-        self.remove_addresses(&progress).await?;
+        self.remove_addresses(&progress, Some(stamp)).await?;
         Ok(Unfinished::Removed(drafts.len()))
     }
 
@@ -1173,19 +1303,39 @@ impl CommerceLayerAdapter {
             }
         };
         if gone && !placed {
-            if let Err(e) = self.remove_addresses(progress).await {
+            // Every address this create made is journaled by now: an attempt adopts a lost one before going on.
+            if let Err(e) = self.remove_addresses(progress, None).await {
                 tracing::warn!(backend = %self.ctx.backend.name, order = %id, error = %e.for_log(), "could not remove the addresses of a refused create");
             }
         }
         gone
     }
 
-    /// Deletes the addresses a create made for its draft (they belong to no one else) once the draft is gone.
-    async fn remove_addresses(&self, progress: &Progress) -> Result<(), UpstreamError> {
-        for id in [&progress.billing_address, &progress.shipping_address]
+    /// Deletes the addresses a create made for its draft (they belong to no one else) once the draft is gone: those
+    /// `progress` names, and with `stamp` those carrying its `address_reference`s too.
+    async fn remove_addresses(
+        &self,
+        progress: &Progress,
+        stamp: Option<&Stamp>,
+    ) -> Result<(), UpstreamError> {
+        let mut ids: Vec<String> = [&progress.billing_address, &progress.shipping_address]
             .into_iter()
             .flatten()
-        {
+            .cloned()
+            .collect();
+        if let Some(stamp) = stamp {
+            for role in ["billing_address", "shipping_address"] {
+                for id in self
+                    .addresses_by_reference(&address_reference(stamp, role))
+                    .await?
+                {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        for id in &ids {
             let call = Call::new(
                 Method::DELETE,
                 format!("/api/addresses/{}", encode_segment(id)),
@@ -1274,6 +1424,7 @@ impl CommerceLayerAdapter {
 
         // Step 3: addresses, then the order's relationships to them.
         if plan.has_addresses() && !progress.addresses_linked {
+            let progress_resumed = progress.resumed;
             for (key, attrs) in [
                 ("billing_address", &plan.billing),
                 ("shipping_address", &plan.shipping),
@@ -1287,11 +1438,27 @@ impl CommerceLayerAdapter {
                 if done.is_some() {
                     continue;
                 }
-                let body = json!({"data": {"type": "addresses", "attributes": attrs}});
-                let reply = self
-                    .api(Call::new(Method::POST, "/api/addresses").json(body))
-                    .await?;
-                let id = resource_id(&reply.body, "addresses")?;
+                let reference = address_reference(stamp, key);
+                let made_before = if progress_resumed {
+                    self.addresses_by_reference(&reference)
+                        .await?
+                        .into_iter()
+                        .next()
+                } else {
+                    None
+                };
+                let id = match made_before {
+                    Some(id) => id,
+                    None => {
+                        let mut attrs = attrs.clone();
+                        attrs.insert("reference".into(), reference.into());
+                        let body = json!({"data": {"type": "addresses", "attributes": attrs}});
+                        let reply = self
+                            .api(Call::new(Method::POST, "/api/addresses").json(body))
+                            .await?;
+                        resource_id(&reply.body, "addresses")?
+                    }
+                };
                 journal.record(key, json!(id)).await?;
                 *done = Some(id);
             }
@@ -1954,9 +2121,8 @@ fn address_attrs_of(doc: &Value, rel: &str) -> Option<Map<String, Value>> {
         .get("data")?
         .get("id")?
         .as_str()?;
-    Some(pick(
+    Some(wire_address_attrs(
         included_by_id(doc, "addresses", id)?.get("attributes"),
-        ADDRESS_WRITABLE,
     ))
 }
 
@@ -2272,5 +2438,47 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["included"].as_array().map(Vec::len), Some(1));
         assert!(docs[1].get("included").is_none());
+    }
+
+    #[test]
+    fn an_address_s_own_reference_moves_into_its_metadata_and_back() {
+        let stamp = Stamp::for_key("client", "k");
+        let ours = address_reference(&stamp, "billing_address");
+        assert!(is_address_reference(&ours));
+        assert!(!is_address_reference(stamp.key()));
+        assert!(!is_address_reference(&format!("{}:elsewhere", stamp.key())));
+        let attrs = json!({"line_1": "1 Main St", "reference": "CRM-7", "metadata": {"floor": 3}});
+        let wire = wire_address_attrs(Some(&attrs));
+        assert_eq!(
+            wire.get("reference"),
+            None,
+            "the create sets ordermux's own"
+        );
+        assert_eq!(
+            wire["metadata"],
+            json!({"floor": 3, "ordermux_reference": "CRM-7"})
+        );
+        // An address read back with ordermux's reference on it is what an earlier create wrote: not moved again.
+        let read_back = json!({"line_1": "1 Main St", "reference": ours});
+        assert!(!wire_address_attrs(Some(&read_back)).contains_key("metadata"));
+
+        let mut wire_attrs = wire;
+        wire_attrs.insert("reference".into(), Value::String(ours));
+        let mut extra = Map::new();
+        extra.insert("attributes".into(), Value::Object(wire_attrs));
+        let mut address = Address::default();
+        address.ext.set(
+            Platform::CommerceLayer,
+            crate::canonical::PlatformExt {
+                extra,
+                echoes: Vec::new(),
+            },
+        );
+        address_from_wire(&mut address);
+        let ext = address.ext.get(Platform::CommerceLayer).expect("kept");
+        assert_eq!(
+            ext.extra["attributes"],
+            json!({"line_1": "1 Main St", "reference": "CRM-7", "metadata": {"floor": 3}})
+        );
     }
 }
