@@ -23,6 +23,32 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+/// A loopback address nothing listens on, for as long as this lives: a connection to it is refused. The port stays
+/// bound (never listening), so a listener of a test running alongside cannot be given it, as it could a port bound
+/// and released at once (which then made a "refused" upstream answer or hang instead).
+pub struct RefusingPort {
+    _socket: tokio::net::TcpSocket,
+    pub addr: SocketAddr,
+}
+
+impl RefusingPort {
+    pub fn new() -> RefusingPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("an address"))
+            .expect("binds a loopback port");
+        let addr = socket.local_addr().expect("bound");
+        RefusingPort {
+            _socket: socket,
+            addr,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
 /// A request as a fake platform sees it.
 #[derive(Debug, Clone)]
 pub struct FakeRequest {

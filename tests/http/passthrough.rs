@@ -397,15 +397,11 @@ async fn forwarded_for_can_append_to_the_chain_of_a_proxy_in_front() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_and_slow_upstreams_are_502_and_504_in_the_callers_dialect() {
-    // Nothing listens on a port that was just released.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = crate::fakes::RefusingPort::new();
     let gw = TestGateway::start_with(with_upstream(
         "pt-down",
         Platform::BigCommerce,
-        closed,
+        closed.addr,
         Duration::from_secs(5),
     ))
     .await;

@@ -725,11 +725,8 @@ fn with_stamp(fake: &Fake<BigCommerceFake>, client: &str, key: &str) -> usize {
 #[tokio::test]
 async fn refused_connection_creates_nothing() {
     let fake = start().await;
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let s = shop(&format!("http://{closed}"), "bc-refused").await;
+    let closed = crate::fakes::RefusingPort::new();
+    let s = shop(&closed.url(), "bc-refused").await;
     let err = s
         .create("demo", order("r@example.com", 7), Some("k-refused".into()))
         .await;

@@ -492,12 +492,8 @@ fn stamp_of(key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connection_creates_nothing() {
     let f = fake().await;
-    // A port with nothing listening.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let sh = shop(&format!("http://{closed}"), "fc-up-refused", 500).await;
+    let closed = crate::fakes::RefusingPort::new();
+    let sh = shop(&closed.url(), "fc-up-refused", 500).await;
     let err = sh
         .create("client", order("ada@example.com"), Some("k-refused".into()))
         .await

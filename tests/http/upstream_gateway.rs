@@ -85,18 +85,8 @@ async fn fc_error(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_upstream_is_a_503_with_retry_after_in_the_callers_shape() {
-    // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let gw = TestGateway::start_with(fc_on_bigcommerce(
-        "up-refused",
-        format!("http://127.0.0.1:{port}"),
-        |_| {},
-    ))
-    .await;
+    let closed = crate::fakes::RefusingPort::new();
+    let gw = TestGateway::start_with(fc_on_bigcommerce("up-refused", closed.url(), |_| {})).await;
     for request in [
         gw.fc(Method::GET, "/orders"),
         gw.fc(Method::POST, "/orders").json(&order_body()),
