@@ -252,6 +252,10 @@ async fn serve_with(
             // hyper's default header limit is 100; setting it explicitly makes hyper fill a 100-slot array on
             // every request head instead of leaving it uninitialised, so the default is left alone.
             .max_buf_size(MAX_HEAD_BYTES)
+            // A caller that shuts down its sending side once its request is sent (`nc -N`, HTTP/1.0-era tools)
+            // still gets the answer; without this hyper takes the end of input for the end of the connection and
+            // drops the request in flight, its answer unsent (a create cut off half-way).
+            .half_close(true)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -544,6 +544,43 @@ async fn raw_exchange(addr: std::net::SocketAddr, request: String) -> (String, S
     (reply.get(9..12).unwrap_or_default().to_owned(), reply)
 }
 
+/// A caller that shuts down its sending side once its request is sent (`nc -N`, HTTP/1.0-era tools) still gets the
+/// answer, and its create is made once; before, the gateway took the end of input for the end of the connection
+/// and dropped the request in flight without an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_half_closes_after_its_request_still_gets_the_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = TestGateway::start("half-close").await;
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/fluentcart/request/ok/0004_jpy_single_digital_line_guest.json"),
+    )
+    .unwrap();
+    let head = format!(
+        "POST {FC}/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Basic ZGVtbzpkZW1vLXNlY3JldA==\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut reply),
+    )
+    .await
+    .expect("answered in time")
+    .unwrap();
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply:?}");
+    let id = raw_body(&reply)["order_id"].clone();
+    let list = expect(gw.fc(Method::GET, "/orders"), 200).await;
+    assert_eq!(list["orders"]["total"], 1, "{list}");
+    assert_eq!(list["orders"]["data"][0]["id"], id, "{list}");
+    gw.stop().await;
+}
+
 /// The body of a raw reply as JSON.
 fn raw_body(reply: &str) -> Value {
     let (_, body) = reply.split_once("\r\n\r\n").unwrap_or_default();
