@@ -716,18 +716,7 @@ impl CommerceLayerFake {
             .map_or(Ok(1), str::parse::<usize>)
             .map_err(|_| error(400, "BAD_REQUEST", "page[number] must be a number", None))?
             .max(1);
-        let size = req
-            .query("page[size]")
-            .map_or(Ok(10), str::parse::<usize>)
-            .map_err(|_| error(400, "BAD_REQUEST", "page[size] must be a number", None))?;
-        if size == 0 || size > MAX_PAGE_SIZE {
-            return Err(error(
-                400,
-                "PAGE_SIZE_INVALID",
-                "page[size] must be between 1 and 25",
-                None,
-            ));
-        }
+        let size = page_size(req)?;
         let count = orders.len();
         let mut data = Vec::new();
         let mut included: Vec<Value> = Vec::new();
@@ -1505,18 +1494,7 @@ impl CommerceLayerFake {
                 }
             }
         }
-        let size = req
-            .query("page[size]")
-            .map_or(Ok(10), str::parse::<usize>)
-            .map_err(|_| error(400, "BAD_REQUEST", "page[size] must be a number", None))?;
-        if size == 0 || size > MAX_PAGE_SIZE {
-            return Err(error(
-                400,
-                "PAGE_SIZE_INVALID",
-                "page[size] must be between 1 and 25",
-                None,
-            ));
-        }
+        let size = page_size(req)?;
         let data: Vec<Value> = found
             .iter()
             .take(size)
@@ -1597,6 +1575,23 @@ impl CommerceLayerFake {
             &json!({"data": {"type": "addresses", "id": id, "attributes": attrs}}),
         ))
     }
+}
+
+/// `page[size]`: 10 when absent, at most 25, as Commerce Layer's.
+fn page_size(req: &FakeRequest) -> Result<usize, FakeResponse> {
+    let size = req
+        .query("page[size]")
+        .map_or(Ok(10), str::parse::<usize>)
+        .map_err(|_| error(400, "BAD_REQUEST", "page[size] must be a number", None))?;
+    if size == 0 || size > MAX_PAGE_SIZE {
+        return Err(error(
+            400,
+            "PAGE_SIZE_INVALID",
+            "page[size] must be between 1 and 25",
+            None,
+        ));
+    }
+    Ok(size)
 }
 
 fn apply_attributes(order: &mut FakeOrder, attrs: &Map<String, Value>) -> Result<(), FakeResponse> {
