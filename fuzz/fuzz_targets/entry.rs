@@ -8,15 +8,14 @@
 //! query up to the first newline (bytes a request target cannot carry are percent-encoded), then the body.
 #![no_main]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use ordermux::config::Config;
-use ordermux::gateway::{self, Gateway};
+
+#[path = "gateway_harness.rs"]
+mod gateway_harness;
+use gateway_harness::{exchange, status_of};
 
 struct Harness {
     addr: SocketAddr,
@@ -24,80 +23,15 @@ struct Harness {
     cl_token: String,
 }
 
-/// The shipped `gateway.toml` (embedded shop, demo client), in a data directory of this process's own, without the
-/// per-client request quota and the lockout after failed authentications: a fuzzer sends far more requests, most
-/// of them refused, than a caller would.
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway.toml");
-        let mut config = Config::load(Some(&shipped)).expect("the shipped gateway.toml loads");
-        let dir = std::env::temp_dir().join(format!("ordermux-fuzz-entry-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a data directory");
-        config.server.data_dir = dir;
-        config.server.listen = "127.0.0.1:0".parse().expect("an address");
-        config.server.rate_limit_quota = u32::MAX;
-        config.server.auth_failure_limit = 0;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async move {
-                let gw = Gateway::open(config).await.expect("the gateway opens");
-                let listener = gateway::bind(&gw, "127.0.0.1:0".parse().expect("an address"))
-                    .await
-                    .expect("binds loopback");
-                tx.send(listener.local_addr().expect("bound")).expect("the fuzzer waits");
-                gateway::serve(gw, listener, std::future::pending())
-                    .await
-                    .expect("serves");
-            });
-        });
-        let addr = rx.recv().expect("the gateway started");
-        let body = br#"{"grant_type":"client_credentials","client_id":"demo","client_secret":"demo-secret"}"#;
-        let mut head = format!(
-            "POST /oauth/token HTTP/1.1\r\nHost: fuzz\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        head.extend_from_slice(body);
-        let reply = exchange(addr, &head).expect("the token endpoint answers");
-        let text = String::from_utf8_lossy(&reply);
-        let json = &text[text.find("\r\n\r\n").expect("a head") + 4..];
-        let token: serde_json::Value = serde_json::from_str(json).expect("a JSON token reply");
-        let cl_token = token["access_token"]
-            .as_str()
-            .expect("a token is issued")
-            .to_owned();
-        Harness { addr, cl_token }
+        let addr = gateway_harness::serve(gateway_harness::shipped_config("entry"));
+        Harness {
+            addr,
+            cl_token: gateway_harness::cl_token(addr),
+        }
     })
-}
-
-/// Sends `request` on a new connection, closes the sending side, and reads until the gateway closes.
-fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(20)))?;
-    // The gateway may answer and close before it has read everything (a refused head): a failed write is fine.
-    let _ = stream.write_all(request);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let mut reply = Vec::new();
-    match stream.read_to_end(&mut reply) {
-        Ok(_) => Ok(reply),
-        // A reset after the answer (the gateway closed with unread bytes) still leaves the answer read.
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(reply),
-        Err(e) => Err(e),
-    }
-}
-
-/// The status of the first answer in `reply`, if it holds one.
-fn status_of(reply: &[u8]) -> Option<u16> {
-    let line = reply.strip_prefix(b"HTTP/1.1 ")?;
-    std::str::from_utf8(line.get(..3)?).ok()?.parse().ok()
 }
 
 /// `bytes` as a request target's characters: visible ASCII but `#` as is, everything else percent-encoded.
@@ -139,7 +73,10 @@ fn framed(h: &Harness, selector: u8, rest: &[u8]) -> Option<Vec<u8>> {
             "application/json",
         ),
     };
-    let mut head = format!("{method} {root}{} HTTP/1.1\r\nHost: fuzz\r\n", target_chars(path));
+    let mut head = format!(
+        "{method} {root}{} HTTP/1.1\r\nHost: fuzz\r\n",
+        target_chars(path)
+    );
     if flags & 1 == 0 {
         head.push_str(&auth);
     }
@@ -173,7 +110,12 @@ fuzz_target!(|input: &[u8]| {
     if selector % 4 == 0 {
         // Raw bytes: hyper may refuse them or wait for more; the gateway must not fail itself.
         if let Ok(reply) = exchange(h.addr, rest) {
-            assert_ne!(status_of(&reply), Some(500), "{}", String::from_utf8_lossy(&reply));
+            assert_ne!(
+                status_of(&reply),
+                Some(500),
+                "{}",
+                String::from_utf8_lossy(&reply)
+            );
         }
         return;
     }

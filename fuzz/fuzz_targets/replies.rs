@@ -10,17 +10,18 @@
 //! to the first empty line, then its body.
 #![no_main]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use ordermux::canonical::Platform;
-use ordermux::config::{Backend, Config, Credential, Credentials, Route, RouteMode};
-use ordermux::gateway::{self, Gateway};
+use ordermux::config::{Backend, Credential, Credentials, Route, RouteMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "gateway_harness.rs"]
+mod gateway_harness;
+use gateway_harness::{exchange, status_of};
 
 const STATUSES: [u16; 16] = [
     200, 201, 204, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504, 301, 302,
@@ -143,7 +144,11 @@ async fn shop(listener: tokio::net::TcpListener, reply: Arc<Mutex<(u16, Vec<u8>,
             let mut out = format!("HTTP/1.1 {status} Fuzz\r\n").into_bytes();
             out.extend_from_slice(&headers);
             out.extend_from_slice(
-                format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes(),
+                format!(
+                    "Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
             );
             out.extend_from_slice(&body);
             let _ = conn.write_all(&out).await;
@@ -155,81 +160,65 @@ async fn shop(listener: tokio::net::TcpListener, reply: Arc<Mutex<(u16, Vec<u8>,
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway.toml");
-        let mut config = Config::load(Some(&shipped)).expect("the shipped gateway.toml loads");
-        let dir = std::env::temp_dir().join(format!("ordermux-fuzz-replies-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a data directory");
-        config.server.data_dir = dir;
-        config.server.listen = "127.0.0.1:0".parse().expect("an address");
-        config.server.rate_limit_quota = u32::MAX;
-        config.server.auth_failure_limit = 0;
         let reply = Arc::new(Mutex::new((200, Vec::new(), Vec::new())));
+        // The shop, on a runtime thread of its own.
         let (tx, rx) = std::sync::mpsc::channel();
         let shop_reply = reply.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a runtime");
             rt.block_on(async move {
-                let shop_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("binds loopback");
-                let shop_addr = shop_listener.local_addr().expect("bound");
-                tokio::spawn(shop(shop_listener, shop_reply));
-                for (name, platform, dialect, store_hash) in [
-                    ("to-bigcommerce", Platform::BigCommerce, Platform::FluentCart, None),
-                    ("to-fluentcart", Platform::FluentCart, Platform::CommerceLayer, None),
-                    (
-                        "to-commercelayer",
-                        Platform::CommerceLayer,
-                        Platform::BigCommerce,
-                        Some("demo".to_owned()),
-                    ),
-                ] {
-                    config.backends.push(backend(name, platform, shop_addr));
-                    config.routes.push(Route {
-                        dialect,
-                        store_hash,
-                        backend: name.to_owned(),
-                        mode: RouteMode::Translate,
-                    });
-                }
-                let gw = Gateway::open(config).await.expect("the gateway opens");
-                let listener = gateway::bind(&gw, "127.0.0.1:0".parse().expect("an address"))
-                    .await
-                    .expect("binds loopback");
-                tx.send(listener.local_addr().expect("bound")).expect("the fuzzer waits");
-                gateway::serve(gw, listener, std::future::pending())
-                    .await
-                    .expect("serves");
+                tx.send(listener.local_addr().expect("bound"))
+                    .expect("the fuzzer waits");
+                shop(listener, shop_reply).await;
             });
         });
-        let gateway = rx.recv().expect("the gateway started");
-        let body = br#"{"grant_type":"client_credentials","client_id":"demo","client_secret":"demo-secret"}"#;
-        let reply_text = exchange(gateway, "POST", "/oauth/token", "", body);
-        let json = &reply_text[reply_text.find("\r\n\r\n").expect("a head") + 4..];
-        let token: serde_json::Value = serde_json::from_str(json).expect("a JSON token reply");
-        let cl_token = token["access_token"]
-            .as_str()
-            .expect("a token is issued")
-            .to_owned();
+        let shop_addr = rx.recv().expect("the shop started");
+        let mut config = gateway_harness::shipped_config("replies");
+        for (name, platform, dialect, store_hash) in [
+            (
+                "to-bigcommerce",
+                Platform::BigCommerce,
+                Platform::FluentCart,
+                None,
+            ),
+            (
+                "to-fluentcart",
+                Platform::FluentCart,
+                Platform::CommerceLayer,
+                None,
+            ),
+            (
+                "to-commercelayer",
+                Platform::CommerceLayer,
+                Platform::BigCommerce,
+                Some("demo".to_owned()),
+            ),
+        ] {
+            config.backends.push(backend(name, platform, shop_addr));
+            config.routes.push(Route {
+                dialect,
+                store_hash,
+                backend: name.to_owned(),
+                mode: RouteMode::Translate,
+            });
+        }
+        let gateway = gateway_harness::serve(config);
         Harness {
             gateway,
             reply,
-            cl_token,
+            cl_token: gateway_harness::cl_token(gateway),
         }
     })
 }
 
-/// One request on a connection of its own; the whole reply.
-fn exchange(addr: SocketAddr, method: &str, path: &str, auth: &str, body: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).expect("the gateway accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(25)))
-        .expect("a timeout");
+/// One request of the target's own, on a connection of its own.
+fn request(method: &str, path: &str, auth: &str, body: &[u8]) -> Vec<u8> {
     let media = if path.starts_with("/api/") {
         "application/vnd.api+json"
     } else {
@@ -241,12 +230,7 @@ fn exchange(addr: SocketAddr, method: &str, path: &str, auth: &str, body: &[u8])
     )
     .into_bytes();
     request.extend_from_slice(body);
-    stream.write_all(&request).expect("the gateway reads");
-    let mut reply = Vec::new();
-    stream
-        .read_to_end(&mut reply)
-        .expect("the gateway answers in time");
-    String::from_utf8_lossy(&reply).into_owned()
+    request
 }
 
 /// The input's header lines: printable ASCII with a name, but none that frames the reply (the shop frames it).
@@ -299,11 +283,9 @@ fuzz_target!(|input: &[u8]| {
     } else {
         "X-Auth-Token: demo-secret\r\nX-Auth-Client: demo\r\n".to_owned()
     };
-    let reply = exchange(h.gateway, method, path, &auth, request_body);
-    let status = reply
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|r| r.get(..3))
-        .and_then(|s| s.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("no answer: {reply:?}"));
-    assert_ne!(status, 500, "{reply}");
+    let reply = exchange(h.gateway, &request(method, path, &auth, request_body))
+        .expect("the gateway answers in time");
+    let status = status_of(&reply)
+        .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(&reply)));
+    assert_ne!(status, 500, "{}", String::from_utf8_lossy(&reply));
 });
