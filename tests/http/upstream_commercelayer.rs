@@ -986,6 +986,35 @@ async fn an_address_whose_reply_was_lost_is_found_again_not_made_twice() {
     }
 }
 
+/// A retry that finds the draft gone (deleted in the shop) starts a new one; refused before its address step, it
+/// still removes the address an earlier attempt made whose reply was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_retry_removes_an_address_an_earlier_attempt_lost() {
+    let f = fake().await;
+    let shop = shop(&f.base_url(), "cl-refused-after-lost-address", 1_500).await;
+    let o = order("ada@example.com", OrderStatus::Placed);
+    let key = "lost-then-refused";
+    fail_nth(&f, "POST", "/api/addresses", 0, Fault::ResetAfter);
+    assert!(shop
+        .create("client", o.clone(), Some(key.into()))
+        .await
+        .is_err());
+    assert_eq!(f.with(|p| p.addresses.len()), 1);
+    // Someone deletes the draft in the shop; the retry's first line item is refused.
+    f.with(|p| p.orders.clear());
+    fail_nth(&f, "POST", "/api/line_items", 0, Fault::Status(422));
+    assert!(shop
+        .create("client", o.clone(), Some(key.into()))
+        .await
+        .is_err());
+    assert_eq!(f.with(|p| p.order_count()), 0, "no draft left behind");
+    assert_eq!(
+        f.with(|p| p.addresses.len()),
+        0,
+        "nor the address whose reply the first attempt lost"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_an_address_whose_reply_was_lost() {
     let f = fake().await;

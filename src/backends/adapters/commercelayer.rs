@@ -1204,7 +1204,7 @@ impl CommerceLayerAdapter {
                 // Commerce Layer refused a step, or placing needs a choice ordermux cannot make: nothing
                 // half-made may stay upstream under this stamp. Progress is forgotten only once the draft is
                 // gone; otherwise the next attempt resumes (and cleans) it.
-                if progress.order_id.is_some() && self.abandon(&progress).await {
+                if progress.order_id.is_some() && self.abandon(&progress, stamp).await {
                     progress.reset(journal).await?;
                 }
                 Err(e)
@@ -1234,8 +1234,9 @@ impl CommerceLayerAdapter {
     }
 
     /// Deletes every unfinished draft under `stamp` (a create no caller came back to finish), and the addresses it
-    /// made: those its journal `steps` name and those carrying its `address_reference` (a reply lost). An order under it that is finished, or placed though unfinished, is left: the
-    /// first is the create's result, which a retry finds; the second is an order the shop may already act on.
+    /// made: those its journal `steps` name and those carrying its `address_reference` (a reply lost). An order
+    /// under it that is finished, or placed though unfinished, is left: the first is the create's result, which a
+    /// retry finds; the second is an order the shop may already act on.
     pub async fn remove_unfinished(
         &self,
         stamp: &Stamp,
@@ -1281,7 +1282,7 @@ impl CommerceLayerAdapter {
 
     /// Removes the draft a refused create leaves behind, and the addresses it made for it (a placed one cannot be
     /// deleted: it is cancelled, and keeps its incomplete mark and addresses). True when nothing live is left.
-    async fn abandon(&self, progress: &Progress) -> bool {
+    async fn abandon(&self, progress: &Progress, stamp: &Stamp) -> bool {
         let Some(id) = &progress.order_id else {
             return true;
         };
@@ -1303,8 +1304,10 @@ impl CommerceLayerAdapter {
             }
         };
         if gone && !placed {
-            // Every address this create made is journaled by now: an attempt adopts a lost one before going on.
-            if let Err(e) = self.remove_addresses(progress, None).await {
+            // An attempt adopts an address whose reply was lost when it reaches the address step; one that
+            // resumed an earlier attempt may be refused before that, so those it may have left are looked for.
+            let left_before = progress.resumed.then_some(stamp);
+            if let Err(e) = self.remove_addresses(progress, left_before).await {
                 tracing::warn!(backend = %self.ctx.backend.name, order = %id, error = %e.for_log(), "could not remove the addresses of a refused create");
             }
         }
