@@ -58,7 +58,8 @@ pub struct Backend {
     pub connect_timeout: Duration,
     /// Until the upstream's response head has arrived (one try).
     pub timeout: Duration,
-    /// One operation, retries and rate-limit waits included.
+    /// One upstream call, its retries and rate-limit waits included (a request that makes several calls gives each
+    /// its own).
     pub total_timeout: Duration,
     /// Larger upstream replies are refused (502) rather than buffered.
     pub max_response_bytes: u64,
