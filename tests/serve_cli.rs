@@ -219,52 +219,79 @@ backend = "fc"
         "order_items": [{"object_id": 1001, "quantity": 1}], "note": format!("card {CARD}")});
 
     let mut error_bodies = Vec::new();
-    async fn expect(status: u16, r: reqwest::Response, what: &str) -> String {
+    async fn expect(
+        status: u16,
+        sent: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+        what: &str,
+    ) -> String {
+        let r = sent.await.unwrap();
         let got = r.status().as_u16();
         let body = r.text().await.unwrap();
         assert_eq!(got, status, "{what}: {body}");
         body
     }
     // Created on each shop.
-    let r = fluentcart(CALLER_SECRET, fluentcart_order.clone())
-        .await
-        .unwrap();
-    expect(200, r, "FluentCart caller on BigCommerce").await;
-    let r = bigcommerce(
-        "to-cl",
-        CALLER_SECRET,
-        bigcommerce_order("jane@example.com"),
+    expect(
+        200,
+        fluentcart(CALLER_SECRET, fluentcart_order.clone()),
+        "FluentCart caller on BigCommerce",
     )
-    .await
-    .unwrap();
-    expect(201, r, "BigCommerce caller on Commerce Layer").await;
-    let r = bigcommerce(
-        "to-fc",
-        CALLER_SECRET,
-        bigcommerce_order("jane@example.com"),
+    .await;
+    expect(
+        201,
+        bigcommerce(
+            "to-cl",
+            CALLER_SECRET,
+            bigcommerce_order("jane@example.com"),
+        ),
+        "BigCommerce caller on Commerce Layer",
     )
-    .await
-    .unwrap();
-    expect(201, r, "BigCommerce caller on FluentCart").await;
+    .await;
+    expect(
+        201,
+        bigcommerce(
+            "to-fc",
+            CALLER_SECRET,
+            bigcommerce_order("jane@example.com"),
+        ),
+        "BigCommerce caller on FluentCart",
+    )
+    .await;
     // Refused: a wrong secret, a card number where an e-mail goes, a shop failing, a shop refusing.
-    let r = fluentcart("not-the-secret", fluentcart_order.clone())
-        .await
-        .unwrap();
-    error_bodies.push(expect(401, r, "wrong secret").await);
-    let r = bigcommerce("to-cl", CALLER_SECRET, bigcommerce_order(CARD))
-        .await
-        .unwrap();
-    error_bodies.push(expect(422, r, "a card number as the e-mail").await);
+    error_bodies.push(
+        expect(
+            401,
+            fluentcart("not-the-secret", fluentcart_order.clone()),
+            "wrong secret",
+        )
+        .await,
+    );
+    error_bodies.push(
+        expect(
+            422,
+            bigcommerce("to-cl", CALLER_SECRET, bigcommerce_order(CARD)),
+            "a card number as the e-mail",
+        )
+        .await,
+    );
     bc.fail(Some("POST"), Some("/orders"), Fault::Status(500), 1);
-    let r = fluentcart(CALLER_SECRET, fluentcart_order.clone())
-        .await
-        .unwrap();
-    error_bodies.push(expect(502, r, "the shop failing").await);
+    error_bodies.push(
+        expect(
+            502,
+            fluentcart(CALLER_SECRET, fluentcart_order.clone()),
+            "the shop failing",
+        )
+        .await,
+    );
     bc.fail(Some("POST"), Some("/orders"), Fault::Status(422), 1);
-    let r = fluentcart(CALLER_SECRET, fluentcart_order.clone())
-        .await
-        .unwrap();
-    error_bodies.push(expect(422, r, "the shop refusing").await);
+    error_bodies.push(
+        expect(
+            422,
+            fluentcart(CALLER_SECRET, fluentcart_order.clone()),
+            "the shop refusing",
+        )
+        .await,
+    );
     let metrics = metrics_of(&http, &addr).await;
     let logs = stop_with_sigterm(&mut child);
     assert!(logs.lines().count() > 20, "trace logging ran: {logs}");

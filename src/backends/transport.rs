@@ -939,9 +939,10 @@ mod tests {
     #[test]
     fn pacer_waits_once_the_advertised_budget_is_spent() {
         let p = Pacer::default();
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-requests-left", "1".parse().unwrap());
-        h.insert("x-rate-limit-time-reset-ms", "5000".parse().unwrap());
+        let h = headers(&[
+            ("x-rate-limit-requests-left", "1"),
+            ("x-rate-limit-time-reset-ms", "5000"),
+        ]);
         p.observe(StatusCode::OK, &h);
         drop(p.admit().expect("one left"));
         let wait = p.admit().err().expect("budget spent");
@@ -952,11 +953,12 @@ mod tests {
     #[test]
     fn pacer_leaves_a_twentieth_of_the_quota_to_other_apps() {
         let p = Pacer::default();
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-requests-left", "5".parse().unwrap());
-        h.insert("x-rate-limit-time-reset-ms", "5000".parse().unwrap());
-        h.insert("x-rate-limit-requests-quota", "40".parse().unwrap());
-        h.insert("x-rate-limit-time-window-ms", "5000".parse().unwrap());
+        let h = headers(&[
+            ("x-rate-limit-requests-left", "5"),
+            ("x-rate-limit-time-reset-ms", "5000"),
+            ("x-rate-limit-requests-quota", "40"),
+            ("x-rate-limit-time-window-ms", "5000"),
+        ]);
         drop(p.admit().expect("budget unknown"));
         let slot = p.admit().expect("budget unknown");
         p.observe(StatusCode::OK, &h);
@@ -972,11 +974,12 @@ mod tests {
     #[test]
     fn pacer_counts_the_calls_in_flight_against_the_budget() {
         let p = Pacer::default();
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-requests-left", "3".parse().unwrap());
-        h.insert("x-rate-limit-time-reset-ms", "40".parse().unwrap());
-        h.insert("x-rate-limit-requests-quota", "4".parse().unwrap());
-        h.insert("x-rate-limit-time-window-ms", "5000".parse().unwrap());
+        let h = headers(&[
+            ("x-rate-limit-requests-left", "3"),
+            ("x-rate-limit-time-reset-ms", "40"),
+            ("x-rate-limit-requests-quota", "4"),
+            ("x-rate-limit-time-window-ms", "5000"),
+        ]);
         // Three calls in flight; the first is answered: 3 left at the shop, 2 of them for the others.
         let slots: Vec<_> = (0..3).map(|_| p.admit().expect("budget unknown")).collect();
         p.observe(StatusCode::OK, &h);
@@ -1027,6 +1030,19 @@ mod tests {
     }
 
     /// How long a call would wait now (a call admitted is answered at once, its slot given back).
+    /// A reply's headers, from `(name, value)` pairs.
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    http::header::HeaderName::from_static(name),
+                    value.parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
     fn wait_of(p: &Pacer) -> Option<Duration> {
         p.admit().err()
     }
@@ -1034,29 +1050,27 @@ mod tests {
     #[test]
     fn advertised_waits_are_believed_for_a_minute_at_most() {
         let p = Pacer::default();
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-requests-left", "0".parse().unwrap());
-        h.insert(
-            "x-rate-limit-time-reset-ms",
-            u64::MAX.to_string().parse().unwrap(),
-        );
+        let h = headers(&[
+            ("x-rate-limit-requests-left", "0"),
+            ("x-rate-limit-time-reset-ms", &u64::MAX.to_string()),
+        ]);
         p.observe(StatusCode::OK, &h);
         let wait = wait_of(&p).expect("budget spent");
         assert!(wait <= LONGEST_ADVERTISED_WAIT, "{wait:?}");
         assert_eq!(retry_after(&h), Some(LONGEST_ADVERTISED_WAIT));
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "86400".parse().unwrap());
+        let h = headers(&[("retry-after", "86400")]);
         assert_eq!(retry_after(&h), Some(LONGEST_ADVERTISED_WAIT));
     }
 
     #[test]
     fn commerce_layers_sliding_window_is_kept_by_waiting_its_interval_once_spent() {
         let p = Pacer::default();
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-limit", "50".parse().unwrap());
-        h.insert("x-ratelimit-interval", "10".parse().unwrap());
         // Of the 3 left, 2 (a twentieth of 50) are the other apps'.
-        h.insert("x-ratelimit-remaining", "3".parse().unwrap());
+        let mut h = headers(&[
+            ("x-ratelimit-limit", "50"),
+            ("x-ratelimit-interval", "10"),
+            ("x-ratelimit-remaining", "3"),
+        ]);
         p.observe(StatusCode::OK, &h);
         assert_eq!(wait_of(&p), None, "one request left");
         let wait = wait_of(&p).expect("the budget is spent");
@@ -1089,8 +1103,7 @@ mod tests {
         assert!(wait_of(&p).is_some());
         // Without an interval, a count alone says nothing about when to go on.
         let p = Pacer::default();
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        let h = headers(&[("x-ratelimit-remaining", "0")]);
         p.observe(StatusCode::OK, &h);
         assert_eq!(wait_of(&p), None);
     }
@@ -1122,8 +1135,7 @@ mod tests {
 
     #[test]
     fn retry_after_reads_each_platform_header() {
-        let mut h = HeaderMap::new();
-        h.insert("x-retry-after", "3".parse().unwrap());
+        let mut h = headers(&[("x-retry-after", "3")]);
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         h.insert("x-rate-limit-time-reset-ms", "1500".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
