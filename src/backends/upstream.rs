@@ -13,12 +13,12 @@ use super::adapters::{
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::{self, Transition};
 use crate::canonical::{
-    Order, OrderFilter, OrderIds, OrderQuery, Page, Platform, PlatformIds, Problem, ProblemKind,
-    StatusTriple, Timestamp,
+    Address, Order, OrderFilter, OrderIds, OrderQuery, Page, Platform, PlatformIds, Problem,
+    ProblemKind, StatusTriple, Timestamp,
 };
 use crate::store::{
-    BeginLanding, JournalState, JournalUpdate, Landing, ObjectId, ObjectKind, Store, SweepEnd,
-    UnfinishedCreate, UpstreamObject, SWEEPING_STEP,
+    AddressLink, AddressRole, BeginLanding, JournalState, JournalUpdate, Landing, ObjectId,
+    ObjectKind, Store, SweepEnd, UnfinishedCreate, UpstreamObject, SWEEPING_STEP,
 };
 
 /// Most orders `count_by_status` walks through upstream (platforms without a count endpoint).
@@ -593,9 +593,26 @@ impl UpstreamShop {
                     }
                 }
             }
+            // Its addresses keep the ids the caller linked (the upstream's, or none, in its own scheme).
+            let links: Vec<AddressLink> = AddressRole::ALL
+                .into_iter()
+                .filter_map(|role| {
+                    let linked = address_in(staged, role)?;
+                    address_in(&created, role)?;
+                    let ids = callers_ids(self.platform(), &linked.ids);
+                    (ids != PlatformIds::default()).then(|| AddressLink {
+                        order_upstream_id: order_id.clone(),
+                        role,
+                        ids: Some(ids),
+                    })
+                })
+                .collect();
             self.store
-                .upstream_adopt(&self.backend, self.platform(), &objects)
+                .upstream_adopt(&self.backend, self.platform(), &objects, &links)
                 .await?;
+            let mut order = self.localize_as(created, sighting).await?;
+            apply_links(&mut order, &order_id, &links);
+            return Ok(order);
         }
         self.localize_as(created, sighting).await
     }
@@ -671,8 +688,15 @@ impl UpstreamShop {
             .store
             .upstream_resolve(&self.backend, self.platform(), kind.key(), id)
             .await?;
-        let Some((_, Some(order_id))) = found else {
-            return Err(UpstreamShopError::NotFound);
+        let order_id = match (found, kind, id) {
+            (Some((_, Some(order_id))), _, _) => order_id,
+            // An address a caller linked goes by the id it was linked under (see `relinked_addresses`).
+            (None, ObjectKind::Address, ObjectId::CommerceLayer(linked)) => self
+                .store
+                .upstream_linked_order(&self.backend, linked)
+                .await?
+                .ok_or(UpstreamShopError::NotFound)?,
+            _ => return Err(UpstreamShopError::NotFound),
         };
         let order = self
             .adapter
@@ -698,7 +722,14 @@ impl UpstreamShop {
         let transitions = std::mem::take(&mut after.applied);
         let mut edited = after;
         edited.take_lifecycle_of(&before);
+        let links = relinked_addresses(
+            self.platform(),
+            &self.upstream_id_of(&before)?,
+            &before,
+            &mut edited,
+        );
         if edited == before && transitions.is_empty() {
+            self.store.upstream_relink(&self.backend, &links).await?;
             return self.localize(before).await;
         }
         // Edits and transitions have no journal to reconcile through: a request under an Idempotency-Key records
@@ -723,6 +754,8 @@ impl UpstreamShop {
                 .await
                 .map_err(|e| self.upstream(e))?;
         }
+        // The links change once the upstream has the addresses they name.
+        self.store.upstream_relink(&self.backend, &links).await?;
         self.localize(current).await
     }
 
@@ -826,8 +859,9 @@ impl UpstreamShop {
                 .collect();
             let ids = self
                 .store
-                .upstream_localize(&self.backend, self.platform(), &objects)
-                .await?;
+                .upstream_localize(&self.backend, self.platform(), &objects, &[])
+                .await?
+                .ids;
             ids.into_iter()
                 .zip(listed.unreadable)
                 .map(|(ids, u)| {
@@ -962,17 +996,21 @@ impl UpstreamShop {
             objects.extend(objects_of(platform, order, &order_id));
             order_ids.push(order_id);
         }
-        let mapped = match sighting {
+        let (mapped, links) = match sighting {
             Sighting::Read => {
-                self.store
-                    .upstream_localize(&self.backend, platform, &objects)
-                    .await?
+                let localized = self
+                    .store
+                    .upstream_localize(&self.backend, platform, &objects, &order_ids)
+                    .await?;
+                (localized.ids, localized.links)
             }
-            Sighting::Created => {
+            // A new order has no links yet (`adopt_and_localize` adds those it is made with).
+            Sighting::Created => (
                 self.store
                     .upstream_map(&self.backend, platform, objects)
-                    .await?
-            }
+                    .await?,
+                Vec::new(),
+            ),
         };
         let mut mapped = mapped.into_iter();
         for (order, order_id) in orders.iter_mut().zip(order_ids) {
@@ -1006,6 +1044,7 @@ impl UpstreamShop {
             {
                 take(&mut order.customer.ids);
             }
+            apply_links(order, &order_id, &links);
             order.ids.gateway = Some(format!("{}:{order_id}", self.backend));
             for line in &mut order.line_items {
                 if let Some(product) =
@@ -1075,6 +1114,90 @@ fn objects_of(platform: Platform, order: &Order, order_id: &str) -> Vec<Upstream
         });
     }
     objects
+}
+
+/// The address `order` holds in `role`.
+fn address_in(order: &Order, role: AddressRole) -> Option<&Address> {
+    match role {
+        AddressRole::Billing => order.billing_address.as_ref(),
+        AddressRole::Shipping => order.shipping_destinations.first(),
+    }
+}
+
+fn address_in_mut(order: &mut Order, role: AddressRole) -> Option<&mut Address> {
+    match role {
+        AddressRole::Billing => order.billing_address.as_mut(),
+        AddressRole::Shipping => order.shipping_destinations.first_mut(),
+    }
+}
+
+/// `ids` without the scheme of `platform` (the upstream's, whose ids only it gives).
+fn callers_ids(platform: Platform, ids: &PlatformIds) -> PlatformIds {
+    let mut ids = ids.clone();
+    match platform {
+        Platform::FluentCart => ids.fluentcart = None,
+        Platform::CommerceLayer => ids.commercelayer = None,
+        Platform::BigCommerce => ids.bigcommerce = None,
+    }
+    ids
+}
+
+/// Gives the addresses of `order` (upstream id `order_id`) the ids their links hold, scheme by scheme.
+fn apply_links(order: &mut Order, order_id: &str, links: &[AddressLink]) {
+    for link in links.iter().filter(|l| l.order_upstream_id == order_id) {
+        let (Some(ids), Some(address)) = (&link.ids, address_in_mut(order, link.role)) else {
+            continue;
+        };
+        let own = &mut address.ids;
+        own.fluentcart = ids.fluentcart.or(own.fluentcart);
+        own.commercelayer = ids.commercelayer.clone().or(own.commercelayer.take());
+        own.bigcommerce = ids.bigcommerce.or(own.bigcommerce);
+    }
+}
+
+/// The link changes an edit of upstream order `order_id` makes, where a caller put another address in a role
+/// (Commerce Layer's relationships link an address by id): the role's link now names the address linked, and the
+/// address takes the role's upstream id, so the upstream edits the role's address in place rather than adding one.
+/// An address without ids is the role's own, edited (callers of the other dialects name no address); an address
+/// removed from its role takes its link with it.
+fn relinked_addresses(
+    platform: Platform,
+    order_id: &str,
+    before: &Order,
+    edited: &mut Order,
+) -> Vec<AddressLink> {
+    let mut links = Vec::new();
+    for role in AddressRole::ALL {
+        let was = address_in(before, role);
+        let Some(now) = address_in_mut(edited, role) else {
+            if was.is_some() {
+                links.push(AddressLink {
+                    order_upstream_id: order_id.to_owned(),
+                    role,
+                    ids: None,
+                });
+            }
+            continue;
+        };
+        let linked = callers_ids(platform, &now.ids);
+        if linked == PlatformIds::default()
+            || was.is_some_and(|was| callers_ids(platform, &was.ids) == linked)
+        {
+            continue;
+        }
+        let upstream = was.map(|was| was.ids.clone()).unwrap_or_default();
+        match platform {
+            Platform::FluentCart => now.ids.fluentcart = upstream.fluentcart,
+            Platform::CommerceLayer => now.ids.commercelayer = upstream.commercelayer,
+            Platform::BigCommerce => now.ids.bigcommerce = upstream.bigcommerce,
+        }
+        links.push(AddressLink {
+            order_upstream_id: order_id.to_owned(),
+            role,
+            ids: Some(linked),
+        });
+    }
+    links
 }
 
 /// `before` changed by `change`, within the shop's limits, totals recomputed.
@@ -1147,4 +1270,89 @@ fn still_landing(until: i64) -> Option<Duration> {
         .ok()
         .filter(|ms| *ms > 0)
         .map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::Currency;
+
+    fn address(cl: Option<&str>, bc: Option<u64>, line1: &str) -> Address {
+        Address {
+            ids: PlatformIds {
+                fluentcart: None,
+                commercelayer: cl.map(str::to_owned),
+                bigcommerce: bc,
+            },
+            line1: line1.to_owned(),
+            ..Address::default()
+        }
+    }
+
+    fn order(billing: Option<Address>, shipping: Option<Address>) -> Order {
+        let mut order = Order::empty(Currency::parse("USD").unwrap());
+        order.billing_address = billing;
+        order.shipping_destinations = shipping.into_iter().collect();
+        order
+    }
+
+    #[test]
+    fn a_relinked_address_takes_the_role_s_upstream_id_and_its_link_follows_it() {
+        // On a BigCommerce upstream: the shipping address has upstream id 9, the billing address none.
+        let before = order(
+            Some(address(Some("Billing1"), None, "1 Old Rd")),
+            Some(address(Some("Ship1"), Some(9), "2 Old Rd")),
+        );
+        // The caller links its address B (an embedded BigCommerce number, 501) as shipping; billing is unchanged.
+        let mut edited = order(
+            Some(address(Some("Billing1"), None, "1 Old Rd")),
+            Some(address(Some("AddrB"), Some(501), "3 New Rd")),
+        );
+        let links = relinked_addresses(Platform::BigCommerce, "700", &before, &mut edited);
+        assert_eq!(
+            links,
+            vec![AddressLink {
+                order_upstream_id: "700".into(),
+                role: AddressRole::Shipping,
+                ids: Some(PlatformIds {
+                    commercelayer: Some("AddrB".into()),
+                    ..PlatformIds::default()
+                }),
+            }]
+        );
+        assert_eq!(
+            edited.shipping_destinations[0].ids.bigcommerce,
+            Some(9),
+            "edited in place upstream, not added"
+        );
+        // Read back: the upstream's address 9 goes by the linked id.
+        let mut read = order(None, Some(address(Some("Mapped9"), Some(9), "3 New Rd")));
+        apply_links(&mut read, "700", &links);
+        apply_links(&mut read, "701", &[]);
+        assert_eq!(
+            read.shipping_destinations[0].ids.commercelayer.as_deref(),
+            Some("AddrB")
+        );
+        assert_eq!(read.shipping_destinations[0].ids.bigcommerce, Some(9));
+    }
+
+    #[test]
+    fn an_address_without_ids_is_the_role_s_own_edited_and_a_removed_one_drops_its_link() {
+        let before = order(
+            Some(address(Some("Billing1"), None, "1 Old Rd")),
+            Some(address(Some("Ship1"), Some(9), "2 Old Rd")),
+        );
+        // A caller of another dialect rewrites the billing address (no ids) and removes the shipping address.
+        let mut edited = order(Some(address(None, None, "5 Edited Rd")), None);
+        let links = relinked_addresses(Platform::BigCommerce, "700", &before, &mut edited);
+        assert_eq!(
+            links,
+            vec![AddressLink {
+                order_upstream_id: "700".into(),
+                role: AddressRole::Shipping,
+                ids: None,
+            }]
+        );
+        assert_eq!(edited.billing_address.unwrap().ids, PlatformIds::default());
+    }
 }

@@ -22,8 +22,8 @@ pub use claims::{under_claim, ClaimRef, IdempotencyClaim, KeyHold};
 pub use replay::{ReplayEntry, ReplayMark};
 pub use sqlite::SqliteStore;
 pub use upstream::{
-    BeginLanding, JournalEntry, JournalState, JournalUpdate, Landing, SweepEnd, UnfinishedCreate,
-    UpstreamObject, SWEEPING_STEP,
+    AddressLink, AddressRole, BeginLanding, JournalEntry, JournalState, JournalUpdate, Landing,
+    Localized, SweepEnd, UnfinishedCreate, UpstreamObject, SWEEPING_STEP,
 };
 
 /// Which object an id in a platform's scheme names.
@@ -475,8 +475,9 @@ impl Store {
         backend: &str,
         platform: Platform,
         objects: &[UpstreamObject],
-    ) -> Result<Vec<crate::canonical::PlatformIds>, StoreError> {
-        dispatch!(self, s => s.upstream_localize(backend, platform, objects).await)
+        linked: &[String],
+    ) -> Result<Localized, StoreError> {
+        dispatch!(self, s => s.upstream_localize(backend, platform, objects, linked).await)
     }
 
     /// `upstream_localize` without the read first, for objects likely new (see `SqliteStore::upstream_map`).
@@ -495,8 +496,28 @@ impl Store {
         backend: &str,
         platform: Platform,
         objects: &[(UpstreamObject, crate::canonical::PlatformIds)],
+        links: &[AddressLink],
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.upstream_adopt(backend, platform, objects).await)
+        dispatch!(self, s => s.upstream_adopt(backend, platform, objects, links).await)
+    }
+
+    /// Sets or removes the links of upstream orders' addresses (see `SqliteStore::upstream_relink`).
+    pub async fn upstream_relink(
+        &self,
+        backend: &str,
+        links: &[AddressLink],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.upstream_relink(backend, links).await)
+    }
+
+    /// The upstream order holding an address linked under a Commerce Layer id (see
+    /// `SqliteStore::upstream_linked_order`).
+    pub async fn upstream_linked_order(
+        &self,
+        backend: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.upstream_linked_order(backend, id).await)
     }
 
     /// The upstream id of an object a caller names in its own scheme, and its order's upstream id, on `backend`

@@ -33,7 +33,7 @@ use crate::config::{Durability, Product, SeedCustomer};
 pub(super) const BIGCOMMERCE_ORDER_ID_OFFSET: i64 = 99;
 
 /// Versioned migrations, embedded at compile time. The version applied last is the database's `user_version`.
-const MIGRATIONS: [(i64, &str); 15] = [
+const MIGRATIONS: [(i64, &str); 16] = [
     (1, include_str!("../../migrations/0001_embedded_store.sql")),
     (2, include_str!("../../migrations/0002_addresses.sql")),
     (3, include_str!("../../migrations/0003_list_indexes.sql")),
@@ -72,6 +72,10 @@ const MIGRATIONS: [(i64, &str); 15] = [
     (
         15,
         include_str!("../../migrations/0015_unfinished_creates.sql"),
+    ),
+    (
+        16,
+        include_str!("../../migrations/0016_upstream_address_links.sql"),
     ),
 ];
 
@@ -2734,15 +2738,98 @@ mod tests {
             object("line_item", "10"),
         ];
         let read = store
-            .upstream_localize("bc", Platform::BigCommerce, &seen)
+            .upstream_localize("bc", Platform::BigCommerce, &seen, &[])
             .await
-            .unwrap();
+            .unwrap()
+            .ids;
         assert_eq!(read[..2], first[..2]);
         assert_eq!(read[2].bigcommerce, Some(10));
         assert_eq!(
             read[2].fluentcart.unwrap(),
             first[1].fluentcart.unwrap() + 2,
             "one number was left unused by the second upstream_map, none by the read"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Address links are read with their orders only, replaced and removed per role, and one address may be linked
+    /// in both roles and to two orders (which the id map's unique indexes would refuse).
+    #[tokio::test]
+    async fn address_links_are_set_replaced_removed_and_found_by_their_commerce_layer_id() {
+        use super::super::upstream::{AddressLink, AddressRole};
+        let dir = temp_dir("links");
+        let store = SqliteStore::open(&dir, Durability::Full).await.unwrap();
+        let ids = |cl: &str, n: u64| PlatformIds {
+            fluentcart: Some(n),
+            commercelayer: Some(cl.to_owned()),
+            bigcommerce: None,
+        };
+        let link = |order: &str, role, ids: Option<PlatformIds>| AddressLink {
+            order_upstream_id: order.to_owned(),
+            role,
+            ids,
+        };
+        let shared = ids("AddrShared", 7);
+        store
+            .upstream_adopt(
+                "bc",
+                Platform::BigCommerce,
+                &[],
+                &[
+                    link("100", AddressRole::Billing, Some(shared.clone())),
+                    link("100", AddressRole::Shipping, Some(shared.clone())),
+                    link("101", AddressRole::Billing, Some(shared.clone())),
+                ],
+            )
+            .await
+            .unwrap();
+        let read = |orders: Vec<String>| {
+            let store = &store;
+            async move {
+                store
+                    .upstream_localize("bc", Platform::BigCommerce, &[], &orders)
+                    .await
+                    .unwrap()
+                    .links
+            }
+        };
+        assert_eq!(read(vec!["100".into()]).await.len(), 2);
+        assert_eq!(read(vec!["100".into(), "101".into()]).await.len(), 3);
+        assert!(read(Vec::new()).await.is_empty());
+        store
+            .upstream_relink(
+                "bc",
+                &[
+                    link("100", AddressRole::Billing, Some(ids("AddrOther", 8))),
+                    link("100", AddressRole::Shipping, None),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            read(vec!["100".into()]).await,
+            vec![link("100", AddressRole::Billing, Some(ids("AddrOther", 8)))]
+        );
+        assert_eq!(
+            store
+                .upstream_linked_order("bc", "AddrOther")
+                .await
+                .unwrap(),
+            Some("100".to_owned())
+        );
+        assert_eq!(
+            store
+                .upstream_linked_order("bc", "AddrShared")
+                .await
+                .unwrap(),
+            Some("101".to_owned())
+        );
+        assert_eq!(
+            store
+                .upstream_linked_order("fc", "AddrOther")
+                .await
+                .unwrap(),
+            None
         );
         std::fs::remove_dir_all(dir).ok();
     }
@@ -2778,9 +2865,15 @@ mod tests {
         assert_eq!(mapped[0].bigcommerce, Some(77));
         // A read gives the same ids as the write did.
         let read = store
-            .upstream_localize("bc", Platform::BigCommerce, std::slice::from_ref(&line))
+            .upstream_localize(
+                "bc",
+                Platform::BigCommerce,
+                std::slice::from_ref(&line),
+                &[],
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .ids;
         assert_eq!(read, mapped);
         let found = Some(("77".to_owned(), Some("700".to_owned())));
         for id in [
@@ -2991,7 +3084,7 @@ mod tests {
         {
             let conn = Connection::open(dir.join("ordermux.db")).unwrap();
             conn.execute_batch(
-                "DROP INDEX orders_listing; CREATE INDEX orders_by_client_fluentcart_id ON orders (client, fluentcart_id); ALTER TABLE upstream_journal DROP COLUMN landing_until; ALTER TABLE idempotency DROP COLUMN owner; ALTER TABLE idempotency DROP COLUMN wrote; DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; PRAGMA user_version = 7;",
+                "DROP INDEX orders_listing; CREATE INDEX orders_by_client_fluentcart_id ON orders (client, fluentcart_id); ALTER TABLE upstream_journal DROP COLUMN landing_until; ALTER TABLE idempotency DROP COLUMN owner; ALTER TABLE idempotency DROP COLUMN wrote; DROP TRIGGER order_counts_insert; DROP TRIGGER order_counts_delete; DROP TRIGGER order_counts_update; DROP TABLE order_counts; DROP TABLE upstream_address_links; PRAGMA user_version = 7;",
             )
             .unwrap();
         }

@@ -20,6 +20,50 @@ pub struct UpstreamObject {
     pub order_upstream_id: Option<String>,
 }
 
+/// Which address of an upstream order a link names: its billing address, or its first shipping destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressRole {
+    Billing,
+    Shipping,
+}
+
+impl AddressRole {
+    pub const ALL: [AddressRole; 2] = [AddressRole::Billing, AddressRole::Shipping];
+
+    fn key(self) -> &'static str {
+        match self {
+            AddressRole::Billing => "billing",
+            AddressRole::Shipping => "shipping",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "billing" => Some(AddressRole::Billing),
+            "shipping" => Some(AddressRole::Shipping),
+            _ => None,
+        }
+    }
+}
+
+/// The ids callers know one address of an upstream order by, where they are not the upstream's (migration 16): an
+/// address a caller linked to the order. The upstream platform's own scheme is never among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressLink {
+    pub order_upstream_id: String,
+    pub role: AddressRole,
+    /// `None` removes the role's link: the address goes by its upstream ids again.
+    pub ids: Option<PlatformIds>,
+}
+
+/// An upstream order's objects' ids, and the links of its addresses (`SqliteStore::upstream_localize`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Localized {
+    /// Parallel to the objects asked for.
+    pub ids: Vec<PlatformIds>,
+    pub links: Vec<AddressLink>,
+}
+
 /// Where a create to an upstream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalState {
@@ -138,14 +182,21 @@ fn scheme_value(platform: Platform, scheme: Platform, value: Value) -> Value {
 impl SqliteStore {
     /// The ids in every scheme of each object, in order, allocating those never seen before. The upstream's own
     /// id stays the object's id in the upstream platform's scheme.
+    /// With them, the address links of the orders `linked` names (upstream ids), read in the same transaction.
     pub async fn upstream_localize(
         &self,
         backend: &str,
         platform: Platform,
         objects: &[UpstreamObject],
-    ) -> Result<Vec<PlatformIds>, StoreError> {
-        let mut found = self
-            .read_now(|conn| read_mapped(conn, backend, objects))
+        linked: &[String],
+    ) -> Result<Localized, StoreError> {
+        let (mut found, links) = self
+            .read_now(|conn| {
+                Ok((
+                    read_mapped(conn, backend, objects)?,
+                    read_links(conn, backend, linked)?,
+                ))
+            })
             .await?;
         let missing: Vec<UpstreamObject> = objects
             .iter()
@@ -162,19 +213,25 @@ impl SqliteStore {
                 *slot = mapped.next();
             }
         }
-        not_missing(found, objects)
+        Ok(Localized {
+            ids: not_missing(found, objects)?,
+            links,
+        })
     }
 
     /// Maps upstream objects to ids callers already know (an order staged in the embedded store and then sent
     /// upstream keeps the ids it was created with). Objects already mapped keep their mapping.
+    /// The order's address links (`links`) are written in the same transaction.
     pub async fn upstream_adopt(
         &self,
         backend: &str,
         platform: Platform,
         objects: &[(UpstreamObject, PlatformIds)],
+        links: &[AddressLink],
     ) -> Result<(), StoreError> {
+        let mut statements = link_statements(backend, links);
         if objects.is_empty() {
-            return Ok(());
+            return self.execute_together(statements).await;
         }
         let mut q = Sql::new(
             "INSERT OR IGNORE INTO upstream_ids (backend, kind, upstream_id, order_upstream_id, fluentcart_id, commercelayer_id, bigcommerce_id) ",
@@ -212,8 +269,47 @@ impl SqliteStore {
                 ),
             ]
         }));
-        self.exclusive(move |conn| Ok::<_, StoreError>(q.execute(conn).map(drop)?))
-            .await
+        statements.insert(0, q);
+        self.execute_together(statements).await
+    }
+
+    /// Sets or removes address links (`AddressLink::ids`), in one transaction.
+    pub async fn upstream_relink(
+        &self,
+        backend: &str,
+        links: &[AddressLink],
+    ) -> Result<(), StoreError> {
+        self.execute_together(link_statements(backend, links)).await
+    }
+
+    /// Runs `statements` on the writer, in one transaction.
+    async fn execute_together(&self, statements: Vec<Sql>) -> Result<(), StoreError> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.exclusive(move |conn| {
+            let tx = conn.transaction()?;
+            for statement in &statements {
+                statement.execute(&tx)?;
+            }
+            Ok::<_, StoreError>(tx.commit()?)
+        })
+        .await
+    }
+
+    /// The upstream id of the order holding the address a Commerce Layer caller names by `id` through a link.
+    pub async fn upstream_linked_order(
+        &self,
+        backend: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut q =
+            Sql::new("SELECT order_upstream_id FROM upstream_address_links WHERE backend = ");
+        q.bind(text(backend))
+            .push(" AND commercelayer_id = ")
+            .bind(text(id))
+            .push(" LIMIT 1");
+        self.read_now(|conn| Ok(q.row(conn, |r| r.get(0))?)).await
     }
 
     /// The upstream id (and owning order's upstream id) of the object a caller names by `id`.
@@ -566,6 +662,82 @@ fn read_mapped(
         place_rows(slots, chunk, q.rows(conn, mapped_from_row)?);
     }
     Ok(out)
+}
+
+/// The address links of the orders named by upstream id, as `AddressLink`s with ids.
+fn read_links(
+    conn: &Connection,
+    backend: &str,
+    orders: &[String],
+) -> Result<Vec<AddressLink>, StoreError> {
+    let mut out = Vec::new();
+    if orders.is_empty() {
+        return Ok(out);
+    }
+    let mut one = conn.prepare_cached(
+        "SELECT role, fluentcart_id, commercelayer_id, bigcommerce_id FROM upstream_address_links WHERE backend = ? AND order_upstream_id = ?",
+    )?;
+    for order in orders {
+        let rows = one.query_map(params![backend, order], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                PlatformIds {
+                    fluentcart: r.get::<_, Option<i64>>(1)?.map(i64::unsigned_abs),
+                    commercelayer: r.get(2)?,
+                    bigcommerce: r.get::<_, Option<i64>>(3)?.map(i64::unsigned_abs),
+                },
+            ))
+        })?;
+        for row in rows {
+            let (role, ids) = row?;
+            let role = AddressRole::parse(&role).ok_or_else(|| {
+                StoreError::Corrupt(format!("address link of {order}"), role.clone())
+            })?;
+            out.push(AddressLink {
+                order_upstream_id: order.clone(),
+                role,
+                ids: Some(ids),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The statements that write `links`: an upsert for each with ids, a delete for each without.
+fn link_statements(backend: &str, links: &[AddressLink]) -> Vec<Sql> {
+    links
+        .iter()
+        .map(|link| match &link.ids {
+            Some(ids) => {
+                let number = |n: Option<u64>| {
+                    Value::from(n.and_then(|n| i64::try_from(n).ok()))
+                };
+                let mut q = Sql::new(
+                    "INSERT INTO upstream_address_links (backend, order_upstream_id, role, fluentcart_id, commercelayer_id, bigcommerce_id) ",
+                );
+                q.values([[
+                    text(backend),
+                    text(&link.order_upstream_id),
+                    text(link.role.key()),
+                    number(ids.fluentcart),
+                    Value::from(ids.commercelayer.clone()),
+                    number(ids.bigcommerce),
+                ]]);
+                q.push(" ON CONFLICT (backend, order_upstream_id, role) DO UPDATE SET fluentcart_id = excluded.fluentcart_id, commercelayer_id = excluded.commercelayer_id, bigcommerce_id = excluded.bigcommerce_id");
+                q
+            }
+            None => {
+                let mut q =
+                    Sql::new("DELETE FROM upstream_address_links WHERE backend = ");
+                q.bind(text(backend))
+                    .push(" AND order_upstream_id = ")
+                    .bind(text(&link.order_upstream_id))
+                    .push(" AND role = ")
+                    .bind(text(link.role.key()));
+                q
+            }
+        })
+        .collect()
 }
 
 /// Puts each `upstream_ids` row's ids in the slot of every object it maps (`slots` parallel to `objects`).

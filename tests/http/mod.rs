@@ -20,4 +20,4 @@ mod upstream_left_out;
 mod upstream_mutations;
 mod upstream_queries;
 pub mod upstream_shapes;
-mod upstream_staged;
+pub mod upstream_staged;

@@ -1461,6 +1461,66 @@ mod gateway {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commercelayer_callers_linked_addresses_keep_their_ids() {
+        let (_fake, gw) = start("bcgw-links").await;
+        super::super::upstream_staged::linked_addresses_keep_their_ids(&gw).await;
+        gw.stop().await;
+    }
+
+    /// An address copied from another order into a draft gets ids of its own, which the caller reads on the draft;
+    /// once the draft is placed upstream, the order and `/api/addresses/{id}` still answer to them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_address_copied_into_a_draft_answers_to_its_ids_once_placed() {
+        use super::super::upstream_staged::{draft, linked_ids, place};
+        let (_fake, gw) = start("bcgw-copied").await;
+        let token = gw.cl_token().await;
+        expect(
+            gw.bc(Method::POST, "/orders")
+                .json(&bc_body("other@example.com")),
+            201,
+        )
+        .await;
+        let list = expect(gw.cl(&token, Method::GET, "/orders"), 200).await;
+        let other = list["data"][0]["relationships"]["shipping_address"]["data"]["id"]
+            .as_str()
+            .expect("the other order's shipping address")
+            .to_owned();
+        let (id, _) = draft(&gw, &token).await;
+        expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{id}")).json(
+                &json!({"data": {"type": "orders", "id": id, "relationships": {
+                    "billing_address": {"data": {"type": "addresses", "id": other}}
+                }}}),
+            ),
+            200,
+        )
+        .await;
+        let [copied, _] = linked_ids(&gw, &token, &id).await;
+        let copied = copied.as_str().expect("a copy with an id").to_owned();
+        assert_ne!(copied, other, "a copy, not the other order's address");
+
+        place(&gw, &token, &id, 200).await;
+        let [billing, _] = linked_ids(&gw, &token, &id).await;
+        assert_eq!(billing, copied.as_str());
+        let read = expect(
+            gw.cl(&token, Method::GET, &format!("/addresses/{copied}")),
+            200,
+        )
+        .await;
+        assert_eq!(read["data"]["id"], copied.as_str(), "{read}");
+        let original = expect(
+            gw.cl(&token, Method::GET, &format!("/addresses/{other}")),
+            200,
+        )
+        .await;
+        assert_eq!(
+            read["data"]["attributes"]["line_1"], original["data"]["attributes"]["line_1"],
+            "{read}"
+        );
+        gw.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upstream_failures_reach_the_caller_in_its_own_shape() {
         let (fake, gw) = start("bcgw-errors").await;
         // 422 upstream (a ZIP code too short for BigCommerce) → 422 in BigCommerce's shape, nothing stored.

@@ -42,7 +42,7 @@ fn id_of(doc: &Value) -> String {
 }
 
 /// A Commerce Layer draft with a catalog line, an email and addresses, built the way the SDK builds one.
-async fn draft(gw: &TestGateway, token: &str) -> (String, String) {
+pub(super) async fn draft(gw: &TestGateway, token: &str) -> (String, String) {
     let order = expect(
         gw.cl(token, Method::POST, "/orders").json(&json!({"data": {
             "type": "orders",
@@ -88,7 +88,7 @@ async fn draft(gw: &TestGateway, token: &str) -> (String, String) {
     (id, id_of(&line))
 }
 
-async fn place(gw: &TestGateway, token: &str, id: &str, status: u16) -> Value {
+pub(super) async fn place(gw: &TestGateway, token: &str, id: &str, status: u16) -> Value {
     expect(
         gw.cl(token, Method::PATCH, &format!("/orders/{id}"))
             .json(&json!({"data": {"type": "orders", "id": id, "attributes": {"_place": true}}})),
@@ -151,4 +151,104 @@ async fn a_place_whose_reply_is_lost_is_not_sent_twice() {
         "reconciled by stamp, not resent: {:?}",
         fake.seen()
     );
+}
+
+/// A Commerce Layer address made with `POST /api/addresses`, for `linked_addresses_keep_their_ids`.
+async fn standalone_address(gw: &TestGateway, token: &str, line_1: &str) -> String {
+    let address = expect(
+        gw.cl(token, Method::POST, "/addresses").json(&json!({"data": {"type": "addresses", "attributes": {
+            "first_name": "Ada", "last_name": "Lovelace", "line_1": line_1, "city": "Austin",
+            "state_code": "TX", "zip_code": "78701", "country_code": "US", "phone": "+1 512 555 0100",
+            "email": "ada@example.com"
+        }}})),
+        201,
+    )
+    .await;
+    id_of(&address)
+}
+
+/// The roles' address ids as a Commerce Layer caller reads them on order `id`.
+pub(super) async fn linked_ids(gw: &TestGateway, token: &str, id: &str) -> [Value; 2] {
+    let got = expect(
+        gw.cl(
+            token,
+            Method::GET,
+            &format!("/orders/{id}?include=billing_address,shipping_address"),
+        ),
+        200,
+    )
+    .await;
+    ["billing_address", "shipping_address"]
+        .map(|role| got["data"]["relationships"][role]["data"]["id"].clone())
+}
+
+/// A Commerce Layer caller links addresses it made to a draft and places it on a shop of another platform: the
+/// order then reads back with the addresses under the ids the caller linked (as on a Commerce Layer shop), not
+/// under new ones; linking others later moves the ids with them. `gw` routes Commerce Layer callers to the shop.
+pub(super) async fn linked_addresses_keep_their_ids(gw: &TestGateway) {
+    let token = gw.cl_token().await;
+    let (id, _) = draft(gw, &token).await;
+    let billing = standalone_address(gw, &token, "1 Billing Rd").await;
+    let shipping = standalone_address(gw, &token, "2 Shipping Ln").await;
+    let link = |billing: &str, shipping: &str| {
+        json!({"data": {"type": "orders", "id": id, "relationships": {
+            "billing_address": {"data": {"type": "addresses", "id": billing}},
+            "shipping_address": {"data": {"type": "addresses", "id": shipping}}
+        }}})
+    };
+    expect(
+        gw.cl(&token, Method::PATCH, &format!("/orders/{id}"))
+            .json(&link(&billing, &shipping)),
+        200,
+    )
+    .await;
+    let staged = linked_ids(gw, &token, &id).await;
+    assert_eq!(staged, [json!(billing), json!(shipping)], "while staged");
+
+    place(gw, &token, &id, 200).await;
+    assert_eq!(
+        linked_ids(gw, &token, &id).await,
+        [json!(billing), json!(shipping)],
+        "once upstream"
+    );
+
+    // Linked the other way round on the order upstream: the ids follow the addresses.
+    let relinked = expect(
+        gw.cl(&token, Method::PATCH, &format!("/orders/{id}"))
+            .json(&link(&shipping, &billing)),
+        200,
+    )
+    .await;
+    let roles = ["billing_address", "shipping_address"]
+        .map(|role| relinked["data"]["relationships"][role]["data"]["id"].clone());
+    assert_eq!(roles, [json!(shipping), json!(billing)], "{relinked}");
+    assert_eq!(
+        linked_ids(gw, &token, &id).await,
+        [json!(shipping), json!(billing)],
+        "read again"
+    );
+    let got = expect(
+        gw.cl(
+            &token,
+            Method::GET,
+            &format!("/orders/{id}?include=billing_address"),
+        ),
+        200,
+    )
+    .await;
+    let included = got["included"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["type"] == "addresses"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(included["id"], json!(shipping), "{got}");
+    assert_eq!(included["attributes"]["line_1"], "2 Shipping Ln", "{got}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linked_addresses_keep_their_ids_on_fluentcart() {
+    let fake = Fake::start(FluentCartFake::new(USER, PASSWORD)).await;
+    let gw = gateway("staged-links", &fake).await;
+    linked_addresses_keep_their_ids(&gw).await;
+    gw.stop().await;
 }
