@@ -1180,9 +1180,22 @@ fn relinked_addresses(
             continue;
         };
         let linked = callers_ids(platform, &now.ids);
-        if linked == PlatformIds::default()
-            || was.is_some_and(|was| callers_ids(platform, &was.ids) == linked)
-        {
+        // Another address: one whose ids, in a scheme it has one in, are not the role's. (A caller sending back the
+        // role's address with only its own scheme's id names the same address.)
+        let another = |was: &Address| {
+            let was = &was.ids;
+            linked
+                .fluentcart
+                .is_some_and(|id| was.fluentcart != Some(id))
+                || linked
+                    .commercelayer
+                    .as_ref()
+                    .is_some_and(|id| was.commercelayer.as_ref() != Some(id))
+                || linked
+                    .bigcommerce
+                    .is_some_and(|id| was.bigcommerce != Some(id))
+        };
+        if linked == PlatformIds::default() || was.is_some_and(|was| !another(was)) {
             continue;
         }
         let upstream = was.map(|was| was.ids.clone()).unwrap_or_default();
@@ -1334,6 +1347,24 @@ mod tests {
             Some("AddrB")
         );
         assert_eq!(read.shipping_destinations[0].ids.bigcommerce, Some(9));
+    }
+
+    #[test]
+    fn an_address_sent_back_with_some_of_its_ids_is_the_same_address() {
+        let mut shipping = address(Some("Ship1"), Some(9), "2 Old Rd");
+        shipping.ids.fluentcart = Some(41);
+        let before = order(None, Some(shipping));
+        // A FluentCart caller sends the shipping address back with the id it read, edited.
+        let mut sent = address(None, None, "2 Old Road");
+        sent.ids.fluentcart = Some(41);
+        let mut edited = order(None, Some(sent));
+        assert!(relinked_addresses(Platform::BigCommerce, "700", &before, &mut edited).is_empty());
+        // With another FluentCart id it is another address.
+        edited.shipping_destinations[0].ids.fluentcart = Some(42);
+        assert_eq!(
+            relinked_addresses(Platform::BigCommerce, "700", &before, &mut edited).len(),
+            1
+        );
     }
 
     #[test]
