@@ -674,6 +674,19 @@ async fn run_sequence(platform: Option<Platform>, seed: u64) {
                 order["data"]["attributes"]["status"], "placed",
                 "flow {i}: {order}; {context}"
             );
+            // The order's addresses go by the id of the address the flow linked, whatever shop holds it.
+            let linked = flow.address.as_deref().expect("an address linked");
+            let roles = if matches!(shop, Shop::CommerceLayer(_)) {
+                Vec::new()
+            } else {
+                vec!["billing_address", "shipping_address"]
+            };
+            for role in roles {
+                assert_eq!(
+                    order["data"]["relationships"][role]["data"]["id"], linked,
+                    "flow {i}: the {role} keeps the id it was linked under: {order}; {context}"
+                );
+            }
         }
         assert_eq!(
             line_quantities(&order),

@@ -184,6 +184,25 @@ pub fn local_address(id: &str) -> Option<(&str, bool)> {
     }
 }
 
+/// Whether resource `fuller` holds everything `other` does: the same members, but attributes `other` leaves
+/// empty (`""` or `null`) may have a value in `fuller`.
+fn covers(fuller: &Value, other: &Value) -> bool {
+    let (Some(fuller), Some(other)) = (fuller.as_object(), other.as_object()) else {
+        return fuller == other;
+    };
+    let empty = |v: &Value| v.is_null() || v.as_str() == Some("");
+    other
+        .iter()
+        .all(|(k, v)| match (k.as_str(), fuller.get(k)) {
+            ("attributes", Some(Value::Object(f))) => v.as_object().is_some_and(|attrs| {
+                attrs
+                    .iter()
+                    .all(|(a, value)| empty(value) || f.get(a) == Some(value))
+            }),
+            (_, held) => held == Some(v),
+        })
+}
+
 fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Graph {
     let order = enc.order;
     let currency_code = order.currency.as_str();
@@ -400,23 +419,40 @@ fn build_graph(enc: &mut Enc<'_>, order_id: Option<&str>, as_order: bool) -> Gra
         }
         .into_value(&a.ext)
     };
+    let mut billing_resource = None;
     if let Some(a) = &order.billing_address {
         let id = local_id(&a.ids.commercelayer, LOCAL_BILLING, None);
         g.billing = Some(("addresses".into(), id.clone()));
-        g.included.push(address_resource(id, a));
+        let resource = address_resource(id, a);
+        billing_resource = Some(g.included.len());
+        g.included.push(resource);
     }
     if let Some(a) = order.shipping_destinations.first() {
         let mut id = local_id(&a.ids.commercelayer, LOCAL_SHIPPING, None);
+        let mut resource = address_resource(id.clone(), a);
         let shared = g.billing.as_ref().is_some_and(|(_, b)| *b == id);
-        if shared && order.billing_address.as_ref() != Some(a) {
+        // Billing and shipping may be one address resource, included once: one address linked in both roles,
+        // which a shop of another platform holds twice, under ids of its own, and may have filled in differently
+        // (BigCommerce gives the billing address the buyer's e-mail). The fuller of the two is the one included,
+        // if it holds everything the other does.
+        let mut same = false;
+        if let (true, Some(i)) = (shared, billing_resource) {
+            if covers(&g.included[i], &resource) {
+                same = true;
+            } else if covers(&resource, &g.included[i]) {
+                g.included[i] = resource.clone();
+                same = true;
+            }
+        }
+        if shared && !same {
             // One id for two different addresses (a billing link the document did not resolve, say): included
             // once, one would be lost; the shipping address gets an id of its own.
             id = local_id(&None, LOCAL_SHIPPING, None);
+            resource = address_resource(id.clone(), a);
         }
         g.shipping = Some(("addresses".into(), id.clone()));
-        // Billing and shipping may be one address resource; include it once.
         if g.billing.as_ref().is_none_or(|(_, b)| *b != id) {
-            g.included.push(address_resource(id, a));
+            g.included.push(resource);
         }
     }
     if order.shipping_destinations.len() > 1 {

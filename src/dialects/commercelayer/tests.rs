@@ -143,6 +143,54 @@ fn a_billing_link_to_nothing_included_does_not_take_the_shipping_address_id() {
     }
 }
 
+/// One address linked in both roles, held twice by a shop of another platform (under ids of its own there) and
+/// filled in differently by it: rendered as one resource, the fuller one, while neither holds a value the other
+/// lacks; once they differ in a value, the shipping address is a resource of its own.
+#[test]
+fn one_address_held_twice_is_one_resource_until_the_two_differ() {
+    let doc = order_with_addresses(("addresses", "a1"), ("addresses", "a1"));
+    let mut order = decode_order(doc, &DecodeOptions::default()).unwrap();
+    order.billing_address.as_mut().unwrap().ids.fluentcart = Some(116);
+    order.shipping_destinations[0].ids.fluentcart = Some(117);
+    for (role, email) in [
+        ("billing", "ada@example.com"),
+        ("shipping", "ada@example.com"),
+    ] {
+        let mut order = order.clone();
+        let address = if role == "billing" {
+            order.billing_address.as_mut().unwrap()
+        } else {
+            &mut order.shipping_destinations[0]
+        };
+        address.email = Some(email.to_owned());
+        let out = encode_order(&order).value;
+        let rels = &out["data"]["relationships"];
+        assert_eq!(rels["billing_address"]["data"]["id"], "a1", "{role}: {out}");
+        assert_eq!(
+            rels["shipping_address"]["data"]["id"], "a1",
+            "{role}: {out}"
+        );
+        let addresses: Vec<_> = out["included"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["type"] == "addresses")
+            .collect();
+        assert_eq!(addresses.len(), 1, "{role}: {out}");
+        assert_eq!(
+            addresses[0]["attributes"]["email"], email,
+            "{role}: the fuller one"
+        );
+    }
+    order.billing_address.as_mut().unwrap().email = Some("ada@example.com".into());
+    order.shipping_destinations[0].email = Some("lovelace@example.com".into());
+    let out = encode_order(&order).value;
+    assert_eq!(
+        out["data"]["relationships"]["shipping_address"]["data"]["id"], "abc-shipping_address",
+        "{out}"
+    );
+}
+
 /// Objects without a Commerce Layer id of their own (a BigCommerce order's billing address, lines and charges read
 /// through the codec alone) are named after their order: two orders never share one (a JSON:API client keeps
 /// resources by type and id), and the names stay put when the order gains a line.
