@@ -1309,30 +1309,37 @@ mod tests {
         order
     }
 
-    #[test]
-    fn a_relinked_address_takes_the_role_s_upstream_id_and_its_link_follows_it() {
-        // On a BigCommerce upstream: the shipping address has upstream id 9, the billing address none.
-        let before = order(
+    /// An order on a BigCommerce upstream (order 700): its shipping address has upstream id 9, its billing
+    /// address none.
+    fn on_bigcommerce() -> Order {
+        order(
             Some(address(Some("Billing1"), None, "1 Old Rd")),
             Some(address(Some("Ship1"), Some(9), "2 Old Rd")),
-        );
+        )
+    }
+
+    fn link(role: AddressRole, ids: Option<PlatformIds>) -> AddressLink {
+        AddressLink {
+            order_upstream_id: "700".into(),
+            role,
+            ids,
+        }
+    }
+
+    #[test]
+    fn a_relinked_address_takes_the_role_s_upstream_id_and_its_link_follows_it() {
+        let before = on_bigcommerce();
         // The caller links its address B (an embedded BigCommerce number, 501) as shipping; billing is unchanged.
         let mut edited = order(
             Some(address(Some("Billing1"), None, "1 Old Rd")),
             Some(address(Some("AddrB"), Some(501), "3 New Rd")),
         );
         let links = relinked_addresses(Platform::BigCommerce, "700", &before, &mut edited);
-        assert_eq!(
-            links,
-            vec![AddressLink {
-                order_upstream_id: "700".into(),
-                role: AddressRole::Shipping,
-                ids: Some(PlatformIds {
-                    commercelayer: Some("AddrB".into()),
-                    ..PlatformIds::default()
-                }),
-            }]
-        );
+        let linked = PlatformIds {
+            commercelayer: Some("AddrB".into()),
+            ..PlatformIds::default()
+        };
+        assert_eq!(links, vec![link(AddressRole::Shipping, Some(linked))]);
         assert_eq!(
             edited.shipping_destinations[0].ids.bigcommerce,
             Some(9),
@@ -1369,21 +1376,11 @@ mod tests {
 
     #[test]
     fn an_address_without_ids_is_the_role_s_own_edited_and_a_removed_one_drops_its_link() {
-        let before = order(
-            Some(address(Some("Billing1"), None, "1 Old Rd")),
-            Some(address(Some("Ship1"), Some(9), "2 Old Rd")),
-        );
+        let before = on_bigcommerce();
         // A caller of another dialect rewrites the billing address (no ids) and removes the shipping address.
         let mut edited = order(Some(address(None, None, "5 Edited Rd")), None);
         let links = relinked_addresses(Platform::BigCommerce, "700", &before, &mut edited);
-        assert_eq!(
-            links,
-            vec![AddressLink {
-                order_upstream_id: "700".into(),
-                role: AddressRole::Shipping,
-                ids: None,
-            }]
-        );
+        assert_eq!(links, vec![link(AddressRole::Shipping, None)]);
         assert_eq!(edited.billing_address.unwrap().ids, PlatformIds::default());
     }
 }
