@@ -1160,6 +1160,10 @@ fn apply_links(order: &mut Order, order_id: &str, links: &[AddressLink]) {
 /// address takes the role's upstream id, so the upstream edits the role's address in place rather than adding one.
 /// An address without ids is the role's own, edited (callers of the other dialects name no address); an address
 /// removed from its role takes its link with it.
+///
+/// Not on a Commerce Layer upstream, where addresses are resources of their own, linked by id (one may be both of
+/// an order's addresses, or another order's too): the adapter makes the address a role now names and links it,
+/// rather than edit the one the role held.
 fn relinked_addresses(
     platform: Platform,
     order_id: &str,
@@ -1167,6 +1171,9 @@ fn relinked_addresses(
     edited: &mut Order,
 ) -> Vec<AddressLink> {
     let mut links = Vec::new();
+    if platform == Platform::CommerceLayer {
+        return links;
+    }
     for role in AddressRole::ALL {
         let was = address_in(before, role);
         let Some(now) = address_in_mut(edited, role) else {
@@ -1382,5 +1389,18 @@ mod tests {
         let links = relinked_addresses(Platform::BigCommerce, "700", &before, &mut edited);
         assert_eq!(links, vec![link(AddressRole::Shipping, None)]);
         assert_eq!(edited.billing_address.unwrap().ids, PlatformIds::default());
+    }
+
+    #[test]
+    fn a_commerce_layer_upstream_links_the_address_named_without_editing_the_role_s_own() {
+        let before = order(Some(address(Some("Shared"), None, "1 Old Rd")), None);
+        let mut edited = order(Some(address(Some("AddrB"), Some(501), "3 New Rd")), None);
+        let links = relinked_addresses(Platform::CommerceLayer, "700", &before, &mut edited);
+        assert!(links.is_empty());
+        assert_eq!(
+            edited.billing_address.unwrap().ids.commercelayer.as_deref(),
+            Some("AddrB"),
+            "the upstream address the role held (perhaps shared) is not edited"
+        );
     }
 }
