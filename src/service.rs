@@ -158,6 +158,38 @@ impl Shop {
         })
     }
 
+    /// Makes a caller's standalone address (Commerce Layer's `POST /api/addresses`): kept by the store, or made on
+    /// an upstream shop that keeps addresses of its own (`UpstreamShop::holds_addresses`), once per key.
+    pub async fn create_address(
+        &self,
+        client: &str,
+        address: crate::canonical::Address,
+        now: Timestamp,
+        key: Option<CreateKey<'_>>,
+    ) -> Result<crate::canonical::Address, ShopError> {
+        match &self.upstream {
+            Some(up) if up.holds_addresses() => {
+                Ok(Box::pin(up.create_address(client, address, upstream_key(key))).await?)
+            }
+            _ => Ok(self.store.create_address(client, address, now).await?),
+        }
+    }
+
+    /// A standalone address by its Commerce Layer id: the store's, or the upstream shop's where it keeps them.
+    pub async fn address(
+        &self,
+        client: &str,
+        id: &str,
+    ) -> Result<Option<crate::canonical::Address>, ShopError> {
+        match &self.upstream {
+            Some(up) if up.holds_addresses() => Ok(Box::pin(up.address(id)).await?),
+            _ => Ok(self
+                .store
+                .address(client, &ObjectId::CommerceLayer(id.to_owned()))
+                .await?),
+        }
+    }
+
     /// The order an interrupted attempt with this key wrote, when the gateway says there is one. It is in the
     /// store whatever the route: an upstream create writes no order there, only a staged draft does.
     async fn resumed(

@@ -33,6 +33,9 @@ pub struct Operation {
     /// A create that can answer for an earlier attempt interrupted after it wrote (the order it wrote is its
     /// answer, see `ApiRequest::resumed_order`); other creates answer such a retry with `idem_interrupted`.
     pub resumable: bool,
+    /// A create an upstream shop makes through the create journal: an answer of unknown outcome (a 502 or 504)
+    /// frees the key, since a retry reconciles through the journal before anything is sent again.
+    pub reconciles: bool,
 }
 
 impl Operation {
@@ -41,6 +44,7 @@ impl Operation {
             name,
             keyed: false,
             resumable: false,
+            reconciles: false,
         }
     }
 
@@ -49,12 +53,24 @@ impl Operation {
             name,
             keyed: false,
             resumable: false,
+            reconciles: false,
         }
     }
 
-    /// A create other than an order's (a line item, an address): keyed, and not resumable.
+    /// A create other than an order's (a line item): keyed, and not resumable.
     pub const fn create(name: &'static str) -> Self {
         Self::keyed_action(name)
+    }
+
+    /// A create other than an order's that an upstream shop makes through the create journal (a Commerce Layer
+    /// address on a Commerce Layer shop): keyed, not resumable, reconciled.
+    pub const fn create_reconciled(name: &'static str) -> Self {
+        Operation {
+            name,
+            keyed: true,
+            resumable: false,
+            reconciles: true,
+        }
     }
 
     /// An action a retry must not repeat (see `keyed`). An attempt interrupted after it wrote is answered
@@ -64,6 +80,7 @@ impl Operation {
             name,
             keyed: true,
             resumable: false,
+            reconciles: false,
         }
     }
 
@@ -73,6 +90,7 @@ impl Operation {
             name,
             keyed: true,
             resumable: true,
+            reconciles: true,
         }
     }
 }

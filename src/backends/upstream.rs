@@ -282,11 +282,7 @@ impl UpstreamShop {
         if entry.other_request {
             // An earlier request with the key and another body may have made its order: answering this one from
             // it would hand the caller an order it did not ask for, and sending this one could make a second.
-            return Err(UpstreamShopError::Problem(Problem::new(
-                ProblemKind::IdempotencyKeyReused,
-                "",
-                "this Idempotency-Key was already used with a different request, which may have created an order; send that request again to learn its outcome, or send this one under a new key",
-            )));
+            return Err(key_reused("an order"));
         }
         if let Some(retry_after) = self.being_swept(stamp.key(), &entry) {
             return Err(UpstreamShopError::Sweeping { retry_after });
@@ -375,6 +371,111 @@ impl UpstreamShop {
                 Err(self.upstream(e))
             }
         }
+    }
+
+    /// Whether the platform keeps addresses apart from orders (Commerce Layer's `/api/addresses`): a caller's
+    /// standalone addresses are then made and read there, and linked to orders by id.
+    pub fn holds_addresses(&self) -> bool {
+        self.platform() == Platform::CommerceLayer
+    }
+
+    /// Makes a caller's standalone address on the shop exactly once per stamp, as `create` makes an order: the
+    /// journal (a row of the stamp's own, `{stamp}:address`) says whether an earlier attempt made it, and one whose
+    /// outcome is unknown is looked up by the reference the address carries before anything is sent again.
+    pub async fn create_address(
+        &self,
+        client: &str,
+        address: Address,
+        key: Option<CreateKey<'_>>,
+    ) -> Result<Address> {
+        let CreateStamp {
+            stamp,
+            earlier_gone,
+            keyed,
+        } = CreateStamp::for_create(client, key);
+        let row = format!("{}:address", stamp.key());
+        let now = chrono::Utc::now();
+        let landing = BeginLanding {
+            new: Some(self.landing_until(now, self.total_timeout)),
+            earlier_by: earlier_gone.then(|| self.landing_until(now, Duration::ZERO)),
+        };
+        let entry = self
+            .store
+            .journal_begin(&self.backend, &row, client, now.timestamp(), landing, keyed)
+            .await?;
+        if entry.other_request {
+            return Err(key_reused("an address"));
+        }
+        if let (JournalState::Confirmed, Some(id)) = (entry.state, &entry.upstream_id) {
+            // Gone from the shop since: that is the answer.
+            return self
+                .adapter
+                .address(id)
+                .await
+                .map_err(|e| self.check_failed(e))?
+                .ok_or(UpstreamShopError::NotFound);
+        }
+        if entry.state == JournalState::Sent && !entry.fresh {
+            let found = self
+                .adapter
+                .address_by_stamp(&stamp)
+                .await
+                .map_err(|e| self.check_failed(e))?;
+            if let Some(found) = found {
+                return self.address_made(&row, found).await;
+            }
+            if let Some(wait) = entry.landing_until.and_then(still_landing) {
+                return Err(UpstreamShopError::Unsettled { retry_after: wait });
+            }
+        }
+        if !entry.fresh {
+            let landing =
+                Landing::Until(self.landing_until(chrono::Utc::now(), self.total_timeout));
+            self.journal(&row, JournalState::Sent, None, landing)
+                .await?;
+        }
+        match self.adapter.create_address(&address, &stamp).await {
+            Ok(made) => self.address_made(&row, made).await,
+            Err(e) if e.outcome_unknown() => {
+                if let Ok(Some(found)) = self.adapter.address_by_stamp(&stamp).await {
+                    return self.address_made(&row, found).await;
+                }
+                let landing = if e.may_still_land() {
+                    Landing::Until(self.landing_until(chrono::Utc::now(), Duration::ZERO))
+                } else {
+                    Landing::Settled
+                };
+                self.journal_update(&row, JournalState::Sent, None, Some(e.to_string()), landing)
+                    .await?;
+                Err(self.upstream(e))
+            }
+            Err(e) => {
+                let state = if e.never_sent() {
+                    JournalState::Pending
+                } else {
+                    JournalState::Failed
+                };
+                self.settle(&row, state, &e).await?;
+                Err(self.upstream(e))
+            }
+        }
+    }
+
+    /// Confirms the journal row `row` with the address made.
+    async fn address_made(&self, row: &str, made: Address) -> Result<Address> {
+        let id = made.ids.commercelayer.clone().ok_or_else(|| {
+            self.upstream(UpstreamError::Malformed(
+                "an address without an id".to_owned(),
+            ))
+        })?;
+        self.journal(row, JournalState::Confirmed, Some(id), Landing::Settled)
+            .await?;
+        Ok(made)
+    }
+
+    /// The shop's address `id` (see `holds_addresses`); `None` when it has none.
+    pub async fn address(&self, id: &str) -> Result<Option<Address>> {
+        self.adapter.address(id).await.map_err(|e| self.upstream(e))
     }
 
     /// How long a create under `stamp` is to wait because a sweep is removing what an earlier attempt left
@@ -1114,6 +1215,17 @@ fn objects_of(platform: Platform, order: &Order, order_id: &str) -> Vec<Upstream
         });
     }
     objects
+}
+
+/// The refusal of a create under an Idempotency-Key an earlier request with another body used, which may have made
+/// `what` upstream: answering this one from it would hand the caller something it did not ask for, and sending
+/// this one could make a second.
+fn key_reused(what: &str) -> UpstreamShopError {
+    UpstreamShopError::Problem(Problem::new(
+        ProblemKind::IdempotencyKeyReused,
+        "",
+        format!("this Idempotency-Key was already used with a different request, which may have created {what}; send that request again to learn its outcome, or send this one under a new key"),
+    ))
 }
 
 /// The address `order` holds in `role`.

@@ -1157,7 +1157,7 @@ enum Release {
 
 /// Keeps `response` as the answer to the held key. An error answer frees the key instead, for a corrected retry (a 4xx
 /// was refused before anything changed, Stripe's rule; a 5xx, such as an upstream that failed or did not answer,
-/// is no answer to keep: the retry runs again, and an upstream order create reconciles through its journal first) —
+/// is no answer to keep: the retry runs again, and an upstream create reconciles through its journal first) —
 /// unless the request wrote to the store, which the store knows and then keeps the error instead. An operation
 /// without such a journal (a refund, a payment, a trigger, a line item) keeps a 502 or 504 too: the shop may have
 /// acted before its reply went wrong, so a retry under the key must not act again (Stripe keeps every 5xx); the
@@ -1192,7 +1192,7 @@ async fn keep_answer(
     let release = match release {
         Release::ErrorsOf(operation) => {
             (status.is_client_error() || status.is_server_error())
-                && (operation.resumable || !outcome_unknown)
+                && (operation.reconciles || !outcome_unknown)
         }
         Release::Never => false,
     };

@@ -491,6 +491,7 @@ impl CommerceLayerFake {
             ("POST", ["addresses"]) => self.create_address(req),
             ("PATCH", ["addresses", id]) => self.patch_address(req, id),
             ("DELETE", ["addresses", id]) => self.delete_address(id),
+            ("GET", ["addresses", id]) => self.get_address(id),
             _ => Err(error(404, "NOT_FOUND", "The resource was not found", None)),
         }
     }
@@ -1508,6 +1509,22 @@ impl CommerceLayerFake {
     }
 
     /// An address no order links to any more; one an order still names is refused.
+    /// `GET /api/addresses/{id}`.
+    fn get_address(&self, id: &str) -> Reply {
+        let attrs = self.addresses.get(id).ok_or_else(|| {
+            error(
+                404,
+                "RECORD_NOT_FOUND",
+                "The requested resource was not found",
+                None,
+            )
+        })?;
+        Ok(respond(
+            200,
+            &json!({"data": {"type": "addresses", "id": id, "attributes": attrs}}),
+        ))
+    }
+
     fn delete_address(&mut self, id: &str) -> Reply {
         if !self.addresses.contains_key(id) {
             return Err(error(

@@ -1573,6 +1573,143 @@ mod gateway {
             "phone": "+1 512 555 0100"}}})
     }
 
+    /// On a Commerce Layer shop behind a translating route, a caller's address is the shop's: made there (once per
+    /// key, its reference and metadata the caller's), read from there, and linked to an order by its id, as on
+    /// Commerce Layer itself, so the order's addresses go by the ids the caller made them under.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_callers_address_is_the_shops_made_once_and_linked_by_its_id() {
+        let (f, gw) = start("clgw-addresses").await;
+        let token = gw.cl_token().await;
+        let mut body = cl_address("1 Main St");
+        body["data"]["attributes"]["reference"] = json!("crm-42");
+        let made = expect(
+            gw.cl(&token, Method::POST, "/addresses")
+                .header("idempotency-key", "addr-1")
+                .json(&body),
+            201,
+        )
+        .await;
+        let id = made["data"]["id"].as_str().expect("address id").to_owned();
+        assert_eq!(made["data"]["attributes"]["reference"], "crm-42", "{made}");
+        // Nothing of ordermux's own shows, nor the shop's address.
+        assert!(
+            made["data"]["attributes"].get("metadata").is_none(),
+            "{made}"
+        );
+        let self_link = made["data"]["links"]["self"].as_str().unwrap_or_default();
+        assert!(!self_link.starts_with(&f.base_url()), "{made}");
+        let held = f
+            .with(|p| p.addresses.get(&id).cloned())
+            .expect("made on the shop");
+        assert_eq!(held["line_1"], "1 Main St");
+        assert_eq!(held["metadata"]["ordermux_reference"], "crm-42");
+        // The same request again is the same address; nothing new is made.
+        let again = expect(
+            gw.cl(&token, Method::POST, "/addresses")
+                .header("idempotency-key", "addr-1")
+                .json(&body),
+            201,
+        )
+        .await;
+        assert_eq!(again["data"]["id"], id.as_str());
+        assert_eq!(f.with(|p| p.addresses.len()), 1);
+        let read = expect(gw.cl(&token, Method::GET, &format!("/addresses/{id}")), 200).await;
+        assert_eq!(read["data"]["attributes"]["line_1"], "1 Main St", "{read}");
+        expect(gw.cl(&token, Method::GET, "/addresses/adrNOSUCH"), 404).await;
+
+        let order = expect(
+            gw.cl(&token, Method::POST, "/orders")
+                .json(&json!({"data": {"type": "orders",
+                "attributes": {"customer_email": "ada@example.com"},
+                "relationships": {"market": {"data": {"type": "markets", "id": "usd"}}}}})),
+            201,
+        )
+        .await;
+        let order_id = order["data"]["id"].as_str().expect("order id").to_owned();
+        // (The draft may have the buyer's own address already: the shop's customer record has one.)
+        let before = f.with(|p| p.addresses.len());
+        let address = json!({"data": {"type": "addresses", "id": id}});
+        let linked = expect(
+            gw.cl(&token, Method::PATCH, &format!("/orders/{order_id}"))
+                .json(
+                    &json!({"data": {"type": "orders", "id": order_id, "relationships": {
+                    "billing_address": address, "shipping_address": address}}}),
+                ),
+            200,
+        )
+        .await;
+        let up = only_order(&f);
+        assert_eq!(up.billing_address.as_deref(), Some(id.as_str()));
+        assert_eq!(up.shipping_address.as_deref(), Some(id.as_str()));
+        assert_eq!(f.with(|p| p.addresses.len()), before, "linked, not copied");
+        for role in ["billing_address", "shipping_address"] {
+            assert_eq!(
+                linked["data"]["relationships"][role]["data"]["id"],
+                id.as_str(),
+                "{linked}"
+            );
+        }
+        gw.stop().await;
+    }
+
+    /// An address whose reply is lost is found by the reference it carries, not made again: at once, or by the
+    /// caller's retry under its key (the key is not kept for the 502 the first attempt answered).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_address_whose_reply_is_lost_is_made_once() {
+        let f = fake().await;
+        let mut config = routed("clgw-address-lost", f.base_url());
+        // The look-ups failed below are not to open the breaker for the retry.
+        config
+            .backends
+            .iter_mut()
+            .for_each(|b| b.breaker_failures = 1_000);
+        let gw = TestGateway::start_with(config).await;
+        let token = gw.cl_token().await;
+        f.fail(Some("POST"), Some("/api/addresses"), Fault::ResetAfter, 1);
+        let made = expect(
+            gw.cl(&token, Method::POST, "/addresses")
+                .header("idempotency-key", "addr-lost")
+                .json(&cl_address("1 Main St")),
+            201,
+        )
+        .await;
+        assert_eq!(
+            f.with(|p| p.addresses.len()),
+            1,
+            "{:?}",
+            f.seen()
+                .iter()
+                .map(|s| format!("{} {}", s.method, s.path))
+                .collect::<Vec<_>>()
+        );
+        let id = made["data"]["id"].clone();
+
+        // Lost, and the look-up fails too: the caller is told so, and its retry finds the address.
+        f.fail(Some("POST"), Some("/api/addresses"), Fault::ResetAfter, 1);
+        f.fail(Some("GET"), Some("/api/addresses"), Fault::Status(503), 4);
+        let status = gw
+            .cl(&token, Method::POST, "/addresses")
+            .header("idempotency-key", "addr-lost-2")
+            .json(&cl_address("2 Side St"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_server_error(), "{status}");
+        assert_eq!(f.with(|p| p.addresses.len()), 2);
+        let retried = expect(
+            gw.cl(&token, Method::POST, "/addresses")
+                .header("idempotency-key", "addr-lost-2")
+                .json(&cl_address("2 Side St")),
+            201,
+        )
+        .await;
+        assert_eq!(f.with(|p| p.addresses.len()), 2, "found, not made again");
+        assert_ne!(retried["data"]["id"], id);
+        assert_eq!(retried["data"]["attributes"]["line_1"], "2 Side St");
+        gw.stop().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replies_validate_against_the_specs() {
         let (_fake, gw) = start("clgw-spec").await;

@@ -226,10 +226,9 @@ pub(super) async fn create_address(ctx: &ApiContext, req: &ApiRequest) -> ApiRes
     Shape::parse(&req.query, &[])?;
     let stored = ctx
         .shop
-        .store
-        .create_address(&req.client.id, address, req.now)
+        .create_address(&req.client.id, address, req.now, req.create_key())
         .await
-        .map_err(|e| ShopError::from(e).into_problem("address"))?;
+        .map_err(|e| e.into_problem("address"))?;
     one(req, encode_address(&stored), StatusCode::CREATED)
 }
 
@@ -237,10 +236,9 @@ pub(super) async fn address(ctx: &ApiContext, req: &ApiRequest, id: &str) -> Api
     let client = &req.client.id;
     if let Some(a) = ctx
         .shop
-        .store
-        .address(client, &cl(id))
+        .address(client, id)
         .await
-        .map_err(|e| ShopError::from(e).into_problem("address"))?
+        .map_err(|e| e.into_problem("address"))?
     {
         return one(req, encode_address(&a), StatusCode::OK);
     }

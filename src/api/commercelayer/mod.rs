@@ -61,7 +61,10 @@ pub fn operation(method: &Method, segments: &[&str]) -> Result<Operation, Proble
             (Method::PATCH, Operation::write("line_items.update")),
             (Method::DELETE, Operation::write("line_items.delete")),
         ]),
-        ["addresses"] => pick(&[(Method::POST, Operation::create("addresses.create"))]),
+        ["addresses"] => pick(&[(
+            Method::POST,
+            Operation::create_reconciled("addresses.create"),
+        )]),
         ["addresses", _] => pick(&[(Method::GET, Operation::read("addresses.get"))]),
         _ => Err(no_route(&route_path(segments))),
     }

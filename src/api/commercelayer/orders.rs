@@ -266,16 +266,15 @@ async fn find_address(
             format!("address {address_id:?} does not exist"),
         )
     };
-    let Some(id) = ObjectId::parse(Platform::CommerceLayer, address_id) else {
+    if ObjectId::parse(Platform::CommerceLayer, address_id).is_none() {
         return Err(missing());
-    };
+    }
     let client = &req.client.id;
     if let Some(a) = ctx
         .shop
-        .store
-        .address(client, &id)
+        .address(client, address_id)
         .await
-        .map_err(|e| crate::service::ShopError::from(e).into_problem("address"))?
+        .map_err(|e| e.into_problem("address"))?
     {
         return Ok(a);
     }

@@ -25,10 +25,13 @@ use crate::canonical::{
     Address, Currency, FulfillmentStatus, LineItem, LineKind, Money, Order, OrderQuery,
     OrderStatus, Platform, Problem, ProblemKind, SortKey, StatusTriple,
 };
+use crate::dialects::commercelayer::resources::encode_address;
 use crate::dialects::commercelayer::resources::{
     apply_captures, decode_capture, encode_capture_refund, linkage, Capture,
 };
-use crate::dialects::commercelayer::{cents_exponent, decode_order, encode_create_request};
+use crate::dialects::commercelayer::{
+    cents_exponent, decode_address_resource, decode_order, encode_create_request,
+};
 use crate::dialects::dates::render_iso_millis;
 use crate::dialects::tables;
 
@@ -101,10 +104,14 @@ fn address_reference(stamp: &Stamp, role: &str) -> String {
     format!("{}:{role}", stamp.key())
 }
 
+/// The role in the `address_reference` of an address a caller makes by itself (`POST /api/addresses`).
+const STANDALONE: &str = "address";
+
 /// Is `text` an `address_reference`?
 fn is_address_reference(text: &str) -> bool {
     text.split_once(':').is_some_and(|(stamp, role)| {
-        Stamp::parse(stamp).is_some() && matches!(role, "billing_address" | "shipping_address")
+        Stamp::parse(stamp).is_some()
+            && matches!(role, "billing_address" | "shipping_address" | STANDALONE)
     })
 }
 
@@ -1213,6 +1220,58 @@ impl CommerceLayerAdapter {
         }
     }
 
+    /// Makes a caller's standalone address (`POST /api/addresses`), carrying `stamp`'s reference, so that
+    /// `address_by_stamp` finds it when the reply is lost.
+    pub async fn create_address(
+        &self,
+        address: &Address,
+        stamp: &Stamp,
+    ) -> Result<Address, UpstreamError> {
+        let resource = encode_address(address);
+        let mut attrs = wire_address_attrs(resource.get("attributes"));
+        attrs.insert(
+            "reference".into(),
+            address_reference(stamp, STANDALONE).into(),
+        );
+        let body = json!({"data": {"type": "addresses", "attributes": attrs}});
+        let reply = self
+            .api(Call::new(Method::POST, "/api/addresses").json(body))
+            .await?;
+        self.decode_address(reply.body)
+    }
+
+    /// The standalone address made under `stamp`, if one was.
+    pub async fn address_by_stamp(&self, stamp: &Stamp) -> Result<Option<Address>, UpstreamError> {
+        let made = self
+            .addresses_by_reference(&address_reference(stamp, STANDALONE))
+            .await?;
+        match made.first() {
+            Some(id) => self.address(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The address `id` (`GET /api/addresses/{id}`); `None` when the shop has no such address.
+    pub async fn address(&self, id: &str) -> Result<Option<Address>, UpstreamError> {
+        let call = Call::get(format!("/api/addresses/{}", encode_segment(id)));
+        match self.api(call).await {
+            Ok(reply) => self.decode_address(reply.body).map(Some),
+            Err(e) if is_status(&e, StatusCode::NOT_FOUND) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn decode_address(&self, doc: Value) -> Result<Address, UpstreamError> {
+        let mut address = decode_address_resource(doc).map_err(|p| {
+            malformed(format!(
+                "Commerce Layer address the codec refuses at {}: {}",
+                p.pointer, p.reason
+            ))
+        })?;
+        address_from_wire(&mut address);
+        Ok(address)
+    }
+
     /// Ids of the addresses whose `reference` is exactly `reference` (at most a page: a create makes one per role).
     async fn addresses_by_reference(&self, reference: &str) -> Result<Vec<String>, UpstreamError> {
         let q = query_string(&[
@@ -1820,6 +1879,12 @@ impl CommerceLayerAdapter {
                     self.patch_resource("addresses", address_id, json!({"attributes": attrs}))
                         .await?;
                 }
+                AddressChange::Link(address_id) => {
+                    rels.insert(
+                        key.into(),
+                        json!({"data": {"type": "addresses", "id": address_id}}),
+                    );
+                }
                 AddressChange::New(attrs) => {
                     let body = json!({"data": {"type": "addresses", "attributes": attrs}});
                     let reply = self
@@ -2079,6 +2144,8 @@ enum AddressChange {
     /// The upstream address `id` gets these attributes.
     Edit(String, Map<String, Value>),
     New(Map<String, Value>),
+    /// The role links the shop's address `id`, as it is (a caller named one by id).
+    Link(String),
 }
 
 /// What an update sends, worked out (and refused) before anything is sent.
@@ -2310,15 +2377,15 @@ fn address_change(
     match (before, after) {
         (None, None) => AddressChange::Keep,
         (Some(_), None) => AddressChange::Detach,
-        (Some(b), Some(a)) if same_address(b, a) => AddressChange::Keep,
         (b, Some(a)) => {
-            let attrs = wanted.unwrap_or_default();
-            match (
-                &a.ids.commercelayer,
-                b.and_then(|b| b.ids.commercelayer.as_ref()),
-            ) {
-                (Some(id), Some(prev)) if id == prev => AddressChange::Edit(id.clone(), attrs),
-                _ => AddressChange::New(attrs),
+            let prev = b.and_then(|b| b.ids.commercelayer.as_ref());
+            match &a.ids.commercelayer {
+                // Another of the shop's addresses, named by its id (a relationship, or the other role's address
+                // by a `_…_same_as_…` trigger): linked, not copied.
+                Some(id) if prev != Some(id) => AddressChange::Link(id.clone()),
+                _ if b.is_some_and(|b| same_address(b, a)) => AddressChange::Keep,
+                Some(id) => AddressChange::Edit(id.clone(), wanted.unwrap_or_default()),
+                None => AddressChange::New(wanted.unwrap_or_default()),
             }
         }
     }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::transport::UpstreamError;
 use crate::canonical::lifecycle::Transition;
-use crate::canonical::{Order, OrderQuery, Platform};
+use crate::canonical::{Address, Order, OrderQuery, Platform};
 use crate::config::{Backend, BackendKind};
 use crate::dialects::DecodeOptions;
 use crate::store::{JournalState, JournalUpdate, Store};
@@ -368,6 +368,35 @@ impl Adapter {
         each!(self, a => a.transition(before, transition, after).await)
     }
 
+    /// A caller's standalone address made on the shop (Commerce Layer's `POST /api/addresses`), carrying
+    /// `stamp`. Only Commerce Layer keeps addresses apart from orders (`UpstreamShop::holds_addresses`).
+    pub async fn create_address(
+        &self,
+        address: &Address,
+        stamp: &Stamp,
+    ) -> Result<Address, UpstreamError> {
+        match self {
+            Adapter::CommerceLayer(a) => a.create_address(address, stamp).await,
+            _ => Err(no_standalone_addresses()),
+        }
+    }
+
+    /// The standalone address made under `stamp`, if one was.
+    pub async fn address_by_stamp(&self, stamp: &Stamp) -> Result<Option<Address>, UpstreamError> {
+        match self {
+            Adapter::CommerceLayer(a) => a.address_by_stamp(stamp).await,
+            _ => Err(no_standalone_addresses()),
+        }
+    }
+
+    /// The shop's address `id`; `None` when it has none.
+    pub async fn address(&self, id: &str) -> Result<Option<Address>, UpstreamError> {
+        match self {
+            Adapter::CommerceLayer(a) => a.address(id).await,
+            _ => Err(no_standalone_addresses()),
+        }
+    }
+
     pub async fn delete(&self, upstream_id: &str) -> Result<(), UpstreamError> {
         each!(self, a => a.delete(upstream_id).await)
     }
@@ -429,6 +458,12 @@ pub enum CustomerNotifications {
     NoSwitch(&'static str),
     /// The shop's customer notifications, each with its switch.
     Switches(Vec<NotificationSwitch>),
+}
+
+/// What a platform without addresses of their own answers when asked for one (`UpstreamShop::holds_addresses`
+/// keeps such calls from being made).
+fn no_standalone_addresses() -> UpstreamError {
+    UpstreamError::Local("only Commerce Layer keeps addresses apart from orders".into())
 }
 
 #[cfg(test)]

@@ -529,6 +529,32 @@ pub(super) fn check_triple(a: &Obj, stem: &str, currency: Currency) -> Result<()
     read_triple(&mut tmp, &keys[0], &keys[1], &keys[2], currency).map(|_| ())
 }
 
+/// An address resource document (`GET /api/addresses/{id}`, the reply to `POST /api/addresses`), read as an order's
+/// included addresses are: what the canonical address has no field for is kept, for Commerce Layer callers.
+pub fn decode_address_resource(doc: Value) -> Result<Address, Problem> {
+    let Value::Object(mut doc) = doc else {
+        return Err(Problem::new(
+            ProblemKind::InvalidField,
+            "",
+            "a JSON:API document must be an object",
+        ));
+    };
+    let data = doc.remove("data").unwrap_or(Value::Null);
+    let id = data
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemKind::MissingField,
+                "/data/id",
+                "an address resource needs its id",
+            )
+        })?;
+    decode_address(data, "/data".to_owned(), id)
+}
+
 fn decode_address(v: Value, ptr: String, id: String) -> Result<Address, Problem> {
     let mut r = open_resource(v, ptr, "addresses")?;
     let a = &mut r.attrs;

@@ -9,7 +9,7 @@ pub mod resources;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_create_request, decode_order, detect_kind};
+pub use decode::{decode_address_resource, decode_create_request, decode_order, detect_kind};
 pub use encode::{encode_create_request, encode_error, encode_order, local_address};
 pub use money::{cents_exponent, format_amount};
 
