@@ -1652,6 +1652,63 @@ mod gateway {
         gw.stop().await;
     }
 
+    /// `_shipping_address_same_as_billing` clones the billing address, as Commerce Layer documents it: the shipping
+    /// address is one of its own, on the embedded shop and on a Commerce Layer shop alike.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shipping_same_as_billing_is_a_clone_of_its_own() {
+        let f = fake().await;
+        for gw in [
+            TestGateway::start_with(config(&fresh_dir("clgw-clone-embedded"))).await,
+            TestGateway::start_with(routed("clgw-clone", f.base_url())).await,
+        ] {
+            let token = gw.cl_token().await;
+            let made = expect(
+                gw.cl(&token, Method::POST, "/addresses")
+                    .json(&cl_address("1 Main St")),
+                201,
+            )
+            .await;
+            let billing = made["data"]["id"].clone();
+            let order = expect(
+                gw.cl(&token, Method::POST, "/orders")
+                    .json(&json!({"data": {"type": "orders",
+                    "relationships": {"market": {"data": {"type": "markets", "id": "usd"}}}}})),
+                201,
+            )
+            .await;
+            let id = order["data"]["id"].as_str().expect("order id").to_owned();
+            expect(
+                gw.cl(&token, Method::PATCH, &format!("/orders/{id}")).json(
+                    &json!({"data": {"type": "orders", "id": id, "relationships": {
+                        "billing_address": {"data": {"type": "addresses", "id": billing}}}}}),
+                ),
+                200,
+            )
+            .await;
+            let cloned = expect(
+                gw.cl(
+                    &token,
+                    Method::PATCH,
+                    &format!("/orders/{id}?include=shipping_address"),
+                )
+                .json(&json!({"data": {"type": "orders", "id": id,
+                    "attributes": {"_shipping_address_same_as_billing": true}}})),
+                200,
+            )
+            .await;
+            let rels = &cloned["data"]["relationships"];
+            assert_eq!(rels["billing_address"]["data"]["id"], billing, "{cloned}");
+            let shipping = &rels["shipping_address"]["data"]["id"];
+            assert!(shipping.is_string() && *shipping != billing, "{cloned}");
+            let included = cloned["included"]
+                .as_array()
+                .and_then(|all| all.iter().find(|r| r["id"] == *shipping))
+                .unwrap_or_else(|| panic!("the clone included: {cloned}"));
+            assert_eq!(included["attributes"]["line_1"], "1 Main St");
+            gw.stop().await;
+        }
+    }
+
     /// An address whose reply is lost is found by the reference it carries, not made again: at once, or by the
     /// caller's retry under its key (the key is not kept for the 502 the first attempt answered).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -352,7 +352,11 @@ fn apply_update(
                         "the order has no billing address",
                     )
                 })?;
-                order.shipping_destinations = vec![b];
+                // Cloned, as Commerce Layer does: an address of its own, with ids of its own.
+                order.shipping_destinations = vec![Address {
+                    ids: PlatformIds::default(),
+                    ..b
+                }];
             }
             OrderTrigger::BillingAddressSameAsShipping => {
                 let s = order
@@ -366,7 +370,10 @@ fn apply_update(
                             "the order has no shipping address",
                         )
                     })?;
-                order.billing_address = Some(s);
+                order.billing_address = Some(Address {
+                    ids: PlatformIds::default(),
+                    ..s
+                });
             }
             OrderTrigger::Pending => match order.status {
                 OrderStatus::Draft => order.status = OrderStatus::Pending,
