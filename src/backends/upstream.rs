@@ -261,23 +261,8 @@ impl UpstreamShop {
             earlier_gone,
             keyed,
         } = stamp;
-        let now = chrono::Utc::now();
-        let landing = BeginLanding {
-            new: Some(self.landing_until(now, self.total_timeout)),
-            // What a stopped process sent lands within `settle` of its stop, which was before now: the window
-            // its row holds (counted from its start, to cover a send it might still have made) can shrink.
-            earlier_by: earlier_gone.then(|| self.landing_until(now, Duration::ZERO)),
-        };
         let entry = self
-            .store
-            .journal_begin(
-                &self.backend,
-                stamp.key(),
-                client,
-                now.timestamp(),
-                landing,
-                keyed,
-            )
+            .journal_begin(client, stamp.key(), earlier_gone, keyed)
             .await?;
         if entry.other_request {
             // An earlier request with the key and another body may have made its order: answering this one from
@@ -315,11 +300,7 @@ impl UpstreamShop {
             }
         }
         if !entry.fresh {
-            // Sending again: this attempt may land until its own window ends.
-            let landing =
-                Landing::Until(self.landing_until(chrono::Utc::now(), self.total_timeout));
-            self.journal(stamp.key(), JournalState::Sent, None, landing)
-                .await?;
+            self.sending_again(stamp.key()).await?;
         }
         let mut result = self.adapter.create(&order, &stamp, &journal, reply).await;
         if let Err(e) = &result {
@@ -340,36 +321,65 @@ impl UpstreamShop {
         }
         match result {
             Ok(created) => self.confirm(stamp.key(), created, adopt).await,
-            Err(e) if e.outcome_unknown() => {
-                tracing::warn!(backend = %self.backend, stamp = stamp.key(), error = %e.for_log(), "create outcome unknown; left for reconciliation");
-                let landing = if e.may_still_land() {
-                    // Broken off now: the upstream may still act for `settle` from here.
-                    Landing::Until(self.landing_until(chrono::Utc::now(), Duration::ZERO))
-                } else {
-                    // The upstream answered (an error, an unreadable reply): it holds nothing more of ours, so a
-                    // retry that does not find the order may send it at once.
-                    Landing::Settled
-                };
-                self.journal_update(
-                    stamp.key(),
-                    JournalState::Sent,
-                    None,
-                    Some(e.to_string()),
-                    landing,
-                )
-                .await?;
-                Err(self.upstream(e))
-            }
-            Err(e) => {
-                // Refused (4xx) or never sent: the journal keeps the steps already done, so a retry resumes.
-                let state = if e.never_sent() {
-                    JournalState::Pending
-                } else {
-                    JournalState::Failed
-                };
-                self.settle(stamp.key(), state, &e).await?;
-                Err(self.upstream(e))
-            }
+            // Refused (4xx) or never sent, the journal keeps the steps already done, so a retry resumes; not
+            // known, the caller's retry reconciles.
+            Err(e) => Err(self.failed(stamp.key(), e).await),
+        }
+    }
+
+    /// Begins (or finds) the journal row `key` of a create about to be sent (`Store::journal_begin`).
+    async fn journal_begin(
+        &self,
+        client: &str,
+        key: &str,
+        earlier_gone: bool,
+        keyed: bool,
+    ) -> Result<crate::store::JournalEntry> {
+        let now = chrono::Utc::now();
+        let landing = BeginLanding {
+            new: Some(self.landing_until(now, self.total_timeout)),
+            // What a stopped process sent lands within `settle` of its stop, which was before now: the window
+            // its row holds (counted from its start, to cover a send it might still have made) can shrink.
+            earlier_by: earlier_gone.then(|| self.landing_until(now, Duration::ZERO)),
+        };
+        Ok(self
+            .store
+            .journal_begin(&self.backend, key, client, now.timestamp(), landing, keyed)
+            .await?)
+    }
+
+    /// Records that the create journaled as `key` is sent again: this attempt may land until its own window ends.
+    async fn sending_again(&self, key: &str) -> Result<()> {
+        let landing = Landing::Until(self.landing_until(chrono::Utc::now(), self.total_timeout));
+        self.journal(key, JournalState::Sent, None, landing).await
+    }
+
+    /// Records how the create journaled as `key` failed, and gives the caller's error for it. An outcome the
+    /// upstream left unknown stays `sent`, for the caller's retry to reconcile before anything is resent.
+    async fn failed(&self, key: &str, e: UpstreamError) -> UpstreamShopError {
+        let recorded = if e.outcome_unknown() {
+            tracing::warn!(backend = %self.backend, stamp = key, error = %e.for_log(), "create outcome unknown; left for reconciliation");
+            let landing = if e.may_still_land() {
+                // Broken off now: the upstream may still act for `settle` from here.
+                Landing::Until(self.landing_until(chrono::Utc::now(), Duration::ZERO))
+            } else {
+                // The upstream answered (an error, an unreadable reply): it holds nothing more of ours, so a
+                // retry that does not find what it made may send it at once.
+                Landing::Settled
+            };
+            self.journal_update(key, JournalState::Sent, None, Some(e.to_string()), landing)
+                .await
+        } else {
+            let state = if e.never_sent() {
+                JournalState::Pending
+            } else {
+                JournalState::Failed
+            };
+            self.settle(key, state, &e).await
+        };
+        match recorded {
+            Ok(()) => self.upstream(e),
+            Err(journal) => journal,
         }
     }
 
@@ -394,14 +404,8 @@ impl UpstreamShop {
             keyed,
         } = CreateStamp::for_create(client, key);
         let row = format!("{}:address", stamp.key());
-        let now = chrono::Utc::now();
-        let landing = BeginLanding {
-            new: Some(self.landing_until(now, self.total_timeout)),
-            earlier_by: earlier_gone.then(|| self.landing_until(now, Duration::ZERO)),
-        };
         let entry = self
-            .store
-            .journal_begin(&self.backend, &row, client, now.timestamp(), landing, keyed)
+            .journal_begin(client, &row, earlier_gone, keyed)
             .await?;
         if entry.other_request {
             return Err(key_reused("an address"));
@@ -429,34 +433,17 @@ impl UpstreamShop {
             }
         }
         if !entry.fresh {
-            let landing =
-                Landing::Until(self.landing_until(chrono::Utc::now(), self.total_timeout));
-            self.journal(&row, JournalState::Sent, None, landing)
-                .await?;
+            self.sending_again(&row).await?;
         }
         match self.adapter.create_address(&address, &stamp).await {
             Ok(made) => self.address_made(&row, made).await,
-            Err(e) if e.outcome_unknown() => {
-                if let Ok(Some(found)) = self.adapter.address_by_stamp(&stamp).await {
-                    return self.address_made(&row, found).await;
-                }
-                let landing = if e.may_still_land() {
-                    Landing::Until(self.landing_until(chrono::Utc::now(), Duration::ZERO))
-                } else {
-                    Landing::Settled
-                };
-                self.journal_update(&row, JournalState::Sent, None, Some(e.to_string()), landing)
-                    .await?;
-                Err(self.upstream(e))
-            }
             Err(e) => {
-                let state = if e.never_sent() {
-                    JournalState::Pending
-                } else {
-                    JournalState::Failed
-                };
-                self.settle(&row, state, &e).await?;
-                Err(self.upstream(e))
+                if e.outcome_unknown() {
+                    if let Ok(Some(found)) = self.adapter.address_by_stamp(&stamp).await {
+                        return self.address_made(&row, found).await;
+                    }
+                }
+                Err(self.failed(&row, e).await)
             }
         }
     }

@@ -125,6 +125,16 @@ fn respond(status: u16, body: &Value) -> FakeResponse {
     }
 }
 
+/// Commerce Layer's answer for an id it does not hold.
+fn not_found() -> FakeResponse {
+    error(
+        404,
+        "RECORD_NOT_FOUND",
+        "The requested resource was not found",
+        None,
+    )
+}
+
 fn error(status: u16, code: &str, detail: &str, pointer: Option<&str>) -> FakeResponse {
     let title = match status {
         400 => "Bad request",
@@ -497,14 +507,7 @@ impl CommerceLayerFake {
     }
 
     fn find(&self, id: &str) -> Result<FakeOrder, FakeResponse> {
-        self.orders.get(id).cloned().ok_or_else(|| {
-            error(
-                404,
-                "RECORD_NOT_FOUND",
-                "The requested resource was not found",
-                None,
-            )
-        })
+        self.orders.get(id).cloned().ok_or_else(not_found)
     }
 
     fn money(&self, currency: &str, cents: i64) -> String {
@@ -1374,14 +1377,7 @@ impl CommerceLayerFake {
     }
 
     fn patch_line(&mut self, req: &FakeRequest, id: &str) -> Reply {
-        let mut line = self.lines.get(id).cloned().ok_or_else(|| {
-            error(
-                404,
-                "RECORD_NOT_FOUND",
-                "The requested resource was not found",
-                None,
-            )
-        })?;
+        let mut line = self.lines.get(id).cloned().ok_or_else(not_found)?;
         let order = self.editable(&line.order_id)?;
         let data = data_of(req, "line_items")?;
         let attrs = attributes(
@@ -1427,14 +1423,7 @@ impl CommerceLayerFake {
     }
 
     fn delete_line(&mut self, id: &str) -> Reply {
-        let line = self.lines.get(id).cloned().ok_or_else(|| {
-            error(
-                404,
-                "RECORD_NOT_FOUND",
-                "The requested resource was not found",
-                None,
-            )
-        })?;
+        let line = self.lines.get(id).cloned().ok_or_else(not_found)?;
         self.editable(&line.order_id)?;
         self.lines.remove(id);
         let now = self.now();
@@ -1511,14 +1500,7 @@ impl CommerceLayerFake {
     /// An address no order links to any more; one an order still names is refused.
     /// `GET /api/addresses/{id}`.
     fn get_address(&self, id: &str) -> Reply {
-        let attrs = self.addresses.get(id).ok_or_else(|| {
-            error(
-                404,
-                "RECORD_NOT_FOUND",
-                "The requested resource was not found",
-                None,
-            )
-        })?;
+        let attrs = self.addresses.get(id).ok_or_else(not_found)?;
         Ok(respond(
             200,
             &json!({"data": {"type": "addresses", "id": id, "attributes": attrs}}),
@@ -1527,12 +1509,7 @@ impl CommerceLayerFake {
 
     fn delete_address(&mut self, id: &str) -> Reply {
         if !self.addresses.contains_key(id) {
-            return Err(error(
-                404,
-                "RECORD_NOT_FOUND",
-                "The requested resource was not found",
-                None,
-            ));
+            return Err(not_found());
         }
         let linked = self.orders.values().any(|o| {
             o.billing_address.as_deref() == Some(id) || o.shipping_address.as_deref() == Some(id)
@@ -1571,14 +1548,7 @@ impl CommerceLayerFake {
                 "metadata",
             ],
         )?;
-        let stored = self.addresses.get_mut(id).ok_or_else(|| {
-            error(
-                404,
-                "RECORD_NOT_FOUND",
-                "The requested resource was not found",
-                None,
-            )
-        })?;
+        let stored = self.addresses.get_mut(id).ok_or_else(not_found)?;
         for (k, v) in attrs {
             if v.is_null() {
                 stored.remove(&k);
