@@ -107,6 +107,39 @@ fn address_reference(stamp: &Stamp, role: &str) -> String {
 /// The role in the `address_reference` of an address a caller makes by itself (`POST /api/addresses`).
 const STANDALONE: &str = "address";
 
+/// Drops the links of a document the shop sent (the document's, each resource's, each relationship's) before it
+/// is read: they are the shop's URLs, which ordermux's callers cannot follow with their own credentials and are not
+/// to be shown (ordermux gives what it serves links of its own). A relationship left with nothing (no `data`, no
+/// `meta`) goes too, as JSON:API wants a relationship to hold one of the three.
+fn forget_shop_links(doc: &mut Value) {
+    let Some(doc) = doc.as_object_mut() else {
+        return;
+    };
+    doc.remove("links");
+    let forget = |resource: &mut Value| {
+        let Some(resource) = resource.as_object_mut() else {
+            return;
+        };
+        resource.remove("links");
+        if let Some(Value::Object(rels)) = resource.get_mut("relationships") {
+            rels.retain(|_, rel| match rel.as_object_mut() {
+                Some(rel) => {
+                    rel.remove("links");
+                    !rel.is_empty()
+                }
+                None => true,
+            });
+        }
+    };
+    for member in ["data", "included"] {
+        match doc.get_mut(member) {
+            Some(Value::Array(resources)) => resources.iter_mut().for_each(forget),
+            Some(resource) => forget(resource),
+            None => {}
+        }
+    }
+}
+
 /// Is `text` an `address_reference`?
 fn is_address_reference(text: &str) -> bool {
     text.split_once(':').is_some_and(|(stamp, role)| {
@@ -913,7 +946,8 @@ impl CommerceLayerAdapter {
         }
     }
 
-    fn decode(&self, doc: Value) -> Result<Order, UpstreamError> {
+    fn decode(&self, mut doc: Value) -> Result<Order, UpstreamError> {
+        forget_shop_links(&mut doc);
         // The included captures stay in the document (kept verbatim for Commerce Layer callers) and also say
         // what was paid and refunded.
         let captures: Vec<Value> = included_of_type(&doc, "captures")
@@ -1261,7 +1295,8 @@ impl CommerceLayerAdapter {
         }
     }
 
-    fn decode_address(&self, doc: Value) -> Result<Address, UpstreamError> {
+    fn decode_address(&self, mut doc: Value) -> Result<Address, UpstreamError> {
+        forget_shop_links(&mut doc);
         let mut address = decode_address_resource(doc).map_err(|p| {
             malformed(format!(
                 "Commerce Layer address the codec refuses at {}: {}",
@@ -2395,6 +2430,33 @@ fn address_change(
 mod tests {
     use super::*;
     use crate::canonical::PaymentStatus;
+
+    #[test]
+    fn the_shops_links_are_not_read_into_what_callers_are_shown() {
+        let link = |path: &str| json!({"self": format!("https://shop.example/api/{path}")});
+        let mut doc = json!({
+            "links": link("orders/ord1"),
+            "data": {"id": "ord1", "type": "orders", "links": link("orders/ord1"),
+                "attributes": {"currency_code": "USD", "customer_email": "ada@example.com"},
+                "relationships": {
+                    "billing_address": {"links": link("orders/ord1/relationships/billing_address"),
+                        "data": {"type": "addresses", "id": "adr1"}},
+                    "events": {"links": link("orders/ord1/relationships/events")}}},
+            "included": [{"id": "adr1", "type": "addresses", "links": link("addresses/adr1"),
+                "attributes": {"line_1": "1 Main St", "city": "Austin", "country_code": "US"},
+                "relationships": {"geocoder": {"links": link("addresses/adr1/relationships/geocoder")}}}]
+        });
+        forget_shop_links(&mut doc);
+        assert!(!doc.to_string().contains("shop.example"), "{doc}");
+        assert_eq!(
+            doc["data"]["relationships"],
+            json!({"billing_address": {"data": {"type": "addresses", "id": "adr1"}}})
+        );
+        let order = decode_order(doc, &crate::dialects::DecodeOptions::default()).unwrap();
+        let shown = crate::dialects::commercelayer::encode_order(&order).value;
+        assert!(!shown.to_string().contains("shop.example"), "{shown}");
+        assert_eq!(shown["included"][0]["attributes"]["line_1"], "1 Main St");
+    }
 
     fn triple(o: OrderStatus, p: PaymentStatus, f: FulfillmentStatus) -> StatusTriple {
         StatusTriple {
