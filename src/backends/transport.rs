@@ -1029,7 +1029,6 @@ mod tests {
         );
     }
 
-    /// How long a call would wait now (a call admitted is answered at once, its slot given back).
     /// A reply's headers, from `(name, value)` pairs.
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         pairs
@@ -1043,6 +1042,7 @@ mod tests {
             .collect()
     }
 
+    /// How long a call would wait now (a call admitted is answered at once, its slot given back).
     fn wait_of(p: &Pacer) -> Option<Duration> {
         p.admit().err()
     }

@@ -265,8 +265,6 @@ impl UpstreamShop {
             .journal_begin(client, stamp.key(), earlier_gone, keyed)
             .await?;
         if entry.other_request {
-            // An earlier request with the key and another body may have made its order: answering this one from
-            // it would hand the caller an order it did not ask for, and sending this one could make a second.
             return Err(key_reused("an order"));
         }
         if let Some(retry_after) = self.being_swept(stamp.key(), &entry) {
@@ -1233,12 +1231,17 @@ fn address_in_mut(order: &mut Order, role: AddressRole) -> Option<&mut Address> 
 /// `ids` without the scheme of `platform` (the upstream's, whose ids only it gives).
 fn callers_ids(platform: Platform, ids: &PlatformIds) -> PlatformIds {
     let mut ids = ids.clone();
-    match platform {
-        Platform::FluentCart => ids.fluentcart = None,
-        Platform::CommerceLayer => ids.commercelayer = None,
-        Platform::BigCommerce => ids.bigcommerce = None,
-    }
+    take_scheme(platform, &mut ids, &PlatformIds::default());
     ids
+}
+
+/// Gives `ids` the id `from` has in `platform`'s scheme (or none).
+fn take_scheme(platform: Platform, ids: &mut PlatformIds, from: &PlatformIds) {
+    match platform {
+        Platform::FluentCart => ids.fluentcart = from.fluentcart,
+        Platform::CommerceLayer => ids.commercelayer.clone_from(&from.commercelayer),
+        Platform::BigCommerce => ids.bigcommerce = from.bigcommerce,
+    }
 }
 
 /// Gives the addresses of `order` (upstream id `order_id`) the ids their links hold, scheme by scheme.
@@ -1304,12 +1307,8 @@ fn relinked_addresses(
         if linked == PlatformIds::default() || was.is_some_and(|was| !another(was)) {
             continue;
         }
-        let upstream = was.map(|was| was.ids.clone()).unwrap_or_default();
-        match platform {
-            Platform::FluentCart => now.ids.fluentcart = upstream.fluentcart,
-            Platform::CommerceLayer => now.ids.commercelayer = upstream.commercelayer,
-            Platform::BigCommerce => now.ids.bigcommerce = upstream.bigcommerce,
-        }
+        let none = PlatformIds::default();
+        take_scheme(platform, &mut now.ids, was.map_or(&none, |was| &was.ids));
         links.push(AddressLink {
             order_upstream_id: order_id.to_owned(),
             role,

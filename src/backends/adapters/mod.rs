@@ -369,31 +369,35 @@ impl Adapter {
     }
 
     /// A caller's standalone address made on the shop (Commerce Layer's `POST /api/addresses`), carrying
-    /// `stamp`. Only Commerce Layer keeps addresses apart from orders (`UpstreamShop::holds_addresses`).
+    /// `stamp`.
     pub async fn create_address(
         &self,
         address: &Address,
         stamp: &Stamp,
     ) -> Result<Address, UpstreamError> {
-        match self {
-            Adapter::CommerceLayer(a) => a.create_address(address, stamp).await,
-            _ => Err(no_standalone_addresses()),
-        }
+        self.keeping_addresses()?
+            .create_address(address, stamp)
+            .await
     }
 
     /// The standalone address made under `stamp`, if one was.
     pub async fn address_by_stamp(&self, stamp: &Stamp) -> Result<Option<Address>, UpstreamError> {
-        match self {
-            Adapter::CommerceLayer(a) => a.address_by_stamp(stamp).await,
-            _ => Err(no_standalone_addresses()),
-        }
+        self.keeping_addresses()?.address_by_stamp(stamp).await
     }
 
     /// The shop's address `id`; `None` when it has none.
     pub async fn address(&self, id: &str) -> Result<Option<Address>, UpstreamError> {
+        self.keeping_addresses()?.address(id).await
+    }
+
+    /// The adapter of a platform that keeps addresses apart from orders: only Commerce Layer does
+    /// (`UpstreamShop::holds_addresses` keeps the others from being asked).
+    fn keeping_addresses(&self) -> Result<&CommerceLayerAdapter, UpstreamError> {
         match self {
-            Adapter::CommerceLayer(a) => a.address(id).await,
-            _ => Err(no_standalone_addresses()),
+            Adapter::CommerceLayer(a) => Ok(a),
+            _ => Err(UpstreamError::Local(
+                "only Commerce Layer keeps addresses apart from orders".into(),
+            )),
         }
     }
 
@@ -458,12 +462,6 @@ pub enum CustomerNotifications {
     NoSwitch(&'static str),
     /// The shop's customer notifications, each with its switch.
     Switches(Vec<NotificationSwitch>),
-}
-
-/// What a platform without addresses of their own answers when asked for one (`UpstreamShop::holds_addresses`
-/// keeps such calls from being made).
-fn no_standalone_addresses() -> UpstreamError {
-    UpstreamError::Local("only Commerce Layer keeps addresses apart from orders".into())
 }
 
 #[cfg(test)]
